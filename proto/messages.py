@@ -1,0 +1,119 @@
+"""Messages on the bus: chat runs, command requests and results, tasks and UI events."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from proto.commands import Command, Identifier
+
+MAX_CHAT = 4000
+
+ChatText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CHAT)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Actor(_Message):
+    """Who issued a command: a person at a browser, or a model (with its backend and name)."""
+
+    kind: Literal["person", "model"]
+    backend: str | None = Field(default=None, max_length=40)
+    model: str | None = Field(default=None, max_length=200)
+
+    def label(self) -> str:
+        """How the actor is shown to people."""
+        return "you" if self.kind == "person" else (self.model or "the model")
+
+
+PERSON = Actor(kind="person")
+
+
+class RunRequest(_Message):
+    """A chat run to do: what a person typed in the chat, waiting on the work queue for a worker."""
+
+    run_id: Identifier
+    thread_id: Identifier
+    text: ChatText
+    model: str | None = Field(default=None, max_length=200)
+    submitted_at: float = Field(default_factory=time.time)
+
+
+class CommandRequest(_Message):
+    """A command to execute in crud; `command_id` makes a retry of the same command harmless."""
+
+    command_id: Identifier
+    actor: Actor
+    run_id: Identifier | None = None
+    command: Command
+
+
+class ListRequest(_Message):
+    """Ask crud for the whole task list."""
+
+
+class TaskPublic(_Message):
+    """A task as everyone outside crud sees it."""
+
+    id: int
+    name: str
+    done: bool
+    position: int
+    version: int
+
+
+class TaskList(_Message):
+    """The whole task list in list order."""
+
+    tasks: list[TaskPublic]
+
+
+ErrorCode = Literal["invalid", "not_found", "ambiguous", "conflict", "internal"]
+
+
+class CommandError(_Message):
+    """Why a command was refused, in words a person or a model can act on."""
+
+    code: ErrorCode
+    message: str
+
+
+class CommandResult(_Message):
+    """What executing a command did: the task it touched and a sentence saying so, or the error."""
+
+    command_id: str
+    ok: bool
+    op: str | None = None
+    task: TaskPublic | None = None
+    summary: str = ""
+    error: CommandError | None = None
+
+
+class TaskEvent(_Message):
+    """A task was created, updated or deleted; browsers re-render it."""
+
+    type: Literal["task"] = "task"
+    event_id: Identifier
+    kind: Literal["created", "updated", "deleted"]
+    task: TaskPublic
+    actor: Actor
+    command_id: Identifier
+    at: float = Field(default_factory=time.time)
+
+
+class Notice(_Message):
+    """A toast for every open browser."""
+
+    type: Literal["notice"] = "notice"
+    event_id: Identifier
+    level: Literal["info", "success", "warning", "error"] = "info"
+    text: str = Field(max_length=2000)
+    at: float = Field(default_factory=time.time)
+
+
+UiEvent = Annotated[TaskEvent | Notice, Field(discriminator="type")]
+"""Anything on the UI stream."""

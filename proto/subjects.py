@@ -1,0 +1,45 @@
+"""Every NATS subject and JetStream stream name ghostbus uses; no other module writes one."""
+
+# Chat runs to do: a JetStream work queue pulled by llm workers.
+RUNS_STREAM = "CHAT_RUNS"
+CHAT_SUBMIT = "chat.submit"
+RUNS_CONSUMER = "llm_workers"
+
+# The events of each run, kept for a short while so a reloaded page can resume a run.
+RUN_EVENTS_STREAM = "CHAT_EVENTS"
+RUN_EVENTS_ALL = "chat.events.>"
+
+# Cancelling a run is a core NATS message; nobody needs it after the run ends.
+CHAT_CANCEL_ALL = "chat.cancel.*"
+
+# Changes to show in browsers; the stream sequence is the SSE `id:`.
+UI_STREAM = "UI"
+UI_ALL = "ui.>"
+UI_NOTIFY = "ui.notify"
+
+# The crud service (nats.micro): request/reply, one endpoint per command.
+CRUD_SERVICE = "crud"
+CRUD_QUEUE = "crud"
+CRUD_ALL = "crud.>"
+TASK_ENTITY = "task"
+TASK_LIST = "crud.task.list"
+
+
+def run_events(run_id: str) -> str:
+    """The subject carrying the AG-UI events of one chat run."""
+    return f"chat.events.{run_id}"
+
+
+def chat_cancel(run_id: str) -> str:
+    """The subject that cancels one chat run."""
+    return f"chat.cancel.{run_id}"
+
+
+def crud_command(entity: str, op: str) -> str:
+    """The crud endpoint that executes one kind of command, e.g. `crud.task.create`."""
+    return f"crud.{entity}.{op}"
+
+
+def ui_event(entity: str, kind: str) -> str:
+    """The subject of one kind of UI change, e.g. `ui.task.created`."""
+    return f"ui.{entity}.{kind}"

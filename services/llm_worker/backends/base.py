@@ -1,0 +1,83 @@
+"""What every model backend gives the worker: a stream of text, commands and usage for one prompt."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from proto.commands import TaskCreate, TaskDelete, TaskToggle
+from proto.messages import TaskPublic
+
+ProtoCommand = TaskCreate | TaskToggle | TaskDelete
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """One earlier message of the conversation."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Everything a backend needs to answer one chat message."""
+
+    text: str
+    tasks: list[TaskPublic]
+    history: list[HistoryTurn] = field(default_factory=list)
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """Text for the person, already free of command JSON."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CommandOut:
+    """A command the model emitted, validated against the command language."""
+
+    command: ProtoCommand
+
+
+@dataclass(frozen=True)
+class InvalidCommand:
+    """Something the model meant as a command that is not a valid one; `error` says why."""
+
+    raw: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The backend's own counts for the answer."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    duration_s: float | None = None
+
+
+Chunk = TextDelta | CommandOut | InvalidCommand | Usage
+
+
+class BackendError(RuntimeError):
+    """The model could not answer (not running, model missing, failed mid-stream); the message says which."""
+
+
+class Backend(Protocol):
+    """A model backend. `composes_reply` is true when the model emits only commands and the worker
+    writes the chat reply from the command results (the constrained strategy)."""
+
+    name: str
+    model: str
+    composes_reply: bool
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]: ...

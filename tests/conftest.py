@@ -1,0 +1,31 @@
+"""Fixtures shared by every test: a real nats-server per test and a connected client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from proto.streams import ensure_streams
+from tests.natsd import NatsServer
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A fresh nats-server with JetStream, its own port and store, for this test alone."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
+    """A client connected to this test's server, with ghostbus's streams created."""
+    client = await nats.connect(nats_server.url, connect_timeout=5, max_reconnect_attempts=0)
+    await ensure_streams(client.jetstream())
+    yield client
+    await client.drain()
