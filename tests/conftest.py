@@ -29,3 +29,14 @@ async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
     await ensure_streams(client.jetstream())
     yield client
     await client.drain()
+
+
+@pytest.fixture
+async def crud(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[object]:
+    """The real crud service, in this process, on this test's server and a SQLite file under tmp_path."""
+    from services.crud.config import Settings
+    from services.crud.service import running
+
+    settings = Settings(NATS_URL=nats_server.url, DATA_DIR=tmp_path / "data")
+    async with running(settings) as service:
+        yield service
