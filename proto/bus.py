@@ -1,0 +1,44 @@
+"""Connecting a service to NATS: wait for the server at start, then reconnect forever."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import nats
+from nats.aio.client import Client
+
+log = logging.getLogger(__name__)
+
+
+class BusUnavailable(RuntimeError):
+    """NATS did not answer at start within the allowed time."""
+
+    def __init__(self, url: str, waited_s: float, cause: BaseException) -> None:
+        self.url = url
+        self.waited_s = waited_s
+        super().__init__(f"NATS at {url} did not answer within {waited_s:.0f} s ({cause!r}); is nats-server running?")
+
+
+async def connect(url: str, name: str, wait_s: float = 30.0) -> Client:
+    """Connect to NATS, retrying while the server starts (services may start before it), then
+    keep reconnecting for as long as the service runs."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return await nats.connect(
+                url,
+                name=name,
+                connect_timeout=2,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+            )
+        except (OSError, nats.errors.NoServersError, TimeoutError) as error:
+            if time.monotonic() + delay > deadline:
+                raise BusUnavailable(url, wait_s, error) from error
+            log.info("waiting for NATS at %s", url)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)

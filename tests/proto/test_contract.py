@@ -1,0 +1,80 @@
+"""The command language and bus messages accept what they promise and refuse the rest with reasons."""
+
+import json
+
+import pytest
+
+from proto import subjects
+from proto.codec import DecodeError, decode, decode_run_event, decode_ui_event, encode
+from proto.commands import OPS, TaskCreate, TaskDelete, TaskToggle, command_adapter, command_reference
+from proto.events import TextMessageContentEvent
+from proto.messages import PERSON, Actor, CommandRequest, Notice, RunRequest, TaskEvent, TaskPublic
+from proto.schema import contract
+
+
+def test_names_are_trimmed_and_bounded() -> None:
+    assert TaskCreate(name="  apples ").name == "apples"
+    assert TaskCreate(name="x" * 200).name == "x" * 200
+    for bad in ["", "   ", "x" * 201, "bell\x07", "line\nbreak", "zero\u200bwidth"]:
+        with pytest.raises(ValueError):
+            TaskCreate(name=bad)
+
+
+def test_targeted_commands_need_exactly_one_of_id_and_name() -> None:
+    assert TaskToggle(name="milk").target() == "“milk”"
+    assert TaskDelete(id=3).target() == "#3"
+    with pytest.raises(ValueError, match="either by id or by name"):
+        TaskToggle()
+    with pytest.raises(ValueError, match="either by id or by name"):
+        TaskDelete(id=1, name="milk")
+    with pytest.raises(ValueError):
+        TaskDelete(id=0)
+
+
+def test_commands_are_told_apart_by_op_and_refuse_extra_or_unknown() -> None:
+    assert isinstance(command_adapter.validate_json(b'{"op": "delete", "name": "bread"}'), TaskDelete)
+    for bad in [b'{"op": "drop_table"}', b'{"op": "create", "name": "a", "sql": "x"}', b'{"op": "toggle", "id": "x"}']:
+        with pytest.raises(ValueError):
+            command_adapter.validate_json(bad)
+
+
+def test_command_reference_is_generated_from_every_command() -> None:
+    reference = command_reference()
+    for op in OPS:
+        example = {"op": op, "name": "milk"}
+        assert json.dumps(example) in reference
+        command_adapter.validate_python(example)
+
+
+def test_codec_round_trips_and_explains_bad_input() -> None:
+    request = CommandRequest(command_id="r1-0", actor=Actor(kind="model", model="m"), command=TaskCreate(name="a"))
+    assert decode(CommandRequest, encode(request)) == request
+    with pytest.raises(DecodeError, match="not a valid CommandRequest"):
+        decode(CommandRequest, b"\xff\xfe garbage")
+    with pytest.raises(DecodeError, match="command_id"):
+        decode(CommandRequest, b'{"command_id": "has space", "actor": {"kind": "person"}, "command": {"op": "create", "name": "a"}}')
+    with pytest.raises(DecodeError, match="text"):
+        decode(RunRequest, json.dumps({"run_id": "r", "thread_id": "t", "text": "x" * 4001}).encode())
+
+
+def test_run_events_use_ag_ui_wire_names() -> None:
+    wire = encode(TextMessageContentEvent(message_id="m1", delta="hi"))
+    assert json.loads(wire) == {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": "hi"}
+    assert decode_run_event(wire) == TextMessageContentEvent(message_id="m1", delta="hi")
+    with pytest.raises(DecodeError):
+        decode_run_event(b'{"type": "NOT_AN_EVENT"}')
+
+
+def test_ui_events_are_a_tagged_union() -> None:
+    task = TaskPublic(id=1, name="a", done=False, position=0, version=1)
+    event = TaskEvent(event_id="e1", kind="created", task=task, actor=PERSON, command_id="c1")
+    assert decode_ui_event(encode(event)) == event
+    assert isinstance(decode_ui_event(encode(Notice(event_id="n1", text="hello"))), Notice)
+
+
+def test_subjects_and_schema_export() -> None:
+    assert subjects.run_events("abc") == "chat.events.abc"
+    assert subjects.crud_command("task", "create") == "crud.task.create"
+    exported = contract()
+    json.dumps(exported)
+    assert set(exported["schemas"]) >= {"command", "run_request", "run_event", "command_result", "ui_event"}
