@@ -1,0 +1,74 @@
+"""compose.yaml and the Procfile run the same services with the same settings names."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def procfile() -> dict[str, list[str]]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = shlex.split(command)
+    return entries
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return loaded
+
+
+def settings_names() -> set[str]:
+    """Every environment variable a service reads, from the settings classes."""
+    from services.crud.config import Settings as CrudSettings
+    from services.gateway.config import Settings as GatewaySettings
+    from services.llm_worker.config import Settings as WorkerSettings
+
+    names = set()
+    for cls in (CrudSettings, GatewaySettings, WorkerSettings):
+        prefix = cls.model_config.get("env_prefix", "")
+        for field_name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            names.add(alias if isinstance(alias, str) else (prefix + field_name).upper())
+    return names
+
+
+def test_procfile_and_compose_run_the_same_modules() -> None:
+    services = compose()["services"]
+    for name, command in procfile().items():
+        if name == "nats":
+            assert command[0] == "nats-server" and "nats" in services
+            continue
+        assert services[name]["command"] == command, name
+
+
+def test_compose_services_wait_for_healthy_dependencies() -> None:
+    services = compose()["services"]
+    for name in ("nats", "ollama"):
+        assert "healthcheck" in services[name], name
+    for name in ("crud", "llm_worker", "gateway"):
+        depends = services[name]["depends_on"]
+        assert depends["nats"]["condition"] == "service_healthy", name
+    published = [name for name, spec in services.items() if spec.get("ports")]
+    assert published == ["gateway"]
+    assert "crud-data" in compose()["volumes"]
+
+
+def test_compose_uses_only_settings_the_services_read() -> None:
+    known = settings_names()
+    used = set()
+    for spec in compose()["services"].values():
+        for key in (spec.get("environment") or {}):
+            used.add(key)
+    assert used - known == set(), f"compose sets variables no service reads: {used - known}"
+    text = (ROOT / "compose.yaml").read_text()
+    for var in re.findall(r"\$\{(\w+):-", text):
+        assert var in known or var == "GATEWAY_PORT", var
