@@ -1,0 +1,33 @@
+"""The llm_worker's settings, read from the environment (prefix LLM_, plus OLLAMA_HOST and OLLAMA_MODEL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from proto.settings import BusSettings
+
+
+class Settings(BusSettings):
+    """Which model backend to use and how long a run may take."""
+
+    model_config = SettingsConfigDict(env_prefix="LLM_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    backend: Literal["auto", "embedded", "ollama"] = Field(
+        default="auto", validation_alias=AliasChoices("LLM_BACKEND", "backend")
+    )
+    ollama_host: str = Field(
+        default="http://127.0.0.1:11434", validation_alias=AliasChoices("OLLAMA_HOST", "ollama_host")
+    )
+    ollama_model: str = Field(default="llama3.2", validation_alias=AliasChoices("OLLAMA_MODEL", "ollama_model"))
+    model_dir: Path = Field(
+        default_factory=lambda data: Path(data["data_dir"]) / "models",
+        validation_alias=AliasChoices("LLM_MODEL_DIR", "model_dir"),
+    )
+    run_timeout_s: float = Field(
+        default=120.0, gt=0, validation_alias=AliasChoices("LLM_RUN_TIMEOUT_S", "run_timeout_s")
+    )
+    max_attempts: int = Field(default=3, ge=1, validation_alias=AliasChoices("LLM_MAX_ATTEMPTS", "max_attempts"))
