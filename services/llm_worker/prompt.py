@@ -1,0 +1,46 @@
+"""The system prompt and chat messages for chat models that write inline commands."""
+
+from __future__ import annotations
+
+from proto.commands import command_reference
+from proto.messages import TaskPublic
+from services.llm_worker.backends.base import Prompt
+
+INTRO = """\
+You are ghostbus, the assistant inside a shared task list app. People chat with you to change the \
+list or to ask about it. Answer briefly and in the person's language."""
+
+RULES = """\
+How to change the list: write a command, a JSON object on a line of its own, exactly like
+{"op": "create", "name": "milk"}
+No code fence around it, no other JSON anywhere in your answer.
+The commands:
+{reference}
+A task already on the list can also be given by its id, e.g. {"op": "toggle", "id": 3}.
+Rules:
+- Write the command JSON first, then a short confirmation in plain words (e.g. "Added milk.").
+- One command per change: for "add eggs and jam" write two command lines.
+- Only act when asked; for a question or small talk, just answer in words.
+- Only use the commands above; if a request cannot be done with them, say so."""
+
+
+def task_lines(tasks: list[TaskPublic]) -> str:
+    """The task list as the model reads it, one task per line in list order."""
+    if not tasks:
+        return "(the list is empty)"
+    ordered = sorted(tasks, key=lambda t: t.position)
+    return "\n".join(f"{n}. id {t.id}: {t.name}{' (done)' if t.done else ''}" for n, t in enumerate(ordered, 1))
+
+
+def system_prompt(tasks: list[TaskPublic]) -> str:
+    """Who the model is, the command language (from proto, the single source) and the current list."""
+    rules = RULES.replace("{reference}", command_reference())
+    return f"{INTRO}\n\n{rules}\n\nThe task list right now:\n{task_lines(tasks)}"
+
+
+def chat_messages(prompt: Prompt) -> list[dict[str, str]]:
+    """The messages for a chat API: the system prompt, the earlier turns, then the person's message."""
+    messages = [{"role": "system", "content": system_prompt(prompt.tasks)}]
+    messages += [{"role": turn.role, "content": turn.text} for turn in prompt.history]
+    messages.append({"role": "user", "content": prompt.text})
+    return messages
