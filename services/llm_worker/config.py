@@ -31,3 +31,11 @@ class Settings(BusSettings):
         default=120.0, gt=0, validation_alias=AliasChoices("LLM_RUN_TIMEOUT_S", "run_timeout_s")
     )
     max_attempts: int = Field(default=3, ge=1, validation_alias=AliasChoices("LLM_MAX_ATTEMPTS", "max_attempts"))
+    capacity: int = Field(
+        default=1, ge=1, le=64, validation_alias=AliasChoices("LLM_CAPACITY", "capacity"),
+        description="how many runs this worker takes at once",
+    )
+    ack_wait_s: float = Field(
+        default=15.0, ge=1, validation_alias=AliasChoices("LLM_ACK_WAIT_S", "ack_wait_s"),
+        description="a run not heard of for this long goes to another worker",
+    )

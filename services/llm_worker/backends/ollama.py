@@ -1,0 +1,97 @@
+"""The Ollama backend: a chat model served by Ollama, writing inline commands in its answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import ollama
+
+from services.llm_worker.backends.base import BackendError, Chunk, Prompt, Usage
+from services.llm_worker.commands import CommandParser
+from services.llm_worker.config import Settings
+from services.llm_worker.prompt import chat_messages
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _full_name(model: str) -> str:
+    return model if ":" in model else f"{model}:latest"
+
+
+async def ollama_has_model(host: str, model: str, timeout_s: float = 1.0) -> bool:
+    """True when an Ollama server answers at `host` within `timeout_s` and has `model` pulled."""
+    client = ollama.AsyncClient(host=host, timeout=timeout_s)
+    try:
+        listed = await client.list()
+    except (ConnectionError, httpx.HTTPError, ollama.ResponseError) as error:
+        log.info("no usable Ollama at %s: %s", host, error)
+        return False
+    finally:
+        await client.close()  # type: ignore[no-untyped-call]
+    return _full_name(model) in {_full_name(m.model) for m in listed.models if m.model}
+
+
+class OllamaBackend:
+    """Streams a chat answer from Ollama; the command parser turns inline JSON commands into commands."""
+
+    name = "ollama"
+    composes_reply = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.host = settings.ollama_host
+        self.model = settings.ollama_model
+        self._timeout = httpx.Timeout(settings.run_timeout_s, connect=CONNECT_TIMEOUT_S)
+        self._client: ollama.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._client = ollama.AsyncClient(host=self.host, timeout=self._timeout)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()  # type: ignore[no-untyped-call]
+            self._client = None
+
+    async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
+        if self._client is None:
+            await self.start()
+        assert self._client is not None
+        model = prompt.model or self.model
+        parser = CommandParser()
+        final: ollama.ChatResponse | None = None
+        started = False
+        try:
+            parts = await self._client.chat(model=model, messages=chat_messages(prompt), stream=True)
+            async for part in parts:
+                started = True
+                if part.message.content:
+                    for item in parser.feed(part.message.content):
+                        yield item
+                if part.done:
+                    final = part
+        except ollama.ResponseError as error:
+            raise self._explain(error, model, started) from error
+        except (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise BackendError(f"Ollama is not answering at {self.host}; is it running? ({error})") from error
+        except httpx.HTTPError as error:
+            raise BackendError(f"the connection to Ollama at {self.host} broke off: {error!r}") from error
+        for item in parser.finish():
+            yield item
+        if final is None:
+            raise BackendError("Ollama stopped before finishing the answer")
+        yield _usage(final)
+
+    def _explain(self, error: ollama.ResponseError, model: str, started: bool) -> BackendError:
+        if error.status_code == 404:
+            return BackendError(f"Ollama has no model “{model}”; pull it with `ollama pull {model}`")
+        if started:
+            return BackendError(f"Ollama failed in the middle of the answer: {error.error}")
+        return BackendError(f"Ollama refused the request ({error.status_code}): {error.error}")
+
+
+def _usage(final: ollama.ChatResponse) -> Usage:
+    duration = final.eval_duration / 1e9 if final.eval_duration else None
+    return Usage(prompt_tokens=final.prompt_eval_count, completion_tokens=final.eval_count, duration_s=duration)

@@ -1,0 +1,12 @@
+"""The llm_worker's own errors, each saying what went wrong in words a person can act on."""
+
+from __future__ import annotations
+
+
+class CrudUnavailable(RuntimeError):
+    """The crud service did not answer, or answered with something that is not the contract."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        self.subject = subject
+        self.reason = reason
+        super().__init__(f"the task service did not answer on {subject}: {reason}")

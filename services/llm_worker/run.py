@@ -1,0 +1,214 @@
+"""One chat run: ask the backend, execute its commands through crud, publish the run's AG-UI events."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from proto.events import (
+    RunErrorEvent,
+    RunFinishedEvent,
+    RunStartedEvent,
+    TextMessageContentEvent,
+    TextMessageEndEvent,
+    TextMessageStartEvent,
+    ToolCallArgsEvent,
+    ToolCallEndEvent,
+    ToolCallResultEvent,
+    ToolCallStartEvent,
+)
+from proto.messages import Actor, CommandError, CommandRequest, CommandResult, RunRequest
+from services.llm_worker.backends.base import (
+    Backend,
+    BackendError,
+    CommandOut,
+    InvalidCommand,
+    Prompt,
+    ProtoCommand,
+    TextDelta,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[BaseModel], Awaitable[None]]
+Execute = Callable[[CommandRequest], Awaitable[CommandResult]]
+
+NOTHING_TO_DO = (
+    "I can only change the task list. Try “add milk”, “I finished the laundry” or “remove eggs”."
+)
+
+
+@dataclass
+class Metrics:
+    """What the person sees under the reply: the model and its real speed."""
+
+    model: str
+    started: float = field(default_factory=time.monotonic)
+    first_token: float | None = None
+    tokens: int = 0
+    generation_s: float | None = None
+
+    def token(self) -> None:
+        if self.first_token is None:
+            self.first_token = time.monotonic()
+
+    def result(self) -> dict[str, Any]:
+        ttft = None if self.first_token is None else round(self.first_token - self.started, 4)
+        elapsed = self.generation_s
+        if elapsed is None and self.first_token is not None:
+            elapsed = time.monotonic() - self.first_token
+        rate = round(self.tokens / elapsed, 1) if self.tokens and elapsed else None
+        return {"model": self.model, "ttft_s": ttft, "tokens": self.tokens, "tokens_per_s": rate}
+
+
+def describe(command: ProtoCommand) -> str:
+    """A command as a person would say it, for a failed action's message."""
+    target = command.name if command.op == "create" else command.target()
+    return f"{command.op} {target}"
+
+
+def compose_reply(results: list[CommandResult]) -> str:
+    """The chat reply of a backend that only emits commands, written from what crud did."""
+    if not results:
+        return NOTHING_TO_DO
+    lines = []
+    for result in results:
+        if result.ok:
+            lines.append(result.summary)
+        else:
+            message = result.error.message if result.error else "it failed"
+            lines.append(f"I could not do that: {message}")
+    return "\n".join(lines)
+
+
+class Run:
+    """The events of one run, in AG-UI order, and the commands it executes (ids: run id + call index)."""
+
+    def __init__(self, request: RunRequest, backend: Backend, publish: Publish, execute: Execute) -> None:
+        self.request = request
+        self.backend = backend
+        self.publish = publish
+        self.execute = execute
+        self.model = request.model or backend.model
+        self.actor = Actor(kind="model", backend=backend.name, model=self.model)
+        self.message_id = f"{request.run_id}-m"
+        self.message_open = False
+        self.calls = 0
+        self.results: list[CommandResult] = []
+        self.metrics = Metrics(model=self.model)
+
+    async def start(self) -> None:
+        await self.publish(RunStartedEvent(thread_id=self.request.thread_id, run_id=self.request.run_id))
+
+    async def answer(self, prompt: Prompt) -> None:
+        """Stream the backend's answer, acting on each command as it completes."""
+        async for chunk in self.backend.stream(prompt):
+            if isinstance(chunk, TextDelta):
+                self.metrics.token()
+                self.metrics.tokens += 1
+                await self.text(chunk.text)
+            elif isinstance(chunk, CommandOut):
+                self.metrics.token()
+                await self.command(chunk.command)
+            elif isinstance(chunk, InvalidCommand):
+                self.metrics.token()
+                await self.invalid(chunk)
+            elif isinstance(chunk, Usage):
+                if chunk.completion_tokens is not None:
+                    self.metrics.tokens = chunk.completion_tokens
+                if chunk.duration_s:
+                    self.metrics.generation_s = chunk.duration_s
+        if self.backend.composes_reply:
+            await self.text(compose_reply(self.results))
+        await self.close_message()
+
+    async def text(self, delta: str) -> None:
+        if not delta:
+            return
+        if not self.message_open:
+            await self.publish(TextMessageStartEvent(message_id=self.message_id, role="assistant"))
+            self.message_open = True
+        await self.publish(TextMessageContentEvent(message_id=self.message_id, delta=delta))
+
+    async def close_message(self) -> None:
+        if self.message_open:
+            await self.publish(TextMessageEndEvent(message_id=self.message_id))
+            self.message_open = False
+
+    def _next_call(self) -> str:
+        self.calls += 1
+        return f"{self.request.run_id}-{self.calls}"
+
+    async def command(self, command: ProtoCommand) -> CommandResult:
+        call_id = self._next_call()
+        await self._call_events(call_id, command.op, command.model_dump_json(exclude_none=True))
+        request = CommandRequest(command_id=call_id, actor=self.actor, run_id=self.request.run_id, command=command)
+        result = await self.execute(request)
+        self.results.append(result)
+        await self._result(call_id, result)
+        return result
+
+    async def invalid(self, item: InvalidCommand) -> None:
+        """A command the model got wrong: a failed action in the chat, never its JSON."""
+        call_id = self._next_call()
+        op = _guess_op(item.raw)
+        await self._call_events(call_id, op, item.raw[:1500])
+        result = CommandResult(
+            command_id=call_id,
+            ok=False,
+            op=op,
+            error=CommandError(code="invalid", message=item.error),
+        )
+        self.results.append(result)
+        await self._result(call_id, result)
+
+    async def _call_events(self, call_id: str, name: str, args: str) -> None:
+        parent = self.message_id if self.message_open else None
+        await self.publish(ToolCallStartEvent(tool_call_id=call_id, tool_call_name=name, parent_message_id=parent))
+        await self.publish(ToolCallArgsEvent(tool_call_id=call_id, delta=args))
+        await self.publish(ToolCallEndEvent(tool_call_id=call_id))
+
+    async def _result(self, call_id: str, result: CommandResult) -> None:
+        await self.publish(
+            ToolCallResultEvent(
+                message_id=f"{call_id}-r", tool_call_id=call_id, role="tool", content=result.model_dump_json()
+            )
+        )
+
+    async def finish(self) -> None:
+        await self.close_message()
+        await self.publish(
+            RunFinishedEvent(thread_id=self.request.thread_id, run_id=self.request.run_id, result=self.metrics.result())
+        )
+
+    async def fail(self, message: str, code: str) -> None:
+        await self.close_message()
+        await self.publish(RunErrorEvent(message=message, code=code))
+
+
+def _guess_op(raw: str) -> str:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return "command"
+    op = value.get("op") if isinstance(value, dict) else None
+    return op if isinstance(op, str) and op.isidentifier() and len(op) <= 20 else "command"
+
+
+async def perform(run: Run, prompt: Prompt) -> None:
+    """A whole run: started, the answer, then finished or an error a person can read."""
+    await run.start()
+    try:
+        await run.answer(prompt)
+    except BackendError as error:
+        log.warning("run %s: backend failed: %s", run.request.run_id, error)
+        await run.fail(str(error), "backend")
+        return
+    await run.finish()

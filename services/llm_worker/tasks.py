@@ -1,0 +1,52 @@
+"""The crud service as the worker uses it: read the task list, execute a command."""
+
+from __future__ import annotations
+
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from proto import subjects
+from proto.codec import DecodeError, decode, encode
+from proto.messages import CommandError, CommandRequest, CommandResult, ListRequest, TaskList, TaskPublic
+from services.llm_worker.errors import CrudUnavailable
+
+CRUD_TIMEOUT_S = 5.0
+SERVICE_ERROR_HEADER = "Nats-Service-Error"
+
+
+async def _request(nc: Client, subject: str, payload: bytes) -> bytes:
+    try:
+        reply = await nc.request(subject, payload, timeout=CRUD_TIMEOUT_S)
+    except NoRespondersError:
+        raise CrudUnavailable(subject, "no crud service is running") from None
+    except NatsTimeout:
+        raise CrudUnavailable(subject, f"no reply within {CRUD_TIMEOUT_S:.0f} s") from None
+    error = (reply.headers or {}).get(SERVICE_ERROR_HEADER)
+    if error:
+        raise CrudUnavailable(subject, error)
+    data: bytes = reply.data
+    return data
+
+
+async def list_tasks(nc: Client) -> list[TaskPublic]:
+    """The whole task list in list order."""
+    data = await _request(nc, subjects.TASK_LIST, encode(ListRequest()))
+    try:
+        return decode(TaskList, data).tasks
+    except DecodeError as error:
+        raise CrudUnavailable(subjects.TASK_LIST, str(error)) from None
+
+
+async def execute(nc: Client, request: CommandRequest) -> CommandResult:
+    """Execute one command; a crud that cannot be reached becomes a failed result, not an exception."""
+    subject = subjects.crud_command(subjects.TASK_ENTITY, request.command.op)
+    try:
+        return decode(CommandResult, await _request(nc, subject, encode(request)))
+    except (CrudUnavailable, DecodeError) as error:
+        return CommandResult(
+            command_id=request.command_id,
+            ok=False,
+            op=request.command.op,
+            error=CommandError(code="internal", message=str(error)),
+        )

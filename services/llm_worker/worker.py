@@ -1,0 +1,202 @@
+"""The llm_worker: pulls chat runs from the JetStream work queue and performs each one.
+
+A run is acknowledged only after its last event is published, so a worker that dies mid-run leaves
+the run to be redelivered to another worker (same run id, so its commands keep their ids and crud
+applies each exactly once). `in_progress` heartbeats keep a long generation from being redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import BaseModel
+
+from proto import subjects
+from proto.bus import connect
+from proto.codec import DecodeError, decode, encode
+from proto.messages import CommandRequest, CommandResult, RunRequest
+from proto.streams import ensure_streams
+from services.llm_worker import tasks
+from services.llm_worker.backends import make_backend
+from services.llm_worker.backends.base import Backend, Prompt
+from services.llm_worker.config import Settings
+from services.llm_worker.errors import CrudUnavailable
+from services.llm_worker.run import Run, perform
+
+log = logging.getLogger(__name__)
+
+FETCH_WAIT_S = 2.0
+
+
+class Worker:
+    """Takes runs from the queue, at most `settings.capacity` at a time."""
+
+    def __init__(self, settings: Settings, nc: Client, backend: Backend) -> None:
+        self.settings = settings
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.backend = backend
+        self._slots = asyncio.Semaphore(settings.capacity)
+        self._runs: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self.completed = 0
+
+    async def publish(self, event: BaseModel, run_id: str) -> None:
+        await self.js.publish(subjects.run_events(run_id), encode(event))
+
+    async def execute(self, request: CommandRequest) -> CommandResult:
+        return await tasks.execute(self.nc, request)
+
+    async def serve(self) -> None:
+        """Pull and perform runs until `stop()`; then let the runs in hand finish."""
+        config = ConsumerConfig(
+            durable_name=subjects.RUNS_CONSUMER,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.settings.ack_wait_s,
+            max_ack_pending=-1,
+        )
+        sub = await self.js.pull_subscribe(
+            subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM, config=config
+        )
+        while not self._stopping.is_set():
+            await self._slots.acquire()
+            if self._stopping.is_set():
+                self._slots.release()
+                break
+            try:
+                msgs = await sub.fetch(1, timeout=FETCH_WAIT_S)
+            except NatsTimeout:
+                self._slots.release()
+                continue
+            except Exception as error:  # noqa: BLE001 - NATS reconnecting; try again shortly
+                self._slots.release()
+                log.warning("fetching runs failed (%r); retrying", error)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                task = asyncio.create_task(self._take(msg))
+                self._runs.add(task)
+                task.add_done_callback(self._runs.discard)
+        if self._runs:
+            await asyncio.gather(*self._runs, return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        # Wake a loop waiting for a free slot.
+        self._slots.release()
+
+    async def _take(self, msg: Msg) -> None:
+        try:
+            await self._handle(msg)
+        except Exception:
+            log.exception("run failed unexpectedly; it will be redelivered")
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=1.0)
+        finally:
+            self._slots.release()
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            request = decode(RunRequest, msg.data)
+        except DecodeError as error:
+            # Nobody can do anything with it: drop it for good, saying why.
+            log.error("dropping a malformed run request: %s", error)
+            await msg.term()
+            return
+        attempt = msg.metadata.num_delivered
+        publish = functools.partial(self.publish, run_id=request.run_id)
+        run = Run(request, self.backend, publish, self.execute)
+        if attempt > self.settings.max_attempts:
+            await run.fail(
+                f"The run failed {attempt - 1} times (a worker stopped mid-run); giving up.", "attempts"
+            )
+            await msg.ack()
+            return
+        log.info("run %s: attempt %d: %r", request.run_id, attempt, request.text[:80])
+        async with self._heartbeat(msg), self._cancellable(request.run_id) as cancelled:
+            work = asyncio.create_task(self._perform(run, request))
+            cancel_wait = asyncio.create_task(cancelled.wait())
+            done, _ = await asyncio.wait({work, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
+            cancel_wait.cancel()
+            if work not in done:
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+                await run.fail("Stopped.", "cancelled")
+            else:
+                work.result()
+        await msg.ack()
+        self.completed += 1
+        log.info("run %s: done", request.run_id)
+
+    async def _perform(self, run: Run, request: RunRequest) -> None:
+        try:
+            async with asyncio.timeout(self.settings.run_timeout_s):
+                try:
+                    task_list = await tasks.list_tasks(self.nc)
+                except CrudUnavailable as error:
+                    await run.start()
+                    await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
+                    return
+                prompt = Prompt(text=request.text, tasks=task_list, model=request.model)
+                await perform(run, prompt)
+        except TimeoutError:
+            await run.fail(f"The model took longer than {self.settings.run_timeout_s:.0f} s; stopped.", "timeout")
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, msg: Msg) -> AsyncIterator[None]:
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.settings.ack_wait_s / 3)
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    @contextlib.asynccontextmanager
+    async def _cancellable(self, run_id: str) -> AsyncIterator[asyncio.Event]:
+        cancelled = asyncio.Event()
+
+        async def on_cancel(_: Msg) -> None:
+            cancelled.set()
+
+        sub = await self.nc.subscribe(subjects.chat_cancel(run_id), cb=on_cancel)
+        try:
+            yield cancelled
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, backend: Backend | None = None) -> AsyncIterator[Worker]:
+    """A connected worker pulling runs, with its backend loaded; stops cleanly on exit."""
+    nc = await connect(settings.nats_url, name="llm_worker")
+    try:
+        await ensure_streams(nc.jetstream())
+        chosen = backend or await make_backend(settings)
+        await chosen.start()
+        worker = Worker(settings, nc, chosen)
+        serving = asyncio.create_task(worker.serve())
+        try:
+            yield worker
+        finally:
+            worker.stop()
+            await serving
+            await chosen.close()
+    finally:
+        await nc.drain()
