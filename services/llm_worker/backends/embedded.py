@@ -1,14 +1,15 @@
 """The embedded backend: Gemma 3 270M in this process (llama-cpp-python), offline, constrained to commands.
 
 A 270M base model cannot chat, but with a few-shot prompt and a JSON-schema grammar it reliably turns
-a simple request into one action. The grammar is built per request from the current list, so a
-"finish" or "remove" can only name a task that exists; the worker writes the chat reply from the
-command results (`composes_reply`).
+a simple request into one action (add, finish, remove or none). A "finish" or "remove" is matched to
+the current list, so it targets a task by id; the worker writes the chat reply from the command
+results (`composes_reply`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import fcntl
 import json
 import logging
@@ -72,55 +73,57 @@ def few_shot_prompt(text: str) -> str:
     return f"{INSTRUCTIONS}{shots}\n\nRequest: {request}\nJSON: "
 
 
-def action_schema(tasks: list[TaskPublic]) -> dict[str, Any]:
-    """The JSON schema the grammar enforces: "add" any name; "finish"/"remove" only a task on the list."""
-    options: list[dict[str, Any]] = [
-        {
-            "type": "object",
-            "properties": {"verb": {"const": "add"}, "item": {"type": "string", "minLength": 1, "maxLength": 80}},
-            "required": ["verb", "item"],
-        },
-        {
-            "type": "object",
-            "properties": {"verb": {"const": "none"}, "item": {"const": ""}},
-            "required": ["verb", "item"],
-        },
-    ]
-    names = sorted({t.name for t in tasks})
-    if names:
-        options.append(
-            {
-                "type": "object",
-                "properties": {"verb": {"enum": ["finish", "remove"]}, "item": {"enum": names}},
-                "required": ["verb", "item"],
-            }
-        )
-    return {"anyOf": options}
+ACTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "verb": {"enum": ["add", "finish", "remove", "none"]},
+        "item": {"type": "string", "maxLength": 80},
+    },
+    "required": ["verb", "item"],
+}
+"""What the grammar enforces. A per-list enum of names was tried and made the model worse at choosing
+the verb, so the item is free text, matched to the list afterwards."""
+
+
+def match_task(item: str, tasks: list[TaskPublic]) -> TaskPublic | None:
+    """The task the model meant: the same name ignoring case, else the one clearly closest to it."""
+    wanted = item.casefold()
+    for task in tasks:
+        if task.name.casefold() == wanted:
+            return task
+    names = {task.name.casefold(): task for task in tasks}
+    close = difflib.get_close_matches(wanted, list(names), n=2, cutoff=0.6)
+    contains = [t for t in tasks if wanted in t.name.casefold() or t.name.casefold() in wanted]
+    if len(contains) == 1:
+        return contains[0]
+    if close:
+        return names[close[0]]
+    return None
 
 
 def to_command(raw: str, tasks: list[TaskPublic]) -> CommandOut | InvalidCommand | None:
     """The model's JSON as a command (None for "none"); the grammar makes anything else rare."""
     try:
         action = json.loads(raw)
-        verb, item = str(action["verb"]), str(action["item"]).strip()
+        verb, item = str(action["verb"]), " ".join(str(action["item"]).split())
     except (ValueError, KeyError, TypeError) as error:
         return InvalidCommand(raw, f"not the expected JSON: {error}")
     if verb == "none":
         return None
     if not item:
         return InvalidCommand(raw, "the action names no item")
-    by_name = {t.name: t for t in tasks}
-    command: ProtoCommand
     if verb == "add":
-        command = TaskCreate(name=item[:MAX_NAME])
-    elif verb in ("finish", "remove") and item in by_name:
-        task = by_name[item]
-        command = TaskToggle(id=task.id) if verb == "finish" else TaskDelete(id=task.id)
-        if verb == "finish" and task.done:
-            return InvalidCommand(raw, f"“{task.name}” is already done")
-    else:
-        return InvalidCommand(raw, f"cannot {verb} “{item}”")
-    return CommandOut(command)
+        return CommandOut(TaskCreate(name=item[:MAX_NAME]))
+    if verb not in ("finish", "remove"):
+        return InvalidCommand(raw, f"“{verb}” is not an action")
+    task = match_task(item, tasks)
+    if task is None:
+        return InvalidCommand(raw, f"there is no “{item}” on the list")
+    if verb == "remove":
+        return CommandOut(TaskDelete(id=task.id))
+    if task.done:
+        return InvalidCommand(raw, f"“{task.name}” is already done")
+    return CommandOut(TaskToggle(id=task.id))
 
 
 def model_path(model_dir: Path) -> Path:
@@ -224,7 +227,7 @@ class EmbeddedBackend:
     def _generate(self, prompt: Prompt, stop: threading.Event) -> Iterator[str]:
         from llama_cpp import LlamaGrammar  # type: ignore[attr-defined,unused-ignore]
 
-        grammar = LlamaGrammar.from_json_schema(json.dumps(action_schema(prompt.tasks)), verbose=False)
+        grammar = LlamaGrammar.from_json_schema(json.dumps(ACTION_SCHEMA), verbose=False)
         parts = self._llm(
             few_shot_prompt(prompt.text), grammar=grammar, max_tokens=MAX_TOKENS, temperature=0.0, stream=True
         )
