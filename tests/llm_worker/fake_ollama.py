@@ -1,0 +1,87 @@
+"""A local stand-in for an Ollama server (none can run here) that speaks its real wire format:
+`/api/tags` JSON and `/api/chat` streaming NDJSON, errors as `{"error": ...}` with Ollama's status codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.stack import free_port
+
+BROKEN = "breaks-midway"
+
+
+@dataclass
+class FakeOllama:
+    """Streams `script` (the answer's chunks) for the model `model`; records each chat request."""
+
+    script: list[str]
+    model: str = "llama3.2:latest"
+    delay_s: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/api/tags", self.tags), Route("/api/chat", self.chat, methods=["POST"])])
+
+    async def tags(self, request: Request) -> Response:
+        models = [{"name": self.model, "model": self.model, "size": 1, "digest": "0" * 64, "details": {}}]
+        return JSONResponse({"models": models})
+
+    async def chat(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(body)
+        name = body["model"] if ":" in body["model"] else body["model"] + ":latest"
+        if name not in (self.model, BROKEN + ":latest"):
+            return JSONResponse({"error": f'model "{body["model"]}" not found, try pulling it first'}, 404)
+        return StreamingResponse(self._stream(body["model"], name == BROKEN + ":latest"), media_type="application/x-ndjson")
+
+    async def _stream(self, model: str, breaks: bool) -> AsyncIterator[bytes]:
+        for n, piece in enumerate(self.script):
+            if breaks and n == 2:
+                yield json.dumps({"error": "an error was encountered while running the model: out of memory"}).encode() + b"\n"
+                return
+            line = {"model": model, "created_at": "2026-11-24T10:00:00Z", "message": {"role": "assistant", "content": piece}, "done": False}
+            yield json.dumps(line).encode() + b"\n"
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+        final = {
+            "model": model,
+            "created_at": "2026-11-24T10:00:01Z",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 900_000_000,
+            "prompt_eval_count": 120,
+            "eval_count": len(self.script),
+            "eval_duration": 500_000_000,
+        }
+        yield json.dumps(final).encode() + b"\n"
+
+
+@asynccontextmanager
+async def serving(fake: FakeOllama) -> AsyncIterator[FakeOllama]:
+    """The fake on a free loopback port under real uvicorn."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        await task
