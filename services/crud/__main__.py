@@ -1,0 +1,29 @@
+"""`python -m services.crud`: serve until SIGINT or SIGTERM, then finish the command in hand and flush."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from services.crud.config import Settings
+from services.crud.service import running
+
+log = logging.getLogger("services.crud")
+
+
+async def main() -> None:
+    settings = Settings()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(settings):
+        log.info("crud ready (database %s, NATS %s)", settings.db_path, settings.nats_url)
+        await stop.wait()
+        log.info("crud stopping")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(main())

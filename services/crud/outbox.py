@@ -1,0 +1,93 @@
+"""The outbox relay: publishes committed UI events to JetStream in order, each exactly once in the stream.
+
+A row is marked sent only after JetStream acknowledges it. A crash between the ack and the mark means
+the row is published again after a restart; `Nats-Msg-Id` (the event id) lets the stream drop that
+duplicate, so the stream holds each event once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.js import JetStreamContext
+
+from services.crud.db import Database
+
+log = logging.getLogger(__name__)
+
+POLL_S = 5.0
+PUBLISH_TIMEOUT_S = 2.0
+
+
+class Relay:
+    """Publishes pending outbox rows; `wake()` after a commit, `flush()` to wait until none is pending."""
+
+    def __init__(self, db: Database, js: JetStreamContext, retry_s: float = 0.5) -> None:
+        self.db = db
+        self.js = js
+        self.retry_s = retry_s
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def wake(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    async def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every committed event is published; False if NATS did not take them in time."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    self.wake()
+                    await self._idle.wait()
+                    if not await self.db.pending(limit=1):
+                        return True
+        except TimeoutError:
+            return False
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self._publish_pending()
+                delay = 0.05
+                self._idle.set()
+                try:
+                    async with asyncio.timeout(POLL_S):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - NATS down or reconnecting: keep the rows, try again
+                log.warning("outbox: publishing failed (%r); retrying in %.2f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_s)
+
+    async def _publish_pending(self) -> None:
+        while True:
+            self._wake.clear()
+            rows = await self.db.pending()
+            if not rows:
+                return
+            for row in rows:
+                await self.js.publish(
+                    row.subject, row.payload, timeout=PUBLISH_TIMEOUT_S, headers={"Nats-Msg-Id": row.event_id}
+                )
+                await self.db.mark_sent(row.seq)
+                self.published += 1

@@ -1,0 +1,148 @@
+"""The crud service on the bus: a `nats.micro` service with one endpoint per command and one to list.
+
+Commands are executed one at a time (the single writer). Whatever arrives, the sender gets a reply:
+a `CommandResult`, with `Nats-Service-Error` headers when the request itself was not understood."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+from nats.micro import add_service
+from nats.micro.request import Request
+from nats.micro.service import EndpointConfig, Service, ServiceConfig
+
+from proto import subjects
+from proto.bus import connect
+from proto.codec import DecodeError, decode, encode
+from proto.commands import OPS
+from proto.messages import CommandError, CommandRequest, CommandResult, ListRequest, TaskList
+from proto.streams import ensure_streams
+from services.crud.config import Settings
+from services.crud.db import Database
+from services.crud.outbox import Relay
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+FLUSH_ON_EXIT_S = 5.0
+
+
+def _command_id_of(data: bytes) -> str:
+    """The command id of a request that failed validation, when one can be read from it."""
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        value = json.loads(data).get("command_id")
+        if isinstance(value, str) and 0 < len(value) <= 64:
+            return value
+    return "unknown"
+
+
+@dataclass
+class Crud:
+    """A running crud service: its connection, database, outbox relay and micro service."""
+
+    settings: Settings
+    nc: Client
+    db: Database
+    relay: Relay
+    service: Service | None = None
+
+    def __post_init__(self) -> None:
+        self.lock = asyncio.Lock()
+
+    async def handle_command(self, op: str, request: Request) -> None:
+        try:
+            command_request = decode(CommandRequest, request.data)
+            if command_request.command.op != op:
+                raise DecodeError(
+                    "CommandRequest", [f"command.op: {command_request.command.op} sent to the {op} endpoint"]
+                )
+        except DecodeError as error:
+            await self._refuse(request, CommandError(code="invalid", message=str(error)), "400")
+            return
+        try:
+            async with self.lock:
+                result, new = await self.db.execute(command_request)
+        except Exception:
+            log.exception("command %s failed", command_request.command_id)
+            failed = CommandError(code="internal", message="The task service failed to apply the command; try again.")
+            await self._refuse(request, failed, "500", command_request.command_id)
+            return
+        if new:
+            self.relay.wake()
+            log.info(
+                "%s %s by %s: %s",
+                command_request.command_id,
+                op,
+                command_request.actor.label(),
+                result.summary or (result.error.message if result.error else ""),
+            )
+        await request.respond(encode(result))
+
+    async def handle_list(self, request: Request) -> None:
+        try:
+            decode(ListRequest, request.data or b"{}")
+        except DecodeError as error:
+            await request.respond_error(
+                "400", str(error), data=encode(CommandError(code="invalid", message=str(error)))
+            )
+            return
+        await request.respond(encode(TaskList(tasks=await self.db.list_tasks())))
+
+    async def _refuse(self, request: Request, error: CommandError, code: str, command_id: str | None = None) -> None:
+        result = CommandResult(command_id=command_id or _command_id_of(request.data), ok=False, error=error)
+        await request.respond_error(code, error.message[:500], data=encode(result))
+
+
+def _command_handler(crud: Crud, op: str) -> Callable[[Request], Awaitable[None]]:
+    async def handler(request: Request) -> None:
+        await crud.handle_command(op, request)
+
+    return handler
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Crud]:
+    """The crud service serving on the bus until the block exits; then it stops taking commands,
+    finishes the one in hand, flushes the outbox and closes the database."""
+    nc = await connect(settings.nats_url, name="crud")
+    db = await Database.open(settings.db_path)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    relay = Relay(db, js, settings.relay_retry_s)
+    relay.start()
+    crud = Crud(settings, nc, db, relay)
+    try:
+        crud.service = await add_service(
+            nc,
+            ServiceConfig(
+                name=subjects.CRUD_SERVICE,
+                version=VERSION,
+                description="ghostbus task list: the single writer",
+                queue_group=subjects.CRUD_QUEUE,
+            ),
+        )
+        for op in OPS:
+            await crud.service.add_endpoint(
+                EndpointConfig(
+                    name=op, subject=subjects.crud_command(subjects.TASK_ENTITY, op), handler=_command_handler(crud, op)
+                )
+            )
+        await crud.service.add_endpoint(
+            EndpointConfig(name="list", subject=subjects.TASK_LIST, handler=crud.handle_list)
+        )
+        yield crud
+    finally:
+        if crud.service is not None:
+            await crud.service.stop()
+        async with crud.lock:
+            if not await relay.flush(FLUSH_ON_EXIT_S):
+                log.warning("outbox: events still pending at exit; they are published at the next start")
+        await relay.stop()
+        await db.close()
+        await nc.drain()
