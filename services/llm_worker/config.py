@@ -32,10 +32,15 @@ class Settings(BusSettings):
     )
     max_attempts: int = Field(default=3, ge=1, validation_alias=AliasChoices("LLM_MAX_ATTEMPTS", "max_attempts"))
     capacity: int = Field(
-        default=1, ge=1, le=64, validation_alias=AliasChoices("LLM_CAPACITY", "capacity"),
+        default=1,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("LLM_CAPACITY", "capacity"),
         description="how many runs this worker takes at once",
     )
     ack_wait_s: float = Field(
-        default=15.0, ge=1, validation_alias=AliasChoices("LLM_ACK_WAIT_S", "ack_wait_s"),
+        default=15.0,
+        ge=1,
+        validation_alias=AliasChoices("LLM_ACK_WAIT_S", "ack_wait_s"),
         description="a run not heard of for this long goes to another worker",
     )

@@ -40,9 +40,7 @@ log = logging.getLogger(__name__)
 Publish = Callable[[BaseModel], Awaitable[None]]
 Execute = Callable[[CommandRequest], Awaitable[CommandResult]]
 
-NOTHING_TO_DO = (
-    "I can only change the task list. Try “add milk”, “I finished the laundry” or “remove eggs”."
-)
+NOTHING_TO_DO = "I can only change the task list. Try “add milk”, “I finished the laundry” or “remove eggs”."
 
 
 @dataclass

@@ -48,6 +48,7 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.capacity)
         self._runs: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._fetching: asyncio.Task[list[Msg]] | None = None
         self.completed = 0
 
     async def publish(self, event: BaseModel, run_id: str) -> None:
@@ -73,8 +74,14 @@ class Worker:
             if self._stopping.is_set():
                 self._slots.release()
                 break
+            self._fetching = asyncio.create_task(sub.fetch(1, timeout=FETCH_WAIT_S))
             try:
-                msgs = await sub.fetch(1, timeout=FETCH_WAIT_S)
+                msgs = await asyncio.shield(self._fetching)
+            except asyncio.CancelledError:
+                if not self._fetching.cancelled():
+                    raise
+                self._slots.release()
+                break
             except NatsTimeout:
                 self._slots.release()
                 continue
@@ -89,9 +96,14 @@ class Worker:
                 task.add_done_callback(self._runs.discard)
         if self._runs:
             await asyncio.gather(*self._runs, return_exceptions=True)
+        # A pull subscription left open makes draining the connection wait for its timeout.
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._fetching is not None:
+            self._fetching.cancel()
         # Wake a loop waiting for a free slot.
         self._slots.release()
 
@@ -117,9 +129,7 @@ class Worker:
         publish = functools.partial(self.publish, run_id=request.run_id)
         run = Run(request, self.backend, publish, self.execute)
         if attempt > self.settings.max_attempts:
-            await run.fail(
-                f"The run failed {attempt - 1} times (a worker stopped mid-run); giving up.", "attempts"
-            )
+            await run.fail(f"The run failed {attempt - 1} times (a worker stopped mid-run); giving up.", "attempts")
             await msg.ack()
             return
         log.info("run %s: attempt %d: %r", request.run_id, attempt, request.text[:80])

@@ -12,9 +12,7 @@ from services.crud.service import Crud
 from tests.natsd import NatsServer
 
 
-async def test_events_committed_while_nats_is_down_arrive_after_it_returns(
-    nats_server: NatsServer, crud: Crud
-) -> None:
+async def test_events_committed_while_nats_is_down_arrive_after_it_returns(nats_server: NatsServer, crud: Crud) -> None:
     nats_server.stop()
     for n in range(3):
         request = CommandRequest(command_id=f"offline-{n}", actor=PERSON, command=TaskCreate(name=f"item {n}"))

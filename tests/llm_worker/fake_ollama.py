@@ -44,14 +44,24 @@ class FakeOllama:
         name = body["model"] if ":" in body["model"] else body["model"] + ":latest"
         if name not in (self.model, BROKEN + ":latest"):
             return JSONResponse({"error": f'model "{body["model"]}" not found, try pulling it first'}, 404)
-        return StreamingResponse(self._stream(body["model"], name == BROKEN + ":latest"), media_type="application/x-ndjson")
+        return StreamingResponse(
+            self._stream(body["model"], name == BROKEN + ":latest"), media_type="application/x-ndjson"
+        )
 
     async def _stream(self, model: str, breaks: bool) -> AsyncIterator[bytes]:
         for n, piece in enumerate(self.script):
             if breaks and n == 2:
-                yield json.dumps({"error": "an error was encountered while running the model: out of memory"}).encode() + b"\n"
+                yield (
+                    json.dumps({"error": "an error was encountered while running the model: out of memory"}).encode()
+                    + b"\n"
+                )
                 return
-            line = {"model": model, "created_at": "2026-11-24T10:00:00Z", "message": {"role": "assistant", "content": piece}, "done": False}
+            line = {
+                "model": model,
+                "created_at": "2026-11-24T10:00:00Z",
+                "message": {"role": "assistant", "content": piece},
+                "done": False,
+            }
             yield json.dumps(line).encode() + b"\n"
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
@@ -73,7 +83,9 @@ class FakeOllama:
 async def serving(fake: FakeOllama) -> AsyncIterator[FakeOllama]:
     """The fake on a free loopback port under real uvicorn."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

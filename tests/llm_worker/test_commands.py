@@ -39,7 +39,12 @@ def test_commands_are_cut_out_wherever_the_stream_splits(chunks: list[str]) -> N
 
 
 def test_a_fenced_block_and_an_array_of_commands_are_taken_too() -> None:
-    text, commands = run(['Here:\n```json\n{"op": "delete", "id": 4}\n```\nand [{"op":"create","name":"a"},', ' {"op":"create","name":"b"}] ok'])
+    text, commands = run(
+        [
+            'Here:\n```json\n{"op": "delete", "id": 4}\n```\nand [{"op":"create","name":"a"},',
+            ' {"op":"create","name":"b"}] ok',
+        ]
+    )
     assert commands == [
         CommandOut(TaskDelete(id=4)),
         CommandOut(TaskCreate(name="a")),
@@ -50,7 +55,7 @@ def test_a_fenced_block_and_an_array_of_commands_are_taken_too() -> None:
 
 
 def test_braces_in_ordinary_text_are_shown_unchanged() -> None:
-    prose = "Use {curly} braces, [brackets] and a set {1, 2} freely; {\"so\" he said}."
+    prose = 'Use {curly} braces, [brackets] and a set {1, 2} freely; {"so" he said}.'
     text, commands = run(list(prose))
     assert commands == []
     assert text == prose
@@ -73,7 +78,7 @@ def test_an_unfinished_command_at_the_end_of_the_stream_does_not_leak() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    before=st.text(alphabet=st.characters(blacklist_characters="{}[]`\"", blacklist_categories=("Cs",)), max_size=40),
+    before=st.text(alphabet=st.characters(blacklist_characters='{}[]`"', blacklist_categories=("Cs",)), max_size=40),
     name=st.text(alphabet=st.characters(whitelist_categories=("L", "N", "Zs")), min_size=1, max_size=30).filter(
         lambda s: s.strip() != ""
     ),

@@ -12,7 +12,7 @@ from services.llm_worker.backends.ollama import OllamaBackend, ollama_has_model
 from services.llm_worker.config import Settings
 from tests.llm_worker.fake_ollama import BROKEN, FakeOllama, serving
 
-SCRIPT = ["Sure", "! {\"op\": \"cre", "ate\", \"name\"", ": \"apples\"}", "\nAdded ", "apples."]
+SCRIPT = ["Sure", '! {"op": "cre', 'ate", "name"', ': "apples"}', "\nAdded ", "apples."]
 
 
 async def collect(backend: OllamaBackend, prompt: Prompt) -> list[Chunk]:

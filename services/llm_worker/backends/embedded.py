@@ -28,7 +28,6 @@ from services.llm_worker.backends.base import (
     CommandOut,
     InvalidCommand,
     Prompt,
-    ProtoCommand,
     Usage,
 )
 from services.llm_worker.config import Settings

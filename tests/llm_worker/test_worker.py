@@ -1,0 +1,108 @@
+"""The worker end to end on the bus: a run pulled from the work queue, the real embedded model, the real
+crud, and the run's AG-UI events in order on the run's subject."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+
+from proto import subjects
+from proto.codec import decode, decode_run_event, encode
+from proto.events import TERMINAL, EventType
+from proto.messages import CommandResult, RunRequest
+from services.crud.service import Crud
+from services.llm_worker.config import Settings
+from services.llm_worker.worker import Worker, running
+from tests.llm_worker.fake_ollama import FakeOllama, serving
+from tests.natsd import NatsServer
+
+
+async def submit(nc: Client, text: str) -> str:
+    run_id = uuid.uuid4().hex
+    request = RunRequest(run_id=run_id, thread_id="t1", text=text)
+    await nc.jetstream().publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
+    return run_id
+
+
+async def events_of(nc: Client, run_id: str) -> list[object]:
+    """Every event of the run, up to and including the terminal one (each wait has a deadline)."""
+    sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
+    out = []
+    try:
+        while True:
+            event = decode_run_event((await sub.next_msg(timeout=30)).data)
+            out.append(event)
+            if event.type in TERMINAL:
+                return out
+    finally:
+        await sub.unsubscribe()
+
+
+@pytest.fixture
+async def worker(nats_server: NatsServer, model_dir: Path, crud: Crud) -> AsyncIterator[Worker]:
+    settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="embedded", LLM_MODEL_DIR=model_dir)
+    async with running(settings) as running_worker:
+        yield running_worker
+
+
+async def test_add_apples_runs_the_command_once_and_replies_in_words(nc: Client, worker: Worker, crud: Crud) -> None:
+    run_id = await submit(nc, "add apples")
+    events = await events_of(nc, run_id)
+    types = [e.type for e in events]
+    assert types == [
+        EventType.RUN_STARTED,
+        EventType.TOOL_CALL_START,
+        EventType.TOOL_CALL_ARGS,
+        EventType.TOOL_CALL_END,
+        EventType.TOOL_CALL_RESULT,
+        EventType.TEXT_MESSAGE_START,
+        EventType.TEXT_MESSAGE_CONTENT,
+        EventType.TEXT_MESSAGE_END,
+        EventType.RUN_FINISHED,
+    ]
+    start, args, result = events[1], events[2], events[4]
+    assert start.tool_call_name == "create" and start.tool_call_id == f"{run_id}-1"
+    assert json.loads(args.delta) == {"op": "create", "name": "apples"}
+    assert decode(CommandResult, result.content.encode()).summary == "Added “apples”."
+    assert events[6].delta == "Added “apples”."
+    metrics = events[-1].result
+    assert metrics["model"] == "gemma3-270m" and metrics["tokens"] > 0 and metrics["ttft_s"] > 0
+    assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
+
+
+async def test_small_talk_gets_a_helpful_reply_and_changes_nothing(nc: Client, worker: Worker, crud: Crud) -> None:
+    events = await events_of(nc, await submit(nc, "hello there"))
+    text = "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert "I can only change the task list" in text
+    assert await crud.db.list_tasks() == []
+
+
+async def test_a_broken_model_server_ends_the_run_with_a_readable_error(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    async with serving(FakeOllama(["x"])) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, OLLAMA_MODEL="gone")
+        async with running(settings):
+            events = await events_of(nc, await submit(nc, "add apples"))
+    assert events[-1].type == EventType.RUN_ERROR
+    assert "ollama pull gone" in events[-1].message
+
+
+async def test_inline_commands_from_a_chat_model_are_executed_and_never_shown(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    script = ["On it. ", '{"op": "cr', 'eate", "name": "apples"}', "\nDone."]
+    async with serving(FakeOllama(script)) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        async with running(settings):
+            events = await events_of(nc, await submit(nc, "add apples"))
+    text = "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert text.split() == ["On", "it.", "Done."]
+    assert [e.tool_call_name for e in events if e.type == EventType.TOOL_CALL_START] == ["create"]
+    assert events[-1].type == EventType.RUN_FINISHED and events[-1].result["tokens"] == len(script)
+    assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
