@@ -85,14 +85,14 @@ class Stack:
 
     def spawn(self, name: str, module: str, extra: dict[str, str] | None = None) -> Service:
         log = self.base / f"{name}.log"
-        out = log.open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module],
-            cwd=ROOT,
-            env=self._env(extra or {}),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module],
+                cwd=ROOT,
+                env=self._env(extra or {}),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         service = Service(name, proc, log)
         self.services.append(service)
         return service

@@ -1,0 +1,46 @@
+"""`python -m services.gateway`: serve the page on GATEWAY_HOST:GATEWAY_PORT (loopback only)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+
+import uvicorn
+
+from services.gateway.app import create_app
+from services.gateway.config import Settings
+
+log = logging.getLogger("services.gateway")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    if not is_loopback(settings.host):
+        sys.exit(
+            f"ghostbus gateway: refusing to listen on {settings.host}: the page has no login yet, so it only "
+            "listens on a loopback address (127.0.0.1); put a reverse proxy with authentication in front instead."
+        )
+    print(f"ghostbus gateway: http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+        ws_max_size=settings.max_ws_message * 2,
+    )
+
+
+if __name__ == "__main__":
+    main()

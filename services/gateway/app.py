@@ -1,0 +1,242 @@
+"""The gateway: the page, the task forms (through crud's commands), the SSE stream and the chat WebSocket."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from proto import subjects
+from proto.bus import connect
+from proto.codec import DecodeError, decode, encode
+from proto.commands import command_adapter
+from proto.messages import PERSON, CommandRequest, CommandResult, ListRequest, TaskList, TaskPublic
+from proto.streams import ensure_streams
+from services.gateway.config import Settings
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+NODE_MODULES = ROOT / "node_modules"
+CRUD_TIMEOUT_S = 5.0
+
+ASSETS = {
+    "htmx.min.js": NODE_MODULES / "htmx.org" / "dist" / "htmx.min.js",
+    "Sortable.min.js": NODE_MODULES / "sortablejs" / "Sortable.min.js",
+}
+
+
+class CrudError(Exception):
+    """crud could not be reached; the message is for the person."""
+
+
+class Gateway:
+    """What every handler shares: settings, the NATS connection and the templates."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+        )
+        self.templates = Jinja2Templates(env=env)
+        self._nc: Client | None = None
+
+    @property
+    def nc(self) -> Client:
+        assert self._nc is not None, "the gateway is not connected to NATS"
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.nc.jetstream()
+
+    async def start(self) -> None:
+        self._nc = await connect(self.settings.nats_url, name="gateway")
+        await ensure_streams(self.js)
+
+    async def stop(self) -> None:
+        if self._nc is not None:
+            await self._nc.drain()
+            self._nc = None
+
+    async def crud(self, subject: str, payload: bytes) -> bytes:
+        try:
+            reply = await self.nc.request(subject, payload, timeout=CRUD_TIMEOUT_S)
+        except NoRespondersError:
+            raise CrudError("The task service is not running; try again in a moment.") from None
+        except NatsTimeout:
+            raise CrudError("The task service did not answer in time; try again.") from None
+        data: bytes = reply.data
+        return data
+
+    async def tasks(self) -> list[TaskPublic]:
+        return decode(TaskList, await self.crud(subjects.TASK_LIST, encode(ListRequest()))).tasks
+
+    async def run(self, command: dict[str, Any]) -> CommandResult:
+        """Validate a person's command here (a clear 422 before anything travels) and send it to crud."""
+        parsed = command_adapter.validate_python(command)
+        request = CommandRequest(command_id=uuid.uuid4().hex, actor=PERSON, command=parsed)
+        data = await self.crud(subjects.crud_command(subjects.TASK_ENTITY, parsed.op), encode(request))
+        try:
+            return decode(CommandResult, data)
+        except DecodeError as error:
+            raise CrudError(f"The task service answered with something unexpected: {error}") from None
+
+    async def ui_last_seq(self) -> int:
+        try:
+            info = await self.js.stream_info(subjects.UI_STREAM)
+        except NotFoundError:
+            return 0
+        return int(info.state.last_seq)
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def _problems(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        field = str(item["loc"][-1]) if item["loc"] else ""
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{field}: {message}" if field and field not in ("create", "toggle", "delete") else message)
+    return "; ".join(parts[:3])
+
+
+def _same_site(request: Request) -> bool:
+    """A state-changing request must carry a header that a cross-site HTML form cannot send."""
+    return request.headers.get("hx-request") == "true" or request.headers.get("x-ghostbus") == "1"
+
+
+async def index(request: Request) -> Response:
+    gateway = gateway_of(request)
+    # The cursor is read before the list: an event between the two is replayed, never missed
+    # (replaying is harmless, the page applies events by version).
+    seq = await gateway.ui_last_seq()
+    error = None
+    try:
+        tasks = await gateway.tasks()
+    except CrudError as failure:
+        tasks, error = [], str(failure)
+    context = {"tasks": tasks, "seq": seq, "error": error}
+    page: Response = gateway.templates.TemplateResponse(request, "pages/index.html", context)
+    return page
+
+
+async def _command(request: Request, command: dict[str, Any]) -> Response:
+    if not _same_site(request):
+        return PlainTextResponse("This request must come from the ghostbus page.", status_code=403)
+    try:
+        result = await gateway_of(request).run(command)
+    except ValidationError as error:
+        return PlainTextResponse(_problems(error), status_code=422)
+    except CrudError as error:
+        return PlainTextResponse(str(error), status_code=503)
+    if not result.ok:
+        status = 404 if result.error and result.error.code == "not_found" else 409
+        return PlainTextResponse(result.error.message if result.error else "Refused.", status_code=status)
+    return PlainTextResponse(result.summary)
+
+
+async def add_task(request: Request) -> Response:
+    form = await request.form()
+    return await _command(request, {"op": "create", "name": str(form.get("name", ""))})
+
+
+async def toggle_task(request: Request) -> Response:
+    return await _command(request, {"op": "toggle", "id": request.path_params["task_id"]})
+
+
+async def delete_task(request: Request) -> Response:
+    return await _command(request, {"op": "delete", "id": request.path_params["task_id"]})
+
+
+async def api_tasks(request: Request) -> Response:
+    """GET: the list as JSON. POST: `{"command": {...}}`, a command of the language, as a person."""
+    gateway = gateway_of(request)
+    if request.method == "GET":
+        try:
+            tasks = await gateway.tasks()
+        except CrudError as error:
+            return JSONResponse({"error": str(error)}, status_code=503)
+        return JSONResponse({"tasks": [t.model_dump() for t in tasks]})
+    if not _same_site(request):
+        return JSONResponse({"error": "send the X-Ghostbus: 1 header"}, status_code=403)
+    try:
+        body = await request.json()
+        command = body["command"]
+        if not isinstance(command, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": 'the body must be {"command": {...}}'}, status_code=422)
+    try:
+        result = await gateway.run(command)
+    except ValidationError as error:
+        return JSONResponse({"error": _problems(error)}, status_code=422)
+    except CrudError as error:
+        return JSONResponse({"error": str(error)}, status_code=503)
+    return JSONResponse(result.model_dump(exclude_none=True), status_code=200 if result.ok else 409)
+
+
+async def asset(request: Request) -> Response:
+    path = ASSETS.get(request.path_params["name"])
+    if path is None or not path.exists():
+        return PlainTextResponse("Unknown asset; run `make assets` (npm ci).", status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+async def healthz(request: Request) -> Response:
+    gateway = gateway_of(request)
+    connected = gateway._nc is not None and gateway.nc.is_connected
+    return PlainTextResponse("ok" if connected else "NATS is not connected", status_code=200 if connected else 503)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    from services.gateway.chat import chat_socket
+    from services.gateway.events import events
+
+    gateway = Gateway(settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    routes = [
+        Route("/", index),
+        Route("/tasks", add_task, methods=["POST"]),
+        Route("/tasks/{task_id:int}/toggle", toggle_task, methods=["POST"]),
+        Route("/tasks/{task_id:int}/delete", delete_task, methods=["POST"]),
+        Route("/api/tasks", api_tasks, methods=["GET", "POST"]),
+        Route("/events", events),
+        WebSocketRoute("/ws", chat_socket),
+        Route("/healthz", healthz),
+        Route("/assets/{name}", asset),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

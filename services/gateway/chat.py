@@ -1,0 +1,158 @@
+"""`/ws`: the chat. A message becomes a run on the work queue; the run's AG-UI events come back as they
+are published, in order, until the run ends.
+
+Browser → gateway: `{"type": "chat", "text": "..."}`, `{"type": "cancel", "run_id": "..."}`.
+Gateway → browser: `{"type": "run", "run_id": ...}` (accepted), `{"type": "event", "run_id": ...,
+"event": <AG-UI event>}`, `{"type": "error", "message": ...}` (for the person, never a stack trace)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from proto import subjects
+from proto.codec import DecodeError, decode_run_event, encode
+from proto.events import TERMINAL, EventType
+from proto.messages import MAX_CHAT, RunRequest
+from services.gateway.app import Gateway
+
+log = logging.getLogger(__name__)
+
+NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
+
+
+def origin_allowed(websocket: WebSocket) -> bool:
+    """Only pages served by this gateway may open the chat (a cross-site page cannot)."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: scripts and tests
+    host = websocket.headers.get("host", "")
+    return urlsplit(origin).netloc == host
+
+
+class ChatConnection:
+    """One browser's chat socket and the runs it started."""
+
+    def __init__(self, websocket: WebSocket, gateway: Gateway) -> None:
+        self.ws = websocket
+        self.gateway = gateway
+        self.thread_id = uuid.uuid4().hex
+        self.runs: dict[str, asyncio.Task[None]] = {}
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(json.dumps(message, ensure_ascii=False))
+
+    async def error(self, message: str, run_id: str | None = None) -> None:
+        payload: dict[str, Any] = {"type": "error", "message": message}
+        if run_id:
+            payload["run_id"] = run_id
+        await self.send(payload)
+
+    async def receive(self, raw: str) -> None:
+        if len(raw.encode()) > self.gateway.settings.max_ws_message:
+            await self.error(f"That message is too long (at most {MAX_CHAT} characters).")
+            return
+        try:
+            message = json.loads(raw)
+            kind = message["type"]
+        except (ValueError, KeyError, TypeError):
+            await self.error('Unreadable message; send {"type": "chat", "text": "..."}.')
+            return
+        if kind == "chat":
+            await self.chat(message.get("text"))
+        elif kind == "cancel":
+            run_id = message.get("run_id")
+            if isinstance(run_id, str) and run_id in self.runs:
+                await self.gateway.nc.publish(subjects.chat_cancel(run_id), b"")
+        else:
+            await self.error(f"Unknown message type {str(kind)[:40]!r}.")
+
+    async def chat(self, text: object) -> None:
+        run_id = uuid.uuid4().hex
+        try:
+            request = RunRequest(run_id=run_id, thread_id=self.thread_id, text=text)  # type: ignore[arg-type]
+        except ValidationError as error:
+            problem = error.errors(include_url=False)[0]
+            if problem["type"] == "string_too_long":
+                await self.error(f"That message is too long (at most {MAX_CHAT} characters).")
+            elif problem["type"] in ("string_too_short", "missing"):
+                await self.error("Type a message first.")
+            else:
+                await self.error("A chat message must be text.")
+            return
+        # Subscribe before submitting, so not even the first event can slip by.
+        sub = await self.gateway.js.subscribe(
+            subjects.run_events(run_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+        try:
+            await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
+        except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
+            await sub.unsubscribe()
+            log.warning("could not submit run %s: %r", run_id, error)
+            await self.error("The chat is not available right now; try again in a moment.")
+            return
+        await self.send({"type": "run", "run_id": run_id, "text": request.text})
+        task = asyncio.create_task(self.relay(run_id, sub))
+        self.runs[run_id] = task
+        task.add_done_callback(lambda _: self.runs.pop(run_id, None))
+
+    async def relay(self, run_id: str, sub: Any) -> None:
+        """Forward the run's events to the browser until the run ends (or the browser leaves)."""
+        started = False
+        warned = False
+        try:
+            while True:
+                wait = None if started or warned else self.gateway.settings.no_worker_s
+                try:
+                    msg: Msg = await sub.next_msg(timeout=wait)
+                except TimeoutError:
+                    warned = True
+                    await self.error(NO_WORKER, run_id)
+                    continue
+                try:
+                    event = decode_run_event(msg.data)
+                except DecodeError as error:
+                    log.error("run %s: skipping a malformed event: %s", run_id, error)
+                    continue
+                started = started or event.type == EventType.RUN_STARTED
+                await self.send({"type": "event", "run_id": run_id, "event": json.loads(msg.data)})
+                if event.type in TERMINAL:
+                    return
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def close(self) -> None:
+        for task in list(self.runs.values()):
+            task.cancel()
+
+
+async def chat_socket(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    if not origin_allowed(websocket):
+        await websocket.close(code=1008, reason="cross-site chat is not allowed")
+        return
+    await websocket.accept()
+    connection = ChatConnection(websocket, gateway)
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            await connection.receive(raw)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await connection.close()

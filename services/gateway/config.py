@@ -1,0 +1,39 @@
+"""The gateway's settings: where it listens, and the limits it puts on each browser."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from proto.settings import BusSettings
+
+
+class Settings(BusSettings):
+    """Where the gateway listens and how patient it is with workers and browsers."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    host: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("GATEWAY_HOST", "host"),
+        description="the address to listen on; only loopback addresses are allowed",
+    )
+    port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("GATEWAY_PORT", "port"))
+    no_worker_s: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias=AliasChoices("GATEWAY_NO_WORKER_S", "no_worker_s"),
+        description="how long a chat run may wait for a worker before the person is told none is running",
+    )
+    sse_queue: int = Field(
+        default=1000,
+        ge=10,
+        validation_alias=AliasChoices("GATEWAY_SSE_QUEUE", "sse_queue"),
+        description="events held for one slow browser before it is disconnected (it reconnects and replays)",
+    )
+    max_ws_message: int = Field(
+        default=16_384,
+        ge=1024,
+        validation_alias=AliasChoices("GATEWAY_MAX_WS_MESSAGE", "max_ws_message"),
+        description="the largest chat WebSocket message accepted, in bytes",
+    )

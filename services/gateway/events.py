@@ -1,0 +1,105 @@
+"""`GET /events`: the UI stream as Server-Sent Events, each with `id:` = its JetStream sequence.
+
+A browser that reconnects sends `Last-Event-ID` and gets exactly what it missed, in order, from
+JetStream itself. A cursor older than what the stream keeps gets a `reset` with the whole list. Each
+client has a bounded queue: one that falls behind is disconnected and catches up by reconnecting,
+so a slow browser never grows the gateway's memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from proto import subjects
+from proto.codec import DecodeError, decode_ui_event
+from services.gateway.app import CrudError, Gateway, gateway_of
+
+log = logging.getLogger(__name__)
+
+PING_S = 15
+_OVERFLOW = object()
+
+
+def _cursor(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("after")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return -1
+    return value if value >= 0 else -1
+
+
+async def _reset(gateway: Gateway, seq: int) -> ServerSentEvent:
+    tasks = await gateway.tasks()
+    data = json.dumps({"tasks": [t.model_dump() for t in tasks]})
+    return ServerSentEvent(data=data, event="reset", id=str(seq))
+
+
+async def _stream(request: Request, gateway: Gateway, cursor: int | None) -> AsyncIterator[ServerSentEvent]:
+    js = gateway.js
+    info = await js.stream_info(subjects.UI_STREAM)
+    first, last = int(info.state.first_seq), int(info.state.last_seq)
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=gateway.settings.sse_queue)
+    if cursor is None:
+        cursor = last
+    elif cursor < 0 or cursor > last or (cursor + 1 < first and info.state.messages):
+        # Unreadable, from another stream's life, or older than what the stream keeps: start afresh.
+        yield await _reset(gateway, last)
+        cursor = last
+
+    async def deliver(msg: Msg) -> None:
+        try:
+            queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                queue.get_nowait()
+            queue.put_nowait(_OVERFLOW)
+
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=cursor + 1)
+    sub = await js.subscribe(subjects.UI_ALL, cb=deliver, ordered_consumer=True, config=config)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _OVERFLOW:
+                log.info("SSE client fell behind by %d events; disconnecting it", gateway.settings.sse_queue)
+                return
+            msg: Msg = item
+            try:
+                event = decode_ui_event(msg.data)
+            except DecodeError as error:
+                log.error("skipping a malformed UI event: %s", error)
+                continue
+            yield ServerSentEvent(data=msg.data.decode(), event=event.type, id=str(msg.metadata.sequence.stream))
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+async def events(request: Request) -> Response:
+    gateway = gateway_of(request)
+    cursor = _cursor(request)
+
+    async def guarded() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for item in _stream(request, gateway, cursor):
+                yield item
+        except CrudError as error:
+            yield ServerSentEvent(data=str(error), event="failure")
+
+    try:
+        await gateway.js.stream_info(subjects.UI_STREAM)
+    except Exception:  # noqa: BLE001 - NATS down: the browser retries
+        return PlainTextResponse("The event stream is not available right now.", status_code=503)
+    return EventSourceResponse(guarded(), ping=PING_S, headers={"Cache-Control": "no-store"})

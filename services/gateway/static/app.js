@@ -1,0 +1,310 @@
+// ghostbus page: the task list follows the SSE stream; the chat follows the run's AG-UI events.
+// Everything a person or the model typed is inserted as text (textContent), never as markup.
+"use strict";
+
+const list = document.getElementById("tasks");
+const formError = document.getElementById("form-error");
+
+// ---- task list: idempotent, keyed by element id, ordered by position --------------------------
+
+function taskElement(task) {
+  let li = document.getElementById("task-" + task.id);
+  if (!li) {
+    li = document.createElement("li");
+    li.id = "task-" + task.id;
+    li.className = "task";
+    li.dataset.id = String(task.id);
+    li.dataset.version = "0";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = "toggle";
+    box.setAttribute("aria-label", "Done");
+    const name = document.createElement("span");
+    name.className = "name";
+    const by = document.createElement("span");
+    by.className = "by";
+    const del = document.createElement("button");
+    del.type = "button";
+    del.className = "delete";
+    del.setAttribute("aria-label", "Delete");
+    del.textContent = "×";
+    li.append(box, name, by, del);
+    list.append(li);
+  }
+  return li;
+}
+
+function render(li, task) {
+  li.dataset.version = String(task.version);
+  li.dataset.position = String(task.position);
+  li.classList.toggle("done", task.done);
+  li.querySelector(".toggle").checked = task.done;
+  li.querySelector(".name").textContent = task.name;
+}
+
+function reorder() {
+  const items = Array.from(list.children);
+  items.sort((a, b) => Number(a.dataset.position) - Number(b.dataset.position));
+  items.forEach((li) => list.append(li));
+  updateCounts();
+}
+
+function updateCounts() {
+  const all = list.children.length;
+  const done = list.querySelectorAll(".task.done").length;
+  document.getElementById("counts").textContent = all ? `${all - done} open · ${done} done` : "";
+  document.getElementById("empty").hidden = all > 0;
+}
+
+function markModel(li, actor) {
+  if (!actor || actor.kind !== "model") return;
+  li.querySelector(".by").textContent = "by " + (actor.model || "the model");
+  li.classList.add("by-model");
+  setTimeout(() => li.classList.remove("by-model"), 2500);
+}
+
+// Applying the same event twice changes nothing: an event older than what is shown is ignored.
+function applyTaskEvent(event) {
+  const task = event.task;
+  const existing = document.getElementById("task-" + task.id);
+  if (existing && Number(existing.dataset.version) >= task.version && event.kind !== "deleted") return;
+  if (event.kind === "deleted") {
+    if (existing) existing.remove();
+    updateCounts();
+    return;
+  }
+  const li = taskElement(task);
+  render(li, task);
+  markModel(li, event.actor);
+  reorder();
+}
+
+function resetList(tasks) {
+  list.replaceChildren();
+  tasks.forEach((task) => render(taskElement(task), task));
+  reorder();
+}
+
+function toast(text, level) {
+  const box = document.createElement("div");
+  box.className = "toast " + (level || "info");
+  box.textContent = text;
+  document.getElementById("toasts").append(box);
+  setTimeout(() => box.remove(), 4000);
+}
+
+function setStatus(id, state) {
+  document.getElementById(id).dataset.state = state;
+}
+
+function connectEvents() {
+  // The page was rendered at sequence `seq`; the stream continues from there. On reconnects the
+  // browser sends Last-Event-ID itself, which the gateway prefers over `after`.
+  const source = new EventSource("/events?after=" + encodeURIComponent(list.dataset.seq || "0"));
+  source.onopen = () => setStatus("sse-status", "open");
+  source.onerror = () => setStatus("sse-status", source.readyState === EventSource.CLOSED ? "closed" : "connecting");
+  source.addEventListener("task", (e) => {
+    list.dataset.seq = e.lastEventId;
+    applyTaskEvent(JSON.parse(e.data));
+  });
+  source.addEventListener("reset", (e) => {
+    list.dataset.seq = e.lastEventId;
+    resetList(JSON.parse(e.data).tasks);
+  });
+  source.addEventListener("notice", (e) => {
+    const notice = JSON.parse(e.data);
+    toast(notice.text, notice.level);
+  });
+}
+
+// ---- task forms: every change is a command to crud; the list changes only through events ---------
+
+function showFormError(text) {
+  formError.textContent = text;
+  formError.hidden = !text;
+}
+
+document.body.addEventListener("htmx:afterRequest", (e) => {
+  if (e.detail.elt.id !== "add-form") return;
+  if (e.detail.successful) {
+    showFormError("");
+    e.detail.elt.reset();
+  } else {
+    const xhr = e.detail.xhr;
+    showFormError(xhr && xhr.responseText ? xhr.responseText : "The task could not be added.");
+  }
+});
+// htmx leaves 4xx/5xx responses alone; the message is shown above instead.
+
+async function post(url) {
+  const response = await fetch(url, { method: "POST", headers: { "HX-Request": "true" } });
+  if (!response.ok) showFormError(await response.text());
+  else showFormError("");
+}
+
+list.addEventListener("click", (e) => {
+  const li = e.target.closest(".task");
+  if (!li) return;
+  if (e.target.classList.contains("toggle")) {
+    e.preventDefault(); // the checkbox shows the state the event brings back
+    post(`/tasks/${li.dataset.id}/toggle`);
+  } else if (e.target.classList.contains("delete")) {
+    post(`/tasks/${li.dataset.id}/delete`);
+  }
+});
+
+// ---- chat ----------------------------------------------------------------------------------------
+
+const messages = document.getElementById("messages");
+const chatInput = document.getElementById("chat-input");
+const stopButton = document.getElementById("chat-stop");
+const runs = new Map(); // run id -> {bubble, text, chips, calls}
+let socket = null;
+let backoff = 500;
+let activeRun = null;
+
+function bubble(kind, text) {
+  const li = document.createElement("li");
+  li.className = "msg " + kind;
+  if (text) li.textContent = text;
+  messages.append(li);
+  messages.scrollTop = messages.scrollHeight;
+  return li;
+}
+
+function runView(runId) {
+  let view = runs.get(runId);
+  if (!view) {
+    const li = bubble("assistant", "");
+    const chips = document.createElement("div");
+    chips.className = "chips";
+    const text = document.createElement("div");
+    text.className = "text";
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    li.append(chips, text, meta);
+    view = { li, chips, text, meta, calls: new Map() };
+    runs.set(runId, view);
+  }
+  return view;
+}
+
+function chipLabel(call) {
+  try {
+    const args = JSON.parse(call.args);
+    const target = args.name !== undefined ? args.name : args.id !== undefined ? "#" + args.id : "";
+    return `${call.name} ${target}`.trim();
+  } catch (err) {
+    return call.name;
+  }
+}
+
+function onRunEvent(runId, event) {
+  const view = runView(runId);
+  switch (event.type) {
+    case "RUN_STARTED":
+      view.text.textContent = "";
+      view.chips.replaceChildren();
+      view.calls.clear();
+      break;
+    case "TEXT_MESSAGE_CONTENT":
+      view.text.append(document.createTextNode(event.delta));
+      break;
+    case "TOOL_CALL_START": {
+      const chip = document.createElement("span");
+      chip.className = "chip";
+      chip.dataset.state = "pending";
+      chip.textContent = event.toolCallName + "…";
+      view.chips.append(chip);
+      view.calls.set(event.toolCallId, { name: event.toolCallName, args: "", chip });
+      break;
+    }
+    case "TOOL_CALL_ARGS": {
+      const call = view.calls.get(event.toolCallId);
+      if (call) call.args += event.delta;
+      break;
+    }
+    case "TOOL_CALL_END": {
+      const call = view.calls.get(event.toolCallId);
+      if (call) call.chip.textContent = chipLabel(call) + "…";
+      break;
+    }
+    case "TOOL_CALL_RESULT": {
+      const call = view.calls.get(event.toolCallId);
+      if (!call) break;
+      let result = {};
+      try { result = JSON.parse(event.content); } catch (err) { result = { ok: false }; }
+      call.chip.dataset.state = result.ok ? "done" : "failed";
+      call.chip.textContent = (result.ok ? "✓ " : "✗ ") + chipLabel(call);
+      call.chip.title = result.ok ? result.summary || "" : (result.error && result.error.message) || "failed";
+      break;
+    }
+    case "RUN_FINISHED": {
+      const m = event.result || {};
+      const parts = [m.model];
+      if (m.ttft_s != null) parts.push(`first token ${Math.round(m.ttft_s * 1000)} ms`);
+      if (m.tokens_per_s != null) parts.push(`${m.tokens_per_s} tokens/s`);
+      view.meta.textContent = parts.filter(Boolean).join(" · ");
+      endRun(runId);
+      break;
+    }
+    case "RUN_ERROR":
+      view.li.classList.add("error");
+      view.meta.textContent = event.message;
+      endRun(runId);
+      break;
+  }
+  messages.scrollTop = messages.scrollHeight;
+}
+
+function endRun(runId) {
+  if (activeRun === runId) {
+    activeRun = null;
+    stopButton.hidden = true;
+  }
+}
+
+function connectChat() {
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  socket = new WebSocket(scheme + location.host + "/ws");
+  setStatus("ws-status", "connecting");
+  socket.onopen = () => { setStatus("ws-status", "open"); backoff = 500; };
+  socket.onclose = () => {
+    setStatus("ws-status", "closed");
+    setTimeout(connectChat, backoff);
+    backoff = Math.min(backoff * 2, 10000);
+  };
+  socket.onmessage = (e) => {
+    const message = JSON.parse(e.data);
+    if (message.type === "run") {
+      activeRun = message.run_id;
+      stopButton.hidden = false;
+      runView(message.run_id);
+    } else if (message.type === "event") {
+      onRunEvent(message.run_id, message.event);
+    } else if (message.type === "error") {
+      bubble("error", message.message);
+    }
+  };
+}
+
+document.getElementById("chat-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = chatInput.value.trim();
+  if (!text) return;
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    bubble("error", "The chat is reconnecting; try again in a moment.");
+    return;
+  }
+  bubble("user", text);
+  socket.send(JSON.stringify({ type: "chat", text }));
+  chatInput.value = "";
+});
+
+stopButton.addEventListener("click", () => {
+  if (activeRun && socket) socket.send(JSON.stringify({ type: "cancel", run_id: activeRun }));
+});
+
+updateCounts();
+connectEvents();
+connectChat();
