@@ -6,6 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 OLLAMA_HOST ?= http://127.0.0.1:11434
 export OLLAMA_HOST
 CHROMIUM := /usr/bin/chromium
+LINT_DIRS := proto services tests tools $(wildcard bench)
 
 .PHONY: run test lint bench env assets model chromium clean
 
@@ -15,13 +16,13 @@ run: env assets model
 	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 test: env-test assets chromium
-	$(BIN)/ruff check proto services tests tools bench
+	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: env-test
-	$(BIN)/ruff check proto services tests tools bench
-	$(BIN)/ruff format --check proto services tests tools bench
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy
 
 env: $(VENV)/.installed

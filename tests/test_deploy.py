@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import AliasChoices
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +38,8 @@ def settings_names() -> set[str]:
         prefix = cls.model_config.get("env_prefix", "")
         for field_name, info in cls.model_fields.items():
             alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                alias = next((c for c in alias.choices if isinstance(c, str) and c.isupper()), None)
             names.add(alias if isinstance(alias, str) else (prefix + field_name).upper())
     return names
 

@@ -52,7 +52,8 @@ def test_codec_round_trips_and_explains_bad_input() -> None:
     with pytest.raises(DecodeError, match="not a valid CommandRequest"):
         decode(CommandRequest, b"\xff\xfe garbage")
     with pytest.raises(DecodeError, match="command_id"):
-        decode(CommandRequest, b'{"command_id": "has space", "actor": {"kind": "person"}, "command": {"op": "create", "name": "a"}}')
+        body = {"command_id": "has space", "actor": {"kind": "person"}, "command": {"op": "create", "name": "a"}}
+        decode(CommandRequest, json.dumps(body).encode())
     with pytest.raises(DecodeError, match="text"):
         decode(RunRequest, json.dumps({"run_id": "r", "thread_id": "t", "text": "x" * 4001}).encode())
 
