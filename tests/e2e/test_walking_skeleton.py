@@ -51,7 +51,9 @@ async def test_add_apples_in_the_chat_puts_apples_on_every_open_page(stack: Stac
 async def test_the_forms_change_the_list_in_every_tab_through_the_same_commands(stack: Stack) -> None:
     async with chromium() as browser:
         first, second = await browser.new_page(), await browser.new_page()
+        dialogs: list[str] = []
         for page in (first, second):
+            page.on("dialog", lambda dialog: dialogs.append(dialog.message))
             await page.goto(stack.url)
             await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
         before = await first.locator("#tasks .task").count()
@@ -69,6 +71,13 @@ async def test_the_forms_change_the_list_in_every_tab_through_the_same_commands(
         await first.fill("#add-name", "x" * 201)
         await first.press("#add-name", "Enter")
         await expect(first.locator("#form-error")).to_contain_text("200")
+        # Markup typed into the chat is shown as the person typed it, and nothing runs.
+        await first.fill("#chat-input", "<img src=x onerror=alert(2)> hi")
+        await first.press("#chat-input", "Enter")
+        await expect(first.locator(".msg.user").last).to_have_text("<img src=x onerror=alert(2)> hi")
+        await expect(first.locator(".msg.assistant .meta").last).not_to_be_empty(timeout=30_000)
+        assert await first.locator("#messages img").count() == 0
+        assert dialogs == []
 
 
 def test_the_stack_shuts_down_cleanly(tmp_path: Path) -> None:

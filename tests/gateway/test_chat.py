@@ -1,0 +1,83 @@
+"""`/ws`: the chat socket. Runs go on the work queue; their events come back in order; mistakes are
+answered in words."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+import websockets
+from nats.aio.client import Client
+
+from proto import subjects
+from proto.codec import decode, encode
+from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEvent, TextMessageStartEvent
+from proto.messages import RunRequest
+
+
+def ws_url(gateway_url: str) -> str:
+    return gateway_url.replace("http://", "ws://") + "/ws"
+
+
+async def receive(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    return message
+
+
+async def test_another_site_cannot_open_the_chat(gateway_url: str) -> None:
+    with pytest.raises(websockets.exceptions.WebSocketException):
+        async with websockets.connect(ws_url(gateway_url), origin="http://evil.example") as ws:  # type: ignore[arg-type]
+            await ws.recv()
+
+
+async def test_mistakes_are_answered_in_words(gateway_url: str) -> None:
+    origin = gateway_url
+    async with websockets.connect(ws_url(gateway_url), origin=origin) as ws:  # type: ignore[arg-type]
+        await ws.send("not json")
+        assert "Unreadable" in (await receive(ws))["message"]
+        await ws.send(json.dumps({"type": "chat", "text": "   "}))
+        assert (await receive(ws))["message"] == "Type a message first."
+        await ws.send(json.dumps({"type": "chat", "text": "x" * 4001}))
+        assert "too long" in (await receive(ws))["message"]
+        await ws.send(json.dumps({"type": "dance"}))
+        assert "Unknown message type" in (await receive(ws))["message"]
+
+
+async def test_with_no_worker_the_person_is_told_within_two_seconds(gateway_url: str) -> None:
+    async with websockets.connect(ws_url(gateway_url)) as ws:
+        started = time.monotonic()
+        await ws.send(json.dumps({"type": "chat", "text": "add apples"}))
+        accepted = await receive(ws)
+        assert accepted["type"] == "run"
+        error = await receive(ws, timeout=3)
+        assert error["type"] == "error" and "No model worker is running" in error["message"]
+        assert time.monotonic() - started < 2.0
+
+
+async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client) -> None:
+    js = nc.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    async with websockets.connect(ws_url(gateway_url)) as ws:
+        await ws.send(json.dumps({"type": "chat", "text": "hello"}))
+        run_id = (await receive(ws))["run_id"]
+        # Acting as a worker: take the run from the queue and publish its events.
+        msg = (await queue.fetch(1, timeout=5))[0]
+        request = decode(RunRequest, msg.data)
+        assert request.run_id == run_id and request.text == "hello"
+        subject = subjects.run_events(run_id)
+        tokens = ["Hel", "lo", "lo", " there"]
+        events = [
+            RunStartedEvent(thread_id=request.thread_id, run_id=run_id),
+            TextMessageStartEvent(message_id="m", role="assistant"),
+            *[TextMessageContentEvent(message_id="m", delta=t) for t in tokens],
+            RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "x"}),
+        ]
+        for event in events:
+            await js.publish(subject, encode(event))
+        await msg.ack()
+        got = [await receive(ws) for _ in events]
+    assert [g["event"]["type"] for g in got] == [e.type.value for e in events]
+    assert [g["event"]["delta"] for g in got if g["event"]["type"] == "TEXT_MESSAGE_CONTENT"] == tokens

@@ -1,0 +1,61 @@
+"""The page and the task forms: everything goes through crud's commands; bad input gets a clear answer."""
+
+from __future__ import annotations
+
+import httpx
+
+HX = {"HX-Request": "true"}
+
+
+async def test_the_page_lists_tasks_with_names_as_text(gateway_url: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        added = await client.post("/tasks", data={"name": "<script>alert(1)</script>"}, headers=HX)
+        assert added.status_code == 200 and added.text == "Added “<script>alert(1)</script>”."
+        page = await client.get("/")
+    assert page.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert(1)" not in page.text
+    assert 'id="task-1"' in page.text
+
+
+async def test_a_cross_site_form_cannot_change_anything(gateway_url: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        refused = await client.post("/tasks", data={"name": "evil"})
+        api = await client.post("/api/tasks", json={"command": {"op": "create", "name": "evil"}})
+        listed = await client.get("/api/tasks")
+    assert refused.status_code == 403 and api.status_code == 403
+    assert listed.json() == {"tasks": []}
+
+
+async def test_bad_names_and_unknown_tasks_get_readable_errors(gateway_url: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        empty = await client.post("/tasks", data={"name": "   "}, headers=HX)
+        long = await client.post("/tasks", data={"name": "x" * 201}, headers=HX)
+        control = await client.post("/tasks", data={"name": "a\x1bb"}, headers=HX)
+        missing = await client.post("/tasks/42/toggle", headers=HX)
+        api = await client.post("/api/tasks", json={"command": {"op": "fly"}}, headers={"X-Ghostbus": "1"})
+    assert empty.status_code == 422 and "at least 1 character" in empty.text
+    assert long.status_code == 422 and "200" in long.text
+    assert control.status_code == 422 and "control characters" in control.text
+    assert missing.status_code == 404 and "#42" in missing.text
+    assert api.status_code == 422 and "op" in api.json()["error"]
+
+
+async def test_the_api_runs_commands_as_a_person(gateway_url: str) -> None:
+    headers = {"X-Ghostbus": "1"}
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        made = await client.post("/api/tasks", json={"command": {"op": "create", "name": "milk"}}, headers=headers)
+        done = await client.post("/api/tasks", json={"command": {"op": "toggle", "name": "MILK"}}, headers=headers)
+        listed = await client.get("/api/tasks")
+    assert made.json()["summary"] == "Added “milk”."
+    assert done.json()["summary"] == "Marked “milk” done."
+    assert listed.json()["tasks"][0] | {"id": 0} == {"id": 0, "name": "milk", "done": True, "position": 0, "version": 2}
+
+
+async def test_health_and_assets(gateway_url: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        health = await client.get("/healthz")
+        htmx = await client.get("/assets/htmx.min.js")
+        unknown = await client.get("/assets/nothing.js")
+    assert health.status_code == 200 and health.text == "ok"
+    assert htmx.status_code == 200 and "htmx" in htmx.text[:2000]
+    assert unknown.status_code == 404
