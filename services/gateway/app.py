@@ -170,31 +170,67 @@ async def delete_task(request: Request) -> Response:
     return await _command(request, {"op": "delete", "id": request.path_params["task_id"]})
 
 
-async def api_tasks(request: Request) -> Response:
-    """GET: the list as JSON. POST: `{"command": {...}}`, a command of the language, as a person."""
-    gateway = gateway_of(request)
-    if request.method == "GET":
-        try:
-            tasks = await gateway.tasks()
-        except CrudError as error:
-            return JSONResponse({"error": str(error)}, status_code=503)
-        return JSONResponse({"tasks": [t.model_dump() for t in tasks]})
-    if not _same_site(request):
-        return JSONResponse({"error": "send the X-Ghostbus: 1 header"}, status_code=403)
-    try:
-        body = await request.json()
-        command = body["command"]
-        if not isinstance(command, dict):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        return JSONResponse({"error": 'the body must be {"command": {...}}'}, status_code=422)
+def _json_only(request: Request) -> bool:
+    """JSON bodies only: a cross-site HTML form cannot send application/json."""
+    return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+
+
+async def _json_command(gateway: Gateway, command: dict[str, Any], created: bool = False) -> Response:
     try:
         result = await gateway.run(command)
     except ValidationError as error:
         return JSONResponse({"error": _problems(error)}, status_code=422)
     except CrudError as error:
         return JSONResponse({"error": str(error)}, status_code=503)
-    return JSONResponse(result.model_dump(exclude_none=True), status_code=200 if result.ok else 409)
+    if not result.ok:
+        code = result.error.code if result.error else "internal"
+        status = {"not_found": 404, "invalid": 422, "ambiguous": 409, "conflict": 409}.get(code, 500)
+        return JSONResponse({"error": result.error.message if result.error else "refused"}, status_code=status)
+    body = result.task.model_dump() if result.task else {}
+    return JSONResponse(body | {"summary": result.summary}, status_code=201 if created else 200)
+
+
+async def _json_body(request: Request) -> dict[str, Any] | Response:
+    if not _json_only(request):
+        return JSONResponse({"error": "send a JSON body (Content-Type: application/json)"}, status_code=415)
+    try:
+        body = await request.json()
+    except ValueError:
+        return JSONResponse({"error": "the body is not valid JSON"}, status_code=422)
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "the body must be a JSON object"}, status_code=422)
+    return body
+
+
+async def api_tasks(request: Request) -> Response:
+    """GET: the list in order. POST `{"name": ...}`: add a task, as a person, through crud."""
+    gateway = gateway_of(request)
+    if request.method == "GET":
+        try:
+            tasks = await gateway.tasks()
+        except CrudError as error:
+            return JSONResponse({"error": str(error)}, status_code=503)
+        return JSONResponse([t.model_dump() for t in tasks])
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    return await _json_command(gateway, {"op": "create", "name": body.get("name")}, created=True)
+
+
+async def api_task(request: Request) -> Response:
+    """DELETE /api/tasks/{id}: delete a task, as a person, through crud."""
+    return await _json_command(gateway_of(request), {"op": "delete", "id": request.path_params["task_id"]})
+
+
+async def api_command(request: Request) -> Response:
+    """POST `{"command": {...}}`: any command of the language, as a person."""
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    command = body.get("command")
+    if not isinstance(command, dict):
+        return JSONResponse({"error": 'the body must be {"command": {"op": ...}}'}, status_code=422)
+    return await _json_command(gateway_of(request), command)
 
 
 async def asset(request: Request) -> Response:
@@ -205,9 +241,15 @@ async def asset(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """200 only when NATS is connected and crud answers."""
     gateway = gateway_of(request)
-    connected = gateway._nc is not None and gateway.nc.is_connected
-    return PlainTextResponse("ok" if connected else "NATS is not connected", status_code=200 if connected else 503)
+    if gateway._nc is None or not gateway.nc.is_connected:
+        return PlainTextResponse("NATS is not connected", status_code=503)
+    try:
+        await gateway.nc.request(f"$SRV.PING.{subjects.CRUD_SERVICE}", b"", timeout=1.0)
+    except Exception:  # noqa: BLE001 - any failure means crud is not there
+        return PlainTextResponse("the task service does not answer", status_code=503)
+    return PlainTextResponse("ok")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -231,6 +273,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/tasks/{task_id:int}/toggle", toggle_task, methods=["POST"]),
         Route("/tasks/{task_id:int}/delete", delete_task, methods=["POST"]),
         Route("/api/tasks", api_tasks, methods=["GET", "POST"]),
+        Route("/api/tasks/{task_id:int}", api_task, methods=["DELETE"]),
+        Route("/api/commands", api_command, methods=["POST"]),
         Route("/events", events),
         WebSocketRoute("/ws", chat_socket),
         Route("/healthz", healthz),

@@ -1,9 +1,11 @@
 """`/ws`: the chat. A message becomes a run on the work queue; the run's AG-UI events come back as they
 are published, in order, until the run ends.
 
-Browser → gateway: `{"type": "chat", "text": "..."}`, `{"type": "cancel", "run_id": "..."}`.
-Gateway → browser: `{"type": "run", "run_id": ...}` (accepted), `{"type": "event", "run_id": ...,
-"event": <AG-UI event>}`, `{"type": "error", "message": ...}` (for the person, never a stack trace)."""
+Browser → gateway: `{"type": "chat", "text": "..."}`, `{"type": "cancel", "runId": "..."}`.
+Gateway → browser: `{"type": "run", "runId": ..., "text": ...}` when a run is accepted; then each run
+event as one AG-UI JSON object (`{"type": "TEXT_MESSAGE_CONTENT", "messageId": ..., "delta": ...}`)
+with the run's `runId` added; `{"type": "error", "message": ..., "runId"?: ...}` for the person,
+never a stack trace. Our own messages are lower case, AG-UI's upper case."""
 
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ class ChatConnection:
     async def error(self, message: str, run_id: str | None = None) -> None:
         payload: dict[str, Any] = {"type": "error", "message": message}
         if run_id:
-            payload["run_id"] = run_id
+            payload["runId"] = run_id
         await self.send(payload)
 
     async def receive(self, raw: str) -> None:
@@ -73,7 +75,7 @@ class ChatConnection:
         if kind == "chat":
             await self.chat(message.get("text"))
         elif kind == "cancel":
-            run_id = message.get("run_id")
+            run_id = message.get("runId")
             if isinstance(run_id, str) and run_id in self.runs:
                 await self.gateway.nc.publish(subjects.chat_cancel(run_id), b"")
         else:
@@ -103,7 +105,7 @@ class ChatConnection:
             log.warning("could not submit run %s: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")
             return
-        await self.send({"type": "run", "run_id": run_id, "text": request.text})
+        await self.send({"type": "run", "runId": run_id, "text": request.text})
         task = asyncio.create_task(self.relay(run_id, sub))
         self.runs[run_id] = task
         task.add_done_callback(lambda _: self.runs.pop(run_id, None))
@@ -127,7 +129,7 @@ class ChatConnection:
                     log.error("run %s: skipping a malformed event: %s", run_id, error)
                     continue
                 started = started or event.type == EventType.RUN_STARTED
-                await self.send({"type": "event", "run_id": run_id, "event": json.loads(msg.data)})
+                await self.send(json.loads(msg.data) | {"runId": run_id})
                 if event.type in TERMINAL:
                     return
         except (WebSocketDisconnect, RuntimeError):

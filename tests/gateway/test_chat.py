@@ -62,7 +62,7 @@ async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client)
     queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
     async with websockets.connect(ws_url(gateway_url)) as ws:
         await ws.send(json.dumps({"type": "chat", "text": "hello"}))
-        run_id = (await receive(ws))["run_id"]
+        run_id = (await receive(ws))["runId"]
         # Acting as a worker: take the run from the queue and publish its events.
         msg = (await queue.fetch(1, timeout=5))[0]
         request = decode(RunRequest, msg.data)
@@ -79,5 +79,7 @@ async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client)
             await js.publish(subject, encode(event))
         await msg.ack()
         got = [await receive(ws) for _ in events]
-    assert [g["event"]["type"] for g in got] == [e.type.value for e in events]
-    assert [g["event"]["delta"] for g in got if g["event"]["type"] == "TEXT_MESSAGE_CONTENT"] == tokens
+    assert [g["type"] for g in got] == [e.type.value for e in events]
+    assert all(g["runId"] == run_id for g in got)
+    assert [g["delta"] for g in got if g["type"] == "TEXT_MESSAGE_CONTENT"] == tokens
+    assert got[1]["messageId"] == "m"

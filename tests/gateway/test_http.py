@@ -20,10 +20,10 @@ async def test_the_page_lists_tasks_with_names_as_text(gateway_url: str) -> None
 async def test_a_cross_site_form_cannot_change_anything(gateway_url: str) -> None:
     async with httpx.AsyncClient(base_url=gateway_url) as client:
         refused = await client.post("/tasks", data={"name": "evil"})
-        api = await client.post("/api/tasks", json={"command": {"op": "create", "name": "evil"}})
+        form_to_api = await client.post("/api/tasks", data={"name": "evil"})
         listed = await client.get("/api/tasks")
-    assert refused.status_code == 403 and api.status_code == 403
-    assert listed.json() == {"tasks": []}
+    assert refused.status_code == 403 and form_to_api.status_code == 415
+    assert listed.json() == []
 
 
 async def test_bad_names_and_unknown_tasks_get_readable_errors(gateway_url: str) -> None:
@@ -32,7 +32,7 @@ async def test_bad_names_and_unknown_tasks_get_readable_errors(gateway_url: str)
         long = await client.post("/tasks", data={"name": "x" * 201}, headers=HX)
         control = await client.post("/tasks", data={"name": "a\x1bb"}, headers=HX)
         missing = await client.post("/tasks/42/toggle", headers=HX)
-        api = await client.post("/api/tasks", json={"command": {"op": "fly"}}, headers={"X-Ghostbus": "1"})
+        api = await client.post("/api/commands", json={"command": {"op": "fly"}})
     assert empty.status_code == 422 and "at least 1 character" in empty.text
     assert long.status_code == 422 and "200" in long.text
     assert control.status_code == 422 and "control characters" in control.text
@@ -41,14 +41,19 @@ async def test_bad_names_and_unknown_tasks_get_readable_errors(gateway_url: str)
 
 
 async def test_the_api_runs_commands_as_a_person(gateway_url: str) -> None:
-    headers = {"X-Ghostbus": "1"}
     async with httpx.AsyncClient(base_url=gateway_url) as client:
-        made = await client.post("/api/tasks", json={"command": {"op": "create", "name": "milk"}}, headers=headers)
-        done = await client.post("/api/tasks", json={"command": {"op": "toggle", "name": "MILK"}}, headers=headers)
+        made = await client.post("/api/tasks", json={"name": "milk"})
+        bad = await client.post("/api/tasks", json={"name": ""})
+        done = await client.post("/api/commands", json={"command": {"op": "toggle", "name": "MILK"}})
         listed = await client.get("/api/tasks")
-    assert made.json()["summary"] == "Added “milk”."
+        gone = await client.delete(f"/api/tasks/{made.json()['id']}")
+        again = await client.delete(f"/api/tasks/{made.json()['id']}")
+        after = await client.get("/api/tasks")
+    assert made.status_code == 201 and made.json()["name"] == "milk" and made.json()["summary"] == "Added “milk”."
+    assert bad.status_code == 422 and "at least 1 character" in bad.json()["error"]
     assert done.json()["summary"] == "Marked “milk” done."
-    assert listed.json()["tasks"][0] | {"id": 0} == {"id": 0, "name": "milk", "done": True, "position": 0, "version": 2}
+    assert listed.json() == [{"id": made.json()["id"], "name": "milk", "done": True, "position": 0, "version": 2}]
+    assert gone.status_code == 200 and again.status_code == 404 and after.json() == []
 
 
 async def test_health_and_assets(gateway_url: str) -> None:

@@ -277,13 +277,13 @@ function connectChat() {
   socket.onmessage = (e) => {
     const message = JSON.parse(e.data);
     if (message.type === "run") {
-      activeRun = message.run_id;
+      activeRun = message.runId;
       stopButton.hidden = false;
-      runView(message.run_id);
-    } else if (message.type === "event") {
-      onRunEvent(message.run_id, message.event);
+      runView(message.runId);
     } else if (message.type === "error") {
       bubble("error", message.message);
+    } else if (message.runId) {
+      onRunEvent(message.runId, message); // an AG-UI event of that run
     }
   };
 }
@@ -302,7 +302,7 @@ document.getElementById("chat-form").addEventListener("submit", (e) => {
 });
 
 stopButton.addEventListener("click", () => {
-  if (activeRun && socket) socket.send(JSON.stringify({ type: "cancel", run_id: activeRun }));
+  if (activeRun && socket) socket.send(JSON.stringify({ type: "cancel", runId: activeRun }));
 });
 
 updateCounts();
