@@ -35,6 +35,9 @@ async def connect(url: str, name: str, wait_s: float = 30.0) -> Client:
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
+                error_cb=_on_error,
+                disconnected_cb=_on_disconnected,
+                reconnected_cb=_on_reconnected,
             )
         except (OSError, nats.errors.NoServersError, TimeoutError) as error:
             if time.monotonic() + delay > deadline:
@@ -42,3 +45,33 @@ async def connect(url: str, name: str, wait_s: float = 30.0) -> Client:
             log.info("waiting for NATS at %s", url)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+# nats-py logs every failed reconnect attempt with a traceback unless given callbacks: one line each.
+async def _on_error(error: Exception) -> None:
+    log.warning("NATS: %s", error.__class__.__name__ if not str(error) else error)
+
+
+async def _on_disconnected() -> None:
+    log.warning("NATS: disconnected; reconnecting")
+
+
+async def _on_reconnected() -> None:
+    log.info("NATS: reconnected")
+
+
+async def close(nc: Client, timeout_s: float = 5.0) -> None:
+    """Drain the connection when the server is there (pending publishes go out); otherwise just close.
+    nats-server may stop at the same moment as the service (Ctrl-C under honcho), so this never raises."""
+    if nc.is_closed:
+        return
+    try:
+        if nc.is_connected:
+            await asyncio.wait_for(nc.drain(), timeout_s)
+            return
+    except Exception as error:  # noqa: BLE001 - shutting down; report and close below
+        log.info("NATS: drain failed at shutdown (%s); closing", error.__class__.__name__)
+    try:
+        await nc.close()
+    except Exception:  # noqa: BLE001 - already gone
+        pass

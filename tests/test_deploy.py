@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from pydantic import AliasChoices
 
@@ -75,3 +76,17 @@ def test_compose_uses_only_settings_the_services_read() -> None:
     text = (ROOT / "compose.yaml").read_text()
     for var in re.findall(r"\$\{(\w+):-", text):
         assert var in known or var == "GATEWAY_PORT", var
+
+
+def test_generic_variables_from_the_process_manager_do_not_leak_into_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """honcho sets PORT for every process, shells set HOST; only the prefixed names count."""
+    from services.gateway.config import Settings as GatewaySettings
+    from services.llm_worker.config import Settings as WorkerSettings
+
+    for name, value in {"PORT": "5300", "HOST": "0.0.0.0", "BACKEND": "ollama", "CAPACITY": "9"}.items():
+        monkeypatch.setenv(name, value)
+    gateway, worker = GatewaySettings(), WorkerSettings()
+    assert (gateway.port, gateway.host) == (8000, "127.0.0.1")
+    assert (worker.backend, worker.capacity) == ("auto", 1)
+    monkeypatch.setenv("GATEWAY_PORT", "8123")
+    assert GatewaySettings().port == 8123

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from proto.settings import BusSettings
@@ -17,13 +17,13 @@ class Settings(BusSettings):
 
     db_file: str = Field(
         default="ghostbus.sqlite3",
-        validation_alias=AliasChoices("CRUD_DB_FILE", "db_file"),
+        validation_alias="CRUD_DB_FILE",
         description="the SQLite file's name, inside DATA_DIR",
     )
     relay_retry_s: float = Field(
         default=0.5,
         gt=0,
-        validation_alias=AliasChoices("CRUD_RELAY_RETRY_S", "relay_retry_s"),
+        validation_alias="CRUD_RELAY_RETRY_S",
         description="the longest the outbox relay waits before publishing again after NATS failed",
     )
 

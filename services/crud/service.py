@@ -18,6 +18,7 @@ from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from proto import subjects
+from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
 from proto.commands import OPS
@@ -141,8 +142,8 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
         if crud.service is not None:
             await crud.service.stop()
         async with crud.lock:
-            if not await relay.flush(FLUSH_ON_EXIT_S):
+            if not nc.is_connected or not await relay.flush(FLUSH_ON_EXIT_S):
                 log.warning("outbox: events still pending at exit; they are published at the next start")
         await relay.stop()
         await db.close()
-        await nc.drain()
+        await close_bus(nc)

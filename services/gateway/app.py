@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from proto import subjects
+from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
 from proto.commands import command_adapter
@@ -74,7 +75,7 @@ class Gateway:
 
     async def stop(self) -> None:
         if self._nc is not None:
-            await self._nc.drain()
+            await close_bus(self._nc)
             self._nc = None
 
     async def crud(self, subject: str, payload: bytes) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from proto.settings import BusSettings
@@ -15,25 +15,25 @@ class Settings(BusSettings):
 
     host: str = Field(
         default="127.0.0.1",
-        validation_alias=AliasChoices("GATEWAY_HOST", "host"),
+        validation_alias="GATEWAY_HOST",
         description="the address to listen on; only loopback addresses are allowed",
     )
-    port: int = Field(default=8000, ge=0, le=65535, validation_alias=AliasChoices("GATEWAY_PORT", "port"))
+    port: int = Field(default=8000, ge=0, le=65535, validation_alias="GATEWAY_PORT")
     no_worker_s: float = Field(
         default=2.0,
         gt=0,
-        validation_alias=AliasChoices("GATEWAY_NO_WORKER_S", "no_worker_s"),
+        validation_alias="GATEWAY_NO_WORKER_S",
         description="how long a chat run may wait for a worker before the person is told none is running",
     )
     sse_queue: int = Field(
         default=1000,
         ge=10,
-        validation_alias=AliasChoices("GATEWAY_SSE_QUEUE", "sse_queue"),
+        validation_alias="GATEWAY_SSE_QUEUE",
         description="events held for one slow browser before it is disconnected (it reconnects and replays)",
     )
     max_ws_message: int = Field(
         default=16_384,
         ge=1024,
-        validation_alias=AliasChoices("GATEWAY_MAX_WS_MESSAGE", "max_ws_message"),
+        validation_alias="GATEWAY_MAX_WS_MESSAGE",
         description="the largest chat WebSocket message accepted, in bytes",
     )

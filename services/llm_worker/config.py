@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from proto.settings import BusSettings
@@ -16,31 +16,25 @@ class Settings(BusSettings):
 
     model_config = SettingsConfigDict(env_prefix="LLM_", env_file=".env", extra="ignore", populate_by_name=True)
 
-    backend: Literal["auto", "embedded", "ollama"] = Field(
-        default="auto", validation_alias=AliasChoices("LLM_BACKEND", "backend")
-    )
-    ollama_host: str = Field(
-        default="http://127.0.0.1:11434", validation_alias=AliasChoices("OLLAMA_HOST", "ollama_host")
-    )
-    ollama_model: str = Field(default="llama3.2", validation_alias=AliasChoices("OLLAMA_MODEL", "ollama_model"))
+    backend: Literal["auto", "embedded", "ollama"] = Field(default="auto", validation_alias="LLM_BACKEND")
+    ollama_host: str = Field(default="http://127.0.0.1:11434", validation_alias="OLLAMA_HOST")
+    ollama_model: str = Field(default="llama3.2", validation_alias="OLLAMA_MODEL")
     model_dir: Path = Field(
         default_factory=lambda data: Path(data["data_dir"]) / "models",
-        validation_alias=AliasChoices("LLM_MODEL_DIR", "model_dir"),
+        validation_alias="LLM_MODEL_DIR",
     )
-    run_timeout_s: float = Field(
-        default=120.0, gt=0, validation_alias=AliasChoices("LLM_RUN_TIMEOUT_S", "run_timeout_s")
-    )
-    max_attempts: int = Field(default=3, ge=1, validation_alias=AliasChoices("LLM_MAX_ATTEMPTS", "max_attempts"))
+    run_timeout_s: float = Field(default=120.0, gt=0, validation_alias="LLM_RUN_TIMEOUT_S")
+    max_attempts: int = Field(default=3, ge=1, validation_alias="LLM_MAX_ATTEMPTS")
     capacity: int = Field(
         default=1,
         ge=1,
         le=64,
-        validation_alias=AliasChoices("LLM_CAPACITY", "capacity"),
+        validation_alias="LLM_CAPACITY",
         description="how many runs this worker takes at once",
     )
     ack_wait_s: float = Field(
         default=15.0,
         ge=1,
-        validation_alias=AliasChoices("LLM_ACK_WAIT_S", "ack_wait_s"),
+        validation_alias="LLM_ACK_WAIT_S",
         description="a run not heard of for this long goes to another worker",
     )

@@ -21,6 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import BaseModel
 
 from proto import subjects
+from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
 from proto.messages import CommandRequest, CommandResult, RunRequest
@@ -209,4 +210,4 @@ async def running(settings: Settings, backend: Backend | None = None) -> AsyncIt
             await serving
             await chosen.close()
     finally:
-        await nc.drain()
+        await close_bus(nc)
