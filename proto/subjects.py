@@ -17,6 +17,16 @@ UI_STREAM = "UI"
 UI_ALL = "ui.>"
 UI_NOTIFY = "ui.notify"
 
+# LLM workers answer nats.micro PING/INFO/STATS under this name, so the gateway can tell
+# "no worker running" from "all workers busy".
+WORKER_SERVICE = "llm_worker"
+
+
+def service_ping(service: str) -> str:
+    """The nats.micro PING subject of every instance of a service."""
+    return f"$SRV.PING.{service}"
+
+
 # The crud service (nats.micro): request/reply, one endpoint per command.
 CRUD_SERVICE = "crud"
 CRUD_QUEUE = "crud"

@@ -31,6 +31,7 @@ from services.gateway.app import Gateway
 log = logging.getLogger(__name__)
 
 NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
+BUSY = "Every model worker is busy; your message is next in line."
 
 
 def origin_allowed(websocket: WebSocket) -> bool:
@@ -121,7 +122,10 @@ class ChatConnection:
                     msg: Msg = await sub.next_msg(timeout=wait)
                 except TimeoutError:
                     warned = True
-                    await self.error(NO_WORKER, run_id)
+                    if await self.workers_running():
+                        await self.send({"type": "status", "runId": run_id, "message": BUSY})
+                    else:
+                        await self.error(NO_WORKER, run_id)
                     continue
                 try:
                     event = decode_run_event(msg.data)
@@ -137,6 +141,14 @@ class ChatConnection:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def workers_running(self) -> bool:
+        """Whether any llm_worker answers its nats.micro PING (busy workers still answer)."""
+        try:
+            await self.gateway.nc.request(subjects.service_ping(subjects.WORKER_SERVICE), b"", timeout=0.5)
+        except Exception:  # noqa: BLE001 - no responders, or none in time
+            return False
+        return True
 
     async def close(self) -> None:
         for task in list(self.runs.values()):

@@ -18,6 +18,8 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.micro import add_service
+from nats.micro.service import ServiceConfig
 from pydantic import BaseModel
 
 from proto import subjects
@@ -203,9 +205,19 @@ async def running(settings: Settings, backend: Backend | None = None) -> AsyncIt
         await chosen.start()
         worker = Worker(settings, nc, chosen)
         serving = asyncio.create_task(worker.serve())
+        presence = await add_service(
+            nc,
+            ServiceConfig(
+                name=subjects.WORKER_SERVICE,
+                version="0.1.0",
+                description="ghostbus LLM worker",
+                metadata={"backend": chosen.name, "model": chosen.model, "capacity": str(settings.capacity)},
+            ),
+        )
         try:
             yield worker
         finally:
+            await presence.stop()
             worker.stop()
             await serving
             await chosen.close()

@@ -83,3 +83,23 @@ async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client)
     assert all(g["runId"] == run_id for g in got)
     assert [g["delta"] for g in got if g["type"] == "TEXT_MESSAGE_CONTENT"] == tokens
     assert got[1]["messageId"] == "m"
+
+
+async def test_with_every_worker_busy_the_person_is_told_the_message_waits(gateway_url: str, nc: Client) -> None:
+    from nats.micro import add_service
+    from nats.micro.service import ServiceConfig
+
+    # A worker that is present (answers PING) but never takes the run: as busy as a worker gets.
+    busy = await add_service(nc, ServiceConfig(name=subjects.WORKER_SERVICE, version="0.1.0"))
+    try:
+        async with websockets.connect(ws_url(gateway_url)) as ws:
+            await ws.send(json.dumps({"type": "chat", "text": "add apples"}))
+            run_id = (await receive(ws))["runId"]
+            status = await receive(ws, timeout=3)
+    finally:
+        await busy.stop()
+    assert status == {
+        "type": "status",
+        "runId": run_id,
+        "message": "Every model worker is busy; your message is next in line.",
+    }

@@ -203,6 +203,7 @@ function onRunEvent(runId, event) {
   const view = runView(runId);
   switch (event.type) {
     case "RUN_STARTED":
+      view.meta.textContent = "";
       view.text.textContent = "";
       view.chips.replaceChildren();
       view.calls.clear();
@@ -280,6 +281,8 @@ function connectChat() {
       activeRun = message.runId;
       stopButton.hidden = false;
       runView(message.runId);
+    } else if (message.type === "status") {
+      runView(message.runId).meta.textContent = message.message;
     } else if (message.type === "error") {
       bubble("error", message.message);
     } else if (message.runId) {
