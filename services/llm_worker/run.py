@@ -123,6 +123,8 @@ class Run:
                     self.metrics.tokens = chunk.completion_tokens
                 if chunk.duration_s:
                     self.metrics.generation_s = chunk.duration_s
+                if chunk.first_token_s is not None:
+                    self.metrics.first_token = self.metrics.started + chunk.first_token_s
         if self.backend.composes_reply:
             await self.text(compose_reply(self.results))
         await self.close_message()
@@ -196,7 +198,7 @@ def _guess_op(raw: str) -> str:
         value = json.loads(raw)
     except ValueError:
         return "command"
-    op = value.get("op") if isinstance(value, dict) else None
+    op = (value.get("op") or value.get("verb")) if isinstance(value, dict) else None
     return op if isinstance(op, str) and op.isidentifier() and len(op) <= 20 else "command"
 
 

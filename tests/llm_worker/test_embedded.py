@@ -32,6 +32,7 @@ def commands(chunks: list[Chunk]) -> list[object]:
 # out as "finish" today. bench/ measures the accuracy over a wider set; these are the ones it must not miss.
 CASES = [
     ("I bought the milk", TaskToggle(id=2)),
+    ("I finished the milk", TaskToggle(id=2)),
     ("get rid of the laundry", TaskDelete(id=1)),
     ("add apples", TaskCreate(name="apples")),
     ("we need eggs", TaskCreate(name="eggs")),
@@ -46,7 +47,7 @@ async def test_simple_requests_become_the_right_command(embedded: EmbeddedBacken
     chunks = await ask(embedded, text, TASKS)
     assert commands(chunks) == [expected]
     usage = [c for c in chunks if isinstance(c, Usage)]
-    assert usage and usage[0].completion_tokens and usage[0].duration_s
+    assert usage and usage[0].completion_tokens and usage[0].duration_s and usage[0].first_token_s
 
 
 async def test_small_talk_is_no_command(embedded: EmbeddedBackend) -> None:

@@ -59,6 +59,7 @@ class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     duration_s: float | None = None
+    first_token_s: float | None = None
 
 
 Chunk = TextDelta | CommandOut | InvalidCommand | Usage

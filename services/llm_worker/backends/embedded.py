@@ -9,6 +9,7 @@ results (`composes_reply`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import fcntl
 import json
@@ -16,7 +17,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ INSTRUCTIONS = (
 # (request, verb, item): the few-shot examples the model continues.
 EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ("add milk", "add", "milk"),
-    ("I finished the laundry", "finish", "laundry"),
+    ("I finished the ironing", "finish", "ironing"),
     ("remove eggs from the list", "remove", "eggs"),
     ("we need coffee", "add", "coffee"),
     ("done with call mom", "finish", "call mom"),
@@ -189,48 +191,67 @@ class EmbeddedBackend:
         await self.start()
         async with self._busy:
             stop = threading.Event()
-            queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-            loop = asyncio.get_running_loop()
-
-            def produce() -> None:
-                try:
-                    for piece in self._generate(prompt, stop):
-                        loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
-                    loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
-                except Exception as error:  # noqa: BLE001 - handed to the async side as a BackendError
-                    loop.call_soon_threadsafe(queue.put_nowait, ("error", error))
-
-            thread = threading.Thread(target=produce, name="embedded-generate", daemon=True)
             started = time.monotonic()
-            thread.start()
-            raw: list[str] = []
-            tokens = 0
+            work = asyncio.create_task(asyncio.to_thread(self._decide, prompt, stop))
             try:
-                while True:
-                    kind, value = await queue.get()
-                    if kind == "end":
-                        break
-                    if kind == "error":
-                        raise BackendError(f"the embedded model failed: {value}")
-                    raw.append(value)
-                    tokens += 1
-            finally:
-                # Cancelled (the person pressed Stop): the thread stops at its next token.
+                decision = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The person pressed Stop: the generation ends at its next token.
                 stop.set()
-            text = "".join(raw)
-            item = to_command(text, prompt.tasks)
+                with contextlib.suppress(Exception):
+                    await work
+                raise
+            except Exception as error:
+                raise BackendError(f"the embedded model failed: {error}") from error
+            item = to_command(decision.raw, prompt.tasks)
             if item is not None:
                 yield item
-            yield Usage(completion_tokens=tokens, duration_s=time.monotonic() - started)
+            yield Usage(
+                completion_tokens=decision.tokens,
+                duration_s=time.monotonic() - started,
+                first_token_s=None if decision.first_token is None else decision.first_token - started,
+            )
 
-    def _generate(self, prompt: Prompt, stop: threading.Event) -> Iterator[str]:
+    def _decide(self, prompt: Prompt, stop: threading.Event) -> Decision:
+        """Choose the action (verb and item); when the verb targets an existing task and the item names
+        none, choose the item again from the list's names, with the verb already written."""
         from llama_cpp import LlamaGrammar  # type: ignore[attr-defined,unused-ignore]
 
+        decision = Decision()
+        base = few_shot_prompt(prompt.text)
         grammar = LlamaGrammar.from_json_schema(json.dumps(ACTION_SCHEMA), verbose=False)
-        parts = self._llm(
-            few_shot_prompt(prompt.text), grammar=grammar, max_tokens=MAX_TOKENS, temperature=0.0, stream=True
-        )
-        for part in parts:
+        decision.raw = self._generate(base, grammar, stop, decision)
+        try:
+            action = json.loads(decision.raw)
+            verb, item = str(action["verb"]), str(action["item"])
+        except (ValueError, KeyError, TypeError):
+            return decision
+        names = sorted({t.name for t in prompt.tasks if not (verb == "finish" and t.done)})
+        exact = {n.casefold() for n in names}
+        if verb in ("finish", "remove") and names and item.casefold() not in exact and not stop.is_set():
+            head = json.dumps({"verb": verb, "item": ""})[:-2]  # '{"verb": "finish", "item": '
+            choice = LlamaGrammar.from_json_schema(json.dumps({"enum": names}), verbose=False)
+            picked = self._generate(base + head, choice, stop, decision)
+            with contextlib.suppress(ValueError):
+                decision.raw = json.dumps({"verb": verb, "item": json.loads(picked)})
+        return decision
+
+    def _generate(self, text: str, grammar: Any, stop: threading.Event, decision: Decision) -> str:
+        pieces = []
+        for part in self._llm(text, grammar=grammar, max_tokens=MAX_TOKENS, temperature=0.0, stream=True):
+            if decision.first_token is None:
+                decision.first_token = time.monotonic()
+            decision.tokens += 1
+            pieces.append(str(part["choices"][0]["text"]))
             if stop.is_set():
-                return
-            yield str(part["choices"][0]["text"])
+                break
+        return "".join(pieces)
+
+
+@dataclass
+class Decision:
+    """What the model chose, with its own counts."""
+
+    raw: str = ""
+    tokens: int = 0
+    first_token: float | None = None
