@@ -29,13 +29,23 @@ TaskName = Annotated[
 """A task's visible name: 1 to 200 printable characters, surrounding spaces removed."""
 
 
+MAX_TASKS = 1000
+"""The most tasks a list holds; also bounds positions and a full reorder."""
+
+
 class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def target(self) -> str:
+        return ""
 
 
 class _Targeted(_Command):
     id: int | None = Field(default=None, ge=1, description="the task's id")
     name: TaskName | None = Field(default=None, description="the task's name, when the id is not known")
+    expected_version: int | None = Field(
+        default=None, ge=1, description="refuse the command if the task has changed since this version"
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:
@@ -49,10 +59,25 @@ class _Targeted(_Command):
 
 
 class TaskCreate(_Command):
-    """Add a new task at the end of the list."""
+    """Add a new task, at the end of the list or at a position (0 is the top)."""
 
     op: Literal["create"] = "create"
     name: TaskName
+    position: int | None = Field(default=None, ge=0, le=MAX_TASKS)
+
+
+class TaskRename(_Targeted):
+    """Give a task a new name."""
+
+    op: Literal["rename"] = "rename"
+    new_name: TaskName
+
+
+class TaskSetDone(_Targeted):
+    """Mark a task done (done true) or not done (done false)."""
+
+    op: Literal["set_done"] = "set_done"
+    done: bool = True
 
 
 class TaskToggle(_Targeted):
@@ -67,13 +92,90 @@ class TaskDelete(_Targeted):
     op: Literal["delete"] = "delete"
 
 
-Command = Annotated[TaskCreate | TaskToggle | TaskDelete, Field(discriminator="op")]
+class TaskMove(_Targeted):
+    """Move a task to a position in the list (0 is the top)."""
+
+    op: Literal["move"] = "move"
+    position: int = Field(ge=0, le=MAX_TASKS)
+
+
+class TaskReorder(_Command):
+    """Put the whole list in a new order: every task's id, once each."""
+
+    op: Literal["reorder"] = "reorder"
+    order: list[Annotated[int, Field(ge=1)]] = Field(max_length=MAX_TASKS)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        if len(set(self.order)) != len(self.order):
+            raise ValueError("each task id may appear only once in the order")
+        return self
+
+
+class TaskClearCompleted(_Command):
+    """Remove every task that is done."""
+
+    op: Literal["clear_completed"] = "clear_completed"
+
+
+class Undo(_Command):
+    """Undo one earlier command (by its command id) or everything a chat run did (by its run id)."""
+
+    op: Literal["undo"] = "undo"
+    command_id: Identifier | None = None
+    run_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.command_id is None) == (self.run_id is None):
+            raise ValueError("undo either a command_id or a run_id, not both and not neither")
+        return self
+
+    def target(self) -> str:
+        return f"command {self.command_id}" if self.command_id else f"run {self.run_id}"
+
+
+AnyCommand = (
+    TaskCreate
+    | TaskRename
+    | TaskSetDone
+    | TaskToggle
+    | TaskDelete
+    | TaskMove
+    | TaskReorder
+    | TaskClearCompleted
+    | Undo
+)
+Command = Annotated[AnyCommand, Field(discriminator="op")]
 """Any command of the language, told apart by its `op`."""
 
-COMMANDS: tuple[type[TaskCreate | TaskToggle | TaskDelete], ...] = (TaskCreate, TaskToggle, TaskDelete)
+COMMANDS: tuple[type[AnyCommand], ...] = (
+    TaskCreate,
+    TaskRename,
+    TaskSetDone,
+    TaskToggle,
+    TaskDelete,
+    TaskMove,
+    TaskReorder,
+    TaskClearCompleted,
+    Undo,
+)
 OPS: tuple[str, ...] = tuple(c.model_fields["op"].default for c in COMMANDS)
 
-command_adapter: TypeAdapter[TaskCreate | TaskToggle | TaskDelete] = TypeAdapter(Command)
+command_adapter: TypeAdapter[AnyCommand] = TypeAdapter(Command)
+
+# One example per command, for the model's reference; each is checked against the models in the tests.
+EXAMPLES: dict[str, dict[str, object]] = {
+    "create": {"op": "create", "name": "milk"},
+    "rename": {"op": "rename", "name": "milk", "new_name": "oat milk"},
+    "set_done": {"op": "set_done", "name": "milk", "done": True},
+    "toggle": {"op": "toggle", "name": "milk"},
+    "delete": {"op": "delete", "name": "milk"},
+    "move": {"op": "move", "name": "milk", "position": 0},
+    "reorder": {"op": "reorder", "order": [3, 1, 2]},
+    "clear_completed": {"op": "clear_completed"},
+    "undo": {"op": "undo", "command_id": "abc-1"},
+}
 
 
 def command_reference() -> str:
@@ -81,7 +183,5 @@ def command_reference() -> str:
     lines = []
     for cls in COMMANDS:
         op = cls.model_fields["op"].default
-        example = json.dumps({"op": op, "name": "milk"})
-        how = "by name" if issubclass(cls, _Targeted) else "with its name"
-        lines.append(f"- {op}: {(cls.__doc__ or '').strip()} Give the task {how}, e.g. {example}")
+        lines.append(f"- {op}: {(cls.__doc__ or '').strip()} e.g. {json.dumps(EXAMPLES[op])}")
     return "\n".join(lines)

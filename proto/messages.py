@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -117,3 +117,61 @@ class Notice(_Message):
 
 UiEvent = Annotated[TaskEvent | Notice, Field(discriminator="type")]
 """Anything on the UI stream."""
+
+
+class AuditRequest(_Message):
+    """Ask crud for its record of commands, newest first, optionally only those of one run."""
+
+    run_id: Identifier | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class AuditEntry(_Message):
+    """One command as crud recorded it: who, what, the result, the events it produced, when."""
+
+    command_id: str
+    actor: Actor
+    run_id: str | None
+    op: str
+    command: dict[str, Any]
+    result: CommandResult
+    event_ids: list[str]
+    undone_by: str | None
+    at: float
+
+
+class AuditList(_Message):
+    entries: list[AuditEntry]
+
+
+MAX_MESSAGE = 20_000
+
+
+class ChatMessage(_Message):
+    """One message of a conversation, as crud keeps it for stateless workers."""
+
+    message_id: Identifier
+    thread_id: Identifier
+    role: Literal["user", "assistant"]
+    text: str = Field(max_length=MAX_MESSAGE)
+    run_id: Identifier | None = None
+    at: float = Field(default_factory=time.time)
+
+
+class ConversationRequest(_Message):
+    """Ask for the last `limit` messages of a conversation, oldest first."""
+
+    thread_id: Identifier
+    limit: int = Field(default=20, ge=1, le=200)
+
+
+class Conversation(_Message):
+    thread_id: str
+    messages: list[ChatMessage]
+
+
+class Appended(_Message):
+    """The reply to appending a message; appending the same message id twice stores it once."""
+
+    message_id: str
+    stored: bool

@@ -33,6 +33,9 @@ CRUD_QUEUE = "crud"
 CRUD_ALL = "crud.>"
 TASK_ENTITY = "task"
 TASK_LIST = "crud.task.list"
+AUDIT_LIST = "crud.audit.list"
+CONVERSATION_APPEND = "crud.conversation.append"
+CONVERSATION_RECENT = "crud.conversation.recent"
 
 
 def run_events(run_id: str) -> str:

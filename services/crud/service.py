@@ -22,7 +22,19 @@ from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
 from proto.commands import OPS
-from proto.messages import CommandError, CommandRequest, CommandResult, ListRequest, TaskList
+from proto.messages import (
+    Appended,
+    AuditList,
+    AuditRequest,
+    ChatMessage,
+    CommandError,
+    CommandRequest,
+    CommandResult,
+    Conversation,
+    ConversationRequest,
+    ListRequest,
+    TaskList,
+)
 from proto.streams import ensure_streams
 from services.crud.config import Settings
 from services.crud.db import Database
@@ -95,9 +107,42 @@ class Crud:
             return
         await request.respond(encode(TaskList(tasks=await self.db.list_tasks())))
 
+    async def handle_audit(self, request: Request) -> None:
+        try:
+            query = decode(AuditRequest, request.data or b"{}")
+        except DecodeError as error:
+            await _bad_request(request, error)
+            return
+        entries = await self.db.audit(query.run_id, query.limit)
+        await request.respond(encode(AuditList(entries=entries)))
+
+    async def handle_append(self, request: Request) -> None:
+        try:
+            message = decode(ChatMessage, request.data)
+        except DecodeError as error:
+            await _bad_request(request, error)
+            return
+        async with self.lock:
+            stored = await self.db.append_message(message)
+        await request.respond(encode(Appended(message_id=message.message_id, stored=stored)))
+
+    async def handle_recent(self, request: Request) -> None:
+        try:
+            query = decode(ConversationRequest, request.data)
+        except DecodeError as error:
+            await _bad_request(request, error)
+            return
+        messages = await self.db.recent_messages(query.thread_id, query.limit)
+        await request.respond(encode(Conversation(thread_id=query.thread_id, messages=messages)))
+
     async def _refuse(self, request: Request, error: CommandError, code: str, command_id: str | None = None) -> None:
         result = CommandResult(command_id=command_id or _command_id_of(request.data), ok=False, error=error)
         await request.respond_error(code, error.message[:500], data=encode(result))
+
+
+async def _bad_request(request: Request, error: DecodeError) -> None:
+    problem = CommandError(code="invalid", message=str(error))
+    await request.respond_error("400", problem.message[:500], data=encode(problem))
 
 
 def _command_handler(crud: Crud, op: str) -> Callable[[Request], Awaitable[None]]:
@@ -134,9 +179,13 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
                     name=op, subject=subjects.crud_command(subjects.TASK_ENTITY, op), handler=_command_handler(crud, op)
                 )
             )
-        await crud.service.add_endpoint(
-            EndpointConfig(name="list", subject=subjects.TASK_LIST, handler=crud.handle_list)
-        )
+        for name, subject, handler in (
+            ("list", subjects.TASK_LIST, crud.handle_list),
+            ("audit", subjects.AUDIT_LIST, crud.handle_audit),
+            ("conversation_append", subjects.CONVERSATION_APPEND, crud.handle_append),
+            ("conversation_recent", subjects.CONVERSATION_RECENT, crud.handle_recent),
+        ):
+            await crud.service.add_endpoint(EndpointConfig(name=name, subject=subject, handler=handler))
         yield crud
     finally:
         if crud.service is not None:

@@ -11,14 +11,14 @@ from nats.aio.client import Client
 
 from proto import subjects
 from proto.codec import decode, decode_ui_event, encode
-from proto.commands import TaskCreate, TaskDelete, TaskToggle
+from proto.commands import OPS, AnyCommand, TaskCreate, TaskDelete, TaskToggle
 from proto.messages import PERSON, CommandRequest, CommandResult, ListRequest, TaskEvent, TaskList
 from services.crud.service import Crud
 
 pytestmark = pytest.mark.usefixtures("crud")
 
 
-Command = TaskCreate | TaskToggle | TaskDelete
+Command = AnyCommand
 
 
 async def send(nc: Client, command: Command, command_id: str | None = None) -> CommandResult:
@@ -127,7 +127,7 @@ async def test_the_service_reports_its_endpoints_and_stats(nc: Client) -> None:
     await nc.request(subjects.crud_command("task", "create"), b"junk", timeout=5)
     reply = await nc.request("$SRV.STATS.crud", b"", timeout=5)
     stats = {e["name"]: e for e in json.loads(reply.data)["endpoints"]}
-    assert set(stats) == {"create", "toggle", "delete", "list"}
+    assert set(stats) == set(OPS) | {"list", "audit", "conversation_append", "conversation_recent"}
     # nats-py's micro counts a request as an error only when the handler raises; crud answers bad input
     # with an error reply instead, so it shows in the requests, not in num_errors.
     assert stats["create"]["num_requests"] == 2 and stats["list"]["num_requests"] == 0

@@ -6,7 +6,7 @@ import pytest
 
 from proto import subjects
 from proto.codec import DecodeError, decode, decode_run_event, decode_ui_event, encode
-from proto.commands import OPS, TaskCreate, TaskDelete, TaskToggle, command_adapter, command_reference
+from proto.commands import EXAMPLES, OPS, TaskCreate, TaskDelete, TaskToggle, command_adapter, command_reference
 from proto.events import TextMessageContentEvent
 from proto.messages import PERSON, Actor, CommandRequest, Notice, RunRequest, TaskEvent, TaskPublic
 from proto.schema import contract
@@ -40,10 +40,11 @@ def test_commands_are_told_apart_by_op_and_refuse_extra_or_unknown() -> None:
 
 def test_command_reference_is_generated_from_every_command() -> None:
     reference = command_reference()
+    assert set(EXAMPLES) == set(OPS)
     for op in OPS:
-        example = {"op": op, "name": "milk"}
+        example = EXAMPLES[op]
         assert json.dumps(example) in reference
-        command_adapter.validate_python(example)
+        assert command_adapter.validate_python(example).op == op
 
 
 def test_codec_round_trips_and_explains_bad_input() -> None:

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from proto.commands import TaskCreate, TaskDelete, TaskToggle
+from proto.commands import AnyCommand
 from proto.messages import TaskPublic
 
-ProtoCommand = TaskCreate | TaskToggle | TaskDelete
+ProtoCommand = AnyCommand
 
 
 @dataclass(frozen=True)
