@@ -131,12 +131,12 @@ class AuditEntry(_Message):
 
     command_id: str
     actor: Actor
-    run_id: str | None
+    run_id: str | None = None
     op: str
     command: dict[str, Any]
     result: CommandResult
     event_ids: list[str]
-    undone_by: str | None
+    undone_by: str | None = None
     at: float
 
 

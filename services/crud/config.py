@@ -27,6 +27,12 @@ class Settings(BusSettings):
         description="the longest the outbox relay waits before publishing again after NATS failed",
     )
 
+    crash_after_commit: str | None = Field(
+        default=None,
+        validation_alias="CRUD_CRASH_AFTER_COMMIT",
+        description="testing only: SIGKILL the service right after committing this command id, before replying",
+    )
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / self.db_file

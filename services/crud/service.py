@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -86,6 +88,8 @@ class Crud:
             failed = CommandError(code="internal", message="The task service failed to apply the command; try again.")
             await self._refuse(request, failed, "500", command_request.command_id)
             return
+        if new and self.settings.crash_after_commit == command_request.command_id:
+            os.kill(os.getpid(), signal.SIGKILL)  # the crash test: committed, never replied
         if new:
             self.relay.wake()
             log.info(

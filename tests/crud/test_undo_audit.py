@@ -1,0 +1,113 @@
+"""Undo (of a command, of a whole run, of an undo), refused when the target changed since; the audit
+trail; conversation history."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from nats.aio.client import Client
+
+from proto import subjects
+from proto.codec import decode, encode
+from proto.commands import AnyCommand, TaskClearCompleted, TaskCreate, TaskDelete, TaskRename, TaskToggle, Undo
+from proto.messages import (
+    Actor,
+    Appended,
+    AuditList,
+    AuditRequest,
+    ChatMessage,
+    CommandRequest,
+    CommandResult,
+    Conversation,
+    ConversationRequest,
+)
+from services.crud.service import Crud
+from tests.crud.test_commands import names, send
+
+pytestmark = pytest.mark.usefixtures("crud")
+
+MODEL = Actor(kind="model", backend="embedded", model="gemma3-270m")
+
+
+async def as_model(nc: Client, run_id: str, n: int, command: AnyCommand) -> CommandResult:
+    request = CommandRequest(command_id=f"{run_id}-{n}", actor=MODEL, run_id=run_id, command=command)
+    reply = await nc.request(subjects.crud_command("task", command.op), encode(request), timeout=5)
+    return decode(CommandResult, reply.data)
+
+
+async def test_undo_a_command_and_undo_the_undo(nc: Client, crud: Crud) -> None:
+    await send(nc, TaskCreate(name="apples"))
+    await send(nc, TaskCreate(name="bread"))
+    deleted = await send(nc, TaskDelete(name="apples"), command_id="del-1")
+    undo = await send(nc, Undo(command_id="del-1"), command_id="undo-1")
+    assert undo.summary == "Undid: Deleted “apples”."
+    tasks = await crud.db.list_tasks()
+    assert [(t.name, t.position) for t in tasks] == [("apples", 0), ("bread", 1)]
+    assert deleted.task and tasks[0].id == deleted.task.id and tasks[0].version > deleted.task.version
+    assert await send(nc, Undo(command_id="del-1"), command_id="undo-1") == undo  # the same undo, once
+    twice = await send(nc, Undo(command_id="del-1"))
+    assert twice.error and twice.error.code == "conflict" and "already undone" in twice.error.message
+    redo = await send(nc, Undo(command_id="undo-1"))
+    assert redo.ok and await names(nc) == ["bread"]
+
+
+async def test_undo_a_whole_run_newest_first(nc: Client) -> None:
+    await send(nc, TaskCreate(name="bread"))
+    run = uuid.uuid4().hex
+    await as_model(nc, run, 1, TaskCreate(name="apples"))
+    await as_model(nc, run, 2, TaskToggle(name="apples"))
+    await as_model(nc, run, 3, TaskRename(name="bread", new_name="rye"))
+    await as_model(nc, run, 4, TaskClearCompleted())
+    assert await names(nc) == ["rye"]
+    undone = await send(nc, Undo(run_id=run))
+    assert undone.ok and undone.summary.startswith("Undid 4 changes:")
+    assert await names(nc) == ["bread"]
+    again = await send(nc, Undo(run_id=run))
+    assert again.error and again.error.code == "not_found"
+
+
+async def test_an_undo_whose_target_changed_since_is_refused_not_applied(nc: Client) -> None:
+    await send(nc, TaskCreate(name="milk"), command_id="make-milk")
+    await send(nc, TaskRename(name="milk", new_name="oat milk"))
+    refused = await send(nc, Undo(command_id="make-milk"))
+    assert refused.error and refused.error.code == "conflict" and "oat milk" in refused.error.message
+    assert await names(nc) == ["oat milk"]
+    failed = await send(nc, TaskDelete(name="nothing"), command_id="failed")
+    assert not failed.ok
+    nothing = await send(nc, Undo(command_id="failed"))
+    assert nothing.error and nothing.error.code == "not_found"
+
+
+async def test_the_audit_trail_lists_every_command_newest_first_and_by_run(nc: Client, crud: Crud) -> None:
+    await send(nc, TaskCreate(name="bread"), command_id="p-1")
+    run = uuid.uuid4().hex
+    await as_model(nc, run, 1, TaskCreate(name="apples"))
+    await as_model(nc, run, 2, TaskDelete(name="pears"))
+    everything = decode(AuditList, (await nc.request(subjects.AUDIT_LIST, encode(AuditRequest()), timeout=5)).data)
+    assert [e.command_id for e in everything.entries] == [f"{run}-2", f"{run}-1", "p-1"]
+    first = everything.entries[-1]
+    assert first.actor.kind == "person" and first.command == {"op": "create", "name": "bread"}
+    assert first.result.summary == "Added “bread”." and len(first.event_ids) == 1
+    by_run = decode(
+        AuditList, (await nc.request(subjects.AUDIT_LIST, encode(AuditRequest(run_id=run)), timeout=5)).data
+    )
+    assert [(e.actor.model, e.result.ok, len(e.event_ids)) for e in by_run.entries] == [
+        ("gemma3-270m", False, 0),
+        ("gemma3-270m", True, 1),
+    ]
+
+
+async def test_conversations_keep_the_last_messages_once_each(nc: Client) -> None:
+    for n in range(5):
+        role = "user" if n % 2 == 0 else "assistant"
+        message = ChatMessage(message_id=f"m{n}", thread_id="t1", role=role, text=f"hi {n}")
+        reply = decode(Appended, (await nc.request(subjects.CONVERSATION_APPEND, encode(message), timeout=5)).data)
+        assert reply.stored
+    again = ChatMessage(message_id="m4", thread_id="t1", role="user", text="hi 4")
+    assert not decode(Appended, (await nc.request(subjects.CONVERSATION_APPEND, encode(again), timeout=5)).data).stored
+    query = encode(ConversationRequest(thread_id="t1", limit=3))
+    recent = decode(Conversation, (await nc.request(subjects.CONVERSATION_RECENT, query, timeout=5)).data)
+    assert [m.text for m in recent.messages] == ["hi 2", "hi 3", "hi 4"]
+    bad = await nc.request(subjects.CONVERSATION_APPEND, b'{"thread_id": "t1"}', timeout=5)
+    assert bad.headers and bad.headers["Nats-Service-Error-Code"] == "400"
