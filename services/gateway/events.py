@@ -1,9 +1,11 @@
 """`GET /events`: the UI stream as Server-Sent Events, each with `id:` = its JetStream sequence.
 
-A browser that reconnects sends `Last-Event-ID` and gets exactly what it missed, in order, from
-JetStream itself. A cursor older than what the stream keeps gets a `reset` with the whole list. Each
-client has a bounded queue: one that falls behind is disconnected and catches up by reconnecting,
-so a slow browser never grows the gateway's memory."""
+Task events come as the rendered list item (`event: task`, escaped on the server, keyed by
+`id="task-<id>"`, with its version, position and kind as data attributes); notices as JSON. A browser
+that reconnects sends `Last-Event-ID` and gets exactly what it missed, in order, from JetStream
+itself. A cursor older than what the stream keeps gets a `reset` with the whole list. Each client
+has a bounded queue: one that falls behind is disconnected and catches up by reconnecting, so a slow
+browser never grows the gateway's memory."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from proto import subjects
 from proto.codec import DecodeError, decode_ui_event
+from proto.messages import TaskEvent, TaskPublic
 from services.gateway.app import CrudError, Gateway, gateway_of
 
 log = logging.getLogger(__name__)
@@ -41,9 +44,17 @@ def _cursor(request: Request) -> int | None:
     return value if value >= 0 else -1
 
 
+def fragment(gateway: Gateway, event: TaskEvent | None = None, task: TaskPublic | None = None) -> str:
+    """A task as the list item the page shows, rendered (and escaped) here, on one line."""
+    template = gateway.templates.get_template("partials/task.html")
+    shown = event.task if event else task
+    html: str = template.render(task=shown, kind=event.kind if event else None, actor=event.actor if event else None)
+    return html.replace("\n", "")
+
+
 async def _reset(gateway: Gateway, seq: int) -> ServerSentEvent:
     tasks = await gateway.tasks()
-    data = json.dumps({"tasks": [t.model_dump() for t in tasks]})
+    data = "".join(fragment(gateway, task=t) for t in tasks)
     return ServerSentEvent(data=data, event="reset", id=str(seq))
 
 
@@ -81,7 +92,12 @@ async def _stream(request: Request, gateway: Gateway, cursor: int | None) -> Asy
             except DecodeError as error:
                 log.error("skipping a malformed UI event: %s", error)
                 continue
-            yield ServerSentEvent(data=msg.data.decode(), event=event.type, id=str(msg.metadata.sequence.stream))
+            seq = str(msg.metadata.sequence.stream)
+            if isinstance(event, TaskEvent):
+                yield ServerSentEvent(data=fragment(gateway, event), event="task", id=seq)
+            else:
+                notice = json.dumps({"level": event.level, "text": event.text})
+                yield ServerSentEvent(data=notice, event="notice", id=seq)
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()

@@ -6,40 +6,13 @@ const list = document.getElementById("tasks");
 const formError = document.getElementById("form-error");
 
 // ---- task list: idempotent, keyed by element id, ordered by position --------------------------
+// The server sends each change as the rendered list item. It is parsed inside a <template>, where
+// nothing runs and nothing loads, and only then put in the page.
 
-function taskElement(task) {
-  let li = document.getElementById("task-" + task.id);
-  if (!li) {
-    li = document.createElement("li");
-    li.id = "task-" + task.id;
-    li.className = "task";
-    li.dataset.id = String(task.id);
-    li.dataset.version = "0";
-    const box = document.createElement("input");
-    box.type = "checkbox";
-    box.className = "toggle";
-    box.setAttribute("aria-label", "Done");
-    const name = document.createElement("span");
-    name.className = "name";
-    const by = document.createElement("span");
-    by.className = "by";
-    const del = document.createElement("button");
-    del.type = "button";
-    del.className = "delete";
-    del.setAttribute("aria-label", "Delete");
-    del.textContent = "×";
-    li.append(box, name, by, del);
-    list.append(li);
-  }
-  return li;
-}
-
-function render(li, task) {
-  li.dataset.version = String(task.version);
-  li.dataset.position = String(task.position);
-  li.classList.toggle("done", task.done);
-  li.querySelector(".toggle").checked = task.done;
-  li.querySelector(".name").textContent = task.name;
+function parseItems(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  return Array.from(template.content.querySelectorAll("li.task"));
 }
 
 function reorder() {
@@ -56,32 +29,31 @@ function updateCounts() {
   document.getElementById("empty").hidden = all > 0;
 }
 
-function markModel(li, actor) {
-  if (!actor || actor.kind !== "model") return;
-  li.querySelector(".by").textContent = "by " + (actor.model || "the model");
+function markModel(li) {
+  if (!li.dataset.by) return;
+  li.querySelector(".by").textContent = "by " + li.dataset.by;
   li.classList.add("by-model");
   setTimeout(() => li.classList.remove("by-model"), 2500);
 }
 
-// Applying the same event twice changes nothing: an event older than what is shown is ignored.
-function applyTaskEvent(event) {
-  const task = event.task;
-  const existing = document.getElementById("task-" + task.id);
-  if (existing && Number(existing.dataset.version) >= task.version && event.kind !== "deleted") return;
-  if (event.kind === "deleted") {
+// Applying the same event twice changes nothing: an item older than the one shown is ignored.
+function applyItem(item) {
+  const existing = document.getElementById(item.id);
+  const version = Number(item.dataset.version);
+  if (existing && Number(existing.dataset.version) >= version) return;
+  if (item.dataset.kind === "deleted") {
     if (existing) existing.remove();
     updateCounts();
     return;
   }
-  const li = taskElement(task);
-  render(li, task);
-  markModel(li, event.actor);
+  if (existing) existing.replaceWith(item);
+  else list.append(item);
+  markModel(item);
   reorder();
 }
 
-function resetList(tasks) {
-  list.replaceChildren();
-  tasks.forEach((task) => render(taskElement(task), task));
+function resetList(html) {
+  list.replaceChildren(...parseItems(html));
   reorder();
 }
 
@@ -105,11 +77,11 @@ function connectEvents() {
   source.onerror = () => setStatus("sse-status", source.readyState === EventSource.CLOSED ? "closed" : "connecting");
   source.addEventListener("task", (e) => {
     list.dataset.seq = e.lastEventId;
-    applyTaskEvent(JSON.parse(e.data));
+    parseItems(e.data).forEach(applyItem);
   });
   source.addEventListener("reset", (e) => {
     list.dataset.seq = e.lastEventId;
-    resetList(JSON.parse(e.data).tasks);
+    resetList(e.data);
   });
   source.addEventListener("notice", (e) => {
     const notice = JSON.parse(e.data);
