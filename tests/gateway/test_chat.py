@@ -44,6 +44,10 @@ async def test_mistakes_are_answered_in_words(gateway_url: str) -> None:
         assert "too long" in (await receive(ws))["message"]
         await ws.send(json.dumps({"type": "dance"}))
         assert "Unknown message type" in (await receive(ws))["message"]
+        await ws.send(json.dumps({"type": "chat", "text": "y" * 20_000}))
+        assert "too long" in (await receive(ws))["message"]
+        await ws.send(json.dumps({"type": "chat", "text": 42}))
+        assert (await receive(ws))["message"] == "A chat message must be text."
 
 
 async def test_with_no_worker_the_person_is_told_within_two_seconds(gateway_url: str) -> None:

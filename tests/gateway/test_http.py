@@ -30,11 +30,13 @@ async def test_bad_names_and_unknown_tasks_get_readable_errors(gateway_url: str)
     async with httpx.AsyncClient(base_url=gateway_url) as client:
         empty = await client.post("/tasks", data={"name": "   "}, headers=HX)
         long = await client.post("/tasks", data={"name": "x" * 201}, headers=HX)
+        huge = await client.post("/tasks", data={"name": "x" * 10_240}, headers=HX)
         control = await client.post("/tasks", data={"name": "a\x1bb"}, headers=HX)
         missing = await client.post("/tasks/42/toggle", headers=HX)
         api = await client.post("/api/commands", json={"command": {"op": "fly"}})
     assert empty.status_code == 422 and "at least 1 character" in empty.text
     assert long.status_code == 422 and "200" in long.text
+    assert huge.status_code == 422 and "200" in huge.text
     assert control.status_code == 422 and "control characters" in control.text
     assert missing.status_code == 404 and "#42" in missing.text
     assert api.status_code == 422 and "op" in api.json()["error"]

@@ -106,3 +106,20 @@ async def test_inline_commands_from_a_chat_model_are_executed_and_never_shown(
     assert [e.tool_call_name for e in events if e.type == EventType.TOOL_CALL_START] == ["create"]
     assert events[-1].type == EventType.RUN_FINISHED and events[-1].result["tokens"] == len(script)
     assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
+
+
+async def test_a_wrong_command_from_the_model_is_a_failed_action_and_writes_nothing(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    script = ["Sure. ", '{"op": "create", "name": 42}', " and ", '{"op": "explode"}', " done."]
+    async with serving(FakeOllama(script)) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        async with running(settings):
+            events = await events_of(nc, await submit(nc, "add 42"))
+    text = "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert "{" not in text and "op" not in text
+    results = [decode(CommandResult, e.content.encode()) for e in events if e.type == EventType.TOOL_CALL_RESULT]
+    assert [(r.ok, r.error.code if r.error else None) for r in results] == [(False, "invalid"), (False, "invalid")]
+    assert "name" in (results[0].error.message if results[0].error else "")
+    assert await crud.db.list_tasks() == []
+    assert events[-1].type == EventType.RUN_FINISHED
