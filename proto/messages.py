@@ -175,3 +175,13 @@ class Appended(_Message):
 
     message_id: str
     stored: bool
+
+
+class NoticeRequest(_Message):
+    """Ask crud to show a toast in every open browser (recorded like a command; the id makes it once)."""
+
+    notice_id: Identifier
+    actor: Actor
+    level: Literal["info", "success", "warning", "error"] = "info"
+    text: str = Field(min_length=1, max_length=2000)
+    sent_at: float | None = None

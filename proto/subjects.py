@@ -34,6 +34,7 @@ CRUD_ALL = "crud.>"
 TASK_ENTITY = "task"
 TASK_LIST = "crud.task.list"
 AUDIT_LIST = "crud.audit.list"
+NOTIFY = "crud.notify"
 CONVERSATION_APPEND = "crud.conversation.append"
 CONVERSATION_RECENT = "crud.conversation.recent"
 

@@ -40,6 +40,8 @@ from proto.messages import (
     CommandError,
     CommandRequest,
     CommandResult,
+    Notice,
+    NoticeRequest,
     TaskEvent,
     TaskPublic,
 )
@@ -493,6 +495,37 @@ class Database:
             )
             for r in rows
         ]
+
+    async def notify(self, request: NoticeRequest) -> bool:
+        """Queue a notice for every browser, once per notice id, recorded in the audit trail."""
+        now = time.time()
+        notice = Notice(event_id=request.notice_id, level=request.level, text=request.text, at=now)
+        result = CommandResult(command_id=request.notice_id, ok=True, op="notify", summary="Sent a notice.")
+        await self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = await self.conn.execute(
+                "INSERT OR IGNORE INTO commands (command_id, actor, run_id, op, command, result, ok, created_at)"
+                " VALUES (?, ?, NULL, 'notify', ?, ?, 1, ?)",
+                (
+                    request.notice_id,
+                    request.actor.model_dump_json(exclude_none=True),
+                    json.dumps({"op": "notify", "level": request.level, "text": request.text}),
+                    result.model_dump_json(exclude_none=True),
+                    now,
+                ),
+            )
+            new = cursor.rowcount == 1
+            await cursor.close()
+            if new:
+                await self.conn.execute(
+                    "INSERT INTO outbox (event_id, command_id, subject, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (request.notice_id, request.notice_id, subjects.UI_NOTIFY, encode(notice), now),
+                )
+            await self.conn.execute("COMMIT")
+        except BaseException:
+            await self.conn.execute("ROLLBACK")
+            raise
+        return new
 
     async def append_message(self, message: ChatMessage) -> bool:
         """Store one conversation message; the same message id twice is stored once."""

@@ -35,6 +35,7 @@ from proto.messages import (
     Conversation,
     ConversationRequest,
     ListRequest,
+    NoticeRequest,
     TaskList,
 )
 from proto.streams import ensure_streams
@@ -139,6 +140,18 @@ class Crud:
         messages = await self.db.recent_messages(query.thread_id, query.limit)
         await request.respond(encode(Conversation(thread_id=query.thread_id, messages=messages)))
 
+    async def handle_notify(self, request: Request) -> None:
+        try:
+            notice = decode(NoticeRequest, request.data)
+        except DecodeError as error:
+            await _bad_request(request, error)
+            return
+        async with self.lock:
+            new = await self.db.notify(notice)
+        if new:
+            self.relay.wake()
+        await request.respond(encode(CommandResult(command_id=notice.notice_id, ok=True, op="notify")))
+
     async def _refuse(self, request: Request, error: CommandError, code: str, command_id: str | None = None) -> None:
         result = CommandResult(command_id=command_id or _command_id_of(request.data), ok=False, error=error)
         await request.respond_error(code, error.message[:500], data=encode(result))
@@ -186,6 +199,7 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
         for name, subject, handler in (
             ("list", subjects.TASK_LIST, crud.handle_list),
             ("audit", subjects.AUDIT_LIST, crud.handle_audit),
+            ("notify", subjects.NOTIFY, crud.handle_notify),
             ("conversation_append", subjects.CONVERSATION_APPEND, crud.handle_append),
             ("conversation_recent", subjects.CONVERSATION_RECENT, crud.handle_recent),
         ):

@@ -28,7 +28,16 @@ from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
 from proto.commands import command_adapter
-from proto.messages import PERSON, CommandRequest, CommandResult, ListRequest, TaskList, TaskPublic
+from proto.messages import (
+    PERSON,
+    CommandRequest,
+    CommandResult,
+    Conversation,
+    ConversationRequest,
+    ListRequest,
+    TaskList,
+    TaskPublic,
+)
 from proto.streams import ensure_streams
 from services.gateway.config import Settings
 
@@ -234,6 +243,20 @@ async def api_command(request: Request) -> Response:
     return await _json_command(gateway_of(request), command)
 
 
+async def api_conversation(request: Request) -> Response:
+    """The last messages of a conversation, oldest first, so a reloaded page shows its chat again."""
+    thread_id = request.path_params["thread_id"]
+    try:
+        query = ConversationRequest(thread_id=thread_id, limit=50)
+        data = await gateway_of(request).crud(subjects.CONVERSATION_RECENT, encode(query))
+        conversation = decode(Conversation, data)
+    except ValidationError:
+        return JSONResponse({"error": "not a conversation id"}, status_code=422)
+    except (CrudError, DecodeError) as error:
+        return JSONResponse({"error": str(error)}, status_code=503)
+    return JSONResponse([m.model_dump(exclude_none=True) for m in conversation.messages])
+
+
 async def asset(request: Request) -> Response:
     path = ASSETS.get(request.path_params["name"])
     if path is None or not path.exists():
@@ -276,6 +299,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/tasks", api_tasks, methods=["GET", "POST"]),
         Route("/api/tasks/{task_id:int}", api_task, methods=["DELETE"]),
         Route("/api/commands", api_command, methods=["POST"]),
+        Route("/api/conversations/{thread_id}", api_conversation),
         Route("/events", events),
         WebSocketRoute("/ws", chat_socket),
         Route("/healthz", healthz),

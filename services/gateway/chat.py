@@ -1,7 +1,8 @@
 """`/ws`: the chat. A message becomes a run on the work queue; the run's AG-UI events come back as they
 are published, in order, until the run ends.
 
-Browser → gateway: `{"type": "chat", "text": "..."}`, `{"type": "cancel", "runId": "..."}`.
+Browser → gateway: `{"type": "chat", "text": "...", "threadId"?: "..."}` (the conversation to
+continue), `{"type": "cancel", "runId": "..."}`.
 Gateway → browser: `{"type": "run", "runId": ..., "text": ...}` when a run is accepted; then each run
 event as one AG-UI JSON object (`{"type": "TEXT_MESSAGE_CONTENT", "messageId": ..., "delta": ...}`)
 with the run's `runId` added; `{"type": "error", "message": ..., "runId"?: ...}` for the person,
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +32,7 @@ from services.gateway.app import Gateway
 
 log = logging.getLogger(__name__)
 
+THREAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
 BUSY = "Every model worker is busy; your message is next in line."
 
@@ -74,6 +77,9 @@ class ChatConnection:
             await self.error('Unreadable message; send {"type": "chat", "text": "..."}.')
             return
         if kind == "chat":
+            thread = message.get("threadId")
+            if isinstance(thread, str) and THREAD.fullmatch(thread):
+                self.thread_id = thread
             await self.chat(message.get("text"))
         elif kind == "cancel":
             run_id = message.get("runId")

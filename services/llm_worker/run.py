@@ -101,6 +101,12 @@ class Run:
         self.calls = 0
         self.results: list[CommandResult] = []
         self.metrics = Metrics(model=self.model)
+        self._reply: list[str] = []
+
+    @property
+    def reply(self) -> str:
+        """The text the person saw, for the conversation history."""
+        return "".join(self._reply)
 
     async def start(self) -> None:
         await self.publish(RunStartedEvent(thread_id=self.request.thread_id, run_id=self.request.run_id))
@@ -136,6 +142,7 @@ class Run:
             await self.publish(TextMessageStartEvent(message_id=self.message_id, role="assistant"))
             self.message_open = True
         await self.publish(TextMessageContentEvent(message_id=self.message_id, delta=delta))
+        self._reply.append(delta)
 
     async def close_message(self) -> None:
         if self.message_open:

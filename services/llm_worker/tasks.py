@@ -8,7 +8,18 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from proto import subjects
 from proto.codec import DecodeError, decode, encode
-from proto.messages import CommandError, CommandRequest, CommandResult, ListRequest, TaskList, TaskPublic
+from proto.messages import (
+    ChatMessage,
+    CommandError,
+    CommandRequest,
+    CommandResult,
+    Conversation,
+    ConversationRequest,
+    ListRequest,
+    NoticeRequest,
+    TaskList,
+    TaskPublic,
+)
 from services.llm_worker.errors import CrudUnavailable
 
 CRUD_TIMEOUT_S = 5.0
@@ -50,3 +61,34 @@ async def execute(nc: Client, request: CommandRequest) -> CommandResult:
             op=request.command.op,
             error=CommandError(code="internal", message=str(error)),
         )
+
+
+RESET_MARKER = "— new conversation —"
+"""Stored as an assistant message by `!reset`; history starts after the last one."""
+
+
+async def history(nc: Client, thread_id: str, limit: int = 20) -> list[ChatMessage]:
+    """The conversation's recent messages, oldest first, since the last `!reset`; empty if crud is away."""
+    try:
+        query = encode(ConversationRequest(thread_id=thread_id, limit=limit))
+        data = await _request(nc, subjects.CONVERSATION_RECENT, query)
+        messages = decode(Conversation, data).messages
+    except (CrudUnavailable, DecodeError):
+        return []
+    for n in range(len(messages) - 1, -1, -1):
+        if messages[n].role == "assistant" and messages[n].text == RESET_MARKER:
+            return messages[n + 1 :]
+    return messages
+
+
+async def remember(nc: Client, message: ChatMessage) -> None:
+    """Append a message to the conversation (the same message id is stored once); best effort."""
+    try:
+        await _request(nc, subjects.CONVERSATION_APPEND, encode(message))
+    except CrudUnavailable:
+        pass
+
+
+async def notify(nc: Client, request: NoticeRequest) -> None:
+    """Show a toast in every browser, through crud (workers cannot publish UI events themselves)."""
+    await _request(nc, subjects.NOTIFY, encode(request))

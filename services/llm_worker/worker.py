@@ -26,11 +26,11 @@ from proto import subjects
 from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
-from proto.messages import CommandRequest, CommandResult, RunRequest
+from proto.messages import MAX_MESSAGE, ChatMessage, CommandRequest, CommandResult, RunRequest
 from proto.streams import ensure_streams
-from services.llm_worker import tasks
+from services.llm_worker import bang, tasks
 from services.llm_worker.backends import make_backend
-from services.llm_worker.backends.base import Backend, Prompt
+from services.llm_worker.backends.base import Backend, HistoryTurn, Prompt
 from services.llm_worker.config import Settings
 from services.llm_worker.errors import CrudUnavailable
 from services.llm_worker.run import Run, perform
@@ -161,10 +161,29 @@ class Worker:
                     await run.start()
                     await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
                     return
-                prompt = Prompt(text=request.text, tasks=task_list, model=request.model)
+                if bang.is_bang(request.text):
+                    await bang.answer(self.nc, run, request)
+                    return
+                earlier = await tasks.history(self.nc, request.thread_id)
+                turns = [HistoryTurn(role=m.role, text=m.text) for m in earlier if m.run_id != request.run_id]
+                prompt = Prompt(text=request.text, tasks=task_list, history=turns, model=request.model)
+                await tasks.remember(self.nc, self._message(request, "user", request.text))
                 await perform(run, prompt)
+                if run.reply:
+                    await tasks.remember(self.nc, self._message(request, "assistant", run.reply))
         except TimeoutError:
             await run.fail(f"The model took longer than {self.settings.run_timeout_s:.0f} s; stopped.", "timeout")
+
+    @staticmethod
+    def _message(request: RunRequest, role: str, text: str) -> ChatMessage:
+        # Ids from the run id: a redelivered run stores each message once.
+        return ChatMessage(
+            message_id=f"{request.run_id}-{role[0]}",
+            thread_id=request.thread_id,
+            role=role,  # type: ignore[arg-type]
+            text=text[:MAX_MESSAGE],
+            run_id=request.run_id,
+        )
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, msg: Msg) -> AsyncIterator[None]:

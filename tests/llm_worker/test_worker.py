@@ -3,7 +3,10 @@ crud, and the run's AG-UI events in order on the run's subject."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 from nats.aio.client import Client
 
 from proto import subjects
-from proto.codec import decode, decode_run_event, encode
+from proto.codec import decode, decode_run_event, decode_ui_event, encode
 from proto.events import TERMINAL, EventType
 from proto.messages import CommandResult, RunRequest
 from services.crud.service import Crud
@@ -20,6 +23,7 @@ from services.llm_worker.config import Settings
 from services.llm_worker.worker import Worker, running
 from tests.llm_worker.fake_ollama import FakeOllama, serving
 from tests.natsd import NatsServer
+from tests.stack import Stack
 
 
 async def submit(nc: Client, text: str) -> str:
@@ -123,3 +127,86 @@ async def test_a_wrong_command_from_the_model_is_a_failed_action_and_writes_noth
     assert "name" in (results[0].error.message if results[0].error else "")
     assert await crud.db.list_tasks() == []
     assert events[-1].type == EventType.RUN_FINISHED
+
+
+async def test_the_conversation_is_remembered_per_thread_and_reset_on_request(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    async with serving(FakeOllama(["Noted."])) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        async with running(settings):
+            await events_of(nc, await submit(nc, "my name is Ada"))
+            await events_of(nc, await submit(nc, "what is my name?"))
+            await events_of(nc, await submit(nc, "!reset"))
+            await events_of(nc, await submit(nc, "hello again"))
+    second, third = fake.requests[1]["messages"], fake.requests[2]["messages"]
+    assert [m["content"] for m in second[1:]] == ["my name is Ada", "Noted.", "what is my name?"]
+    assert [m["content"] for m in third[1:]] == ["hello again"]
+
+
+async def test_help_and_test_are_answered_without_the_model(nc: Client, worker: Worker, crud: Crud) -> None:
+    help_events = await events_of(nc, await submit(nc, "!help"))
+    text = "".join(e.delta for e in help_events if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert '"op": "clear_completed"' in text and "!reset" in text
+    ui = await nc.jetstream().subscribe(subjects.UI_NOTIFY, ordered_consumer=True)
+    test_events = await events_of(nc, await submit(nc, "!test"))
+    text = "".join(e.delta for e in test_events if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert "gateway → work queue → worker:" in text and "ms" in text
+    notice = decode_ui_event((await ui.next_msg(timeout=10)).data)
+    assert notice.type == "notice" and notice.text.startswith("Test notification")
+    await ui.unsubscribe()
+
+
+async def test_stop_ends_a_long_answer_within_200_ms(nats_server: NatsServer, nc: Client, crud: Crud) -> None:
+    async with serving(FakeOllama([f"word{n} " for n in range(200)], delay_s=0.05)) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        async with running(settings):
+            run_id = await submit(nc, "tell me a story")
+            sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
+            while decode_run_event((await sub.next_msg(timeout=10)).data).type != EventType.TEXT_MESSAGE_CONTENT:
+                pass
+            asked = time.monotonic()
+            await nc.publish(subjects.chat_cancel(run_id), b"")
+            while True:
+                event = decode_run_event((await sub.next_msg(timeout=5)).data)
+                if event.type in TERMINAL:
+                    break
+            stopped_after = time.monotonic() - asked
+            await sub.unsubscribe()
+    assert event.type == EventType.RUN_ERROR and event.code == "cancelled"
+    assert stopped_after < 0.2, stopped_after
+
+
+async def test_a_worker_killed_mid_run_hands_the_run_to_another_which_applies_commands_once(
+    nats_server: NatsServer, nc: Client, crud: Crud, tmp_path: Path
+) -> None:
+    script = ['{"op": "create", "name": "apples"}\n', *[f"w{n} " for n in range(60)]]
+    async with serving(FakeOllama(script, delay_s=0.05)) as fake:
+        stack = Stack(tmp_path)
+        stack.nats = nats_server
+        env = {"LLM_BACKEND": "ollama", "OLLAMA_HOST": fake.url, "LLM_ACK_WAIT_S": "1"}
+        first = stack.spawn("w1", "services.llm_worker", env)
+        second = stack.spawn("w2", "services.llm_worker", env)
+        for service in (first, second):
+            await asyncio.to_thread(service.wait_for_line, "llm_worker ready", 30)
+        try:
+            run_id = await submit(nc, "add apples and chat")
+            sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
+            seen = []
+            while True:
+                event = decode_run_event((await sub.next_msg(timeout=20)).data)
+                seen.append(event.type)
+                if event.type == EventType.TOOL_CALL_RESULT and seen.count(EventType.RUN_STARTED) == 1:
+                    taker = next(s for s in (first, second) if f"run {run_id}: attempt 1" in s.output())
+                    taker.stop(signal.SIGKILL)
+                if event.type in TERMINAL:
+                    break
+            await sub.unsubscribe()
+        finally:
+            for service in stack.services:
+                service.stop()
+    assert seen.count(EventType.RUN_STARTED) == 2, seen  # the browser sees the run start again
+    assert seen[-1] == EventType.RUN_FINISHED
+    assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
+    other = second if taker is first else first
+    assert f"run {run_id}: attempt 2" in other.output()

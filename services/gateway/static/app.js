@@ -131,6 +131,9 @@ const messages = document.getElementById("messages");
 const chatInput = document.getElementById("chat-input");
 const stopButton = document.getElementById("chat-stop");
 const runs = new Map(); // run id -> {bubble, text, chips, calls}
+const RESET_MARKER = "— new conversation —";
+const threadId = localStorage.getItem("ghostbus-thread") || crypto.randomUUID().replaceAll("-", "");
+localStorage.setItem("ghostbus-thread", threadId);
 let socket = null;
 let backoff = 500;
 let activeRun = null;
@@ -272,7 +275,7 @@ document.getElementById("chat-form").addEventListener("submit", (e) => {
     return;
   }
   bubble("user", text);
-  socket.send(JSON.stringify({ type: "chat", text }));
+  socket.send(JSON.stringify({ type: "chat", text, threadId }));
   chatInput.value = "";
 });
 
@@ -280,6 +283,19 @@ stopButton.addEventListener("click", () => {
   if (activeRun && socket) socket.send(JSON.stringify({ type: "cancel", runId: activeRun }));
 });
 
+async function loadHistory() {
+  try {
+    const response = await fetch(`/api/conversations/${threadId}`);
+    if (!response.ok) return;
+    const past = await response.json();
+    let start = 0;
+    past.forEach((m, i) => { if (m.role === "assistant" && m.text === RESET_MARKER) start = i + 1; });
+    past.slice(start).forEach((m) => bubble(m.role === "user" ? "user" : "assistant", m.text));
+  } catch (err) {
+    // No history is not an error worth showing.
+  }
+}
+
 updateCounts();
 connectEvents();
-connectChat();
+loadHistory().then(connectChat);

@@ -1,0 +1,71 @@
+"""Chat commands that start with "!": answered by the worker itself, without the model."""
+
+from __future__ import annotations
+
+import time
+
+from nats.aio.client import Client
+
+from proto.commands import command_reference
+from proto.messages import Actor, ChatMessage, NoticeRequest, RunRequest
+from services.llm_worker import tasks
+from services.llm_worker.errors import CrudUnavailable
+from services.llm_worker.run import Run
+
+HELP = """\
+I change the task list when you ask in plain words, e.g. “add apples”, “I finished the laundry”, \
+“remove milk”. Behind the scenes every change is one of these commands:
+{reference}
+Chat commands: !help (this), !reset (start a new conversation), !test (send a test notification to \
+every open page and time each hop)."""
+
+
+TEST_ACTOR = Actor(kind="model", backend="worker", model="!test")
+
+
+def is_bang(text: str) -> bool:
+    return text.startswith("!")
+
+
+async def answer(nc: Client, run: Run, request: RunRequest) -> None:
+    """Reply to a chat command as a normal run: started, a text message, finished."""
+    word = request.text.split()[0].lower()
+    await run.start()
+    if word == "!help":
+        text = HELP.format(reference=command_reference())
+    elif word == "!reset":
+        marker = ChatMessage(
+            message_id=f"{request.run_id}-reset", thread_id=request.thread_id, role="assistant", text=tasks.RESET_MARKER
+        )
+        await tasks.remember(nc, marker)
+        text = "Started a new conversation: I no longer see the earlier messages."
+    elif word == "!test":
+        text = await _test(nc, request)
+    else:
+        text = f"I do not know {word}. Try !help."
+    await run.text(text)
+    await run.finish()
+
+
+async def _test(nc: Client, request: RunRequest) -> str:
+    picked_up = time.time()
+    notice = NoticeRequest(
+        notice_id=f"{request.run_id}-test",
+        actor=TEST_ACTOR,
+        level="success",
+        text="Test notification: the chat, the worker, crud and the event stream all answer.",
+        sent_at=request.submitted_at,
+    )
+    started = time.monotonic()
+    try:
+        await tasks.notify(nc, notice)
+    except CrudUnavailable as error:
+        return f"The test notification could not be sent: {error.reason}."
+    crud_ms = (time.monotonic() - started) * 1000
+    queue_ms = max(0.0, (picked_up - request.submitted_at) * 1000)
+    return (
+        "Sent a test notification to every open page.\n"
+        f"gateway → work queue → worker: {queue_ms:.1f} ms\n"
+        f"worker → crud (committed, in the outbox): {crud_ms:.1f} ms\n"
+        "crud → event stream → every page: shown as a toast where it arrives."
+    )
