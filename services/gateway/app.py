@@ -58,11 +58,23 @@ class CrudError(Exception):
     """crud could not be reached; the message is for the person."""
 
 
+COUNTER_HELP = {
+    "sse_clients": ("gauge", "browsers connected to the event stream"),
+    "ws_clients": ("gauge", "browsers connected to the chat"),
+    "ui_events_relayed_total": ("counter", "UI events sent to browsers"),
+    "run_events_relayed_total": ("counter", "chat run events sent to browsers"),
+    "runs_submitted_total": ("counter", "chat runs put on the work queue"),
+    "sse_clients_dropped_total": ("counter", "browsers disconnected for falling behind"),
+    "commands_total": ("counter", "commands sent to crud from forms and the API"),
+}
+
+
 class Gateway:
     """What every handler shares: settings, the NATS connection and the templates."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.counters: dict[str, int] = {}
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
@@ -100,9 +112,13 @@ class Gateway:
     async def tasks(self) -> list[TaskPublic]:
         return decode(TaskList, await self.crud(subjects.TASK_LIST, encode(ListRequest()))).tasks
 
+    def count(self, name: str, by: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + by
+
     async def run(self, command: dict[str, Any]) -> CommandResult:
         """Validate a person's command here (a clear 422 before anything travels) and send it to crud."""
         parsed = command_adapter.validate_python(command)
+        self.count("commands_total")
         request = CommandRequest(command_id=uuid.uuid4().hex, actor=PERSON, command=parsed)
         data = await self.crud(subjects.crud_command(subjects.TASK_ENTITY, parsed.op), encode(request))
         try:
@@ -212,6 +228,17 @@ async def _json_body(request: Request) -> dict[str, Any] | Response:
     return body
 
 
+async def rename_task(request: Request) -> Response:
+    form = await request.form()
+    return await _command(
+        request, {"op": "rename", "id": request.path_params["task_id"], "new_name": str(form.get("name", ""))}
+    )
+
+
+async def clear_completed(request: Request) -> Response:
+    return await _command(request, {"op": "clear_completed"})
+
+
 async def api_tasks(request: Request) -> Response:
     """GET: the list in order. POST `{"name": ...}`: add a task, as a person, through crud."""
     gateway = gateway_of(request)
@@ -264,6 +291,16 @@ async def asset(request: Request) -> Response:
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus text: what the gateway is carrying right now and in total."""
+    counters = gateway_of(request).counters
+    lines = []
+    for name, (kind, help_text) in COUNTER_HELP.items():
+        lines += [f"# HELP ghostbus_gateway_{name} {help_text}", f"# TYPE ghostbus_gateway_{name} {kind}"]
+        lines.append(f"ghostbus_gateway_{name} {counters.get(name, 0)}")
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
 async def healthz(request: Request) -> Response:
     """200 only when NATS is connected and crud answers."""
     gateway = gateway_of(request)
@@ -296,6 +333,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/tasks", add_task, methods=["POST"]),
         Route("/tasks/{task_id:int}/toggle", toggle_task, methods=["POST"]),
         Route("/tasks/{task_id:int}/delete", delete_task, methods=["POST"]),
+        Route("/tasks/{task_id:int}/rename", rename_task, methods=["POST"]),
+        Route("/tasks/clear-completed", clear_completed, methods=["POST"]),
+        Route("/metrics", metrics),
         Route("/api/tasks", api_tasks, methods=["GET", "POST"]),
         Route("/api/tasks/{task_id:int}", api_task, methods=["DELETE"]),
         Route("/api/commands", api_command, methods=["POST"]),

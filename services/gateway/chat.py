@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from markdown_it import MarkdownIt
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
@@ -32,6 +33,7 @@ from services.gateway.app import Gateway
 
 log = logging.getLogger(__name__)
 
+MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 THREAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
 BUSY = "Every model worker is busy; your message is next in line."
@@ -112,6 +114,7 @@ class ChatConnection:
             log.warning("could not submit run %s: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")
             return
+        self.gateway.count("runs_submitted_total")
         await self.send({"type": "run", "runId": run_id, "text": request.text})
         task = asyncio.create_task(self.relay(run_id, sub))
         self.runs[run_id] = task
@@ -121,6 +124,7 @@ class ChatConnection:
         """Forward the run's events to the browser until the run ends (or the browser leaves)."""
         started = False
         warned = False
+        text: list[str] = []
         try:
             while True:
                 wait = None if started or warned else self.gateway.settings.no_worker_s
@@ -139,7 +143,16 @@ class ChatConnection:
                     log.error("run %s: skipping a malformed event: %s", run_id, error)
                     continue
                 started = started or event.type == EventType.RUN_STARTED
+                if event.type == EventType.RUN_STARTED:
+                    text = []
+                elif event.type == EventType.TEXT_MESSAGE_CONTENT:
+                    text.append(event.delta)
                 await self.send(json.loads(msg.data) | {"runId": run_id})
+                self.gateway.count("run_events_relayed_total")
+                if event.type == EventType.TEXT_MESSAGE_END:
+                    # The finished message, as sanitized Markdown rendered here (raw HTML is not allowed).
+                    html = MARKDOWN.render("".join(text))
+                    await self.send({"type": "rendered", "runId": run_id, "messageId": event.message_id, "html": html})
                 if event.type in TERMINAL:
                     return
         except (WebSocketDisconnect, RuntimeError):
@@ -168,6 +181,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     connection = ChatConnection(websocket, gateway)
+    gateway.count("ws_clients")
     try:
         while True:
             raw = await websocket.receive_text()
@@ -175,4 +189,5 @@ async def chat_socket(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        gateway.count("ws_clients", -1)
         await connection.close()

@@ -80,11 +80,13 @@ async def _stream(request: Request, gateway: Gateway, cursor: int | None) -> Asy
 
     config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=cursor + 1)
     sub = await js.subscribe(subjects.UI_ALL, cb=deliver, ordered_consumer=True, config=config)
+    gateway.count("sse_clients")
     try:
         while True:
             item = await queue.get()
             if item is _OVERFLOW:
                 log.info("SSE client fell behind by %d events; disconnecting it", gateway.settings.sse_queue)
+                gateway.count("sse_clients_dropped_total")
                 return
             msg: Msg = item
             try:
@@ -93,12 +95,14 @@ async def _stream(request: Request, gateway: Gateway, cursor: int | None) -> Asy
                 log.error("skipping a malformed UI event: %s", error)
                 continue
             seq = str(msg.metadata.sequence.stream)
+            gateway.count("ui_events_relayed_total")
             if isinstance(event, TaskEvent):
                 yield ServerSentEvent(data=fragment(gateway, event), event="task", id=seq)
             else:
                 notice = json.dumps({"level": event.level, "text": event.text})
                 yield ServerSentEvent(data=notice, event="notice", id=seq)
     finally:
+        gateway.count("sse_clients", -1)
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
 

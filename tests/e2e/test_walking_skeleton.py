@@ -40,12 +40,17 @@ async def test_add_apples_in_the_chat_puts_apples_on_every_open_page(stack: Stac
             await expect(page.locator("#tasks .task .name")).to_have_text(["apples"], timeout=30_000)
         reply = first.locator(".msg.assistant").last
         await expect(reply.locator(".text")).to_have_text("Added “apples”.")
-        await expect(reply.locator(".chip")).to_have_text("✓ create apples")
+        await expect(reply.locator(".chip")).to_contain_text("✓ create apples")
         await expect(reply.locator(".meta")).to_contain_text("gemma3-270m")
         chat = await first.locator("#messages").inner_text()
         assert "{" not in chat and '"op"' not in chat
         # The model's change is marked as the model's doing in the other tab too.
         await expect(second.locator("#tasks .task .by")).to_have_text("by gemma3-270m")
+        # Undo on the chip takes it back, in every tab.
+        await reply.locator(".chip .undo").click()
+        for page in (first, second):
+            await expect(page.locator("#tasks .task")).to_have_count(0)
+        await expect(reply.locator(".chip")).to_have_attribute("data-undone", "true")
 
 
 async def test_the_forms_change_the_list_in_every_tab_through_the_same_commands(stack: Stack) -> None:

@@ -108,10 +108,77 @@ document.body.addEventListener("htmx:afterRequest", (e) => {
 });
 // htmx leaves 4xx/5xx responses alone; the message is shown above instead.
 
-async function post(url) {
-  const response = await fetch(url, { method: "POST", headers: { "HX-Request": "true" } });
+async function post(url, form) {
+  const response = await fetch(url, { method: "POST", headers: { "HX-Request": "true" }, body: form });
   if (!response.ok) showFormError(await response.text());
   else showFormError("");
+  return response.ok;
+}
+
+// Any command of the language, as the person (JSON: a cross-site form cannot send it).
+async function command(cmd) {
+  const response = await fetch("/api/commands", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ command: cmd }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) showFormError(body.error || "That did not work.");
+  else showFormError("");
+  return response.ok ? body : null;
+}
+
+function startRename(li) {
+  const name = li.querySelector(".name");
+  if (!name || li.querySelector(".rename")) return;
+  const input = document.createElement("input");
+  input.className = "rename";
+  input.value = name.textContent;
+  input.maxLength = 200;
+  input.setAttribute("aria-label", "New name");
+  name.hidden = true;
+  li.insertBefore(input, name);
+  input.focus();
+  input.select();
+  let finished = false;
+  const finish = async (save) => {
+    if (finished) return;
+    finished = true;
+    const value = input.value.trim();
+    if (save && value && value !== name.textContent) {
+      const form = new FormData();
+      form.set("name", value);
+      await post(`/tasks/${li.dataset.id}/rename`, form);
+    }
+    input.remove();
+    name.hidden = false;
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") finish(true);
+    if (e.key === "Escape") finish(false);
+  });
+  input.addEventListener("blur", () => finish(true));
+}
+
+list.addEventListener("dblclick", (e) => {
+  const li = e.target.closest(".task");
+  if (li && e.target.classList.contains("name")) startRename(li);
+});
+
+document.getElementById("clear-completed").addEventListener("click", () => post("/tasks/clear-completed"));
+
+function enableDrag() {
+  if (!window.Sortable) return;
+  window.Sortable.create(list, {
+    animation: 120,
+    filter: ".rename, .toggle, .delete",
+    preventOnFilter: false,
+    onEnd: async (e) => {
+      if (e.oldIndex === e.newIndex) return;
+      const order = Array.from(list.children).map((li) => Number(li.dataset.id));
+      if (!(await command({ op: "reorder", order }))) reorder(); // refused: back to the list's order
+    },
+  });
 }
 
 list.addEventListener("click", (e) => {
@@ -158,7 +225,10 @@ function runView(runId) {
     const meta = document.createElement("div");
     meta.className = "meta";
     li.append(chips, text, meta);
-    view = { li, chips, text, meta, calls: new Map() };
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    li.append(actions);
+    view = { li, chips, text, meta, actions, calls: new Map(), undoable: 0 };
     runs.set(runId, view);
   }
   return view;
@@ -184,7 +254,8 @@ function onRunEvent(runId, event) {
       view.calls.clear();
       break;
     case "TEXT_MESSAGE_CONTENT":
-      view.text.append(document.createTextNode(event.delta));
+      view.text.classList.add("streaming");
+      view.text.append(document.createTextNode(event.delta)); // as text while it streams
       break;
     case "TOOL_CALL_START": {
       const chip = document.createElement("span");
@@ -213,6 +284,20 @@ function onRunEvent(runId, event) {
       call.chip.dataset.state = result.ok ? "done" : "failed";
       call.chip.textContent = (result.ok ? "✓ " : "✗ ") + chipLabel(call);
       call.chip.title = result.ok ? result.summary || "" : (result.error && result.error.message) || "failed";
+      if (result.ok) {
+        const undo = document.createElement("button");
+        undo.type = "button";
+        undo.className = "link undo";
+        undo.textContent = "Undo";
+        undo.addEventListener("click", async () => {
+          if (await command({ op: "undo", command_id: event.toolCallId })) {
+            call.chip.dataset.undone = "true";
+            undo.remove();
+          }
+        });
+        call.chip.append(" ", undo);
+        view.undoable += 1;
+      }
       break;
     }
     case "RUN_FINISHED": {
@@ -221,6 +306,19 @@ function onRunEvent(runId, event) {
       if (m.ttft_s != null) parts.push(`first token ${Math.round(m.ttft_s * 1000)} ms`);
       if (m.tokens_per_s != null) parts.push(`${m.tokens_per_s} tokens/s`);
       view.meta.textContent = parts.filter(Boolean).join(" · ");
+      if (view.undoable > 1) {
+        const all = document.createElement("button");
+        all.type = "button";
+        all.className = "link undo-all";
+        all.textContent = "Undo all";
+        all.addEventListener("click", async () => {
+          if (await command({ op: "undo", run_id: runId })) {
+            view.calls.forEach((c) => { c.chip.dataset.undone = "true"; c.chip.querySelector(".undo")?.remove(); });
+            all.remove();
+          }
+        });
+        view.actions.append(all);
+      }
       endRun(runId);
       break;
     }
@@ -256,6 +354,11 @@ function connectChat() {
       activeRun = message.runId;
       stopButton.hidden = false;
       runView(message.runId);
+    } else if (message.type === "rendered") {
+      // The finished message, rendered by the server from Markdown with raw HTML disabled.
+      const view = runView(message.runId);
+      view.text.classList.remove("streaming");
+      view.text.innerHTML = message.html;
     } else if (message.type === "status") {
       runView(message.runId).meta.textContent = message.message;
     } else if (message.type === "error") {
@@ -297,5 +400,6 @@ async function loadHistory() {
 }
 
 updateCounts();
+enableDrag();
 connectEvents();
 loadHistory().then(connectChat);
