@@ -69,14 +69,20 @@ function setStatus(id, state) {
   document.getElementById(id).dataset.state = state;
 }
 
+// For people debugging (and the browser tests): the stream, and the event ids applied so far.
+window.ghostbus = { source: null, seen: [], connectEvents: null };
+
 function connectEvents() {
-  // The page was rendered at sequence `seq`; the stream continues from there. On reconnects the
-  // browser sends Last-Event-ID itself, which the gateway prefers over `after`.
+  // The page was rendered at sequence `seq`, and `seq` follows every event applied; a new stream
+  // continues from there. On its own reconnects the browser sends Last-Event-ID, which the gateway
+  // prefers over `after`.
   const source = new EventSource("/events?after=" + encodeURIComponent(list.dataset.seq || "0"));
+  window.ghostbus.source = source;
   source.onopen = () => setStatus("sse-status", "open");
   source.onerror = () => setStatus("sse-status", source.readyState === EventSource.CLOSED ? "closed" : "connecting");
   source.addEventListener("task", (e) => {
     list.dataset.seq = e.lastEventId;
+    window.ghostbus.seen.push(Number(e.lastEventId));
     parseItems(e.data).forEach(applyItem);
   });
   source.addEventListener("reset", (e) => {
@@ -399,6 +405,7 @@ async function loadHistory() {
   }
 }
 
+window.ghostbus.connectEvents = connectEvents;
 updateCounts();
 enableDrag();
 connectEvents();

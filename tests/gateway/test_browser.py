@@ -1,0 +1,160 @@
+"""The page in real Chromium against the real gateway and crud: every tab sees every change, edits
+and drags go through crud's commands, run events stream as text and finish as safe Markdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from nats.aio.client import Client
+from playwright.async_api import Browser, Page, expect
+
+from proto import subjects
+from proto.codec import decode, encode
+from proto.events import (
+    RunFinishedEvent,
+    RunStartedEvent,
+    TextMessageContentEvent,
+    TextMessageEndEvent,
+    TextMessageStartEvent,
+)
+from proto.messages import RunRequest
+from tests.browser import chromium
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as running:
+        yield running
+
+
+async def open_page(browser: Browser, url: str) -> Page:
+    page = await browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    page.on("pageerror", lambda error: dialogs.append(f"page error: {error}"))
+    page.dialogs = dialogs
+    await page.goto(url)
+    await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
+    await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
+    return page
+
+
+async def api(url: str, command: dict[str, object]) -> dict[str, object]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post("/api/commands", json={"command": command})
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def test_three_tabs_see_changes_from_forms_other_tabs_and_scripts(gateway_url: str, browser: Browser) -> None:
+    tabs = [await open_page(browser, gateway_url) for _ in range(3)]
+    await tabs[0].fill("#add-name", "apples")
+    await tabs[0].press("#add-name", "Enter")
+    await api(gateway_url, {"op": "create", "name": "bread"})
+    for tab in tabs:
+        await expect(tab.locator("#tasks .task .name")).to_have_text(["apples", "bread"])
+    await tabs[1].locator("#tasks .task", has_text="apples").locator(".toggle").click()
+    for tab in tabs:
+        await expect(tab.locator("#tasks .task.done .name")).to_have_text(["apples"])
+        await expect(tab.locator("#counts")).to_have_text("1 open · 1 done")
+    await tabs[2].locator("#clear-completed").click()
+    for tab in tabs:
+        await expect(tab.locator("#tasks .task .name")).to_have_text(["bread"])
+
+
+async def test_rename_inline_and_drag_to_reorder(gateway_url: str, browser: Browser) -> None:
+    for name in ("apples", "bread", "cheese"):
+        await api(gateway_url, {"op": "create", "name": name})
+    page, other = await open_page(browser, gateway_url), await open_page(browser, gateway_url)
+    await page.locator("#tasks .task .name", has_text="bread").dblclick()
+    await page.fill("#tasks .rename", "rye bread")
+    await page.press("#tasks .rename", "Enter")
+    await expect(other.locator("#tasks .task .name")).to_have_text(["apples", "rye bread", "cheese"])
+    await page.locator("#tasks .task", has_text="cheese").drag_to(page.locator("#tasks .task", has_text="apples"))
+    await expect(other.locator("#tasks .task .name")).to_have_text(["cheese", "apples", "rye bread"])
+
+
+async def test_markup_in_names_and_answers_never_runs(gateway_url: str, nc: Client, browser: Browser) -> None:
+    nasty = [
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(2)>",
+        '<a href="javascript:alert(3)">click</a>',
+        "<b>unclosed <i>tags",
+        '"><svg onload=alert(4)>',
+    ]
+    for name in nasty:
+        await api(gateway_url, {"op": "create", "name": name})
+    page = await open_page(browser, gateway_url)
+    await expect(page.locator("#tasks .task .name")).to_have_text(nasty)
+    tokens = ["Here: ", "[x](javascript:alert(5)) ", "<img src=y onerror=alert(6)> ", "**bold**"]
+    run_id = await fake_run(page, nc, tokens)
+    reply = page.locator(".msg.assistant").last
+    await expect(reply.locator(".text strong")).to_have_text("bold")
+    assert await page.locator("#tasks img, #tasks svg, #tasks script, #messages img, #messages script").count() == 0
+    link = reply.locator(".text a")
+    assert await link.count() == 0 or "javascript:" not in (await link.first.get_attribute("href") or "")
+    assert page.dialogs == [], run_id
+
+
+async def fake_run(page: Page, nc: Client, tokens: list[str]) -> str:
+    """Send a chat message from the page and answer it as a worker would, token by token."""
+    js = nc.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    await page.fill("#chat-input", "say something")
+    await page.press("#chat-input", "Enter")
+    msg = (await queue.fetch(1, timeout=5))[0]
+    request = decode(RunRequest, msg.data)
+    subject = subjects.run_events(request.run_id)
+    await js.publish(subject, encode(RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id)))
+    await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
+    for token in tokens:
+        await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta=token)))
+    await js.publish(subject, encode(TextMessageEndEvent(message_id="m")))
+    result = {"model": "scripted", "ttft_s": 0.01, "tokens": len(tokens), "tokens_per_s": 50.0}
+    finished = RunFinishedEvent(thread_id=request.thread_id, run_id=request.run_id, result=result)
+    await js.publish(subject, encode(finished))
+    await msg.ack()
+    await queue.unsubscribe()
+    return request.run_id
+
+
+async def test_repeated_tokens_show_twice_and_a_long_answer_streams(
+    gateway_url: str, nc: Client, browser: Browser
+) -> None:
+    page = await open_page(browser, gateway_url)
+    await fake_run(page, nc, ["ha", "ha", "ha"])
+    await expect(page.locator(".msg.assistant").last.locator(".text")).to_have_text("hahaha")
+    started = asyncio.get_running_loop().time()
+    await fake_run(page, nc, ["word " for _ in range(2_000)])  # 10,000 characters
+    reply = page.locator(".msg.assistant").last
+    await expect(reply.locator(".meta")).to_contain_text("scripted · first token 10 ms · 50 tokens/s", timeout=30_000)
+    text = await reply.locator(".text").inner_text()
+    assert text.split() == ["word"] * 2_000
+    # The page stayed responsive while it streamed: typing works at once.
+    await page.fill("#chat-input", "still here")
+    assert await page.input_value("#chat-input") == "still here"
+    assert asyncio.get_running_loop().time() - started < 30
+
+
+async def test_events_missed_while_disconnected_arrive_after_reconnect_in_order_once(
+    gateway_url: str, browser: Browser
+) -> None:
+    page = await open_page(browser, gateway_url)
+    await api(gateway_url, {"op": "create", "name": "before"})
+    await expect(page.locator("#tasks .task .name")).to_have_text(["before"])
+    # Cut the page's event stream (as a network drop would), change things, then let it reconnect.
+    await page.evaluate("window.ghostbus.source.close()")
+    for name in ("one", "two", "three"):
+        await api(gateway_url, {"op": "create", "name": name})
+    await api(gateway_url, {"op": "toggle", "name": "two"})
+    await page.evaluate("window.ghostbus.connectEvents()")
+    await expect(page.locator("#tasks .task .name")).to_have_text(["before", "one", "two", "three"])
+    await expect(page.locator("#tasks .task.done .name")).to_have_text(["two"])
+    seen = json.loads(await page.evaluate("JSON.stringify(window.ghostbus.seen)"))
+    assert seen == list(range(1, 6)), "each event once, in order"
