@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from proto.settings import BusSettings
@@ -16,7 +16,16 @@ class Settings(BusSettings):
 
     model_config = SettingsConfigDict(env_prefix="LLM_", env_file=".env", extra="ignore", populate_by_name=True)
 
-    backend: Literal["auto", "embedded", "ollama"] = Field(default="auto", validation_alias="LLM_BACKEND")
+    backend: Literal["auto", "embedded", "ollama", "openai"] = Field(default="auto", validation_alias="LLM_BACKEND")
+    strategy: Literal["auto", "tools", "inline"] = Field(
+        default="auto",
+        validation_alias="LLM_STRATEGY",
+        description="how a chat model gives commands: native tool calls, or JSON in its text; the embedded "
+        "model is always constrained by a grammar",
+    )
+    openai_base_url: str = Field(default="https://api.openai.com/v1", validation_alias="OPENAI_BASE_URL")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_model: str = Field(default="gpt-4o-mini", validation_alias="OPENAI_MODEL")
     ollama_host: str = Field(default="http://127.0.0.1:11434", validation_alias="OLLAMA_HOST")
     ollama_model: str = Field(default="llama3.2", validation_alias="OLLAMA_MODEL")
     model_dir: Path = Field(

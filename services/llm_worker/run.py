@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,10 +27,12 @@ from proto.messages import Actor, CommandError, CommandRequest, CommandResult, R
 from services.llm_worker.backends.base import (
     Backend,
     BackendError,
+    Call,
     CommandOut,
     InvalidCommand,
     Prompt,
     ProtoCommand,
+    Round,
     TextDelta,
     Usage,
 )
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[BaseModel], Awaitable[None]]
 Execute = Callable[[CommandRequest], Awaitable[CommandResult]]
+
+MAX_ROUNDS = 4
+"""How many times a tool-calling model may answer again after its commands ran."""
 
 NOTHING_TO_DO = "I can only change the task list. Try “add milk”, “I finished the laundry” or “remove eggs”."
 
@@ -112,25 +117,38 @@ class Run:
         await self.publish(RunStartedEvent(thread_id=self.request.thread_id, run_id=self.request.run_id))
 
     async def answer(self, prompt: Prompt) -> None:
-        """Stream the backend's answer, acting on each command as it completes."""
-        async for chunk in self.backend.stream(prompt):
-            if isinstance(chunk, TextDelta):
-                self.metrics.token()
-                self.metrics.tokens += 1
-                await self.text(chunk.text)
-            elif isinstance(chunk, CommandOut):
-                self.metrics.token()
-                await self.command(chunk.command)
-            elif isinstance(chunk, InvalidCommand):
-                self.metrics.token()
-                await self.invalid(chunk)
-            elif isinstance(chunk, Usage):
-                if chunk.completion_tokens is not None:
-                    self.metrics.tokens = chunk.completion_tokens
-                if chunk.duration_s:
-                    self.metrics.generation_s = chunk.duration_s
-                if chunk.first_token_s is not None:
-                    self.metrics.first_token = self.metrics.started + chunk.first_token_s
+        """Stream the backend's answer, acting on each command as it completes. With the tools strategy
+        the results go back to the model, which answers again, until it calls no more (bounded)."""
+        tokens = 0
+        for _ in range(MAX_ROUNDS):
+            calls: list[Call] = []
+            said: list[str] = []
+            async for chunk in self.backend.stream(prompt):
+                if isinstance(chunk, TextDelta):
+                    self.metrics.token()
+                    self.metrics.tokens += 1
+                    said.append(chunk.text)
+                    await self.text(chunk.text)
+                elif isinstance(chunk, CommandOut):
+                    self.metrics.token()
+                    result = await self.command(chunk.command)
+                    arguments = chunk.command.model_dump_json(exclude_none=True)
+                    calls.append(Call(chunk.call_id or "", chunk.command.op, arguments, result.model_dump_json()))
+                elif isinstance(chunk, InvalidCommand):
+                    self.metrics.token()
+                    result = await self.invalid(chunk)
+                    calls.append(Call(chunk.call_id or "", chunk.op or "command", chunk.raw, result.model_dump_json()))
+                elif isinstance(chunk, Usage):
+                    if chunk.completion_tokens is not None:
+                        self.metrics.tokens = tokens + chunk.completion_tokens
+                    if chunk.duration_s:
+                        self.metrics.generation_s = (self.metrics.generation_s or 0) + chunk.duration_s
+                    if chunk.first_token_s is not None and not prompt.rounds:
+                        self.metrics.first_token = self.metrics.started + chunk.first_token_s
+            tokens = self.metrics.tokens
+            if not (self.backend.feeds_back and calls):
+                break
+            prompt = replace(prompt, rounds=(*prompt.rounds, Round("".join(said), tuple(calls))))
         if self.backend.composes_reply:
             await self.text(compose_reply(self.results))
         await self.close_message()
@@ -162,10 +180,10 @@ class Run:
         await self._result(call_id, result)
         return result
 
-    async def invalid(self, item: InvalidCommand) -> None:
+    async def invalid(self, item: InvalidCommand) -> CommandResult:
         """A command the model got wrong: a failed action in the chat, never its JSON."""
         call_id = self._next_call()
-        op = _guess_op(item.raw)
+        op = item.op or _guess_op(item.raw)
         await self._call_events(call_id, op, item.raw[:1500])
         result = CommandResult(
             command_id=call_id,
@@ -175,6 +193,7 @@ class Run:
         )
         self.results.append(result)
         await self._result(call_id, result)
+        return result
 
     async def _call_events(self, call_id: str, name: str, args: str) -> None:
         parent = self.message_id if self.message_open else None

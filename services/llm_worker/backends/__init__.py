@@ -17,6 +17,10 @@ async def make_backend(settings: Settings) -> Backend:
     """The backend the settings ask for; "auto" is Ollama when it answers and has the model, else embedded."""
     if settings.backend == "ollama":
         return OllamaBackend(settings)
+    if settings.backend == "openai":
+        from services.llm_worker.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(settings)
     if settings.backend == "auto" and await ollama_has_model(
         settings.ollama_host, settings.ollama_model, PROBE_TIMEOUT_S
     ):

@@ -21,13 +21,33 @@ class HistoryTurn:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One command the model called in a round, and what executing it returned (JSON)."""
+
+    call_id: str
+    op: str
+    arguments: str
+    result: str
+
+
+@dataclass(frozen=True)
+class Round:
+    """A finished round of a tool-calling answer: the model's text, its calls and their results."""
+
+    text: str
+    calls: tuple[Call, ...]
+
+
+@dataclass(frozen=True)
 class Prompt:
-    """Everything a backend needs to answer one chat message."""
+    """Everything a backend needs to answer one chat message; `rounds` are the earlier rounds of this
+    answer whose results go back to the model (the tools strategy)."""
 
     text: str
     tasks: list[TaskPublic]
     history: list[HistoryTurn] = field(default_factory=list)
     model: str | None = None
+    rounds: tuple[Round, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,9 +59,11 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class CommandOut:
-    """A command the model emitted, validated against the command language."""
+    """A command the model emitted, validated against the command language; `call_id` is the model's
+    own id for the call when it used native tool calls."""
 
     command: ProtoCommand
+    call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,8 @@ class InvalidCommand:
 
     raw: str
     error: str
+    call_id: str | None = None
+    op: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,11 +95,13 @@ class BackendError(RuntimeError):
 
 class Backend(Protocol):
     """A model backend. `composes_reply` is true when the model emits only commands and the worker
-    writes the chat reply from the command results (the constrained strategy)."""
+    writes the chat reply from the command results (the constrained strategy); `feeds_back` when the
+    results go back to the model for another round (the tools strategy)."""
 
     name: str
     model: str
     composes_reply: bool
+    feeds_back: bool
 
     async def start(self) -> None: ...
 

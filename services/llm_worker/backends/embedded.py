@@ -161,6 +161,7 @@ class EmbeddedBackend:
 
     name = "embedded"
     composes_reply = True
+    feeds_back = False
 
     def __init__(self, settings: Settings) -> None:
         self.model = MODEL_NAME

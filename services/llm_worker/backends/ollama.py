@@ -40,6 +40,7 @@ class OllamaBackend:
 
     name = "ollama"
     composes_reply = False
+    feeds_back = False
 
     def __init__(self, settings: Settings) -> None:
         self.host = settings.ollama_host
