@@ -28,6 +28,9 @@ class Settings(BusSettings):
     openai_model: str = Field(default="gpt-4o-mini", validation_alias="OPENAI_MODEL")
     ollama_host: str = Field(default="http://127.0.0.1:11434", validation_alias="OLLAMA_HOST")
     ollama_model: str = Field(default="llama3.2", validation_alias="OLLAMA_MODEL")
+    ollama_keep_alive: str = Field(
+        default="10m", validation_alias="OLLAMA_KEEP_ALIVE", description="how long Ollama keeps the model loaded"
+    )
     model_dir: Path = Field(
         default_factory=lambda data: Path(data["data_dir"]) / "models",
         validation_alias="LLM_MODEL_DIR",

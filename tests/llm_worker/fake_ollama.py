@@ -28,6 +28,8 @@ class FakeOllama:
     script: list[str]
     model: str = "llama3.2:latest"
     delay_s: float = 0.0
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    followup: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
@@ -44,12 +46,16 @@ class FakeOllama:
         name = body["model"] if ":" in body["model"] else body["model"] + ":latest"
         if name not in (self.model, BROKEN + ":latest"):
             return JSONResponse({"error": f'model "{body["model"]}" not found, try pulling it first'}, 404)
-        return StreamingResponse(
-            self._stream(body["model"], name == BROKEN + ":latest"), media_type="application/x-ndjson"
-        )
+        if any(m["role"] == "tool" for m in body["messages"]):
+            stream = self._stream(body["model"], False, self.followup, [])
+        else:
+            stream = self._stream(body["model"], name == BROKEN + ":latest", self.script, self.calls)
+        return StreamingResponse(stream, media_type="application/x-ndjson")
 
-    async def _stream(self, model: str, breaks: bool) -> AsyncIterator[bytes]:
-        for n, piece in enumerate(self.script):
+    async def _stream(
+        self, model: str, breaks: bool, script: list[str], calls: list[tuple[str, dict[str, Any]]]
+    ) -> AsyncIterator[bytes]:
+        for n, piece in enumerate(script):
             if breaks and n == 2:
                 yield (
                     json.dumps({"error": "an error was encountered while running the model: out of memory"}).encode()
@@ -65,6 +71,14 @@ class FakeOllama:
             yield json.dumps(line).encode() + b"\n"
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
+        if calls:
+            message = {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": name, "arguments": args}} for name, args in calls],
+            }
+            line = {"model": model, "created_at": "2026-11-24T10:00:00Z", "message": message, "done": False}
+            yield json.dumps(line).encode() + b"\n"
         final = {
             "model": model,
             "created_at": "2026-11-24T10:00:01Z",
@@ -73,7 +87,7 @@ class FakeOllama:
             "done_reason": "stop",
             "total_duration": 900_000_000,
             "prompt_eval_count": 120,
-            "eval_count": len(self.script),
+            "eval_count": len(script) + len(calls),
             "eval_duration": 500_000_000,
         }
         yield json.dumps(final).encode() + b"\n"

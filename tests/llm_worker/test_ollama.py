@@ -4,13 +4,19 @@ are cut out however the chunks fall, and every failure is a sentence a person ca
 from __future__ import annotations
 
 import pytest
+from nats.aio.client import Client
 
 from proto.commands import TaskCreate
+from proto.events import EventType
+from services.crud.service import Crud
 from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, Prompt, TextDelta, Usage
 from services.llm_worker.backends.ollama import OllamaBackend, ollama_has_model
 from services.llm_worker.config import Settings
+from services.llm_worker.worker import running
 from tests.llm_worker.fake_ollama import BROKEN, FakeOllama, serving
+from tests.llm_worker.test_worker import events_of, submit
+from tests.natsd import NatsServer
 
 SCRIPT = ["Sure", '! {"op": "cre', 'ate", "name"', ': "apples"}', "\nAdded ", "apples."]
 
@@ -64,3 +70,31 @@ async def test_auto_picks_ollama_only_when_it_has_the_model(tmp_path: object) ->
         chosen = await make_backend(Settings(OLLAMA_HOST=fake.url, OLLAMA_MODEL="llama3.2"))
         assert chosen.name == "ollama"
     assert not await ollama_has_model("http://127.0.0.1:9", "llama3.2")
+
+
+async def test_tools_strategy_native_calls_and_results_fed_back(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    fake = FakeOllama(["Sure."], calls=[("create", {"name": "apples"})], followup=["Added ", "apples."])
+    async with serving(fake):
+        settings = Settings(
+            NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_STRATEGY="tools"
+        )
+        async with running(settings):
+            events = await events_of(nc, await submit(nc, "add apples"))
+    first, second = fake.requests
+    assert {t["function"]["name"] for t in first["tools"]} >= {"create", "toggle"} and first["keep_alive"] == "10m"
+    assert second["messages"][-2]["tool_calls"] == [{"function": {"name": "create", "arguments": {"name": "apples"}}}]
+    assert second["messages"][-1]["role"] == "tool" and "Added “apples”." in second["messages"][-1]["content"]
+    text = "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert text == "Sure.Added apples."
+    assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
+
+
+async def test_the_model_list_comes_from_the_server() -> None:
+    async with serving(FakeOllama(SCRIPT)) as fake:
+        backend = OllamaBackend(Settings(OLLAMA_HOST=fake.url))
+        try:
+            assert await backend.models() == ["llama3.2:latest"]
+        finally:
+            await backend.close()

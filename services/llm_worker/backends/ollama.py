@@ -1,17 +1,21 @@
-"""The Ollama backend: a chat model served by Ollama, writing inline commands in its answer."""
+"""The Ollama backend: a chat model served by Ollama, giving commands as native tool calls (the tools
+strategy, for models that support tools) or as JSON in its answer (the inline strategy, any model)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import ollama
 
-from services.llm_worker.backends.base import BackendError, Chunk, Prompt, Usage
+from services.llm_worker.backends.base import BackendError, Chunk, Prompt, TextDelta, Usage
+from services.llm_worker.backends.openai import TOOLS_SYSTEM, tool_call_command, tool_definitions
 from services.llm_worker.commands import CommandParser
 from services.llm_worker.config import Settings
-from services.llm_worker.prompt import chat_messages
+from services.llm_worker.prompt import chat_messages, system_prompt
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,13 @@ class OllamaBackend:
 
     name = "ollama"
     composes_reply = False
-    feeds_back = False
 
     def __init__(self, settings: Settings) -> None:
         self.host = settings.ollama_host
         self.model = settings.ollama_model
+        self.strategy = "tools" if settings.strategy == "tools" else "inline"
+        self.feeds_back = self.strategy == "tools"
+        self.keep_alive = settings.ollama_keep_alive
         self._timeout = httpx.Timeout(settings.run_timeout_s, connect=CONNECT_TIMEOUT_S)
         self._client: ollama.AsyncClient | None = None
 
@@ -56,6 +62,28 @@ class OllamaBackend:
             await self._client.close()  # type: ignore[no-untyped-call]
             self._client = None
 
+    async def models(self) -> list[str]:
+        """The models this Ollama server has pulled."""
+        if self._client is None:
+            await self.start()
+        assert self._client is not None
+        listed = await self._client.list()
+        return sorted(m.model for m in listed.models if m.model)
+
+    def messages(self, prompt: Prompt) -> list[dict[str, Any]]:
+        if self.strategy == "inline":
+            messages: list[dict[str, Any]] = list(chat_messages(prompt))
+        else:
+            tasks = system_prompt(prompt.tasks).split("The task list right now:\n", 1)[-1]
+            messages = [{"role": "system", "content": TOOLS_SYSTEM.format(tasks=tasks)}]
+            messages += [{"role": t.role, "content": t.text} for t in prompt.history]
+            messages.append({"role": "user", "content": prompt.text})
+        for round_ in prompt.rounds:
+            calls = [{"function": {"name": c.op, "arguments": _arguments(c.arguments)}} for c in round_.calls]
+            messages.append({"role": "assistant", "content": round_.text, "tool_calls": calls})
+            messages += [{"role": "tool", "content": c.result, "tool_name": c.op} for c in round_.calls]
+        return messages
+
     async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
         if self._client is None:
             await self.start()
@@ -64,13 +92,22 @@ class OllamaBackend:
         parser = CommandParser()
         final: ollama.ChatResponse | None = None
         started = False
+        tools = tool_definitions() if self.strategy == "tools" else None
         try:
-            parts = await self._client.chat(model=model, messages=chat_messages(prompt), stream=True)
+            parts = await self._client.chat(
+                model=model, messages=self.messages(prompt), tools=tools, stream=True, keep_alive=self.keep_alive
+            )
             async for part in parts:
                 started = True
                 if part.message.content:
-                    for item in parser.feed(part.message.content):
-                        yield item
+                    if self.strategy == "inline":
+                        for item in parser.feed(part.message.content):
+                            yield item
+                    else:
+                        yield TextDelta(part.message.content)
+                for n, call in enumerate(part.message.tool_calls or []):
+                    arguments = json.dumps(dict(call.function.arguments))
+                    yield tool_call_command(f"ollama-{n}", call.function.name, arguments)
                 if part.done:
                     final = part
         except ollama.ResponseError as error:
@@ -91,6 +128,14 @@ class OllamaBackend:
         if started:
             return BackendError(f"Ollama failed in the middle of the answer: {error.error}")
         return BackendError(f"Ollama refused the request ({error.status_code}): {error.error}")
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return {k: v for k, v in value.items() if k != "op"} if isinstance(value, dict) else {}
 
 
 def _usage(final: ollama.ChatResponse) -> Usage:
