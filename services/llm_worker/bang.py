@@ -9,6 +9,7 @@ from nats.aio.client import Client
 from proto.commands import command_reference
 from proto.messages import Actor, ChatMessage, NoticeRequest, RunRequest
 from services.llm_worker import tasks
+from services.llm_worker.backends.base import Backend
 from services.llm_worker.errors import CrudUnavailable
 from services.llm_worker.run import Run
 
@@ -17,7 +18,7 @@ I change the task list when you ask in plain words, e.g. “add apples”, “I 
 “remove milk”. Behind the scenes every change is one of these commands:
 {reference}
 Chat commands: !help (this), !reset (start a new conversation), !test (send a test notification to \
-every open page and time each hop)."""
+every open page and time each hop), !model (list the models), !model NAME (use NAME in this conversation)."""
 
 
 TEST_ACTOR = Actor(kind="model", backend="worker", model="!test")
@@ -27,7 +28,7 @@ def is_bang(text: str) -> bool:
     return text.startswith("!")
 
 
-async def answer(nc: Client, run: Run, request: RunRequest) -> None:
+async def answer(nc: Client, run: Run, request: RunRequest, backend: Backend) -> None:
     """Reply to a chat command as a normal run: started, a text message, finished."""
     word = request.text.split()[0].lower()
     await run.start()
@@ -41,10 +42,36 @@ async def answer(nc: Client, run: Run, request: RunRequest) -> None:
         text = "Started a new conversation: I no longer see the earlier messages."
     elif word == "!test":
         text = await _test(nc, request)
+    elif word == "!model":
+        text = await _model(nc, request, backend)
     else:
         text = f"I do not know {word}. Try !help."
     await run.text(text)
     await run.finish()
+
+
+async def _model(nc: Client, request: RunRequest, backend: Backend) -> str:
+    """`!model` lists the backend's models; `!model NAME` picks one for this conversation."""
+    models = await backend.models() if hasattr(backend, "models") else [backend.model]
+    words = request.text.split()
+    if len(words) == 1:
+        return "Models here: " + ", ".join(models) + f". This conversation uses {run_model(request, backend)}."
+    wanted = words[1]
+    chosen = next((m for m in models if m in (wanted, f"{wanted}:latest")), None)
+    if chosen is None:
+        return f"There is no model “{wanted}” here. Models here: " + ", ".join(models) + "."
+    marker = ChatMessage(
+        message_id=f"{request.run_id}-model",
+        thread_id=request.thread_id,
+        role="assistant",
+        text=tasks.model_marker(chosen),
+    )
+    await tasks.remember(nc, marker)
+    return f"From now on this conversation uses {chosen}."
+
+
+def run_model(request: RunRequest, backend: Backend) -> str:
+    return request.model or backend.model
 
 
 async def _test(nc: Client, request: RunRequest) -> str:

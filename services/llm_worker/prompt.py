@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from proto.commands import command_reference
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import Prompt
@@ -43,4 +46,24 @@ def chat_messages(prompt: Prompt) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": system_prompt(prompt.tasks)}]
     messages += [{"role": turn.role, "content": turn.text} for turn in prompt.history]
     messages.append({"role": "user", "content": prompt.text})
+    return messages
+
+
+def inline_corrections(prompt: Prompt) -> list[dict[str, Any]]:
+    """For a model writing inline commands: what it said, then which of its commands were refused and
+    why, so it can write them again correctly (once)."""
+    messages: list[dict[str, Any]] = []
+    for round_ in prompt.rounds:
+        messages.append({"role": "assistant", "content": round_.text or "(commands only)"})
+        problems = []
+        for call in round_.calls:
+            error = (json.loads(call.result).get("error") or {}).get("message", "it failed")
+            problems.append(f"- {call.arguments}: {error}")
+        messages.append(
+            {
+                "role": "user",
+                "content": "These commands were not carried out:\n" + "\n".join(problems) + "\n"
+                "Write each again correctly, as a JSON command line, or say briefly that you cannot.",
+            }
+        )
     return messages

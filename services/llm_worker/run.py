@@ -108,6 +108,12 @@ class Run:
         self.metrics = Metrics(model=self.model)
         self._reply: list[str] = []
 
+    def use_model(self, model: str) -> None:
+        """The conversation asked for another model of the backend (`!model`)."""
+        self.model = model
+        self.actor = Actor(kind="model", backend=self.backend.name, model=model)
+        self.metrics.model = model
+
     @property
     def reply(self) -> str:
         """The text the person saw, for the conversation history."""
@@ -146,8 +152,14 @@ class Run:
                     if chunk.first_token_s is not None and not prompt.rounds:
                         self.metrics.first_token = self.metrics.started + chunk.first_token_s
             tokens = self.metrics.tokens
-            if not (self.backend.feeds_back and calls):
+            failed = [c for c in calls if not json.loads(c.result).get("ok")]
+            # Inline: a command that failed validation goes back to the model once, to be corrected.
+            inline = not self.backend.feeds_back and not self.backend.composes_reply
+            inline_retry = inline and bool(failed) and not prompt.rounds
+            if not (self.backend.feeds_back and calls) and not inline_retry:
                 break
+            if inline_retry:
+                calls = failed
             prompt = replace(prompt, rounds=(*prompt.rounds, Round("".join(said), tuple(calls))))
         if self.backend.composes_reply:
             await self.text(compose_reply(self.results))

@@ -162,11 +162,14 @@ class Worker:
                     await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
                     return
                 if bang.is_bang(request.text):
-                    await bang.answer(self.nc, run, request)
+                    await bang.answer(self.nc, run, request, self.backend)
                     return
-                earlier = await tasks.history(self.nc, request.thread_id)
+                earlier, thread_model = await tasks.history(self.nc, request.thread_id)
                 turns = [HistoryTurn(role=m.role, text=m.text) for m in earlier if m.run_id != request.run_id]
-                prompt = Prompt(text=request.text, tasks=task_list, history=turns, model=request.model)
+                model = request.model or thread_model
+                if model:
+                    run.use_model(model)
+                prompt = Prompt(text=request.text, tasks=task_list, history=turns, model=model)
                 await tasks.remember(self.nc, self._message(request, "user", request.text))
                 await perform(run, prompt)
                 if run.reply:

@@ -46,7 +46,9 @@ class FakeOllama:
         name = body["model"] if ":" in body["model"] else body["model"] + ":latest"
         if name not in (self.model, BROKEN + ":latest"):
             return JSONResponse({"error": f'model "{body["model"]}" not found, try pulling it first'}, 404)
-        if any(m["role"] == "tool" for m in body["messages"]):
+        last = body["messages"][-1]
+        correcting = last["role"] == "user" and last["content"].startswith("These commands were not carried out")
+        if correcting or any(m["role"] == "tool" for m in body["messages"]):
             stream = self._stream(body["model"], False, self.followup, [])
         else:
             stream = self._stream(body["model"], name == BROKEN + ":latest", self.script, self.calls)

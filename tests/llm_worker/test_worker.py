@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
@@ -116,7 +117,8 @@ async def test_a_wrong_command_from_the_model_is_a_failed_action_and_writes_noth
     nats_server: NatsServer, nc: Client, crud: Crud
 ) -> None:
     script = ["Sure. ", '{"op": "create", "name": 42}', " and ", '{"op": "explode"}', " done."]
-    async with serving(FakeOllama(script)) as fake:
+    followup = ["Sorry, I cannot do that."]
+    async with serving(FakeOllama(script, followup=followup)) as fake:
         settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
         async with running(settings):
             events = await events_of(nc, await submit(nc, "add 42"))
@@ -127,6 +129,10 @@ async def test_a_wrong_command_from_the_model_is_a_failed_action_and_writes_noth
     assert "name" in (results[0].error.message if results[0].error else "")
     assert await crud.db.list_tasks() == []
     assert events[-1].type == EventType.RUN_FINISHED
+    # The refused commands went back to the model once, with the reasons, and it answered in words.
+    correction = fake.requests[1]["messages"][-1]["content"]
+    assert correction.startswith("These commands were not carried out") and "explode" in correction
+    assert len(fake.requests) == 2 and text.endswith("Sorry, I cannot do that.")
 
 
 async def test_the_conversation_is_remembered_per_thread_and_reset_on_request(
@@ -210,3 +216,26 @@ async def test_a_worker_killed_mid_run_hands_the_run_to_another_which_applies_co
     assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
     other = second if taker is first else first
     assert f"run {run_id}: attempt 2" in other.output()
+
+
+async def test_model_lists_and_switches_the_conversation_s_model(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    async with serving(FakeOllama(["Hi."])) as fake:
+        settings = Settings(
+            NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, OLLAMA_MODEL="gone"
+        )
+        async with running(settings):
+            listed = await events_of(nc, await submit(nc, "!model"))
+            unknown = await events_of(nc, await submit(nc, "!model nosuch"))
+            switched = await events_of(nc, await submit(nc, "!model llama3.2"))
+            answered = await events_of(nc, await submit(nc, "hello"))
+
+    def said(events: list[Any]) -> str:
+        return "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
+
+    assert said(listed) == "Models here: llama3.2:latest. This conversation uses gone."
+    assert said(unknown).startswith("There is no model “nosuch” here.")
+    assert said(switched) == "From now on this conversation uses llama3.2:latest."
+    assert said(answered) == "Hi." and fake.requests[-1]["model"] == "llama3.2:latest"
+    assert answered[-1].result["model"] == "llama3.2:latest"

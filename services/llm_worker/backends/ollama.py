@@ -15,7 +15,7 @@ from services.llm_worker.backends.base import BackendError, Chunk, Prompt, TextD
 from services.llm_worker.backends.openai import TOOLS_SYSTEM, tool_call_command, tool_definitions
 from services.llm_worker.commands import CommandParser
 from services.llm_worker.config import Settings
-from services.llm_worker.prompt import chat_messages, system_prompt
+from services.llm_worker.prompt import chat_messages, inline_corrections, system_prompt
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class OllamaBackend:
     def messages(self, prompt: Prompt) -> list[dict[str, Any]]:
         if self.strategy == "inline":
             messages: list[dict[str, Any]] = list(chat_messages(prompt))
+            return messages + inline_corrections(prompt)
         else:
             tasks = system_prompt(prompt.tasks).split("The task list right now:\n", 1)[-1]
             messages = [{"role": "system", "content": TOOLS_SYSTEM.format(tasks=tasks)}]

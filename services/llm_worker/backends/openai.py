@@ -26,7 +26,7 @@ from services.llm_worker.backends.base import (
 )
 from services.llm_worker.commands import CommandParser
 from services.llm_worker.config import Settings
-from services.llm_worker.prompt import chat_messages, system_prompt
+from services.llm_worker.prompt import chat_messages, inline_corrections, system_prompt
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ class OpenAIBackend:
     def messages(self, prompt: Prompt) -> list[dict[str, Any]]:
         if self.strategy == "inline":
             messages: list[dict[str, Any]] = list(chat_messages(prompt))
+            return messages + inline_corrections(prompt)
         else:
             tasks = system_prompt(prompt.tasks).split("The task list right now:\n", 1)[-1]
             messages = [{"role": "system", "content": TOOLS_SYSTEM.format(tasks=tasks)}]
