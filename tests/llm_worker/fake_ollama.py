@@ -51,7 +51,10 @@ class FakeOllama:
         if correcting or any(m["role"] == "tool" for m in body["messages"]):
             stream = self._stream(body["model"], False, self.followup, [])
         else:
-            stream = self._stream(body["model"], name == BROKEN + ":latest", self.script, self.calls)
+            # "{item}" in the script stands for what the person asked to add ("please add item 3").
+            item = last["content"].rsplit("add ", 1)[-1]
+            script = [piece.replace("{item}", item) for piece in self.script]
+            stream = self._stream(body["model"], name == BROKEN + ":latest", script, self.calls)
         return StreamingResponse(stream, media_type="application/x-ndjson")
 
     async def _stream(
