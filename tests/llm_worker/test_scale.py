@@ -59,10 +59,13 @@ async def test_twenty_runs_over_three_workers_one_killed(
                 run_ids.append(run_id)
                 request = RunRequest(run_id=run_id, thread_id=f"t{n}", text=f"please add item {n}")
                 await js.publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
-            # Kill the first worker as soon as it is in the middle of a run.
+            # Kill the first worker in the middle of a run: once text of one of its runs has streamed.
             async with asyncio.timeout(30):
-                while "attempt 1" not in workers[0].output():
-                    await asyncio.sleep(0.02)
+                while not any(
+                    f"run {r}: attempt 1" in workers[0].output() and seen[(r, "TEXT_MESSAGE_CONTENT")]
+                    for r in run_ids
+                ):
+                    await asyncio.sleep(0.01)
             workers[0].stop(signal.SIGKILL)
             async with asyncio.timeout(90):
                 await done.wait()
