@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,6 +65,7 @@ class Stack:
 
     base: Path
     env: dict[str, str] = field(default_factory=dict)
+    secure: bool = False  # nats-server with the users and permissions of deploy/nats, each service its own
     nats: NatsServer | None = None
     services: list[Service] = field(default_factory=list)
     port: int = 0
@@ -83,13 +85,21 @@ class Stack:
         }
         return env | self.env | extra
 
+    def service_url(self, module: str) -> str:
+        """NATS_URL for a service: with its own user and password when the server is locked down."""
+        assert self.nats is not None
+        if not self.secure:
+            return self.nats.url
+        user = module.rsplit(".", 1)[-1]
+        return f"nats://{user}:{user}-local@127.0.0.1:{self.nats.port}"
+
     def spawn(self, name: str, module: str, extra: dict[str, str] | None = None) -> Service:
         log = self.base / f"{name}.log"
         with log.open("wb") as out:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(
                 [sys.executable, "-m", module],
                 cwd=ROOT,
-                env=self._env(extra or {}),
+                env=self._env({"NATS_URL": self.service_url(module)} | (extra or {})),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -99,7 +109,14 @@ class Stack:
 
     def start(self, workers: int = 1, worker_env: dict[str, str] | None = None) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        self.nats = NatsServer(self.base / "nats")
+        config = None
+        if self.secure:
+            # nats-server resolves includes relative to the including file only: copy them beside it.
+            for part in ("local-users.conf", "permissions.conf"):
+                shutil.copy(ROOT / "deploy" / "nats" / part, self.base / part)
+            config = self.base / "nats.conf"
+            config.write_text('include "local-users.conf"\n')
+        self.nats = NatsServer(self.base / "nats", config=config)
         self.nats.start()
         self.spawn("crud", "services.crud").wait_for_line("crud ready", 30)
         for n in range(workers):

@@ -15,12 +15,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def procfile() -> dict[str, list[str]]:
+    """Each process's command, without the leading VAR=value settings."""
     entries = {}
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, command = line.split(":", 1)
-            entries[name.strip()] = shlex.split(command)
+            words = shlex.split(command)
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words.pop(0)
+            entries[name.strip()] = words
     return entries
+
+
+def procfile_settings() -> dict[str, dict[str, str]]:
+    """The VAR=value settings each Procfile process sets."""
+    out: dict[str, dict[str, str]] = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            found = dict(w.split("=", 1) for w in shlex.split(command) if re.fullmatch(r"[A-Z_]+=\S*", w))
+            out[name.strip()] = found
+    return out
 
 
 def compose() -> dict[str, Any]:

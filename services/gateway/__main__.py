@@ -26,10 +26,10 @@ def is_loopback(host: str) -> bool:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    if not is_loopback(settings.host):
+    if not is_loopback(settings.host) and settings.access_token is None:
         sys.exit(
-            f"ghostbus gateway: refusing to listen on {settings.host}: the page has no login yet, so it only "
-            "listens on a loopback address (127.0.0.1); put a reverse proxy with authentication in front instead."
+            f"ghostbus gateway: refusing to listen on {settings.host} without GATEWAY_ACCESS_TOKEN: anyone who "
+            "can reach it could change the list. Set a token (people then sign in with it) or listen on 127.0.0.1."
         )
     print(f"ghostbus gateway: http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(

@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -39,6 +40,7 @@ from proto.messages import (
     TaskPublic,
 )
 from proto.streams import ensure_streams
+from services.gateway.auth import TokenGate, login
 from services.gateway.config import Settings
 
 log = logging.getLogger(__name__)
@@ -343,9 +345,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/events", events),
         WebSocketRoute("/ws", chat_socket),
         Route("/healthz", healthz),
+        Route("/login", login, methods=["GET", "POST"]),
         Route("/assets/{name}", asset),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    token = gateway.settings.access_token.get_secret_value() if gateway.settings.access_token else None
+    middleware = [Middleware(TokenGate, token=token)] if token else []
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.gateway = gateway
+    app.state.access_token = token
     return app

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,6 +58,7 @@ class ChatConnection:
         self.thread_id = uuid.uuid4().hex
         self.runs: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
+        self.recent: list[float] = []
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
@@ -79,6 +81,11 @@ class ChatConnection:
             await self.error('Unreadable message; send {"type": "chat", "text": "..."}.')
             return
         if kind == "chat":
+            now = time.monotonic()
+            self.recent = [t for t in self.recent if now - t < 60] + [now]
+            if len(self.recent) > self.gateway.settings.chat_per_minute:
+                await self.error("You are sending messages faster than the assistant can take them; wait a moment.")
+                return
             thread = message.get("threadId")
             if isinstance(thread, str) and THREAD.fullmatch(thread):
                 self.thread_id = thread
@@ -104,9 +111,17 @@ class ChatConnection:
                 await self.error("A chat message must be text.")
             return
         # Subscribe before submitting, so not even the first event can slip by.
-        sub = await self.gateway.js.subscribe(
-            subjects.run_events(run_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-        )
+        try:
+            sub = await self.gateway.js.subscribe(
+                subjects.run_events(run_id),
+                stream=subjects.RUN_EVENTS_STREAM,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
+            )
+        except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
+            log.warning("could not follow run %s: %r", run_id, error)
+            await self.error("The chat is not available right now; try again in a moment.")
+            return
         try:
             await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
         except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from proto.settings import BusSettings
@@ -17,6 +17,14 @@ class Settings(BusSettings):
         default="127.0.0.1",
         validation_alias="GATEWAY_HOST",
         description="the address to listen on; only loopback addresses are allowed",
+    )
+    access_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="GATEWAY_ACCESS_TOKEN",
+        description="when set, people sign in with it; required to listen on a non-loopback address",
+    )
+    chat_per_minute: int = Field(
+        default=30, ge=1, validation_alias="GATEWAY_CHAT_PER_MINUTE", description="chat messages per connection"
     )
     port: int = Field(default=8000, ge=0, le=65535, validation_alias="GATEWAY_PORT")
     no_worker_s: float = Field(

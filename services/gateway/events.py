@@ -79,7 +79,9 @@ async def _stream(request: Request, gateway: Gateway, cursor: int | None) -> Asy
             queue.put_nowait(_OVERFLOW)
 
     config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=cursor + 1)
-    sub = await js.subscribe(subjects.UI_ALL, cb=deliver, ordered_consumer=True, config=config)
+    sub = await js.subscribe(
+        subjects.UI_ALL, stream=subjects.UI_STREAM, cb=deliver, ordered_consumer=True, config=config
+    )
     gateway.count("sse_clients")
     try:
         while True:

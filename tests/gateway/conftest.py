@@ -13,11 +13,23 @@ from services.gateway.config import Settings
 from tests.natsd import NatsServer
 from tests.stack import free_port
 
+TOKEN = "s3cret-token"
+
 
 @pytest.fixture
 async def gateway_url(nats_server: NatsServer, crud: object) -> AsyncIterator[str]:
+    async for url in serve(Settings(NATS_URL=nats_server.url, GATEWAY_NO_WORKER_S=1.0, GATEWAY_CHAT_PER_MINUTE=5)):
+        yield url
+
+
+@pytest.fixture
+async def secured_url(nats_server: NatsServer, crud: object) -> AsyncIterator[str]:
+    async for url in serve(Settings(NATS_URL=nats_server.url, GATEWAY_ACCESS_TOKEN=TOKEN)):
+        yield url
+
+
+async def serve(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
-    settings = Settings(NATS_URL=nats_server.url, GATEWAY_PORT=port, GATEWAY_NO_WORKER_S=1.0)
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -107,3 +107,13 @@ async def test_with_every_worker_busy_the_person_is_told_the_message_waits(gatew
         "runId": run_id,
         "message": "Every model worker is busy; your message is next in line.",
     }
+
+
+async def test_too_many_messages_are_refused_with_a_reason(gateway_url: str) -> None:
+    async with websockets.connect(ws_url(gateway_url)) as ws:
+        replies = []
+        for n in range(6):
+            await ws.send(json.dumps({"type": "chat", "text": f"hi {n}"}))
+            replies.append(await receive(ws))
+    assert [r["type"] for r in replies] == ["run"] * 5 + ["error"]
+    assert "faster than the assistant can take them" in replies[-1]["message"]
