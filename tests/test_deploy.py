@@ -67,27 +67,66 @@ def test_procfile_and_compose_run_the_same_modules() -> None:
             assert command[0] == "nats-server" and "nats" in services
             continue
         assert services[name]["command"] == command, name
+    assert services["llm_worker_cloud"]["command"] == services["llm_worker"]["command"]
+
+
+def test_each_service_connects_as_its_own_nats_user_in_both() -> None:
+    services = compose()["services"]
+    local = procfile_settings()
+    for name, user in (("crud", "crud"), ("llm_worker", "llm_worker"), ("gateway", "gateway")):
+        assert local[name]["NATS_URL"].startswith(f"nats://{user}:"), name
+        assert services[name]["environment"]["NATS_URL"].startswith(f"nats://{user}:"), name
+    assert services["llm_worker_cloud"]["environment"]["NATS_URL"].startswith("nats://llm_worker:")
 
 
 def test_compose_services_wait_for_healthy_dependencies() -> None:
     services = compose()["services"]
-    for name in ("nats", "ollama"):
+    for name in ("nats", "ollama", "crud", "llm_worker", "llm_worker_cloud", "gateway"):
         assert "healthcheck" in services[name], name
-    for name in ("crud", "llm_worker", "gateway"):
+    for name in ("crud", "llm_worker", "llm_worker_cloud", "gateway"):
         depends = services[name]["depends_on"]
         assert depends["nats"]["condition"] == "service_healthy", name
+    for name in ("llm_worker", "llm_worker_cloud", "gateway"):
+        assert services[name]["depends_on"]["crud"]["condition"] == "service_healthy", name
+    assert services["llm_worker"]["depends_on"]["ollama-pull"]["condition"] == "service_completed_successfully"
     published = [name for name, spec in services.items() if spec.get("ports")]
     assert published == ["gateway"]
-    assert "crud-data" in compose()["volumes"]
+    assert set(compose()["volumes"]) == {"nats-data", "ollama-models", "crud-data"}
+    assert "crud-data:/data" in services["crud"]["volumes"]
+
+
+def test_the_cloud_profile_swaps_only_the_worker() -> None:
+    services = compose()["services"]
+    local = {n for n, s in services.items() if "local" in s.get("profiles", [])}
+    cloud = {n for n, s in services.items() if "cloud" in s.get("profiles", [])}
+    always = {n for n, s in services.items() if not s.get("profiles")}
+    assert local == {"ollama", "ollama-pull", "llm_worker"} and cloud == {"llm_worker_cloud"}
+    assert always == {"nats", "crud", "gateway"}
+    worker = services["llm_worker_cloud"]["environment"]
+    assert worker["LLM_BACKEND"] == "openai" and worker["OPENAI_API_KEY"].startswith("${OPENAI_API_KEY:?")
+
+
+def test_secrets_come_from_the_environment_never_from_defaults() -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    for secret in ("NATS_CRUD_PASSWORD", "NATS_WORKER_PASSWORD", "NATS_GATEWAY_PASSWORD", "GATEWAY_ACCESS_TOKEN"):
+        assert f"${{{secret}:?" in text, secret
+        assert f"${{{secret}:-" not in text, secret
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "PASSWORD" not in dockerfile and "TOKEN" not in dockerfile and "API_KEY" not in dockerfile
 
 
 def test_compose_uses_only_settings_the_services_read() -> None:
     known = settings_names()
+    # nats-server and the Ollama images read their own variables.
+    foreign = {"nats", "ollama", "ollama-pull"}
     used = set()
-    for spec in compose()["services"].values():
-        for key in (spec.get("environment") or {}):
-            used.add(key)
+    for name, spec in compose()["services"].items():
+        if name not in foreign:
+            used |= set(spec.get("environment") or {})
     assert used - known == set(), f"compose sets variables no service reads: {used - known}"
+    nats_env = set(compose()["services"]["nats"]["environment"])
+    server_conf = (ROOT / "deploy" / "nats" / "server.conf").read_text()
+    assert all(f"${var}" in server_conf for var in nats_env), "nats gets exactly the passwords server.conf reads"
     text = (ROOT / "compose.yaml").read_text()
     for var in re.findall(r"\$\{(\w+):-", text):
         assert var in known or var == "GATEWAY_PORT", var
