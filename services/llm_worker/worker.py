@@ -162,10 +162,19 @@ class Worker:
                     await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
                     return
                 if bang.is_bang(request.text):
+                    # Kept in the conversation so a reloaded page shows it, but never shown to the model.
+                    await tasks.remember(self.nc, self._message(request, "user", request.text))
                     await bang.answer(self.nc, run, request, self.backend)
+                    if run.reply and not request.text.startswith("!reset"):
+                        await tasks.remember(self.nc, self._message(request, "assistant", run.reply))
                     return
                 earlier, thread_model = await tasks.history(self.nc, request.thread_id)
-                turns = [HistoryTurn(role=m.role, text=m.text) for m in earlier if m.run_id != request.run_id]
+                commands = {m.run_id for m in earlier if m.role == "user" and bang.is_bang(m.text)}
+                turns = [
+                    HistoryTurn(role=m.role, text=m.text)
+                    for m in earlier
+                    if m.run_id != request.run_id and m.run_id not in commands
+                ]
                 model = request.model or thread_model
                 if model:
                     run.use_model(model)

@@ -97,3 +97,21 @@ def test_the_stack_shuts_down_cleanly(tmp_path: Path) -> None:
     assert codes == {"gateway": -15, "llm_worker0": 0, "crud": 0}, logs
     assert "Application shutdown complete" in logs["gateway"]
     assert "Traceback" not in "".join(logs.values()), logs
+
+
+async def test_bang_test_reports_hop_timings_and_shows_a_toast_in_every_tab(stack: Stack) -> None:
+    async with chromium() as browser:
+        first, second = await browser.new_page(), await browser.new_page()
+        for page in (first, second):
+            await page.goto(stack.url)
+            await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
+            await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
+        await first.fill("#chat-input", "!test")
+        await first.press("#chat-input", "Enter")
+        reply = first.locator(".msg.assistant").last.locator(".text")
+        await expect(reply).to_contain_text("gateway → work queue → worker:")
+        for page in (first, second):
+            await expect(page.locator(".toast")).to_contain_text("Test notification")
+        # The conversation is kept: a reloaded page shows it again.
+        await first.reload()
+        await expect(first.locator(".msg.user").last).to_have_text("!test")
