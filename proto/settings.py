@@ -13,5 +13,13 @@ class BusSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
-    data_dir: Path = Field(default=Path("var"), validation_alias="DATA_DIR")
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        validation_alias="NATS_URL",
+        description="where NATS is; credentials go in the URL (nats://user:password@host:4222)",
+    )
+    data_dir: Path = Field(
+        default=Path("var"),
+        validation_alias="DATA_DIR",
+        description="where a service keeps its files (crud's database, the embedded model)",
+    )

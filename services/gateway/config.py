@@ -16,7 +16,7 @@ class Settings(BusSettings):
     host: str = Field(
         default="127.0.0.1",
         validation_alias="GATEWAY_HOST",
-        description="the address to listen on; only loopback addresses are allowed",
+        description="the address to listen on; other than loopback only with GATEWAY_ACCESS_TOKEN",
     )
     access_token: SecretStr | None = Field(
         default=None,
@@ -26,7 +26,9 @@ class Settings(BusSettings):
     chat_per_minute: int = Field(
         default=30, ge=1, validation_alias="GATEWAY_CHAT_PER_MINUTE", description="chat messages per connection"
     )
-    port: int = Field(default=8000, ge=0, le=65535, validation_alias="GATEWAY_PORT")
+    port: int = Field(
+        default=8000, ge=0, le=65535, validation_alias="GATEWAY_PORT", description="the port to listen on"
+    )
     no_worker_s: float = Field(
         default=2.0,
         gt=0,

@@ -16,27 +16,51 @@ class Settings(BusSettings):
 
     model_config = SettingsConfigDict(env_prefix="LLM_", env_file=".env", extra="ignore", populate_by_name=True)
 
-    backend: Literal["auto", "embedded", "ollama", "openai"] = Field(default="auto", validation_alias="LLM_BACKEND")
+    backend: Literal["auto", "embedded", "ollama", "openai"] = Field(
+        default="auto",
+        validation_alias="LLM_BACKEND",
+        description="auto: Ollama when it answers and has OLLAMA_MODEL, else embedded; or embedded, ollama, openai",
+    )
     strategy: Literal["auto", "tools", "inline"] = Field(
         default="auto",
         validation_alias="LLM_STRATEGY",
         description="how a chat model gives commands: native tool calls, or JSON in its text; the embedded "
         "model is always constrained by a grammar",
     )
-    openai_base_url: str = Field(default="https://api.openai.com/v1", validation_alias="OPENAI_BASE_URL")
-    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
-    openai_model: str = Field(default="gpt-4o-mini", validation_alias="OPENAI_MODEL")
-    ollama_host: str = Field(default="http://127.0.0.1:11434", validation_alias="OLLAMA_HOST")
-    ollama_model: str = Field(default="llama3.2", validation_alias="OLLAMA_MODEL")
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        validation_alias="OPENAI_BASE_URL",
+        description="any OpenAI-compatible endpoint (OpenAI, Groq, OpenRouter, vLLM, llama.cpp, Ollama /v1)",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias="OPENAI_API_KEY", description="the API key for OPENAI_BASE_URL"
+    )
+    openai_model: str = Field(
+        default="gpt-4o-mini", validation_alias="OPENAI_MODEL", description="the model to ask at OPENAI_BASE_URL"
+    )
+    ollama_host: str = Field(
+        default="http://127.0.0.1:11434", validation_alias="OLLAMA_HOST", description="the Ollama server"
+    )
+    ollama_model: str = Field(
+        default="llama3.2", validation_alias="OLLAMA_MODEL", description="the Ollama model to use"
+    )
     ollama_keep_alive: str = Field(
         default="10m", validation_alias="OLLAMA_KEEP_ALIVE", description="how long Ollama keeps the model loaded"
     )
     model_dir: Path = Field(
         default_factory=lambda data: Path(data["data_dir"]) / "models",
         validation_alias="LLM_MODEL_DIR",
+        description="where the embedded model file is assembled (once, checksum verified)",
     )
-    run_timeout_s: float = Field(default=120.0, gt=0, validation_alias="LLM_RUN_TIMEOUT_S")
-    max_attempts: int = Field(default=3, ge=1, validation_alias="LLM_MAX_ATTEMPTS")
+    run_timeout_s: float = Field(
+        default=120.0, gt=0, validation_alias="LLM_RUN_TIMEOUT_S", description="the longest one chat run may take"
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        validation_alias="LLM_MAX_ATTEMPTS",
+        description="how many times a run is tried (after a worker dies mid-run) before it ends with an error",
+    )
     capacity: int = Field(
         default=1,
         ge=1,
