@@ -144,3 +144,16 @@ def test_generic_variables_from_the_process_manager_do_not_leak_into_settings(mo
     assert (worker.backend, worker.capacity) == ("auto", 1)
     monkeypatch.setenv("GATEWAY_PORT", "8123")
     assert GatewaySettings().port == 8123
+
+
+def test_the_dockerfile_builds_from_files_that_exist_and_runs_as_a_user() -> None:
+    lines = [line.split() for line in (ROOT / "Dockerfile").read_text().splitlines() if line.strip()]
+    stages = [words for words in lines if words[0] == "FROM"]
+    assert len(stages) == 2 and stages[0][-1] == "assets", "npm assets, then the runtime"
+    for words in lines:
+        if words[0] == "COPY" and not words[1].startswith("--from"):
+            for source in words[1:-1]:
+                assert (ROOT / source).exists(), source
+    assert ["USER", "ghostbus"] in lines
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "node_modules", "var", ".env"} <= set(ignored)
