@@ -66,6 +66,7 @@ chromium:
 	fi
 
 bench: env-test assets
+	$(BIN)/pip install --quiet -e '.[embedded,test,bench]'
 	$(BIN)/python -m bench
 
 clean:

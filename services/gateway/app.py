@@ -36,12 +36,14 @@ from proto.messages import (
     Conversation,
     ConversationRequest,
     ListRequest,
+    TaskEvent,
     TaskList,
     TaskPublic,
 )
 from proto.streams import ensure_streams
 from services.gateway.auth import TokenGate, login
 from services.gateway.config import Settings
+from services.gateway.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class Gateway:
         )
         self.templates = Jinja2Templates(env=env)
         self._nc: Client | None = None
+        self.hub: Hub | None = None
 
     @property
     def nc(self) -> Client:
@@ -95,8 +98,12 @@ class Gateway:
     async def start(self) -> None:
         self._nc = await connect(self.settings.nats_url, name="gateway")
         await ensure_streams(self.js)
+        self.hub = Hub(self.js, self.render_task, self.settings.sse_queue)
+        await self.hub.start()
 
     async def stop(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
         if self._nc is not None:
             await close_bus(self._nc)
             self._nc = None
@@ -113,6 +120,16 @@ class Gateway:
 
     async def tasks(self) -> list[TaskPublic]:
         return decode(TaskList, await self.crud(subjects.TASK_LIST, encode(ListRequest()))).tasks
+
+    def render_task(self, event: TaskEvent) -> str:
+        """A changed task as the list item the page shows, rendered (and escaped) here, on one line."""
+        return self.render_item(event.task, event)
+
+    def render_item(self, task: TaskPublic, event: TaskEvent | None = None) -> str:
+        template = self.templates.get_template("partials/task.html")
+        kind, actor = (event.kind, event.actor) if event else (None, None)
+        html: str = template.render(task=task, kind=kind, actor=actor)
+        return html.replace("\n", "")
 
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
@@ -295,7 +312,12 @@ async def asset(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """Prometheus text: what the gateway is carrying right now and in total."""
-    counters = gateway_of(request).counters
+    gateway = gateway_of(request)
+    counters = dict(gateway.counters)
+    if gateway.hub is not None:
+        counters["sse_clients"] = len(gateway.hub.followers)
+        counters["ui_events_relayed_total"] = gateway.hub.relayed
+        counters["sse_clients_dropped_total"] = gateway.hub.dropped
     lines = []
     for name, (kind, help_text) in COUNTER_HELP.items():
         lines += [f"# HELP ghostbus_gateway_{name} {help_text}", f"# TYPE ghostbus_gateway_{name} {kind}"]

@@ -16,7 +16,7 @@ class Settings(BusSettings):
 
     model_config = SettingsConfigDict(env_prefix="LLM_", env_file=".env", extra="ignore", populate_by_name=True)
 
-    backend: Literal["auto", "embedded", "ollama", "openai"] = Field(
+    backend: Literal["auto", "embedded", "ollama", "openai", "scripted"] = Field(
         default="auto",
         validation_alias="LLM_BACKEND",
         description="auto: Ollama when it answers and has OLLAMA_MODEL, else embedded; or embedded, ollama, openai",
@@ -64,7 +64,7 @@ class Settings(BusSettings):
     capacity: int = Field(
         default=1,
         ge=1,
-        le=64,
+        le=1000,
         validation_alias="LLM_CAPACITY",
         description="how many runs this worker takes at once",
     )
@@ -73,4 +73,16 @@ class Settings(BusSettings):
         ge=1,
         validation_alias="LLM_ACK_WAIT_S",
         description="a run not heard of for this long goes to another worker",
+    )
+    script_tokens: int = Field(
+        default=100, ge=0, validation_alias="LLM_SCRIPT_TOKENS", description="scripted backend (benchmarks): tokens"
+    )
+    script_rate: float = Field(
+        default=50.0,
+        ge=0,
+        validation_alias="LLM_SCRIPT_RATE",
+        description="scripted backend: tokens per second (0: as fast as possible)",
+    )
+    script_commands: int = Field(
+        default=0, ge=0, validation_alias="LLM_SCRIPT_COMMANDS", description="scripted backend: commands per run"
     )

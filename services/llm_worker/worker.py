@@ -26,6 +26,7 @@ from proto import subjects
 from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
+from proto.events import TextMessageContentEvent
 from proto.messages import MAX_MESSAGE, ChatMessage, CommandRequest, CommandResult, RunRequest
 from proto.streams import ensure_streams
 from services.llm_worker import bang, tasks
@@ -55,7 +56,16 @@ class Worker:
         self.completed = 0
 
     async def publish(self, event: BaseModel, run_id: str) -> None:
-        await self.js.publish(subjects.run_events(run_id), encode(event))
+        """Publish one event of a run to its subject (captured by the CHAT_EVENTS stream).
+
+        Text deltas go out without waiting for JetStream's acknowledgement, so a token never waits
+        for the one before it to be stored; every other event (start, tool calls, end, finish) waits
+        for it. One connection keeps them in order either way."""
+        data = encode(event)
+        if isinstance(event, TextMessageContentEvent):
+            await self.nc.publish(subjects.run_events(run_id), data)
+        else:
+            await self.js.publish(subjects.run_events(run_id), data)
 
     async def execute(self, request: CommandRequest) -> CommandResult:
         return await tasks.execute(self.nc, request)

@@ -17,6 +17,10 @@ async def make_backend(settings: Settings) -> Backend:
     """The backend the settings ask for; "auto" is Ollama when it answers and has the model, else embedded."""
     if settings.backend == "ollama":
         return OllamaBackend(settings)
+    if settings.backend == "scripted":
+        from services.llm_worker.backends.scripted import ScriptedBackend
+
+        return ScriptedBackend(settings)
     if settings.backend == "openai":
         from services.llm_worker.backends.openai import OpenAIBackend
 

@@ -1,0 +1,168 @@
+"""The UI stream, read once for the whole gateway and fanned out to every browser's bounded queue.
+
+Each event is decoded and rendered once, into the SSE frame every browser receives (the bytes are
+shared, not copied per browser). A browser that comes back with a cursor first joins the live
+fan-out, then reads what it missed from JetStream up to the point where the fan-out took over, so
+nothing falls between the two and nothing arrives twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from sse_starlette import ServerSentEvent
+
+from proto import subjects
+from proto.codec import DecodeError, decode_ui_event
+from proto.messages import TaskEvent
+
+log = logging.getLogger(__name__)
+
+REPLAY_WAIT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One UI event as the SSE bytes browsers receive, with its stream sequence."""
+
+    seq: int
+    data: bytes
+
+
+class FellBehind(Exception):
+    """A browser did not read its events as fast as they came; it is disconnected and replays."""
+
+
+class Follower:
+    """One browser's place in the fan-out: a bounded queue of frames, and whether it overflowed."""
+
+    __slots__ = ("queue", "behind")
+
+    def __init__(self, limit: int) -> None:
+        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=limit)
+        self.behind = False
+
+    def offer(self, frame: Frame | None) -> None:
+        if self.behind:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # Not waiting on the queue (it is full), so it sees the flag before its next read.
+            self.behind = True
+
+    async def next(self) -> Frame | None:
+        if self.behind:
+            raise FellBehind
+        return await self.queue.get()
+
+
+Render = Callable[[TaskEvent], str]
+
+
+class Hub:
+    """One ordered consumer on the UI stream for the whole gateway; every browser follows it."""
+
+    def __init__(self, js: JetStreamContext, render: Render, queue_limit: int) -> None:
+        self.js = js
+        self.render = render
+        self.queue_limit = queue_limit
+        self.followers: set[Follower] = set()
+        self.seq = 0
+        self.relayed = 0
+        self.dropped = 0  # browsers that overflowed their queue (each is disconnected)
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self.seq = await self.last_seq()
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.seq + 1)
+        self._sub = await self.js.subscribe(
+            subjects.UI_ALL, stream=subjects.UI_STREAM, cb=self._deliver, ordered_consumer=True, config=config
+        )
+
+    async def stop(self) -> None:
+        """Stop reading and end every browser's stream (they reconnect to the next gateway)."""
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        for follower in list(self.followers):
+            follower.offer(None)
+
+    async def last_seq(self) -> int:
+        return (await self.bounds())[1]
+
+    async def bounds(self) -> tuple[int, int]:
+        """The first and last sequence the stream holds (first is last + 1 when it holds none)."""
+        state = (await self.js.stream_info(subjects.UI_STREAM)).state
+        return int(state.first_seq), int(state.last_seq)
+
+    def frame(self, msg: Msg) -> Frame | None:
+        """The SSE frame of one message of the UI stream; None for one that is not a UI event."""
+        seq = int(msg.metadata.sequence.stream)
+        try:
+            event = decode_ui_event(msg.data)
+        except DecodeError as error:
+            log.error("skipping malformed UI event %d: %s", seq, error)
+            return None
+        if isinstance(event, TaskEvent):
+            sse = ServerSentEvent(data=self.render(event), event="task", id=str(seq))
+        else:
+            notice = json.dumps({"level": event.level, "text": event.text})
+            sse = ServerSentEvent(data=notice, event="notice", id=str(seq))
+        return Frame(seq, sse.encode())
+
+    async def _deliver(self, msg: Msg) -> None:
+        seq = int(msg.metadata.sequence.stream)
+        if seq <= self.seq:
+            return
+        self.seq = seq
+        frame = self.frame(msg)
+        if frame is None:
+            return
+        for follower in list(self.followers):
+            if not follower.behind:
+                follower.offer(frame)
+                if follower.behind:
+                    self.dropped += 1
+        self.relayed += len(self.followers)
+
+    @contextlib.asynccontextmanager
+    async def follow(self) -> AsyncIterator[tuple[Follower, int]]:
+        """Join the fan-out; yields the follower and the last sequence it will not be given (the caller
+        replays up to there from JetStream)."""
+        follower = Follower(self.queue_limit)
+        self.followers.add(follower)
+        try:
+            yield follower, self.seq
+        finally:
+            self.followers.discard(follower)
+
+    async def replay(self, after: int, upto: int) -> AsyncIterator[Frame]:
+        """The frames with sequences in (after, upto], read from JetStream, in order."""
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
+        sub = await self.js.subscribe(subjects.UI_ALL, stream=subjects.UI_STREAM, ordered_consumer=True, config=config)
+        try:
+            while after < upto:
+                msg = await sub.next_msg(timeout=REPLAY_WAIT_S)
+                seq = int(msg.metadata.sequence.stream)
+                if seq > after + 1:
+                    # The stream dropped its oldest events while this one caught up: start it over.
+                    raise FellBehind
+                after = seq
+                if after > upto:
+                    return
+                frame = self.frame(msg)
+                if frame is not None:
+                    yield frame
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()

@@ -1,0 +1,161 @@
+"""The fan-out behind `/events`: many browsers get one event at once, a replay meets the live stream
+without a gap or a repeat, a browser that stops reading is cut off and catches up, and shutdown does
+not wait for open streams."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from nats.aio.client import Client
+
+from proto import subjects
+from proto.codec import encode
+from proto.messages import Notice
+from services.gateway.config import Settings
+from tests.gateway.conftest import serve
+from tests.natsd import NatsServer
+from tests.stack import free_port
+
+ID = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
+
+
+async def notify(nc: Client, count: int, size: int = 20) -> None:
+    """Put `count` notices on the UI stream, as crud would, without waiting for each."""
+    for i in range(count):
+        text = f"{i} " + "x" * size
+        await nc.publish(subjects.UI_NOTIFY, encode(Notice(event_id=uuid.uuid4().hex, text=text[:2000])))
+    await nc.flush()
+
+
+class RawStream:
+    """An SSE connection on a bare socket: reads only when told to, like a stalled browser tab."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.body = b""
+
+    @classmethod
+    async def open(cls, url: str, last_event_id: int | None = None, rcvbuf: int | None = None) -> RawStream:
+        host, port = url.removeprefix("http://").split(":")
+        sock = socket.socket()
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
+        cursor = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id is not None else ""
+        writer.write(f"GET /events HTTP/1.1\r\nHost: {host}\r\n{cursor}\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        return cls(reader, writer)
+
+    def ids(self) -> list[int]:
+        return [int(i) for i in ID.findall(self.body)]
+
+    async def read_until(self, count: int, timeout: float = 10.0) -> list[int]:
+        """Read until `count` events have come; their ids."""
+        async with asyncio.timeout(timeout):
+            while len(self.ids()) < count:
+                chunk = await self.reader.read(65536)
+                assert chunk, f"the stream ended after {len(self.ids())} events"
+                self.body += chunk
+        return self.ids()
+
+    async def read_to_end(self, timeout: float = 30.0) -> list[int]:
+        async with asyncio.timeout(timeout):
+            while chunk := await self.reader.read(65536):
+                self.body += chunk
+        return self.ids()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@pytest.fixture
+async def small_queue_url(nats_server: NatsServer, crud: object) -> AsyncIterator[str]:
+    async for url in serve(Settings(NATS_URL=nats_server.url, GATEWAY_SSE_QUEUE=10)):
+        yield url
+
+
+async def metric(url: str, name: str) -> int:
+    async with httpx.AsyncClient(base_url=url) as client:
+        text = (await client.get("/metrics")).text
+    found = re.search(rf"^ghostbus_gateway_{name} (\d+)$", text, re.MULTILINE)
+    assert found, text
+    return int(found.group(1))
+
+
+async def test_one_event_reaches_many_browsers_at_once(gateway_url: str, nc: Client) -> None:
+    streams = await asyncio.gather(*(RawStream.open(gateway_url) for _ in range(300)))
+    assert await metric(gateway_url, "sse_clients") == 300
+    started = time.monotonic()
+    await notify(nc, 1)
+    received = await asyncio.gather(*(s.read_until(1) for s in streams))
+    elapsed = time.monotonic() - started
+    assert all(ids == [1] for ids in received)
+    assert elapsed < 2.0, f"300 browsers took {elapsed:.2f} s"
+    for s in streams:
+        s.close()
+
+
+async def test_a_replay_meets_the_live_stream_without_a_gap_or_a_repeat(gateway_url: str, nc: Client) -> None:
+    await notify(nc, 300)
+    live = await RawStream.open(gateway_url)  # a browser already following, to know when all 600 are out
+    publishing = asyncio.create_task(notify(nc, 300))
+    behind = await asyncio.gather(*(RawStream.open(gateway_url, last_event_id=n) for n in (0, 150, 299)))
+    await publishing
+    assert await live.read_until(300) == list(range(301, 601))
+    for stream, after in zip(behind, (0, 150, 299), strict=True):
+        assert await stream.read_until(600 - after) == list(range(after + 1, 601))
+        stream.close()
+    live.close()
+
+
+async def test_a_browser_that_stops_reading_is_cut_off_and_catches_up(small_queue_url: str, nc: Client) -> None:
+    stalled = await RawStream.open(small_queue_url, rcvbuf=4096)
+    published = 0
+    deadline = time.monotonic() + 60
+    # Fill the socket buffers and then its queue of ten: it has fallen behind.
+    while await metric(small_queue_url, "sse_clients_dropped_total") == 0:
+        assert time.monotonic() < deadline, "the stalled browser was never found behind"
+        await notify(nc, 500, size=1900)
+        published += 500
+    assert published < 10_000, "the UI stream keeps 10,000 events; this test needs them all"
+    # When it reads again it gets a prefix of the events, in order, and then the end of the stream.
+    got = await stalled.read_to_end()
+    stalled.close()
+    assert got == list(range(1, len(got) + 1)) and len(got) < published
+    assert await metric(small_queue_url, "sse_clients") == 0
+    # Reconnecting with its cursor (as EventSource does) brings exactly the rest.
+    again = await RawStream.open(small_queue_url, last_event_id=got[-1])
+    assert await again.read_until(published - len(got), timeout=30) == list(range(len(got) + 1, published + 1))
+    again.close()
+
+
+async def test_shutdown_does_not_wait_for_open_streams(nats_server: NatsServer, crud: object) -> None:
+    import uvicorn
+
+    from services.gateway.app import create_app
+
+    port = free_port()
+    app = create_app(Settings(NATS_URL=nats_server.url))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    streams = [await RawStream.open(f"http://127.0.0.1:{port}") for _ in range(5)]
+    started = time.monotonic()
+    server.should_exit = True
+    await asyncio.wait_for(serving, 5)
+    assert time.monotonic() - started < 1.5
+    for s in streams:
+        assert await s.read_to_end(timeout=2) == []
+        s.close()
