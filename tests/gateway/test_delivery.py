@@ -26,11 +26,14 @@ from tests.stack import free_port
 ID = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
 
 
-async def notify(nc: Client, count: int, size: int = 20) -> None:
-    """Put `count` notices on the UI stream, as crud would, without waiting for each."""
+async def notify(nc: Client, count: int, size: int = 20, stored: bool = False) -> None:
+    """Put `count` notices on the UI stream, as crud would; `stored` waits until the stream has each."""
     for i in range(count):
-        text = f"{i} " + "x" * size
-        await nc.publish(subjects.UI_NOTIFY, encode(Notice(event_id=uuid.uuid4().hex, text=text[:2000])))
+        data = encode(Notice(event_id=uuid.uuid4().hex, text=(f"{i} " + "x" * size)[:2000]))
+        if stored:
+            await nc.jetstream().publish(subjects.UI_NOTIFY, data)
+        else:
+            await nc.publish(subjects.UI_NOTIFY, data)
     await nc.flush()
 
 
@@ -107,8 +110,8 @@ async def test_one_event_reaches_many_browsers_at_once(gateway_url: str, nc: Cli
 
 
 async def test_a_replay_meets_the_live_stream_without_a_gap_or_a_repeat(gateway_url: str, nc: Client) -> None:
-    await notify(nc, 300)
-    live = await RawStream.open(gateway_url)  # a browser already following, to know when all 600 are out
+    await notify(nc, 300, stored=True)
+    live = await RawStream.open(gateway_url, last_event_id=300)  # a browser that is up to date
     publishing = asyncio.create_task(notify(nc, 300))
     behind = await asyncio.gather(*(RawStream.open(gateway_url, last_event_id=n) for n in (0, 150, 299)))
     await publishing
