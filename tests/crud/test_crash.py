@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -23,7 +24,7 @@ def crud_process(stack: Stack, env: dict[str, str] | None = None) -> None:
     stack.spawn("crud", "services.crud", env or {}).wait_for_line("crud ready", 30)
 
 
-async def ui_stream_names(nc: nats.NATS, count: int) -> list[str]:
+async def ui_stream_names(nc: Client, count: int) -> list[str]:
     js = nc.jetstream()
     out = []
     for seq in range(1, count + 1):
@@ -32,7 +33,7 @@ async def ui_stream_names(nc: nats.NATS, count: int) -> list[str]:
     return out
 
 
-async def wait_for_messages(nc: nats.NATS, count: int, timeout: float = 20.0) -> None:
+async def wait_for_messages(nc: Client, count: int, timeout: float = 20.0) -> None:
     js = nc.jetstream()
     async with asyncio.timeout(timeout):
         while (await js.stream_info(subjects.UI_STREAM)).state.messages < count:

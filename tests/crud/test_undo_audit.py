@@ -4,6 +4,7 @@ trail; conversation history."""
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 import pytest
 from nats.aio.client import Client
@@ -100,7 +101,7 @@ async def test_the_audit_trail_lists_every_command_newest_first_and_by_run(nc: C
 
 async def test_conversations_keep_the_last_messages_once_each(nc: Client) -> None:
     for n in range(5):
-        role = "user" if n % 2 == 0 else "assistant"
+        role: Literal["user", "assistant"] = "user" if n % 2 == 0 else "assistant"
         message = ChatMessage(message_id=f"m{n}", thread_id="t1", role=role, text=f"hi {n}")
         reply = decode(Appended, (await nc.request(subjects.CONVERSATION_APPEND, encode(message), timeout=5)).data)
         assert reply.stored
