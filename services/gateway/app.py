@@ -340,6 +340,7 @@ async def healthz(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     from services.gateway.chat import chat_socket
     from services.gateway.events import events
+    from services.gateway.workers import models
 
     gateway = Gateway(settings or Settings())
 
@@ -364,6 +365,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/tasks/{task_id:int}", api_task, methods=["DELETE"]),
         Route("/api/commands", api_command, methods=["POST"]),
         Route("/api/conversations/{thread_id}", api_conversation),
+        Route("/api/models", models),
         Route("/events", events),
         WebSocketRoute("/ws", chat_socket),
         Route("/healthz", healthz),

@@ -1,8 +1,10 @@
 """`/ws`: the chat. A message becomes a run on the work queue; the run's AG-UI events come back as they
 are published, in order, until the run ends.
 
-Browser → gateway: `{"type": "chat", "text": "...", "threadId"?: "..."}` (the conversation to
-continue), `{"type": "cancel", "runId": "..."}`.
+Browser → gateway: `{"type": "chat", "text": "...", "threadId"?: "...", "model"?: "..."}` (the
+conversation to continue, and the model to ask), `{"type": "cancel", "runId": "..."}`, and
+`{"type": "resume", "runId": "..."}` after a reload or a reconnect: the run's events are replayed
+from its first (the page rebuilds the answer from RUN_STARTED on), then follow live.
 Gateway → browser: `{"type": "run", "runId": ..., "text": ...}` when a run is accepted; then each run
 event as one AG-UI JSON object (`{"type": "TEXT_MESSAGE_CONTENT", "messageId": ..., "delta": ...}`)
 with the run's `runId` added; `{"type": "error", "message": ..., "runId"?: ...}` for the person,
@@ -35,7 +37,8 @@ from services.gateway.app import Gateway
 log = logging.getLogger(__name__)
 
 MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-THREAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+THREAD = RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_RUNS = 8  # runs one socket follows at once; each holds a JetStream consumer
 NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
 BUSY = "Every model worker is busy; your message is next in line."
 
@@ -89,21 +92,31 @@ class ChatConnection:
             thread = message.get("threadId")
             if isinstance(thread, str) and THREAD.fullmatch(thread):
                 self.thread_id = thread
-            await self.chat(message.get("text"))
+            model = message.get("model")
+            await self.chat(message.get("text"), model if isinstance(model, str) and model else None)
         elif kind == "cancel":
             run_id = message.get("runId")
             if isinstance(run_id, str) and run_id in self.runs:
                 await self.gateway.nc.publish(subjects.chat_cancel(run_id), b"")
+        elif kind == "resume":
+            run_id = message.get("runId")
+            if isinstance(run_id, str) and RUN_ID.fullmatch(run_id) and run_id not in self.runs:
+                await self.follow(run_id)
         else:
             await self.error(f"Unknown message type {str(kind)[:40]!r}.")
 
-    async def chat(self, text: object) -> None:
+    async def chat(self, text: object, model: str | None = None) -> None:
+        if len(self.runs) >= MAX_RUNS:
+            await self.error("Wait for the answers under way (or stop one) before asking more.")
+            return
         run_id = uuid.uuid4().hex
         try:
-            request = RunRequest(run_id=run_id, thread_id=self.thread_id, text=text)  # type: ignore[arg-type]
+            request = RunRequest(run_id=run_id, thread_id=self.thread_id, text=text, model=model)  # type: ignore[arg-type]
         except ValidationError as error:
             problem = error.errors(include_url=False)[0]
-            if problem["type"] == "string_too_long":
+            if problem["loc"] == ("model",):
+                await self.error("That is not a model name.")
+            elif problem["type"] == "string_too_long":
                 await self.error(f"That message is too long (at most {MAX_CHAT} characters).")
             elif problem["type"] in ("string_too_short", "missing"):
                 await self.error("Type a message first.")
@@ -111,26 +124,45 @@ class ChatConnection:
                 await self.error("A chat message must be text.")
             return
         # Subscribe before submitting, so not even the first event can slip by.
+        sub = await self.subscribe(run_id)
+        if sub is None:
+            return
         try:
-            sub = await self.gateway.js.subscribe(
+            await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
+        except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
+            await sub.unsubscribe()
+            log.warning("run %s: could not submit: %r", run_id, error)
+            await self.error("The chat is not available right now; try again in a moment.")
+            return
+        self.gateway.count("runs_submitted_total")
+        log.info("run %s: submitted (thread %s)", run_id, self.thread_id)
+        await self.send({"type": "run", "runId": run_id, "text": request.text})
+        self.start_relay(run_id, sub)
+
+    async def follow(self, run_id: str) -> None:
+        """Replay a run's events from its first and follow it (a reloaded page resuming its answer)."""
+        if len(self.runs) >= MAX_RUNS:
+            await self.error("Too many answers followed at once.", run_id)
+            return
+        sub = await self.subscribe(run_id)
+        if sub is not None:
+            log.info("run %s: resumed by a browser", run_id)
+            self.start_relay(run_id, sub)
+
+    async def subscribe(self, run_id: str) -> Any:
+        try:
+            return await self.gateway.js.subscribe(
                 subjects.run_events(run_id),
                 stream=subjects.RUN_EVENTS_STREAM,
                 ordered_consumer=True,
                 deliver_policy=DeliverPolicy.ALL,
             )
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
-            log.warning("could not follow run %s: %r", run_id, error)
+            log.warning("run %s: could not follow: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")
-            return
-        try:
-            await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
-        except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
-            await sub.unsubscribe()
-            log.warning("could not submit run %s: %r", run_id, error)
-            await self.error("The chat is not available right now; try again in a moment.")
-            return
-        self.gateway.count("runs_submitted_total")
-        await self.send({"type": "run", "runId": run_id, "text": request.text})
+            return None
+
+    def start_relay(self, run_id: str, sub: Any) -> None:
         task = asyncio.create_task(self.relay(run_id, sub))
         self.runs[run_id] = task
         task.add_done_callback(lambda _: self.runs.pop(run_id, None))

@@ -158,3 +158,60 @@ async def test_events_missed_while_disconnected_arrive_after_reconnect_in_order_
     await expect(page.locator("#tasks .task.done .name")).to_have_text(["two"])
     seen = json.loads(await page.evaluate("JSON.stringify(window.ghostbus.seen)"))
     assert seen == list(range(1, 6)), "each event once, in order"
+
+
+async def test_a_reload_in_the_middle_of_an_answer_resumes_it(gateway_url: str, nc: Client, browser: Browser) -> None:
+    js = nc.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    page = await open_page(browser, gateway_url)
+    await page.fill("#chat-input", "tell me a story")
+    await page.press("#chat-input", "Enter")
+    msg = (await queue.fetch(1, timeout=5))[0]
+    request = decode(RunRequest, msg.data)
+    subject = subjects.run_events(request.run_id)
+    await js.publish(subject, encode(RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id)))
+    await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
+    await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="Once upon ")))
+    await expect(page.locator(".msg.assistant .text")).to_have_text(["Once upon "])
+    await page.reload()
+    await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
+    await expect(page.locator(".msg.assistant .text")).to_have_text(["Once upon "])
+    await expect(page.locator("#chat-stop")).to_be_visible()
+    await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="a time.")))
+    await js.publish(subject, encode(TextMessageEndEvent(message_id="m")))
+    result = {"model": "scripted", "ttft_s": 0.02, "tokens": 4, "tokens_per_s": 40.0}
+    finished = RunFinishedEvent(thread_id=request.thread_id, run_id=request.run_id, result=result)
+    await js.publish(subject, encode(finished))
+    await msg.ack()
+    await expect(page.locator(".msg.assistant .text")).to_have_text(["Once upon a time."])
+    await expect(page.locator(".msg.assistant .meta")).to_have_text(["scripted · first token 20 ms · 40 tokens/s"])
+    await expect(page.locator(".msg.user")).to_have_text(["tell me a story"])
+    await expect(page.locator("#chat-stop")).to_be_hidden()
+    assert await page.evaluate("sessionStorage.getItem('ghostbus-run')") is None, "a finished run is not resumed"
+    assert page.dialogs == []
+
+
+async def test_the_model_picker_offers_the_workers_models_and_sends_the_choice(
+    gateway_url: str, nc: Client, browser: Browser
+) -> None:
+    from nats.micro import add_service
+    from nats.micro.service import ServiceConfig
+
+    metadata = {"backend": "ollama", "model": "qwen3:4b"}
+    worker = await add_service(nc, ServiceConfig(name=subjects.WORKER_SERVICE, version="0.1.0", metadata=metadata))
+    try:
+        js = nc.jetstream()
+        queue = await js.pull_subscribe(
+            subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM
+        )
+        page = await open_page(browser, gateway_url)
+        await expect(page.locator("#chat-model option")).to_have_text(["default model", "qwen3:4b"])
+        await page.select_option("#chat-model", "qwen3:4b")
+        await page.fill("#chat-input", "hello")
+        await page.press("#chat-input", "Enter")
+        request = decode(RunRequest, (await queue.fetch(1, timeout=5))[0].data)
+        assert request.model == "qwen3:4b"
+        await page.reload()
+        await expect(page.locator("#chat-model")).to_have_value("qwen3:4b")
+    finally:
+        await worker.stop()

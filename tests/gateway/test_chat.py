@@ -117,3 +117,65 @@ async def test_too_many_messages_are_refused_with_a_reason(gateway_url: str) -> 
             replies.append(await receive(ws))
     assert [r["type"] for r in replies] == ["run"] * 5 + ["error"]
     assert "faster than the assistant can take them" in replies[-1]["message"]
+
+
+async def test_a_new_socket_resumes_a_run_from_its_first_event(gateway_url: str, nc: Client) -> None:
+    js = nc.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    async with websockets.connect(ws_url(gateway_url)) as ws:
+        await ws.send(json.dumps({"type": "chat", "text": "hello", "model": "tiny:1b"}))
+        run_id = (await receive(ws))["runId"]
+        msg = (await queue.fetch(1, timeout=5))[0]
+        request = decode(RunRequest, msg.data)
+        assert request.model == "tiny:1b"
+        subject = subjects.run_events(run_id)
+        await js.publish(subject, encode(RunStartedEvent(thread_id=request.thread_id, run_id=run_id)))
+        await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
+        await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="half ")))
+        assert [(await receive(ws))["type"] for _ in range(3)][-1] == "TEXT_MESSAGE_CONTENT"
+    # The page reloads: a new socket asks for the run and gets it from the start, then the rest live.
+    async with websockets.connect(ws_url(gateway_url)) as ws:
+        await ws.send(json.dumps({"type": "resume", "runId": run_id}))
+        replayed = [await receive(ws) for _ in range(3)]
+        await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="written")))
+        finished = RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "tiny:1b"})
+        await js.publish(subject, encode(finished))
+        live = [await receive(ws) for _ in range(2)]
+        await ws.send(json.dumps({"type": "resume", "runId": "../not an id"}))
+        await ws.send(json.dumps({"type": "chat", "text": "next", "model": "m" * 201}))
+        assert (await receive(ws))["message"] == "That is not a model name."
+    await msg.ack()
+    assert [e["type"] for e in replayed + live] == [
+        "RUN_STARTED",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_CONTENT",
+        "RUN_FINISHED",
+    ]
+    assert [e["delta"] for e in replayed + live if "delta" in e] == ["half ", "written"]
+    assert all(e["runId"] == run_id for e in replayed + live)
+
+
+async def test_the_model_list_comes_from_the_running_workers(gateway_url: str, nc: Client) -> None:
+    import httpx
+    from nats.micro import add_service
+    from nats.micro.service import ServiceConfig
+
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        assert (await client.get("/api/models")).json() == []
+        workers = [
+            await add_service(
+                nc,
+                ServiceConfig(name=subjects.WORKER_SERVICE, version="0.1.0", metadata={"backend": b, "model": m}),
+            )
+            for b, m in (("ollama", "qwen3:4b"), ("ollama", "qwen3:4b"), ("openai", "gpt-4o-mini"))
+        ]
+        try:
+            found = (await client.get("/api/models")).json()
+        finally:
+            for worker in workers:
+                await worker.stop()
+    assert found == [
+        {"model": "gpt-4o-mini", "backend": "openai", "workers": 1},
+        {"model": "qwen3:4b", "backend": "ollama", "workers": 2},
+    ]

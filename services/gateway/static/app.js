@@ -72,14 +72,28 @@ function setStatus(id, state) {
 // For people debugging (and the browser tests): the stream, and the event ids applied so far.
 window.ghostbus = { source: null, seen: [], connectEvents: null };
 
+let eventsBackoff = 1000;
+
 function connectEvents() {
   // The page was rendered at sequence `seq`, and `seq` follows every event applied; a new stream
   // continues from there. On its own reconnects the browser sends Last-Event-ID, which the gateway
   // prefers over `after`.
   const source = new EventSource("/events?after=" + encodeURIComponent(list.dataset.seq || "0"));
   window.ghostbus.source = source;
-  source.onopen = () => setStatus("sse-status", "open");
-  source.onerror = () => setStatus("sse-status", source.readyState === EventSource.CLOSED ? "closed" : "connecting");
+  source.onopen = () => {
+    setStatus("sse-status", "open");
+    eventsBackoff = 1000;
+  };
+  source.onerror = () => {
+    if (source.readyState !== EventSource.CLOSED) {
+      setStatus("sse-status", "connecting"); // the browser retries by itself, with Last-Event-ID
+      return;
+    }
+    // It gave up (the gateway answered with an error, e.g. while restarting): start over from `seq`.
+    setStatus("sse-status", "closed");
+    setTimeout(() => { if (window.ghostbus.source === source) connectEvents(); }, eventsBackoff);
+    eventsBackoff = Math.min(eventsBackoff * 2, 15000);
+  };
   source.addEventListener("task", (e) => {
     list.dataset.seq = e.lastEventId;
     window.ghostbus.seen.push(Number(e.lastEventId));
@@ -203,6 +217,7 @@ list.addEventListener("click", (e) => {
 const messages = document.getElementById("messages");
 const chatInput = document.getElementById("chat-input");
 const stopButton = document.getElementById("chat-stop");
+const modelPicker = document.getElementById("chat-model");
 const runs = new Map(); // run id -> {bubble, text, chips, calls}
 const RESET_MARKER = "— new conversation —";
 const threadId = localStorage.getItem("ghostbus-thread") || crypto.randomUUID().replaceAll("-", "");
@@ -210,6 +225,23 @@ localStorage.setItem("ghostbus-thread", threadId);
 let socket = null;
 let backoff = 500;
 let activeRun = null;
+
+// The run under way, kept for this tab (sessionStorage survives a reload), so a reloaded page or a
+// new socket asks the gateway to replay it instead of losing the half-written answer. Run events are
+// kept for an hour; a run this old that never ended is not coming back.
+const PENDING = "ghostbus-run";
+const PENDING_MAX_AGE_MS = 15 * 60 * 1000;
+
+function pendingRun() {
+  try {
+    const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
+    if (pending && Date.now() - pending.at < PENDING_MAX_AGE_MS) return pending;
+  } catch (err) {
+    // Unreadable: forget it.
+  }
+  sessionStorage.removeItem(PENDING);
+  return null;
+}
 
 function bubble(kind, text) {
   const li = document.createElement("li");
@@ -254,10 +286,14 @@ function onRunEvent(runId, event) {
   const view = runView(runId);
   switch (event.type) {
     case "RUN_STARTED":
+      // The first event of a run, or of its replay after a reload or a worker's restart: start afresh.
+      view.li.classList.remove("error");
       view.meta.textContent = "";
       view.text.textContent = "";
       view.chips.replaceChildren();
+      view.actions.replaceChildren();
       view.calls.clear();
+      view.undoable = 0;
       break;
     case "TEXT_MESSAGE_CONTENT":
       view.text.classList.add("streaming");
@@ -338,6 +374,8 @@ function onRunEvent(runId, event) {
 }
 
 function endRun(runId) {
+  const pending = pendingRun();
+  if (pending && pending.runId === runId) sessionStorage.removeItem(PENDING);
   if (activeRun === runId) {
     activeRun = null;
     stopButton.hidden = true;
@@ -348,7 +386,17 @@ function connectChat() {
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   socket = new WebSocket(scheme + location.host + "/ws");
   setStatus("ws-status", "connecting");
-  socket.onopen = () => { setStatus("ws-status", "open"); backoff = 500; };
+  socket.onopen = () => {
+    setStatus("ws-status", "open");
+    backoff = 500;
+    const pending = pendingRun();
+    if (pending) {
+      activeRun = pending.runId;
+      stopButton.hidden = false;
+      socket.send(JSON.stringify({ type: "resume", runId: pending.runId }));
+    }
+    loadModels();
+  };
   socket.onclose = () => {
     setStatus("ws-status", "closed");
     setTimeout(connectChat, backoff);
@@ -357,6 +405,7 @@ function connectChat() {
   socket.onmessage = (e) => {
     const message = JSON.parse(e.data);
     if (message.type === "run") {
+      sessionStorage.setItem(PENDING, JSON.stringify({ runId: message.runId, text: message.text, at: Date.now() }));
       activeRun = message.runId;
       stopButton.hidden = false;
       runView(message.runId);
@@ -384,7 +433,9 @@ document.getElementById("chat-form").addEventListener("submit", (e) => {
     return;
   }
   bubble("user", text);
-  socket.send(JSON.stringify({ type: "chat", text, threadId }));
+  const frame = { type: "chat", text, threadId };
+  if (modelPicker.value) frame.model = modelPicker.value;
+  socket.send(JSON.stringify(frame));
   chatInput.value = "";
 });
 
@@ -400,10 +451,41 @@ async function loadHistory() {
     let start = 0;
     past.forEach((m, i) => { if (m.role === "assistant" && m.text === RESET_MARKER) start = i + 1; });
     past.slice(start).forEach((m) => bubble(m.role === "user" ? "user" : "assistant", m.text));
+    // A run that was under way when the page went away: finished since (its answer is in the history),
+    // or to be resumed once the socket opens, below the question it answers.
+    const pending = pendingRun();
+    if (pending && past.some((m) => m.run_id === pending.runId && m.role === "assistant")) {
+      sessionStorage.removeItem(PENDING);
+    } else if (pending && !past.some((m) => m.run_id === pending.runId)) {
+      bubble("user", pending.text);
+    }
   } catch (err) {
     // No history is not an error worth showing.
   }
 }
+
+// The models the running workers answer with; the choice is remembered for this browser.
+async function loadModels() {
+  try {
+    const response = await fetch("/api/models");
+    if (!response.ok) return;
+    const found = await response.json();
+    const chosen = localStorage.getItem("ghostbus-model") || "";
+    const options = [new Option("default model", "")];
+    found.forEach((m) => {
+      const option = new Option(m.model, m.model);
+      option.title = `${m.backend} · ${m.workers} worker${m.workers === 1 ? "" : "s"}`;
+      options.push(option);
+    });
+    if (chosen && !found.some((m) => m.model === chosen)) options.push(new Option(chosen, chosen));
+    modelPicker.replaceChildren(...options);
+    modelPicker.value = chosen;
+  } catch (err) {
+    // The picker keeps what it had.
+  }
+}
+
+modelPicker.addEventListener("change", () => localStorage.setItem("ghostbus-model", modelPicker.value));
 
 window.ghostbus.connectEvents = connectEvents;
 updateCounts();
