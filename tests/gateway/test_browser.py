@@ -4,16 +4,20 @@ and drags go through crud's commands, run events stream as text and finish as sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvicorn
 from nats.aio.client import Client
 from playwright.async_api import Browser, Page, expect
 
 from proto import subjects
 from proto.codec import decode, encode
+from proto.commands import TaskCreate
 from proto.events import (
     RunFinishedEvent,
     RunStartedEvent,
@@ -21,8 +25,12 @@ from proto.events import (
     TextMessageEndEvent,
     TextMessageStartEvent,
 )
-from proto.messages import RunRequest
+from proto.messages import PERSON, CommandRequest, RunRequest
+from services.gateway.app import create_app
+from services.gateway.config import Settings
 from tests.browser import chromium
+from tests.natsd import NatsServer
+from tests.stack import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -215,3 +223,56 @@ async def test_the_model_picker_offers_the_workers_models_and_sends_the_choice(
         await expect(page.locator("#chat-model")).to_have_value("qwen3:4b")
     finally:
         await worker.stop()
+
+
+async def test_a_gateway_restart_loses_no_change(
+    nats_server: NatsServer, crud: object, nc: Client, browser: Browser
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    async with gateway_on(port, nats_server):
+        page = await open_page(browser, url)
+        await api(url, {"op": "create", "name": "before"})
+        await expect(page.locator("#tasks .task .name")).to_have_text(["before"])
+    await expect(page.locator("#ws-status")).not_to_have_attribute("data-state", "open")
+    # Changes made while no gateway runs (crud still takes commands) reach the page once one is back.
+    for name in ("during one", "during two"):
+        request = CommandRequest(command_id=uuid.uuid4().hex, actor=PERSON, command=TaskCreate(name=name))
+        await nc.request(subjects.crud_command(subjects.TASK_ENTITY, "create"), encode(request), timeout=5)
+    async with gateway_on(port, nats_server):
+        await expect(page.locator("#tasks .task .name")).to_have_text(
+            ["before", "during one", "during two"], timeout=20_000
+        )
+        await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
+        await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open", timeout=20_000)
+        assert json.loads(await page.evaluate("JSON.stringify(window.ghostbus.seen)")) == [1, 2, 3]
+        assert page.dialogs == []
+
+
+@contextlib.asynccontextmanager
+async def gateway_on(port: int, nats_server: NatsServer) -> AsyncIterator[None]:
+    """A gateway on a given port (so a page can find it again after a restart), stopped on exit."""
+    app = create_app(Settings(NATS_URL=nats_server.url))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_the_event_stream_comes_back_after_the_gateway_refused_it(gateway_url: str, browser: Browser) -> None:
+    page = await open_page(browser, gateway_url)
+    # A gateway that cannot reach NATS answers /events with 503, and EventSource then gives up for good.
+    await page.route("**/events*", lambda route: route.fulfill(status=503, body="not now"))
+    await page.evaluate("window.ghostbus.source.close(); window.ghostbus.connectEvents()")
+    await expect(page.locator("#sse-status")).to_have_attribute("data-state", "closed")
+    await api(gateway_url, {"op": "create", "name": "while refused"})
+    await page.unroute("**/events*")
+    await expect(page.locator("#tasks .task .name")).to_have_text(["while refused"], timeout=10_000)
+    await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
