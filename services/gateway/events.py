@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+from nats.errors import Error as NatsError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -79,7 +80,8 @@ async def events(request: Request) -> Response:
                 yield item
         except CrudError as error:
             yield ServerSentEvent(data=str(error), event="failure").encode()
-        except TimeoutError:
-            log.warning("an SSE replay stalled; the client will reconnect")
+        except (TimeoutError, NatsError) as error:
+            # The browser reconnects with its cursor; nothing is lost by ending here.
+            log.warning("an SSE stream ended early: %r", error)
 
     return EventSourceResponse(guarded(), ping=PING_S, headers={"Cache-Control": "no-store"})

@@ -148,6 +148,8 @@ class Hub:
 
     async def replay(self, after: int, upto: int) -> AsyncIterator[Frame]:
         """The frames with sequences in (after, upto], read from JetStream, in order."""
+        if after >= upto:
+            return  # nothing missed: no consumer needed
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
         sub = await self.js.subscribe(subjects.UI_ALL, stream=subjects.UI_STREAM, ordered_consumer=True, config=config)
         try:
