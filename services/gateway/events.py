@@ -9,6 +9,7 @@ browser never grows the gateway's memory."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,7 @@ from services.gateway.hub import FellBehind, Hub
 log = logging.getLogger(__name__)
 
 PING_S = 15
+PING = b": ping\r\n\r\n"
 
 
 def _cursor(request: Request) -> int | None:
@@ -58,7 +60,16 @@ async def _stream(gateway: Gateway, hub: Hub, cursor: int | None) -> AsyncIterat
                 cursor = frame.seq
                 yield frame.data
             cursor = max(cursor, head)
-            while (live := await follower.next()) is not None:
+            while True:
+                try:
+                    # The keep-alive comes from here rather than a task of its own per browser.
+                    async with asyncio.timeout(PING_S):
+                        live = await follower.next()
+                except TimeoutError:
+                    yield PING
+                    continue
+                if live is None:
+                    return
                 if live.seq > cursor:
                     cursor = live.seq
                     yield live.data
@@ -84,4 +95,4 @@ async def events(request: Request) -> Response:
             # The browser reconnects with its cursor; nothing is lost by ending here.
             log.warning("an SSE stream ended early: %r", error)
 
-    return EventSourceResponse(guarded(), ping=PING_S, headers={"Cache-Control": "no-store"})
+    return EventSourceResponse(guarded(), ping=0, headers={"Cache-Control": "no-store"})

@@ -162,3 +162,14 @@ async def test_shutdown_does_not_wait_for_open_streams(nats_server: NatsServer, 
     for s in streams:
         assert await s.read_to_end(timeout=2) == []
         s.close()
+
+
+async def test_a_quiet_stream_sends_keep_alive_comments(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.gateway import events
+
+    monkeypatch.setattr(events, "PING_S", 0.2)
+    stream = await RawStream.open(gateway_url)
+    async with asyncio.timeout(5):
+        while stream.body.count(b": ping\r\n\r\n") < 2:
+            stream.body += await stream.reader.read(1024)
+    stream.close()
