@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PING_S = 15
 PING = b": ping\r\n\r\n"
+SHUTDOWN_GRACE_S = 1.0  # for a stream busy sending to end by itself when the server stops
 
 
 def _cursor(request: Request) -> int | None:
@@ -95,4 +96,10 @@ async def events(request: Request) -> Response:
             # The browser reconnects with its cursor; nothing is lost by ending here.
             log.warning("an SSE stream ended early: %r", error)
 
-    return EventSourceResponse(guarded(), ping=0, headers={"Cache-Control": "no-store"})
+    return EventSourceResponse(
+        guarded(),
+        ping=0,
+        headers={"Cache-Control": "no-store"},
+        shutdown_event=hub.closing,
+        shutdown_grace_period=SHUTDOWN_GRACE_S,
+    )

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -44,13 +45,14 @@ class FellBehind(Exception):
 class Follower:
     """One browser's place in the fan-out: a bounded queue of frames, and whether it overflowed."""
 
-    __slots__ = ("queue", "behind")
+    __slots__ = ("queue", "behind", "closed")
 
     def __init__(self, limit: int) -> None:
         self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=limit)
         self.behind = False
+        self.closed = False
 
-    def offer(self, frame: Frame | None) -> None:
+    def offer(self, frame: Frame) -> None:
         if self.behind:
             return
         try:
@@ -59,9 +61,18 @@ class Follower:
             # Not waiting on the queue (it is full), so it sees the flag before its next read.
             self.behind = True
 
+    def close(self) -> None:
+        """End the stream after the frame in hand (the gateway is stopping)."""
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)  # wakes a reader waiting on an empty queue
+
     async def next(self) -> Frame | None:
+        """The next frame; None once closed."""
         if self.behind:
             raise FellBehind
+        if self.closed:
+            return None
         return await self.queue.get()
 
 
@@ -79,7 +90,11 @@ class Hub:
         self.seq = 0
         self.relayed = 0
         self.dropped = 0  # browsers that overflowed their queue (each is disconnected)
+        # Every stream's response is given this one event; sse-starlette sets it when the server
+        # begins to shut down, and every stream then ends cleanly instead of being cancelled.
+        self.closing = anyio.Event()
         self._sub: Any = None
+        self._closer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.seq = await self.last_seq()
@@ -87,15 +102,22 @@ class Hub:
         self._sub = await self.js.subscribe(
             subjects.UI_ALL, stream=subjects.UI_STREAM, cb=self._deliver, ordered_consumer=True, config=config
         )
+        self._closer = asyncio.create_task(self._close_when_closing())
+
+    async def _close_when_closing(self) -> None:
+        await self.closing.wait()
+        for follower in list(self.followers):
+            follower.close()
 
     async def stop(self) -> None:
         """Stop reading and end every browser's stream (they reconnect to the next gateway)."""
+        self.closing.set()
+        if self._closer is not None:
+            await self._closer
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
-        for follower in list(self.followers):
-            follower.offer(None)
 
     async def last_seq(self) -> int:
         return (await self.bounds())[1]

@@ -5,6 +5,7 @@ not wait for open streams."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
 import time
@@ -143,7 +144,9 @@ async def test_a_browser_that_stops_reading_is_cut_off_and_catches_up(small_queu
     again.close()
 
 
-async def test_shutdown_does_not_wait_for_open_streams(nats_server: NatsServer, crud: object) -> None:
+async def test_shutdown_ends_open_streams_at_once_and_cleanly(
+    nats_server: NatsServer, crud: object, caplog: pytest.LogCaptureFixture
+) -> None:
     import uvicorn
 
     from services.gateway.app import create_app
@@ -151,17 +154,24 @@ async def test_shutdown_does_not_wait_for_open_streams(nats_server: NatsServer, 
     port = free_port()
     app = create_app(Settings(NATS_URL=nats_server.url))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    streams = [await RawStream.open(f"http://127.0.0.1:{port}") for _ in range(5)]
-    started = time.monotonic()
-    server.should_exit = True
-    await asyncio.wait_for(serving, 5)
+    uvicorn_log = logging.getLogger("uvicorn.error")  # uvicorn's loggers do not propagate to pytest's
+    uvicorn_log.addHandler(caplog.handler)
+    try:
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        streams = [await RawStream.open(f"http://127.0.0.1:{port}") for _ in range(5)]
+        started = time.monotonic()
+        server.should_exit = True
+        await asyncio.wait_for(serving, 5)
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
     assert time.monotonic() - started < 1.5
     for s in streams:
-        assert await s.read_to_end(timeout=2) == []
+        # Each stream was ended by the gateway, with the chunked body's closing chunk (not cut off).
+        assert await s.read_to_end(timeout=2) == [] and s.body.endswith(b"0\r\n\r\n")
         s.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_a_quiet_stream_sends_keep_alive_comments(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
