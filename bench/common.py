@@ -82,11 +82,9 @@ async def chat(url: str, text: str, timeout_s: float = 120.0) -> RunTrace:
                     trace.finished = message.get("result") or {}
                     return trace
                 elif kind in ("RUN_ERROR", "error"):
-                    if kind == "error" and "busy" in message.get("message", ""):
-                        continue
+                    # Refused or failed: the run counts as failed (the person was told, nothing hangs).
                     trace.error = message.get("message")
-                    if kind == "RUN_ERROR":
-                        return trace
+                    return trace
 
 
 def start_stack(base: Path, workers: int, env: dict[str, str], worker_env: dict[str, str] | None = None) -> Stack:

@@ -4,11 +4,14 @@ it turns a request into the right command."""
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import websockets
 
 from bench.common import save
 from proto.commands import TaskCreate, TaskDelete, TaskToggle
@@ -17,6 +20,8 @@ from services.llm_worker.backends.base import CommandOut, Prompt, Usage
 from services.llm_worker.backends.embedded import EmbeddedBackend, model_path
 from services.llm_worker.config import Settings
 from tests.stack import Stack
+
+RUNS = 6
 
 LIST = [
     TaskPublic(id=1, name="laundry", done=False, position=0, version=1),
@@ -87,72 +92,80 @@ async def accuracy(backend: EmbeddedBackend) -> dict[str, Any]:
     }
 
 
-async def direct(backend: EmbeddedBackend, runs: int, offset: int = 0) -> dict[str, float]:
-    """The same requests as through the system (each one new to the model's prompt cache)."""
-    first_command, rates = [], []
-    for n in range(runs):
-        started = time.monotonic()
+async def direct(backend: EmbeddedBackend, text: str) -> tuple[float, float]:
+    """One request in this process: (time to the first command, the model's tokens/s)."""
+    started = time.monotonic()
+    seen = None
+    usage = None
+    async for chunk in backend.stream(Prompt(text=text, tasks=[])):
+        if isinstance(chunk, CommandOut) and seen is None:
+            seen = time.monotonic() - started
+        if isinstance(chunk, Usage):
+            usage = chunk
+    assert seen is not None and usage is not None and usage.completion_tokens and usage.duration_s
+    return seen, usage.completion_tokens / usage.duration_s
+
+
+async def through_system(url: str, text: str) -> tuple[float, float]:
+    """The same request through the gateway's WebSocket: (time to the command's TOOL_CALL_START, the
+    tokens/s the worker reports in RUN_FINISHED)."""
+    async with websockets.connect(url.replace("http://", "ws://") + "/ws") as ws:
+        sent = time.monotonic()
+        await ws.send(json.dumps({"type": "chat", "text": text}))
         seen = None
-        usage = None
-        async for chunk in backend.stream(Prompt(text=f"add apples {offset + n}", tasks=[])):
-            if isinstance(chunk, CommandOut) and seen is None:
-                seen = time.monotonic() - started
-            if isinstance(chunk, Usage):
-                usage = chunk
-        assert seen is not None and usage is not None and usage.completion_tokens and usage.duration_s
-        first_command.append(seen)
-        rates.append(usage.completion_tokens / usage.duration_s)
-    return {"first_command_s": statistics.fmean(first_command), "tokens_per_s": statistics.fmean(rates)}
-
-
-async def through_system(base: Path, models: Path, runs: int) -> dict[str, float]:
-    from bench.common import chat
-
-    stack = Stack(base, env={"LLM_BACKEND": "embedded", "LLM_MODEL_DIR": str(models)})
-    stack.start(workers=1)
-    first_command, rates = [], []
-    try:
-        await chat(stack.url, "hello")
-        for n in range(runs):
-            import json
-
-            import websockets
-
-            async with websockets.connect(stack.url.replace("http://", "ws://") + "/ws") as ws:
-                sent = time.monotonic()
-                await ws.send(json.dumps({"type": "chat", "text": f"add apples {n}"}))
-                seen = None
-                while True:
-                    message = json.loads(await asyncio.wait_for(ws.recv(), 60))
-                    if message["type"] == "TOOL_CALL_START" and seen is None:
-                        seen = time.monotonic() - sent
-                    if message["type"] == "RUN_FINISHED":
-                        rates.append(float(message["result"]["tokens_per_s"]))
-                        break
-            assert seen is not None
-            first_command.append(seen)
-    finally:
-        stack.stop()
-    return {"first_command_s": statistics.fmean(first_command), "tokens_per_s": statistics.fmean(rates)}
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            if message["type"] == "TOOL_CALL_START" and seen is None:
+                seen = time.monotonic() - sent
+            if message["type"] in ("RUN_ERROR", "error"):
+                raise RuntimeError(f"the run failed: {message}")
+            if message["type"] == "RUN_FINISHED":
+                assert seen is not None
+                return seen, float(message["result"]["tokens_per_s"])
 
 
 async def measure(base: Path) -> dict[str, Any]:
     models = base / "models"
     model_path(models)
+    stack = Stack(base / "stack", env={"LLM_BACKEND": "embedded", "LLM_MODEL_DIR": str(models)})
+    stack.start(workers=1)
     backend = EmbeddedBackend(Settings(LLM_MODEL_DIR=models))
     await backend.start()
+    alone: list[tuple[float, float]] = []
+    system: list[tuple[float, float]] = []
     try:
-        await direct(backend, 1, offset=100)  # warm, as a running worker is
-        alone = await direct(backend, 5)
+        # Both warm, as a running worker is; then the same requests alternately, so both see the same
+        # machine (it is shared, and the model's speed swings with whatever else runs). Each request
+        # is new to both models' prompt caches.
+        await through_system(stack.url, "add pears")
+        await direct(backend, "add pears")
+        for n in range(RUNS):
+            system.append(await through_system(stack.url, f"add apples {n}"))
+            alone.append(await direct(backend, f"add apples {n}"))
+        stack.stop()
         judged = await accuracy(backend)
     finally:
         await backend.close()
-    system = await through_system(base / "stack", models, 5)
+        stack.stop()
+
+    def means(pairs: list[tuple[float, float]]) -> dict[str, float]:
+        return {
+            "first_command_s": round(statistics.fmean(p[0] for p in pairs), 3),
+            "tokens_per_s": round(statistics.fmean(p[1] for p in pairs), 2),
+        }
+
+    direct_means, system_means = means(alone), means(system)
     figures = {
-        "direct": {k: round(v, 3) for k, v in alone.items()},
-        "through_system": {k: round(v, 3) for k, v in system.items()},
-        "tokens_per_s_ratio": round(system["tokens_per_s"] / alone["tokens_per_s"], 3),
-        "first_command_overhead_ms": round((system["first_command_s"] - alone["first_command_s"]) * 1000, 1),
+        "runs": RUNS,
+        "direct": direct_means,
+        "through_system": system_means,
+        "tokens_per_s_ratio": round(system_means["tokens_per_s"] / direct_means["tokens_per_s"], 3),
+        "first_command_overhead_ms": round(
+            (system_means["first_command_s"] - direct_means["first_command_s"]) * 1000, 1
+        ),
+        "first_command_overhead_per_run_ms": [
+            round((s[0] - a[0]) * 1000, 1) for s, a in zip(system, alone, strict=True)
+        ],
         "accuracy": judged,
     }
     save("model", figures)
@@ -165,8 +178,6 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import json
-
     result = run()
     print(json.dumps({k: v for k, v in result.items() if k != "accuracy"}, indent=2))
     print(json.dumps({k: v for k, v in result["accuracy"].items() if k != "rows"}, indent=2))

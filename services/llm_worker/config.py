@@ -21,11 +21,11 @@ class Settings(BusSettings):
         validation_alias="LLM_BACKEND",
         description="auto: Ollama when it answers and has OLLAMA_MODEL, else embedded; or embedded, ollama, openai",
     )
-    strategy: Literal["auto", "tools", "inline"] = Field(
+    strategy: Literal["auto", "tools", "inline", "constrained"] = Field(
         default="auto",
         validation_alias="LLM_STRATEGY",
-        description="how a chat model gives commands: native tool calls, or JSON in its text; the embedded "
-        "model is always constrained by a grammar",
+        description="how a chat model gives commands: tools (native tool calls), inline (JSON in its text) or "
+        "constrained (its whole answer held to a JSON schema of commands); the embedded model is always constrained",
     )
     openai_base_url: str = Field(
         default="https://api.openai.com/v1",

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import ollama
 
+from services.llm_worker import constrained
 from services.llm_worker.backends.base import BackendError, Chunk, Prompt, TextDelta, Usage
 from services.llm_worker.backends.openai import TOOLS_SYSTEM, tool_call_command, tool_definitions
 from services.llm_worker.commands import CommandParser
@@ -43,13 +44,13 @@ class OllamaBackend:
     """Streams a chat answer from Ollama; the command parser turns inline JSON commands into commands."""
 
     name = "ollama"
-    composes_reply = False
 
     def __init__(self, settings: Settings) -> None:
         self.host = settings.ollama_host
         self.model = settings.ollama_model
-        self.strategy = "tools" if settings.strategy == "tools" else "inline"
+        self.strategy = settings.strategy if settings.strategy in ("tools", "constrained") else "inline"
         self.feeds_back = self.strategy == "tools"
+        self.composes_reply = self.strategy == "constrained"
         self.keep_alive = settings.ollama_keep_alive
         self._timeout = httpx.Timeout(settings.run_timeout_s, connect=CONNECT_TIMEOUT_S)
         self._client: ollama.AsyncClient | None = None
@@ -71,6 +72,8 @@ class OllamaBackend:
         return sorted(m.model for m in listed.models if m.model)
 
     def messages(self, prompt: Prompt) -> list[dict[str, Any]]:
+        if self.strategy == "constrained":
+            return constrained.messages(prompt)
         if self.strategy == "inline":
             messages: list[dict[str, Any]] = list(chat_messages(prompt))
             return messages + inline_corrections(prompt)
@@ -94,14 +97,23 @@ class OllamaBackend:
         final: ollama.ChatResponse | None = None
         started = False
         tools = tool_definitions() if self.strategy == "tools" else None
+        schema = constrained.commands_schema() if self.strategy == "constrained" else None
+        answer: list[str] = []
         try:
             parts = await self._client.chat(
-                model=model, messages=self.messages(prompt), tools=tools, stream=True, keep_alive=self.keep_alive
+                model=model,
+                messages=self.messages(prompt),
+                tools=tools,
+                format=schema,
+                stream=True,
+                keep_alive=self.keep_alive,
             )
             async for part in parts:
                 started = True
                 if part.message.content:
-                    if self.strategy == "inline":
+                    if self.strategy == "constrained":
+                        answer.append(part.message.content)
+                    elif self.strategy == "inline":
                         for item in parser.feed(part.message.content):
                             yield item
                     else:
@@ -119,6 +131,9 @@ class OllamaBackend:
             raise BackendError(f"the connection to Ollama at {self.host} broke off: {error!r}") from error
         for item in parser.finish():
             yield item
+        if self.strategy == "constrained":
+            for command in constrained.parse("".join(answer)):
+                yield command
         if final is None:
             raise BackendError("Ollama stopped before finishing the answer")
         yield _usage(final)

@@ -15,6 +15,7 @@ import httpx
 from pydantic import ValidationError
 
 from proto.commands import COMMANDS, command_adapter
+from services.llm_worker import constrained
 from services.llm_worker.backends.base import (
     BackendError,
     Chunk,
@@ -87,13 +88,13 @@ class OpenAIBackend:
     """Streams from `{base_url}/chat/completions`; `strategy` is "tools" or "inline"."""
 
     name = "openai"
-    composes_reply = False
 
     def __init__(self, settings: Settings) -> None:
         self.base_url = settings.openai_base_url.rstrip("/")
         self.model = settings.openai_model
-        self.strategy = "inline" if settings.strategy == "inline" else "tools"
+        self.strategy = settings.strategy if settings.strategy in ("inline", "constrained") else "tools"
         self.feeds_back = self.strategy == "tools"
+        self.composes_reply = self.strategy == "constrained"
         self._key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         self._timeout = httpx.Timeout(settings.run_timeout_s, connect=CONNECT_TIMEOUT_S)
         self._client: httpx.AsyncClient | None = None
@@ -117,6 +118,8 @@ class OpenAIBackend:
         return sorted(m["id"] for m in response.json().get("data", []))
 
     def messages(self, prompt: Prompt) -> list[dict[str, Any]]:
+        if self.strategy == "constrained":
+            return constrained.messages(prompt)
         if self.strategy == "inline":
             messages: list[dict[str, Any]] = list(chat_messages(prompt))
             return messages + inline_corrections(prompt)
@@ -147,6 +150,12 @@ class OpenAIBackend:
         }
         if self.strategy == "tools":
             body["tools"] = tool_definitions()
+        if self.strategy == "constrained":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "commands", "schema": constrained.commands_schema()},
+            }
+        answer: list[str] = []
         parser = CommandParser()
         calls: dict[int, _PendingCall] = {}
         usage: Usage | None = None
@@ -174,7 +183,9 @@ class OpenAIBackend:
                         if first is None and (delta.get("content") or delta.get("tool_calls")):
                             first = time.monotonic()
                         if delta.get("content"):
-                            if self.strategy == "inline":
+                            if self.strategy == "constrained":
+                                answer.append(delta["content"])
+                            elif self.strategy == "inline":
                                 for item in parser.feed(delta["content"]):
                                     yield item
                             else:
@@ -193,6 +204,9 @@ class OpenAIBackend:
             raise BackendError(f"the model endpoint sent something that is not its format: {error}") from error
         for item in parser.finish():
             yield item
+        if self.strategy == "constrained":
+            for command in constrained.parse("".join(answer)):
+                yield command
         for index in sorted(calls):
             pending = calls[index]
             yield tool_call_command(pending.call_id or f"call_{index}", pending.name, "".join(pending.arguments))
