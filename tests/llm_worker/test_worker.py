@@ -239,3 +239,24 @@ async def test_model_lists_and_switches_the_conversation_s_model(
     assert said(switched) == "From now on this conversation uses llama3.2:latest."
     assert said(answered) == "Hi." and fake.requests[-1]["model"] == "llama3.2:latest"
     assert answered[-1].result["model"] == "llama3.2:latest"
+
+
+async def test_a_run_that_keeps_failing_ends_with_an_error_after_max_attempts(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    js = nc.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    run_id = await submit(nc, "add apples")
+    # A first attempt that dies without acknowledging (as a killed worker would).
+    (first,) = await queue.fetch(1, timeout=5)
+    await first.nak()
+    await queue.unsubscribe()
+    async with serving(FakeOllama(["never"])) as fake:
+        settings = Settings(
+            NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_MAX_ATTEMPTS=1
+        )
+        async with running(settings):
+            events = await events_of(nc, run_id)
+        assert fake.requests == []
+    assert events[-1].type == EventType.RUN_ERROR and events[-1].code == "attempts"
+    assert "giving up" in events[-1].message
