@@ -142,7 +142,9 @@ class Worker:
         publish = functools.partial(self.publish, run_id=request.run_id)
         run = Run(request, self.backend, publish, self.execute)
         if attempt > self.settings.max_attempts:
-            await run.fail(f"The run failed {attempt - 1} times (a worker stopped mid-run); giving up.", "attempts")
+            tries = attempt - 1
+            plural = "s" if tries != 1 else ""
+            await run.fail(f"A worker stopped in the middle of this run {tries} time{plural}; giving up.", "attempts")
             await msg.ack()
             return
         log.info("run %s: attempt %d: %r", request.run_id, attempt, request.text[:80])
