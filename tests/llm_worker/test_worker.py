@@ -260,3 +260,15 @@ async def test_a_run_that_keeps_failing_ends_with_an_error_after_max_attempts(
         assert fake.requests == []
     assert events[-1].type == EventType.RUN_ERROR and events[-1].code == "attempts"
     assert "giving up" in events[-1].message
+
+
+async def test_a_generation_longer_than_the_ack_wait_is_not_handed_to_another_worker(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    # 3 s of answer against a 1 s ack wait: only the in_progress heartbeats keep the run here.
+    async with serving(FakeOllama([f"w{n} " for n in range(30)], delay_s=0.1)) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_ACK_WAIT_S=1)
+        async with running(settings), running(settings):
+            events = await events_of(nc, await submit(nc, "tell me a story"))
+    assert [e.type for e in events].count(EventType.RUN_STARTED) == 1
+    assert events[-1].type == EventType.RUN_FINISHED and len(fake.requests) == 1
