@@ -11,15 +11,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from sse_starlette import ServerSentEvent
+from sse_starlette.sse import AppStatus
 
 from proto import subjects
 from proto.codec import DecodeError, decode_ui_event
@@ -28,6 +29,17 @@ from proto.messages import TaskEvent
 log = logging.getLogger(__name__)
 
 REPLAY_WAIT_S = 5.0
+EXIT_POLL_S = 0.2
+
+
+def server_exiting() -> bool:
+    """Whether the uvicorn server running this process has been asked to stop: by a signal (which
+    sse-starlette records in AppStatus), or by setting `should_exit` on it (as tests and `--reload`
+    do). Its signal handler is a bound method of the server, which is how the server is found."""
+    if AppStatus.should_exit:
+        return True
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return bool(getattr(server, "should_exit", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +102,7 @@ class Hub:
         self.seq = 0
         self.relayed = 0
         self.dropped = 0  # browsers that overflowed their queue (each is disconnected)
-        # Every stream's response is given this one event; sse-starlette sets it when the server
-        # begins to shut down, and every stream then ends cleanly instead of being cancelled.
-        self.closing = anyio.Event()
+        self.closing = asyncio.Event()
         self._sub: Any = None
         self._closer: asyncio.Task[None] | None = None
 
@@ -105,7 +115,13 @@ class Hub:
         self._closer = asyncio.create_task(self._close_when_closing())
 
     async def _close_when_closing(self) -> None:
-        await self.closing.wait()
+        # uvicorn does not tell an application that it has begun to stop: it waits for every open
+        # response to end. So the streams are ended here as soon as it wants to exit.
+        while not self.closing.is_set() and not server_exiting():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EXIT_POLL_S):
+                    await self.closing.wait()
+        self.closing.set()
         for follower in list(self.followers):
             follower.close()
 
@@ -157,16 +173,17 @@ class Hub:
                     self.dropped += 1
         self.relayed += len(self.followers)
 
-    @contextlib.asynccontextmanager
-    async def follow(self) -> AsyncIterator[tuple[Follower, int]]:
-        """Join the fan-out; yields the follower and the last sequence it will not be given (the caller
+    def join(self) -> tuple[Follower, int]:
+        """A new follower of the fan-out, and the last sequence it will not be given (the caller
         replays up to there from JetStream)."""
         follower = Follower(self.queue_limit)
+        if self.closing.is_set():
+            follower.close()
         self.followers.add(follower)
-        try:
-            yield follower, self.seq
-        finally:
-            self.followers.discard(follower)
+        return follower, self.seq
+
+    def leave(self, follower: Follower) -> None:
+        self.followers.discard(follower)
 
     async def replay(self, after: int, upto: int) -> AsyncIterator[Frame]:
         """The frames with sequences in (after, upto], read from JetStream, in order."""

@@ -108,6 +108,11 @@ async def test_one_event_reaches_many_browsers_at_once(gateway_url: str, nc: Cli
     assert elapsed < 2.0, f"300 browsers took {elapsed:.2f} s"
     for s in streams:
         s.close()
+    # Browsers that leave are forgotten at once, even with no event to send them.
+    deadline = time.monotonic() + 5
+    while (connected := await metric(gateway_url, "sse_clients")) > 0:
+        assert time.monotonic() < deadline, f"{connected} closed streams still followed"
+        await asyncio.sleep(0.05)
 
 
 async def test_a_replay_meets_the_live_stream_without_a_gap_or_a_repeat(gateway_url: str, nc: Client) -> None:
