@@ -19,13 +19,18 @@ from proto import subjects
 from proto.codec import decode, encode
 from proto.commands import TaskCreate
 from proto.events import (
+    RunErrorEvent,
     RunFinishedEvent,
     RunStartedEvent,
     TextMessageContentEvent,
     TextMessageEndEvent,
     TextMessageStartEvent,
+    ToolCallArgsEvent,
+    ToolCallEndEvent,
+    ToolCallResultEvent,
+    ToolCallStartEvent,
 )
-from proto.messages import PERSON, CommandRequest, RunRequest
+from proto.messages import PERSON, CommandRequest, Notice, RunRequest
 from services.gateway.app import create_app
 from services.gateway.config import Settings
 from tests.browser import chromium
@@ -276,3 +281,42 @@ async def test_the_event_stream_comes_back_after_the_gateway_refused_it(gateway_
     await page.unroute("**/events*")
     await expect(page.locator("#tasks .task .name")).to_have_text(["while refused"], timeout=10_000)
     await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
+
+
+async def test_markup_from_the_person_the_model_and_notices_shows_as_text(
+    gateway_url: str, nc: Client, browser: Browser
+) -> None:
+    js = nc.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    page = await open_page(browser, gateway_url)
+    typed = "<img src=p onerror=alert(7)> & <b>bold?</b>"
+    await page.fill("#chat-input", typed)
+    await page.press("#chat-input", "Enter")
+    await expect(page.locator(".msg.user")).to_have_text([typed])
+    msg = (await queue.fetch(1, timeout=5))[0]
+    request = decode(RunRequest, msg.data)
+    tool = "<img src=a onerror=alert(8)>"
+    target = "<script>alert(9)</script>"
+    failure = "<img src=b onerror=alert(10)>"
+    result = {"command_id": "c1", "ok": False, "error": {"code": "invalid", "message": failure}}
+    events = [
+        RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id),
+        ToolCallStartEvent(tool_call_id="c1", tool_call_name=tool),
+        ToolCallArgsEvent(tool_call_id="c1", delta=json.dumps({"op": "create", "name": target})),
+        ToolCallEndEvent(tool_call_id="c1"),
+        ToolCallResultEvent(message_id="r1", tool_call_id="c1", content=json.dumps(result)),
+        RunErrorEvent(message='<svg onload=alert(11)> "model" failed'),
+    ]
+    for event in events:
+        await js.publish(subjects.run_events(request.run_id), encode(event))
+    await msg.ack()
+    await nc.publish(subjects.UI_NOTIFY, encode(Notice(event_id="n1", text="<img src=t onerror=alert(12)> toast")))
+    chip = page.locator(".msg.assistant .chip")
+    await expect(chip).to_have_text(f"✗ {tool} {target}")
+    await expect(chip).to_have_attribute("data-state", "failed")
+    await expect(chip).to_have_attribute("title", failure)
+    await expect(page.locator(".msg.assistant .meta")).to_have_text('<svg onload=alert(11)> "model" failed')
+    await expect(page.locator(".toast")).to_have_text("<img src=t onerror=alert(12)> toast")
+    markup = page.locator("#messages img, #messages svg, #messages script, #messages b, #toasts img")
+    assert await markup.count() == 0
+    assert page.dialogs == []
