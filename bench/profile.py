@@ -11,14 +11,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bench.common import RESULTS
-
 RATE_HZ = 200
+STACK_DEPTH = 7
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
@@ -46,6 +46,7 @@ def summarise(collapsed: str, top: int = 12) -> dict[str, Any]:
     """py-spy's raw (collapsed) stacks → self time by package and by function, as % of the samples."""
     by_package: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
+    stacks: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -58,11 +59,18 @@ def summarise(collapsed: str, top: int = 12) -> dict[str, Any]:
         func, file = (found.group("func"), found.group("file")) if found else (leaf, leaf)
         by_package[package(file)] += count
         by_function[f"{func} ({package(file)})"] += count
+        frames = [FRAME.sub(lambda m: m.group("func"), frame) for frame in stack.split(";")]
+        stacks[" < ".join(reversed(frames[-STACK_DEPTH:]))] += count
 
     def share(counter: Counter[str]) -> dict[str, float]:
         return {k: round(v / total * 100, 1) for k, v in counter.most_common(top)} if total else {}
 
-    return {"samples": total, "self_by_package_pct": share(by_package), "self_by_function_pct": share(by_function)}
+    return {
+        "samples": total,
+        "self_by_package_pct": share(by_package),
+        "self_by_function_pct": share(by_function),
+        "hottest_stacks_pct": {k: v for k, v in list(share(stacks).items())[:6]},
+    }
 
 
 class Profile:
@@ -73,16 +81,18 @@ class Profile:
         self.pids = pids
         self.recorders: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         self.result: dict[str, Any] = {}
+        self.raw = Path()
 
     def __enter__(self) -> Profile:
         binary = py_spy()
         if binary is None:
             self.result = {"skipped": "py-spy is not installed (pip install -e '.[bench]')"}
             return self
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        self.raw = Path(tempfile.mkdtemp(prefix=f"profile-{self.name}-"))
         for label, pid in self.pids.items():
-            out = RESULTS / f"profile_{self.name}_{label}.txt"
-            args = [binary, "record", "-p", str(pid), "-r", str(RATE_HZ), "-f", "raw", "-o", str(out), "--nonblocking"]
+            out = self.raw / f"{label}.txt"
+            args = [binary, "record", "-p", str(pid), "-r", str(RATE_HZ), "-f", "raw", "-o", str(out)]
+            args += ["--nonblocking", "--full-filenames"]
             proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             self.recorders[label] = (proc, out)
         return self
@@ -100,6 +110,7 @@ class Profile:
                 _, stderr = proc.communicate()
             if out.exists() and out.stat().st_size:
                 self.result[label] = summarise(out.read_text())
-                out.unlink()  # the summary is the figure; the raw stacks are large
             else:
                 self.result[label] = {"skipped": stderr.decode(errors="replace").strip()[-300:] or "no samples"}
+        # The summary is the figure; the raw stacks (large) stay in a temporary directory for a closer look.
+        print(f"profile {self.name}: raw stacks in {self.raw}", file=sys.stderr)
