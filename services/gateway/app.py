@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,6 +45,7 @@ from proto.streams import ensure_streams
 from services.gateway.auth import TokenGate, login
 from services.gateway.config import Settings
 from services.gateway.hub import Hub
+from services.gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +64,12 @@ class CrudError(Exception):
     """crud could not be reached; the message is for the person."""
 
 
-COUNTER_HELP = {
-    "sse_clients": ("gauge", "browsers connected to the event stream"),
-    "ws_clients": ("gauge", "browsers connected to the chat"),
-    "ui_events_relayed_total": ("counter", "UI events sent to browsers"),
-    "run_events_relayed_total": ("counter", "chat run events sent to browsers"),
-    "runs_submitted_total": ("counter", "chat runs put on the work queue"),
-    "sse_clients_dropped_total": ("counter", "browsers disconnected for falling behind"),
-    "commands_total": ("counter", "commands sent to crud from forms and the API"),
-}
-
-
 class Gateway:
     """What every handler shares: settings, the NATS connection and the templates."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.counters: dict[str, int] = {}
+        self.metrics = Metrics()
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
@@ -98,8 +89,9 @@ class Gateway:
     async def start(self) -> None:
         self._nc = await connect(self.settings.nats_url, name="gateway")
         await ensure_streams(self.js)
-        self.hub = Hub(self.js, self.render_task, self.settings.sse_queue)
-        await self.hub.start()
+        self.hub = hub = Hub(self.js, self.render_task, self.settings.sse_queue, self.metrics)
+        self.metrics.gauges["sse_clients"] = lambda: len(hub.followers)
+        await hub.start()
 
     async def stop(self) -> None:
         if self.hub is not None:
@@ -132,14 +124,16 @@ class Gateway:
         return html.replace("\n", "")
 
     def count(self, name: str, by: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + by
+        self.metrics.count(name, by)
 
     async def run(self, command: dict[str, Any]) -> CommandResult:
         """Validate a person's command here (a clear 422 before anything travels) and send it to crud."""
         parsed = command_adapter.validate_python(command)
         self.count("commands_total")
         request = CommandRequest(command_id=uuid.uuid4().hex, actor=PERSON, command=parsed)
+        started = time.monotonic()
         data = await self.crud(subjects.crud_command(subjects.TASK_ENTITY, parsed.op), encode(request))
+        self.metrics.observe("command_seconds", time.monotonic() - started)
         try:
             return decode(CommandResult, data)
         except DecodeError as error:
@@ -310,21 +304,6 @@ async def asset(request: Request) -> Response:
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
-async def metrics(request: Request) -> Response:
-    """Prometheus text: what the gateway is carrying right now and in total."""
-    gateway = gateway_of(request)
-    counters = dict(gateway.counters)
-    if gateway.hub is not None:
-        counters["sse_clients"] = len(gateway.hub.followers)
-        counters["ui_events_relayed_total"] = gateway.hub.relayed
-        counters["sse_clients_dropped_total"] = gateway.hub.dropped
-    lines = []
-    for name, (kind, help_text) in COUNTER_HELP.items():
-        lines += [f"# HELP ghostbus_gateway_{name} {help_text}", f"# TYPE ghostbus_gateway_{name} {kind}"]
-        lines.append(f"ghostbus_gateway_{name} {counters.get(name, 0)}")
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
-
-
 async def healthz(request: Request) -> Response:
     """200 only when NATS is connected and crud answers."""
     gateway = gateway_of(request)
@@ -340,6 +319,7 @@ async def healthz(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     from services.gateway.chat import chat_socket
     from services.gateway.events import events
+    from services.gateway.metrics import metrics
     from services.gateway.workers import models
 
     gateway = Gateway(settings or Settings())

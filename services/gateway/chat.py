@@ -33,6 +33,7 @@ from proto.codec import DecodeError, decode_run_event, encode
 from proto.events import TERMINAL, EventType
 from proto.messages import MAX_CHAT, RunRequest
 from services.gateway.app import Gateway
+from services.gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,43 @@ def origin_allowed(websocket: WebSocket) -> bool:
         return True  # not a browser: scripts and tests
     host = websocket.headers.get("host", "")
     return urlsplit(origin).netloc == host
+
+
+class RunClock:
+    """Times one run from the person's message: the wait for a worker, the first text, the end."""
+
+    def __init__(self, metrics: Metrics, run_id: str) -> None:
+        self.metrics = metrics
+        self.run_id = run_id
+        self.submitted = time.monotonic()
+        self.seen: set[EventType] = set()
+
+    def saw(self, event: Any) -> None:
+        kind: EventType = event.type
+        first = kind not in self.seen
+        self.seen.add(kind)
+        elapsed = time.monotonic() - self.submitted
+        if kind == EventType.RUN_STARTED and first:
+            self.metrics.observe("run_wait_seconds", elapsed)
+            log.info("run_id=%s started after %.3f s", self.run_id, elapsed)
+        elif kind == EventType.TEXT_MESSAGE_CONTENT and first:
+            self.metrics.observe("run_first_text_seconds", elapsed)
+        elif kind == EventType.RUN_FINISHED:
+            self.metrics.observe("run_seconds", elapsed)
+            self.metrics.count("runs_finished_total")
+            result = event.result if isinstance(event.result, dict) else {}
+            log.info(
+                "run_id=%s finished in %.3f s model=%s tokens=%s tokens_per_s=%s",
+                self.run_id,
+                elapsed,
+                result.get("model"),
+                result.get("tokens"),
+                result.get("tokens_per_s"),
+            )
+        elif kind == EventType.RUN_ERROR:
+            self.metrics.observe("run_seconds", elapsed)
+            self.metrics.count("runs_failed_total")
+            log.info("run_id=%s failed in %.3f s code=%s: %s", self.run_id, elapsed, event.code, event.message)
 
 
 class ChatConnection:
@@ -131,13 +169,13 @@ class ChatConnection:
             await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
         except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
             await sub.unsubscribe()
-            log.warning("run %s: could not submit: %r", run_id, error)
+            log.warning("run_id=%s could not submit: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")
             return
         self.gateway.count("runs_submitted_total")
-        log.info("run %s: submitted (thread %s)", run_id, self.thread_id)
+        log.info("run_id=%s thread_id=%s model=%s submitted", run_id, self.thread_id, model or "default")
         await self.send({"type": "run", "runId": run_id, "text": request.text})
-        self.start_relay(run_id, sub)
+        self.start_relay(run_id, sub, RunClock(self.gateway.metrics, run_id))
 
     async def follow(self, run_id: str) -> None:
         """Replay a run's events from its first and follow it (a reloaded page resuming its answer)."""
@@ -146,8 +184,8 @@ class ChatConnection:
             return
         sub = await self.subscribe(run_id)
         if sub is not None:
-            log.info("run %s: resumed by a browser", run_id)
-            self.start_relay(run_id, sub)
+            log.info("run_id=%s resumed by a browser", run_id)
+            self.start_relay(run_id, sub, None)
 
     async def subscribe(self, run_id: str) -> Any:
         try:
@@ -158,17 +196,18 @@ class ChatConnection:
                 deliver_policy=DeliverPolicy.ALL,
             )
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
-            log.warning("run %s: could not follow: %r", run_id, error)
+            log.warning("run_id=%s could not follow: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")
             return None
 
-    def start_relay(self, run_id: str, sub: Any) -> None:
-        task = asyncio.create_task(self.relay(run_id, sub))
+    def start_relay(self, run_id: str, sub: Any, clock: RunClock | None) -> None:
+        task = asyncio.create_task(self.relay(run_id, sub, clock))
         self.runs[run_id] = task
         task.add_done_callback(lambda _: self.runs.pop(run_id, None))
 
-    async def relay(self, run_id: str, sub: Any) -> None:
-        """Forward the run's events to the browser until the run ends (or the browser leaves)."""
+    async def relay(self, run_id: str, sub: Any, clock: RunClock | None) -> None:
+        """Forward the run's events to the browser until the run ends (or the browser leaves); `clock`
+        times a run this socket submitted (not one it resumed)."""
         started = False
         warned = False
         text: list[str] = []
@@ -180,20 +219,24 @@ class ChatConnection:
                 except TimeoutError:
                     warned = True
                     if await self.workers_running():
+                        log.info("run_id=%s waiting: every worker is busy", run_id)
                         await self.send({"type": "status", "runId": run_id, "message": BUSY})
                     else:
+                        log.warning("run_id=%s waiting: no worker is running", run_id)
                         await self.error(NO_WORKER, run_id)
                     continue
                 try:
                     event = decode_run_event(msg.data)
                 except DecodeError as error:
-                    log.error("run %s: skipping a malformed event: %s", run_id, error)
+                    log.error("run_id=%s skipping a malformed event: %s", run_id, error)
                     continue
                 started = started or event.type == EventType.RUN_STARTED
                 if event.type == EventType.RUN_STARTED:
                     text = []
                 elif event.type == EventType.TEXT_MESSAGE_CONTENT:
                     text.append(event.delta)
+                if clock is not None:
+                    clock.saw(event)
                 await self.send(json.loads(msg.data) | {"runId": run_id})
                 self.gateway.count("run_events_relayed_total")
                 if event.type == EventType.TEXT_MESSAGE_END:

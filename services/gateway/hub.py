@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from sse_starlette.sse import AppStatus
 from proto import subjects
 from proto.codec import DecodeError, decode_ui_event
 from proto.messages import TaskEvent
+from services.gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +96,13 @@ Render = Callable[[TaskEvent], str]
 class Hub:
     """One ordered consumer on the UI stream for the whole gateway; every browser follows it."""
 
-    def __init__(self, js: JetStreamContext, render: Render, queue_limit: int) -> None:
+    def __init__(self, js: JetStreamContext, render: Render, queue_limit: int, metrics: Metrics) -> None:
         self.js = js
         self.render = render
         self.queue_limit = queue_limit
+        self.metrics = metrics
         self.followers: set[Follower] = set()
         self.seq = 0
-        self.relayed = 0
-        self.dropped = 0  # browsers that overflowed their queue (each is disconnected)
         self.closing = asyncio.Event()
         self._sub: Any = None
         self._closer: asyncio.Task[None] | None = None
@@ -143,7 +144,7 @@ class Hub:
         state = (await self.js.stream_info(subjects.UI_STREAM)).state
         return int(state.first_seq), int(state.last_seq)
 
-    def frame(self, msg: Msg) -> Frame | None:
+    def frame(self, msg: Msg, live: bool = False) -> Frame | None:
         """The SSE frame of one message of the UI stream; None for one that is not a UI event."""
         seq = int(msg.metadata.sequence.stream)
         try:
@@ -151,6 +152,8 @@ class Hub:
         except DecodeError as error:
             log.error("skipping malformed UI event %d: %s", seq, error)
             return None
+        if live:
+            self.metrics.observe("ui_event_age_seconds", time.time() - event.at)
         if isinstance(event, TaskEvent):
             sse = ServerSentEvent(data=self.render(event), event="task", id=str(seq))
         else:
@@ -163,15 +166,15 @@ class Hub:
         if seq <= self.seq:
             return
         self.seq = seq
-        frame = self.frame(msg)
+        frame = self.frame(msg, live=True)
         if frame is None:
             return
         for follower in list(self.followers):
             if not follower.behind:
                 follower.offer(frame)
                 if follower.behind:
-                    self.dropped += 1
-        self.relayed += len(self.followers)
+                    self.metrics.count("sse_clients_dropped_total")
+        self.metrics.count("ui_events_relayed_total", len(self.followers))
 
     def join(self) -> tuple[Follower, int]:
         """A new follower of the fan-out, and the last sequence it will not be given (the caller

@@ -1,0 +1,75 @@
+"""`/metrics` in Prometheus' text format, and logs that name the run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+
+import httpx
+import pytest
+import websockets
+from nats.aio.client import Client
+
+from proto import subjects
+from proto.codec import decode, encode
+from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEvent, TextMessageStartEvent
+from proto.messages import RunRequest
+from tests.gateway.test_chat import receive, ws_url
+
+SAMPLE = re.compile(r'^(ghostbus_gateway_[a-z_]+)(\{le="[^"]+"\})? (\d+(\.\d+)?)$')
+
+
+async def figures(url: str) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    out = {}
+    for line in response.text.splitlines():
+        if line.startswith("#"):
+            continue
+        found = SAMPLE.match(line)
+        assert found, f"not a Prometheus sample: {line!r}"
+        out[found.group(1) + (found.group(2) or "")] = float(found.group(3))
+    return out
+
+
+async def test_runs_commands_and_events_are_counted_and_timed(
+    gateway_url: str, nc: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.gateway")
+    js = nc.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    async with websockets.connect(ws_url(gateway_url)) as ws:
+        await ws.send(json.dumps({"type": "chat", "text": "hello"}))
+        run_id = (await receive(ws))["runId"]
+        msg = (await queue.fetch(1, timeout=5))[0]
+        request = decode(RunRequest, msg.data)
+        events = [
+            RunStartedEvent(thread_id=request.thread_id, run_id=run_id),
+            TextMessageStartEvent(message_id="m", role="assistant"),
+            TextMessageContentEvent(message_id="m", delta="hi"),
+            RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "m1", "tokens_per_s": 9}),
+        ]
+        for event in events:
+            await js.publish(subjects.run_events(run_id), encode(event))
+        await msg.ack()
+        assert [(await receive(ws))["type"] for _ in events][-1] == "RUN_FINISHED"
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        assert (await client.post("/tasks", data={"name": "milk"}, headers={"HX-Request": "true"})).status_code == 200
+    deadline = time.monotonic() + 5
+    while (got := await figures(gateway_url))["ghostbus_gateway_ui_event_age_seconds_count"] < 1:
+        assert time.monotonic() < deadline, "the task event never reached the gateway"
+        await asyncio.sleep(0.02)
+    for name in ("runs_submitted_total", "runs_finished_total", "run_events_relayed_total", "commands_total"):
+        assert got[f"ghostbus_gateway_{name}"] >= 1, name
+    assert got["ghostbus_gateway_runs_failed_total"] == 0
+    for name in ("run_wait", "run_first_text", "run", "command", "ui_event_age"):
+        assert got[f"ghostbus_gateway_{name}_seconds_count"] == 1, name
+        assert got[f'ghostbus_gateway_{name}_seconds_bucket{{le="+Inf"}}'] == 1, name
+        assert got[f"ghostbus_gateway_{name}_seconds_sum"] < 5, name
+    logged = [r.getMessage() for r in caplog.records if f"run_id={run_id}" in r.getMessage()]
+    assert any("submitted" in line for line in logged) and any("started after" in line for line in logged)
+    assert any("finished in" in line and "model=m1" in line for line in logged), logged
