@@ -13,9 +13,17 @@ import httpx
 import nats
 import pytest
 import websockets
+from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.micro import add_service
+from nats.micro.request import Request
+from nats.micro.service import EndpointConfig, ServiceConfig
 
 from proto import subjects
+from proto.streams import ensure_streams
 from services.llm_worker.backends.embedded import model_path
+from tests.deploy.natsconf import local_url, locked_down, violations
+from tests.natsd import NatsServer
 from tests.stack import Stack
 
 
@@ -28,12 +36,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.start(workers=1)
     yield running
     running.stop()
-
-
-def violations(stack: Stack) -> list[str]:
-    assert stack.nats is not None
-    log = (stack.nats.store_dir / "nats.log").read_text(errors="replace")
-    return [line for line in log.splitlines() if "Permissions Violation" in line]
 
 
 async def test_the_stack_runs_a_chat_with_every_service_on_its_own_user(stack: Stack) -> None:
@@ -54,18 +56,18 @@ async def test_the_stack_runs_a_chat_with_every_service_on_its_own_user(stack: S
                 break
         listed = await client.get("/api/tasks")
     assert [t["name"] for t in listed.json()] == ["apples"]
-    assert violations(stack) == []
+    assert stack.nats is not None
+    assert violations(stack.nats.store_dir / "nats.log") == []
 
 
-async def connect_as(stack: Stack, user: str) -> tuple[nats.NATS, list[str]]:
+async def connect_as(stack: Stack, user: str) -> tuple[Client, list[str]]:
     assert stack.nats is not None
     errors: list[str] = []
 
     async def on_error(error: Exception) -> None:
         errors.append(str(error))
 
-    url = f"nats://{user}:{user}-local@127.0.0.1:{stack.nats.port}"
-    return await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0), errors
+    return await nats.connect(local_url(stack.nats, user), error_cb=on_error, max_reconnect_attempts=0), errors
 
 
 async def wait_for(errors: list[str], text: str) -> None:
@@ -78,13 +80,26 @@ async def wait_for(errors: list[str], text: str) -> None:
     ("user", "action", "subject"),
     [
         ("gateway", "publish", "ui.task.created"),
+        ("gateway", "publish", "ui.notify"),
         ("gateway", "subscribe", "crud.>"),
+        ("gateway", "subscribe", "crud.task.create"),
         ("gateway", "subscribe", "ui.>"),
+        ("gateway", "subscribe", "chat.submit"),
         ("gateway", "publish", "chat.events.x"),
+        ("gateway", "publish", "$JS.API.STREAM.PURGE.UI"),
+        ("gateway", "publish", "$JS.API.STREAM.CREATE.SNOOP"),
+        ("gateway", "publish", "$JS.API.CONSUMER.MSG.NEXT.CHAT_RUNS.llm_workers"),
         ("llm_worker", "publish", "ui.task.deleted"),
+        ("llm_worker", "publish", "ui.notify"),
+        ("llm_worker", "subscribe", "crud.>"),
         ("llm_worker", "subscribe", "crud.task.create"),
+        ("llm_worker", "subscribe", "$SRV.PING.crud"),
+        ("llm_worker", "publish", "chat.submit"),
         ("llm_worker", "publish", "$JS.API.STREAM.DELETE.UI"),
+        ("llm_worker", "publish", "$JS.API.STREAM.UPDATE.SNOOP"),
         ("crud", "publish", "chat.submit"),
+        ("crud", "publish", "chat.events.x"),
+        ("crud", "subscribe", "$SRV.PING.llm_worker"),
     ],
 )
 async def test_a_service_is_refused_what_is_not_its_job(stack: Stack, user: str, action: str, subject: str) -> None:
@@ -126,3 +141,111 @@ def test_compose_and_make_run_use_the_same_permissions(tmp_path: Path) -> None:
     assert 'include "permissions.conf"' in (root / "local-users.conf").read_text()
     assert 'include "local-users.conf"' in (root / "local.conf").read_text()
     assert subjects.UI_ALL in (root / "permissions.conf").read_text()
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[NatsServer]:
+    """A bare nats-server with the local users and permissions, no service running."""
+    server = locked_down(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def connect_user(server: NatsServer, user: str, errors: list[str]) -> Client:
+    async def on_error(error: Exception) -> None:
+        errors.append(f"{user}: {error}")
+
+    return await nats.connect(local_url(server, user), error_cb=on_error, max_reconnect_attempts=0)
+
+
+async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
+    """Every NATS operation each service makes, done as its own user, with no refusal: the streams
+    made sure of, crud's endpoints answering, a run pulled and acknowledged, its events and the UI
+    events read by the gateway through ordered consumers, a run cancelled, each service PINGed."""
+    errors: list[str] = []
+    crud, worker, gateway = [await connect_user(locked, user, errors) for user in ("crud", "llm_worker", "gateway")]
+    try:
+        for nc in (crud, worker, gateway):
+            await ensure_streams(nc.jetstream())
+
+        async def answer(request: Request) -> None:
+            await request.respond(b'{"tasks": []}')
+
+        endpoints = await add_service(
+            crud, ServiceConfig(name=subjects.CRUD_SERVICE, version="0.0.0", queue_group=subjects.CRUD_QUEUE)
+        )
+        for name, subject in (
+            ("list", subjects.TASK_LIST),
+            ("create", subjects.crud_command(subjects.TASK_ENTITY, "create")),
+            ("audit", subjects.AUDIT_LIST),
+            ("recent", subjects.CONVERSATION_RECENT),
+            ("append", subjects.CONVERSATION_APPEND),
+            ("notify", subjects.NOTIFY),
+        ):
+            await endpoints.add_endpoint(EndpointConfig(name=name, subject=subject, handler=answer))
+        presence = await add_service(worker, ServiceConfig(name=subjects.WORKER_SERVICE, version="0.0.0"))
+
+        # The gateway and the workers reach the database only through crud's endpoints.
+        for nc, subject in (
+            (gateway, subjects.TASK_LIST),
+            (gateway, subjects.crud_command(subjects.TASK_ENTITY, "create")),
+            (gateway, subjects.AUDIT_LIST),
+            (gateway, subjects.CONVERSATION_RECENT),
+            (worker, subjects.TASK_LIST),
+            (worker, subjects.crud_command(subjects.TASK_ENTITY, "create")),
+            (worker, subjects.CONVERSATION_RECENT),
+            (worker, subjects.CONVERSATION_APPEND),
+            (worker, subjects.NOTIFY),
+        ):
+            assert (await nc.request(subject, b"{}", timeout=5)).data == b'{"tasks": []}', subject
+        for nc, service in (
+            (gateway, subjects.CRUD_SERVICE),
+            (gateway, subjects.WORKER_SERVICE),
+            (crud, subjects.CRUD_SERVICE),  # their container health checks
+            (worker, subjects.WORKER_SERVICE),
+        ):
+            await nc.request(subjects.service_ping(service), b"", timeout=5)
+
+        # crud publishes a UI event through JetStream; the gateway reads it with an ordered consumer.
+        gjs = gateway.jetstream()
+        ui = await gjs.subscribe(subjects.UI_ALL, stream=subjects.UI_STREAM, ordered_consumer=True)
+        await crud.jetstream().publish(subjects.ui_event(subjects.TASK_ENTITY, "created"), b"created")
+        assert (await ui.next_msg(timeout=5)).data == b"created"
+        assert (await gjs.stream_info(subjects.UI_STREAM)).state.messages == 1
+
+        # The gateway submits a run; a worker pulls it from the work queue, works on it, acknowledges it.
+        await gjs.publish(subjects.CHAT_SUBMIT, b"run", headers={"Nats-Msg-Id": "r1"})
+        config = ConsumerConfig(durable_name=subjects.RUNS_CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=15)
+        runs = await worker.jetstream().pull_subscribe(
+            subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM, config=config
+        )
+        (run,) = await runs.fetch(1, timeout=5)
+        cancels = await worker.subscribe(subjects.chat_cancel("r1"))
+        await run.in_progress()
+
+        # Its events (acknowledged by JetStream or not) reach the gateway replaying the run from its first.
+        await worker.jetstream().publish(subjects.run_events("r1"), b"started")
+        await worker.publish(subjects.run_events("r1"), b"delta")
+        events = await gjs.subscribe(
+            subjects.run_events("r1"),
+            stream=subjects.RUN_EVENTS_STREAM,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+        )
+        assert [(await events.next_msg(timeout=5)).data for _ in range(2)] == [b"started", b"delta"]
+        await gateway.publish(subjects.chat_cancel("r1"), b"")
+        assert (await cancels.next_msg(timeout=5)).subject == subjects.chat_cancel("r1")
+        await run.ack_sync(timeout=5)
+        await runs.unsubscribe()
+        for sub in (ui, events):
+            await sub.unsubscribe()
+        await presence.stop()
+        await endpoints.stop()
+        for nc in (crud, worker, gateway):
+            await nc.flush()
+    finally:
+        for nc in (crud, worker, gateway):
+            await nc.close()
+    assert errors == []
+    assert violations(locked.store_dir / "nats.log") == []
