@@ -4,7 +4,7 @@ uses and nothing it must not; compose's server.conf takes every password from th
 from __future__ import annotations
 
 import asyncio
-import gc
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,22 +150,29 @@ def compose_nats(tmp_path: Path) -> Iterator[ComposeNats]:
     server.stop()
 
 
-# A refused connection leaves nats-py's socket to the garbage collector (see test_permissions.py).
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
+async def nats_answer_to(port: int, user: str, password: str) -> str:
+    """The server's first answer to a CONNECT with this user and password, on the NATS wire protocol."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        assert (await reader.readline()).startswith(b"INFO ")
+        connect = {"user": user, "pass": password, "verbose": False, "pedantic": False, "protocol": 1}
+        writer.write(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
+        await writer.drain()
+        return (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
 async def test_the_compose_config_admits_each_user_with_its_password_from_the_environment(
     compose_nats: ComposeNats,
 ) -> None:
     for user, password in PASSWORDS.items():
-        nc = await nats.connect(compose_nats.url(user, password), allow_reconnect=False, connect_timeout=2)
-        await nc.flush()
-        await nc.close()
+        assert await nats_answer_to(compose_nats.port, user, password) == "PONG", user
     assert violations(compose_nats.log) == []
     # The local passwords of make run mean nothing to it.
-    with pytest.raises((nats.errors.Error, OSError)):
-        await nats.connect(compose_nats.url("crud", "crud-local"), allow_reconnect=False, connect_timeout=2)
-    gc.collect()
-    assert any('authentication error - User "crud"' in line for line in violations(compose_nats.log))
+    for user in USERS:
+        assert await nats_answer_to(compose_nats.port, user, f"{user}-local") == "-ERR 'Authorization Violation'"
 
 
 async def test_the_compose_config_applies_the_same_permissions(compose_nats: ComposeNats) -> None:

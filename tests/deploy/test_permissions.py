@@ -185,6 +185,8 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
         ):
             await endpoints.add_endpoint(EndpointConfig(name=name, subject=subject, handler=answer))
         presence = await add_service(worker, ServiceConfig(name=subjects.WORKER_SERVICE, version="0.0.0"))
+        for nc in (crud, worker):  # their subscriptions reach the server before anyone asks
+            await nc.flush()
 
         # The gateway and the workers reach the database only through crud's endpoints.
         for nc, subject in (
