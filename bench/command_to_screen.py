@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import chat, plot_latencies, save, summary_ms
+from bench.common import chat, machine_load, plot_latencies, save, summary_ms
 from tests.stack import Stack
 
 COMMANDS_PER_RUN = 5
@@ -35,6 +35,7 @@ async def listen(url: str, want: int, seen: list[float], ready: asyncio.Event) -
 
 async def measure(base: Path) -> dict[str, Any]:
     env = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": "1", "LLM_SCRIPT_COMMANDS": str(COMMANDS_PER_RUN)}
+    machine = machine_load()
     stack = Stack(base, env=env)
     stack.start(workers=1)
     try:
@@ -49,7 +50,7 @@ async def measure(base: Path) -> dict[str, Any]:
         await asyncio.wait_for(listener, 30)
     finally:
         stack.stop()
-    figures = {"command_to_sse": summary_ms(seen), "commands": len(seen)}
+    figures = {"machine_at_start": machine, "command_to_sse": summary_ms(seen), "commands": len(seen)}
     plot_latencies("command_to_screen", {"command → SSE event": seen}, "Command to screen")
     save("command_to_screen", figures)
     return figures

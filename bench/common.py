@@ -112,6 +112,11 @@ def service_pids(stack: Stack) -> dict[str, int]:
     return {service.name: service.proc.pid for service in stack.services}
 
 
+def machine_load() -> dict[str, float]:
+    """How busy the (shared) machine was: the 1-minute load average against the number of cores."""
+    return {"load_avg_1m": round(os.getloadavg()[0], 2), "cores": float(os.cpu_count() or 0)}
+
+
 def save(name: str, figures: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -1,112 +1,182 @@
-"""Concurrent chats through one gateway and two workers, and runs per second as workers are added."""
+"""Concurrent chats through one gateway and two workers, and runs per second as workers are added.
+
+Concurrency: one stack (two workers that take every run offered), then 50 → 1,000 simultaneous runs of
+50 tokens at 50 tokens/s each, every run its own WebSocket client in this process. Each token is its
+emit time, so a lost or reordered token shows. The CPU and memory of every process, the client's
+included, since it shares the two cores with the services; the 1,000-run step is profiled.
+
+Scaling: workers that take one run at a time (LLM_CAPACITY=1), 1, 2 and 4 of them, first with the
+scripted backend (the model elsewhere: a worker mostly waits, as it does on Ollama or a cloud API),
+then with the embedded model (the model is CPU work in the worker itself)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import re
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import RunTrace, chat, plot_bars, plot_latencies, process_usage, save, summary_ms
+from bench.common import RunTrace, chat, machine_load, plot_latencies, process_usage, save, summary_ms
+from bench.profile import Profile
 from tests.stack import Stack
 
 TOKENS = 50
 RATE = 50.0
+SIZES = (50, 100, 200, 400, 1000)
+PROFILED = 1000
+SCALING_WORKERS = (1, 2, 4)
+GATEWAY_WARNING = re.compile(r"WARNING .*?(could not \w+: [^\n]{0,80})")
 
 
-def check(traces: list[RunTrace], tokens: int) -> dict[str, int]:
-    """Lost and reordered tokens: each token is its emit time, so a run's tokens must rise."""
-    lost = sum(max(0, tokens - len(t.arrivals)) for t in traces)
-    reordered = sum(sum(1 for a, b in zip(t.arrivals, t.arrivals[1:], strict=False) if b[0] < a[0]) for t in traces)
-    failed = sum(1 for t in traces if t.finished is None)
-    return {"lost": lost, "reordered": reordered, "failed_runs": failed}
+def check(traces: list[RunTrace | BaseException], tokens: int) -> dict[str, Any]:
+    """Lost and reordered tokens (a run's tokens are its emit times, so they must rise), failed runs and why."""
+    done = [t for t in traces if isinstance(t, RunTrace)]
+    failed = Counter(repr(t)[:120] for t in traces if isinstance(t, BaseException))
+    failed.update(t.error or "no RUN_FINISHED" for t in done if t.finished is None)
+    lost = sum(max(0, tokens - len(t.arrivals)) for t in done if t.finished is not None)
+    reordered = sum(sum(1 for a, b in zip(t.arrivals, t.arrivals[1:], strict=False) if b[0] < a[0]) for t in done)
+    return {"lost": lost, "reordered": reordered, "failed_runs": sum(failed.values()), "failures": dict(failed)}
 
 
-async def concurrent(base: Path, runs: int) -> dict[str, Any]:
-    env = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": str(TOKENS), "LLM_SCRIPT_RATE": str(RATE)}
-    stack = Stack(base, env=env | {"LLM_CAPACITY": str(runs), "GATEWAY_CHAT_PER_MINUTE": "1000"})
-    stack.start(workers=2)
-    try:
-        await chat(stack.url, "warm up")
-        pids = {s.name: s.proc.pid for s in stack.services if s.name != "crud"}
-        before = {name: process_usage(pid) for name, pid in pids.items()}
-        started = time.monotonic()
-        traces = await asyncio.gather(*(chat(stack.url, "go", timeout_s=300) for _ in range(runs)))
-        elapsed = time.monotonic() - started
-        after = {name: process_usage(pid) for name, pid in pids.items()}
-    finally:
-        stack.stop()
-    latencies = [lat for t in traces for lat in t.latencies]
-    usage = {
+def usage(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], wall_s: float) -> dict[str, Any]:
+    return {
         name: {
-            "cpu_percent_of_one_core": round((after[name]["cpu_s"] - before[name]["cpu_s"]) / elapsed * 100, 1),
+            "cpu_percent_of_one_core": round((after[name]["cpu_s"] - before[name]["cpu_s"]) / wall_s * 100, 1),
             "rss_mb": after[name]["rss_mb"],
         }
-        for name in pids
+        for name in after
     }
-    return {
+
+
+async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
+    assert stack.nats is not None and stack.nats.proc is not None
+    pids = {s.name: s.proc.pid for s in stack.services if s.name != "crud"}
+    pids |= {"nats-server": stack.nats.proc.pid, "client (this process)": os.getpid()}
+    before = {name: process_usage(pid) for name, pid in pids.items()}
+    profile = Profile(f"concurrent_{runs}", {k: v for k, v in pids.items() if k != "nats-server"})
+    started = time.monotonic()
+    with profile if runs == PROFILED else contextlib.nullcontext():
+        traces = await asyncio.gather(
+            *(chat(stack.url, "go", timeout_s=120) for _ in range(runs)), return_exceptions=True
+        )
+    wall = time.monotonic() - started
+    after = {name: process_usage(pid) for name, pid in pids.items()}
+    done = [t for t in traces if isinstance(t, RunTrace)]
+    latencies = [lat for t in done for lat in t.latencies]
+    result: dict[str, Any] = {
         "runs": runs,
-        "tokens_per_run": TOKENS,
-        "rate_per_run": RATE,
-        "wall_s": round(elapsed, 2),
+        "wall_s": round(wall, 2),
+        "tokens_per_s_offered": runs * RATE,
+        "tokens_per_s_delivered": round(sum(len(t.arrivals) for t in done) / wall, 1),
         "added_latency": summary_ms(latencies),
-        **check(traces, TOKENS),
-        "processes": usage,
+        **check(list(traces), TOKENS),
+        "processes": usage(before, after, wall),
         "_latencies": latencies,
     }
+    if runs == PROFILED:
+        result["profile"] = profile.result
+    return result
 
 
-async def scaling(base: Path, workers: int, runs: int = 24) -> float:
-    env = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": "20", "LLM_SCRIPT_RATE": "100", "LLM_CAPACITY": "1"}
-    stack = Stack(base, env=env | {"GATEWAY_CHAT_PER_MINUTE": "1000"})
+async def concurrency(base: Path) -> dict[str, Any]:
+    """Each size on a fresh stack, so one step's leftovers (consumers, history writes) do not load the next."""
+    env = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": str(TOKENS), "LLM_SCRIPT_RATE": str(RATE)}
+    env |= {"LLM_CAPACITY": str(max(SIZES)), "GATEWAY_CHAT_PER_MINUTE": "1000"}
+    results: dict[str, Any] = {}
+    for runs in SIZES:
+        stack = Stack(base / str(runs), env=env)
+        stack.start(workers=2)
+        try:
+            await chat(stack.url, "warm up")
+            results[str(runs)] = await concurrent(stack, runs)
+            gateway = next(s for s in stack.services if s.name == "gateway")
+            results[str(runs)]["gateway_warnings"] = dict(Counter(GATEWAY_WARNING.findall(gateway.output())))
+        finally:
+            stack.stop()
+    return results
+
+
+async def scaling(base: Path, workers: int, env: dict[str, str], runs: int, text: str) -> float:
+    """Runs completed per second with `workers` one-run-at-a-time workers, all runs submitted at once."""
+    stack = Stack(base, env=env | {"LLM_CAPACITY": "1", "GATEWAY_CHAT_PER_MINUTE": "1000"})
     stack.start(workers=workers)
     try:
-        await chat(stack.url, "warm up")
+        for n in range(workers):  # each worker warm
+            await chat(stack.url, f"{text} warm {n}", timeout_s=300)
         started = time.monotonic()
-        traces = await asyncio.gather(*(chat(stack.url, "go", timeout_s=300) for _ in range(runs)))
+        traces = await asyncio.gather(*(chat(stack.url, f"{text} {n}", timeout_s=300) for n in range(runs)))
         elapsed = time.monotonic() - started
-        assert all(t.finished is not None for t in traces)
+        failed = [t.error for t in traces if t.finished is None]
+        assert not failed, failed
     finally:
         stack.stop()
     return runs / elapsed
 
 
-async def measure(base: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
-    figures: dict[str, Any] = {"concurrent": {}, "scaling": {}}
-    series = {}
-    for runs in sizes:
-        result = await concurrent(base / f"c{runs}", runs)
-        series[f"{runs} concurrent runs"] = result.pop("_latencies")
-        figures["concurrent"][str(runs)] = result
+async def measure(base: Path) -> dict[str, Any]:
+    figures: dict[str, Any] = {"machine_at_start": machine_load(), "tokens_per_run": TOKENS, "rate_per_run": RATE}
+    figures["concurrent"] = await concurrency(base / "concurrent")
+    series = {f"{k} runs": v.pop("_latencies") for k, v in figures["concurrent"].items()}
     plot_latencies("concurrent", series, f"Added latency per token, {TOKENS} tokens at {RATE:.0f} tok/s per run")
-    rates = {}
-    for workers in (1, 2, 4):
-        rates[workers] = await scaling(base / f"s{workers}", workers)
-    figures["scaling"] = {
-        "runs_per_s": {str(k): round(v, 2) for k, v in rates.items()},
-        "speedup_1_to_4": round(rates[4] / rates[1], 2),
-        "run": "20 tokens at 100 tok/s (0.2 s of generation), one run at a time per worker, 24 runs",
+
+    scripted = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": "20", "LLM_SCRIPT_RATE": "100"}
+    from services.llm_worker.backends.embedded import model_path
+
+    models = base / "models"
+    model_path(models)
+    embedded = {"LLM_BACKEND": "embedded", "LLM_MODEL_DIR": str(models)}
+    kinds = {
+        "scripted": (scripted, 40, "go", "20 tokens at 100 tok/s (0.2 s of waiting on the model), 40 runs"),
+        "embedded": (embedded, 6, "add apples", "the embedded model (CPU in the worker), 6 runs of “add apples N”"),
     }
-    plot_bars(
-        "scaling",
-        [f"{w} worker{'s' if w > 1 else ''}" for w in rates],
-        list(rates.values()),
-        "runs / s",
-        "Worker scaling",
-    )
+    figures["scaling"] = {}
+    for kind, (env, runs, text, what) in kinds.items():
+        rates = {w: await scaling(base / f"{kind}{w}", w, env, runs, text) for w in SCALING_WORKERS}
+        figures["scaling"][kind] = {
+            "run": what,
+            "runs_per_s": {str(k): round(v, 2) for k, v in rates.items()},
+            "speedup_1_to_4": round(rates[4] / rates[1], 2),
+        }
+    plot_scaling(figures["scaling"])
     save("load", figures)
     return figures
 
 
-def run(sizes: tuple[int, ...] = (200, 1000)) -> dict[str, Any]:
+def plot_scaling(scaling: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.common import RESULTS
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(SCALING_WORKERS, SCALING_WORKERS, "--", color="grey", label="ideal")
+    for kind, figures in scaling.items():
+        rates = [figures["runs_per_s"][str(w)] for w in SCALING_WORKERS]
+        ax.plot(SCALING_WORKERS, [r / rates[0] for r in rates], "o-", label=f"{kind} ({rates[0]:.2f} runs/s at 1)")
+    ax.set_xlabel("workers (one run at a time each)")
+    ax.set_ylabel("speed-up over one worker")
+    ax.set_xticks(list(SCALING_WORKERS))
+    ax.set_title("Worker scaling on 2 cores")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "scaling.png", dpi=110)
+    plt.close(fig)
+
+
+def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(measure(Path(directory), sizes))
+        return asyncio.run(measure(Path(directory)))
 
 
 if __name__ == "__main__":
     import json
-    import sys
 
-    chosen = tuple(int(a) for a in sys.argv[1:]) or (200, 1000)
-    print(json.dumps(run(chosen), indent=2))
+    print(json.dumps(run(), indent=2))

@@ -13,7 +13,7 @@ from typing import Any
 
 import websockets
 
-from bench.common import save
+from bench.common import machine_load, save
 from proto.commands import TaskCreate, TaskDelete, TaskToggle
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import CommandOut, Prompt, Usage
@@ -21,7 +21,7 @@ from services.llm_worker.backends.embedded import EmbeddedBackend, model_path
 from services.llm_worker.config import Settings
 from tests.stack import Stack
 
-RUNS = 6
+RUNS = 8
 
 LIST = [
     TaskPublic(id=1, name="laundry", done=False, position=0, version=1),
@@ -125,6 +125,7 @@ async def through_system(url: str, text: str) -> tuple[float, float]:
 
 
 async def measure(base: Path) -> dict[str, Any]:
+    machine = machine_load()
     models = base / "models"
     model_path(models)
     stack = Stack(base / "stack", env={"LLM_BACKEND": "embedded", "LLM_MODEL_DIR": str(models)})
@@ -148,24 +149,23 @@ async def measure(base: Path) -> dict[str, Any]:
         await backend.close()
         stack.stop()
 
-    def means(pairs: list[tuple[float, float]]) -> dict[str, float]:
+    # Medians: one run slowed by something else on the machine moves a mean by seconds.
+    def medians(pairs: list[tuple[float, float]]) -> dict[str, float]:
         return {
-            "first_command_s": round(statistics.fmean(p[0] for p in pairs), 3),
-            "tokens_per_s": round(statistics.fmean(p[1] for p in pairs), 2),
+            "first_command_s": round(statistics.median(p[0] for p in pairs), 3),
+            "tokens_per_s": round(statistics.median(p[1] for p in pairs), 2),
         }
 
-    direct_means, system_means = means(alone), means(system)
+    direct_medians, system_medians = medians(alone), medians(system)
+    overheads = [(s[0] - a[0]) * 1000 for s, a in zip(system, alone, strict=True)]
     figures = {
         "runs": RUNS,
-        "direct": direct_means,
-        "through_system": system_means,
-        "tokens_per_s_ratio": round(system_means["tokens_per_s"] / direct_means["tokens_per_s"], 3),
-        "first_command_overhead_ms": round(
-            (system_means["first_command_s"] - direct_means["first_command_s"]) * 1000, 1
-        ),
-        "first_command_overhead_per_run_ms": [
-            round((s[0] - a[0]) * 1000, 1) for s, a in zip(system, alone, strict=True)
-        ],
+        "machine_at_start": machine,
+        "direct": direct_medians,
+        "through_system": system_medians,
+        "tokens_per_s_ratio": round(system_medians["tokens_per_s"] / direct_medians["tokens_per_s"], 3),
+        "first_command_overhead_ms": round(statistics.median(overheads), 1),
+        "first_command_overhead_per_run_ms": [round(o, 1) for o in overheads],
         "accuracy": judged,
     }
     save("model", figures)

@@ -19,7 +19,7 @@ from typing import Any
 import nats
 from nats.aio.msg import Msg
 
-from bench.common import chat, plot_latencies, save, summary_ms
+from bench.common import chat, machine_load, plot_latencies, save, summary_ms
 from bench.profile import Profile
 from proto import subjects
 from services.llm_worker.backends.base import Prompt, TextDelta
@@ -70,7 +70,7 @@ class Tap:
 async def measure(base: Path) -> dict[str, Any]:
     stack = Stack(base, env={"LLM_BACKEND": "scripted"})
     stack.start(workers=0)
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"machine_at_start": machine_load()}
     series: dict[str, list[float]] = {}
     assert stack.nats is not None
     nc = await nats.connect(stack.nats.url)

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import chat, plot_latencies, save, summary_ms
+from bench.common import chat, machine_load, plot_latencies, save, summary_ms
 from services.llm_worker.backends.base import CommandOut, Prompt, TextDelta
 from services.llm_worker.backends.ollama import OllamaBackend
 from services.llm_worker.config import Settings
@@ -65,7 +65,7 @@ async def direct(host: str) -> dict[str, Any]:
 async def measure(base: Path) -> dict[str, Any]:
     stack = Stack(base)
     stack.start(workers=0)
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"machine_at_start": machine_load()}
     series: dict[str, list[float]] = {}
     try:
         for label, rate, tokens in RATES:
