@@ -33,6 +33,7 @@ from proto.codec import DecodeError, decode_run_event, encode
 from proto.events import TERMINAL, EventType
 from proto.messages import MAX_CHAT, RunRequest
 from services.gateway.app import Gateway
+from services.gateway.hub import HEARTBEAT_S
 from services.gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ class ChatConnection:
                 stream=subjects.RUN_EVENTS_STREAM,
                 ordered_consumer=True,
                 deliver_policy=DeliverPolicy.ALL,
+                idle_heartbeat=HEARTBEAT_S,  # back within seconds after a nats-server restart
             )
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
             log.warning("run_id=%s could not follow: %r", run_id, error)

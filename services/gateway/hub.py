@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 REPLAY_WAIT_S = 5.0
 EXIT_POLL_S = 0.2
+# The ordered consumer recreates itself after two missed heartbeats: with nats-py's default of 5 s,
+# browsers saw nothing for 20 s after a nats-server restart; with 1 s, about 4 s.
+HEARTBEAT_S = 1.0
 
 
 def server_exiting() -> bool:
@@ -111,7 +114,12 @@ class Hub:
         self.seq = await self.last_seq()
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.seq + 1)
         self._sub = await self.js.subscribe(
-            subjects.UI_ALL, stream=subjects.UI_STREAM, cb=self._deliver, ordered_consumer=True, config=config
+            subjects.UI_ALL,
+            stream=subjects.UI_STREAM,
+            cb=self._deliver,
+            ordered_consumer=True,
+            config=config,
+            idle_heartbeat=HEARTBEAT_S,
         )
         self._closer = asyncio.create_task(self._close_when_closing())
 

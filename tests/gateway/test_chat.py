@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from proto import subjects
 from proto.codec import decode, encode
 from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEvent, TextMessageStartEvent
 from proto.messages import RunRequest
+from tests.natsd import NatsServer
 
 
 def ws_url(gateway_url: str) -> str:
@@ -179,3 +181,46 @@ async def test_the_model_list_comes_from_the_running_workers(gateway_url: str, n
         {"model": "gpt-4o-mini", "backend": "openai", "workers": 1},
         {"model": "qwen3:4b", "backend": "ollama", "workers": 2},
     ]
+
+
+async def test_a_run_under_way_survives_a_nats_server_restart(gateway_url: str, nats_server: NatsServer) -> None:
+    import nats
+
+    worker = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    js = worker.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    try:
+        async with websockets.connect(ws_url(gateway_url)) as ws:
+            await ws.send(json.dumps({"type": "chat", "text": "hello"}))
+            run_id = (await receive(ws))["runId"]
+            msg = (await queue.fetch(1, timeout=5))[0]
+            request = decode(RunRequest, msg.data)
+            subject = subjects.run_events(run_id)
+            await js.publish(subject, encode(RunStartedEvent(thread_id=request.thread_id, run_id=run_id)))
+            await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
+            assert [(await receive(ws))["type"] for _ in range(2)] == ["RUN_STARTED", "TEXT_MESSAGE_START"]
+            nats_server.restart()
+            await publish_retrying(js, subject, encode(TextMessageContentEvent(message_id="m", delta="still here")))
+            finished = RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "x"})
+            await js.publish(subject, encode(finished))
+            rest = [await receive(ws, timeout=15) for _ in range(2)]
+    finally:
+        await worker.close()
+    assert [(e["type"], e.get("delta")) for e in rest] == [
+        ("TEXT_MESSAGE_CONTENT", "still here"),
+        ("RUN_FINISHED", None),
+    ]
+
+
+async def publish_retrying(js: Any, subject: str, data: bytes, within_s: float = 20.0) -> None:
+    """Publish once JetStream is back (as a worker's retry would; the message id stores it once)."""
+    deadline = time.monotonic() + within_s
+    msg_id = uuid.uuid4().hex
+    while True:
+        try:
+            await js.publish(subject, data, timeout=1, headers={"Nats-Msg-Id": msg_id})
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)

@@ -188,3 +188,17 @@ async def test_a_quiet_stream_sends_keep_alive_comments(gateway_url: str, monkey
         while stream.body.count(b": ping\r\n\r\n") < 2:
             stream.body += await stream.reader.read(1024)
     stream.close()
+
+
+async def test_the_fan_out_survives_a_nats_server_restart(gateway_url: str, nats_server: NatsServer) -> None:
+    stream = await RawStream.open(gateway_url)
+    nats_server.restart()
+    # Once crud and the gateway are reconnected, a change made through the page's API reaches the
+    # browser that stayed connected the whole time.
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        while (await client.post("/api/tasks", json={"name": "after"})).status_code != 201:
+            assert time.monotonic() < deadline, "the gateway never reached crud again"
+            await asyncio.sleep(0.2)
+    assert await stream.read_until(1, timeout=15) == [1]
+    stream.close()
