@@ -53,6 +53,15 @@ def usage(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]
     }
 
 
+def cpu_per_token(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], tokens: int
+) -> dict[str, Any]:
+    """CPU time each process spent per token delivered (connections and runs included): what a quiet machine's
+    cores divide by to give the most tokens per second these processes can move."""
+    spent = {name: (after[name]["cpu_s"] - before[name]["cpu_s"]) / max(tokens, 1) * 1e6 for name in after}
+    return {name: round(us) for name, us in spent.items()} | {"all": round(sum(spent.values()))}
+
+
 async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
     assert stack.nats is not None and stack.nats.proc is not None
     pids = {s.name: s.proc.pid for s in stack.services if s.name != "crud"}
@@ -76,6 +85,7 @@ async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
         "added_latency": summary_ms(latencies),
         **check(list(traces), TOKENS),
         "processes": usage(before, after, wall),
+        "cpu_us_per_token": cpu_per_token(before, after, sum(len(t.arrivals) for t in done)),
         "_latencies": latencies,
     }
     if runs == PROFILED:
