@@ -164,33 +164,14 @@ class Database:
         command = request.command
         await self.conn.execute("BEGIN IMMEDIATE")
         try:
-            before = await self.list_tasks()
             events: list[TaskEvent] = []
             inverse: dict[str, Any] | None = None
             try:
-                outcome = await self._compute(command, before)
-                after, events, inverse = await self._write(before, outcome.rows, request, now)
-                task: TaskPublic | None
-                if isinstance(command, TaskCreate):
-                    task = next(e.task for e in events if e.kind == "created")
+                fast = await self._one_row(request, now)
+                if fast is not None:
+                    result, events, inverse = fast
                 else:
-                    task = next((t for t in after if t.id == outcome.focus), None)
-                    if task is None and outcome.focus is not None:
-                        task = next((e.task for e in events if e.task.id == outcome.focus), None)
-                result = CommandResult(
-                    command_id=request.command_id, ok=True, op=command.op, task=task, summary=outcome.summary
-                )
-                for undone in outcome.undoes:
-                    await self.conn.execute(
-                        "UPDATE commands SET undone_by = ? WHERE command_id = ?", (request.command_id, undone)
-                    )
-                if isinstance(command, Undo):
-                    # Undoing an undo (a redo) makes the commands it had undone undoable again.
-                    await self.conn.execute(
-                        "UPDATE commands SET undone_by = NULL WHERE undone_by IN"
-                        f" ({','.join('?' * len(outcome.undoes))})",
-                        outcome.undoes,
-                    )
+                    result, events, inverse = await self._general(request, now)
             except Refused as refused:
                 result = CommandResult(command_id=request.command_id, ok=False, op=command.op, error=refused.error)
                 events, inverse = [], None
@@ -219,6 +200,117 @@ class Database:
             await self.conn.execute("ROLLBACK")
             raise
         return result, True
+
+    async def _general(
+        self, request: CommandRequest, now: float
+    ) -> tuple[CommandResult, list[TaskEvent], dict[str, Any] | None]:
+        """Any command: the new list computed from the whole current one, the difference written."""
+        command = request.command
+        before = await self.list_tasks()
+        outcome = await self._compute(command, before)
+        after, events, inverse = await self._write(before, outcome.rows, request, now)
+        task: TaskPublic | None
+        if isinstance(command, TaskCreate):
+            task = next(e.task for e in events if e.kind == "created")
+        else:
+            task = next((t for t in after if t.id == outcome.focus), None)
+            if task is None and outcome.focus is not None:
+                task = next((e.task for e in events if e.task.id == outcome.focus), None)
+        result = CommandResult(
+            command_id=request.command_id, ok=True, op=command.op, task=task, summary=outcome.summary
+        )
+        for undone in outcome.undoes:
+            await self.conn.execute(
+                "UPDATE commands SET undone_by = ? WHERE command_id = ?", (request.command_id, undone)
+            )
+        if isinstance(command, Undo):
+            # Undoing an undo (a redo) makes the commands it had undone undoable again.
+            await self.conn.execute(
+                f"UPDATE commands SET undone_by = NULL WHERE undone_by IN ({','.join('?' * len(outcome.undoes))})",
+                outcome.undoes,
+            )
+        return result, events, inverse
+
+    async def _one_row(
+        self, request: CommandRequest, now: float
+    ) -> tuple[CommandResult, list[TaskEvent], dict[str, Any] | None] | None:
+        """The common commands that touch one row and move nothing (a create at the end; a toggle,
+        set_done or rename by id), written without reading the whole list. The same results, events
+        and inverses as the general path; anything else returns None and takes that path."""
+        command = request.command
+        if isinstance(command, TaskCreate) and command.position is None:
+            async with self.conn.execute("SELECT COUNT(*) FROM tasks") as cursor:
+                row = await cursor.fetchone()
+            count = int(row[0]) if row else 0
+            if count >= MAX_TASKS:
+                return None  # the general path refuses it, with its message
+            cursor = await self.conn.execute(
+                "INSERT INTO tasks (name, done, position, version, created_at, updated_at)"
+                f" VALUES (?, 0, ?, 1, ?, ?) RETURNING {_TASK_COLUMNS}",
+                (command.name, count, now, now),
+            )
+            task = _task(await _one(cursor))
+            event = self._event(request, "created", task, now)
+            inverse = {"before": [], "created": [task.id], "after": {str(task.id): 1}, "tombs": {}}
+            result = CommandResult(
+                command_id=request.command_id, ok=True, op=command.op, task=task, summary=f"Added {quoted(task.name)}."
+            )
+            return result, [event], inverse
+        if not isinstance(command, TaskToggle | TaskSetDone | TaskRename) or command.id is None:
+            return None
+        async with self.conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (command.id,)) as cursor:
+            found = await cursor.fetchone()
+        current = _task(found) if found else None
+        target = self.resolve(command, [current] if current else [])
+        name, done = target.name, target.done
+        if isinstance(command, TaskToggle):
+            done = not done
+            summary = f"Marked {quoted(target.name)} {'done' if done else 'not done'}."
+        elif isinstance(command, TaskSetDone):
+            state = "done" if command.done else "not done"
+            if target.done == command.done:
+                ok = CommandResult(
+                    command_id=request.command_id,
+                    ok=True,
+                    op=command.op,
+                    task=target,
+                    summary=f"{quoted(target.name)} was already {state}.",
+                )
+                return ok, [], None
+            done = command.done
+            summary = f"Marked {quoted(target.name)} {state}."
+        else:
+            if target.name == command.new_name:
+                same = CommandResult(
+                    command_id=request.command_id,
+                    ok=True,
+                    op=command.op,
+                    task=target,
+                    summary=f"{quoted(target.name)} already has that name.",
+                )
+                return same, [], None
+            name = command.new_name
+            summary = f"Renamed {quoted(target.name)} to {quoted(name)}."
+        cursor = await self.conn.execute(
+            "UPDATE tasks SET name = ?, done = ?, version = version + 1, updated_at = ?"
+            f" WHERE id = ? RETURNING {_TASK_COLUMNS}",
+            (name, int(done), now, target.id),
+        )
+        task = _task(await _one(cursor))
+        inverse = {"before": [target.model_dump()], "created": [], "after": {str(task.id): task.version}, "tombs": {}}
+        result = CommandResult(command_id=request.command_id, ok=True, op=command.op, task=task, summary=summary)
+        return result, [self._event(request, "updated", task, now)], inverse
+
+    @staticmethod
+    def _event(request: CommandRequest, kind: str, task: TaskPublic, now: float) -> TaskEvent:
+        return TaskEvent(
+            event_id=uuid.uuid4().hex,
+            kind=kind,  # type: ignore[arg-type]
+            task=task,
+            actor=request.actor,
+            command_id=request.command_id,
+            at=now,
+        )
 
     async def _compute(self, command: AnyCommand, tasks: list[TaskPublic]) -> Outcome:
         rows = [Row(t.id, t.name, t.done, t.version) for t in tasks]
@@ -468,8 +560,11 @@ class Database:
         ) as cursor:
             return [Pending(row[0], row[1], row[2], bytes(row[3])) for row in await cursor.fetchall()]
 
-    async def mark_sent(self, seq: int) -> None:
-        await self.conn.execute("UPDATE outbox SET sent_at = ? WHERE seq = ?", (time.time(), seq))
+    async def mark_sent(self, seqs: list[int]) -> None:
+        """Mark outbox rows published (JetStream acknowledged them)."""
+        if seqs:
+            marks = ",".join("?" * len(seqs))
+            await self.conn.execute(f"UPDATE outbox SET sent_at = ? WHERE seq IN ({marks})", (time.time(), *seqs))
 
     async def audit(self, run_id: str | None, limit: int) -> list[AuditEntry]:
         """Every command as recorded, newest first, with the ids of the events it produced."""

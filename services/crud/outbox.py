@@ -85,9 +85,15 @@ class Relay:
             rows = await self.db.pending()
             if not rows:
                 return
-            for row in rows:
-                await self.js.publish(
-                    row.subject, row.payload, timeout=PUBLISH_TIMEOUT_S, headers={"Nats-Msg-Id": row.event_id}
-                )
-                await self.db.mark_sent(row.seq)
-                self.published += 1
+            acknowledged: list[int] = []
+            try:
+                for row in rows:
+                    await self.js.publish(
+                        row.subject, row.payload, timeout=PUBLISH_TIMEOUT_S, headers={"Nats-Msg-Id": row.event_id}
+                    )
+                    acknowledged.append(row.seq)
+                    self.published += 1
+            finally:
+                # One write for the batch; a row acknowledged but not yet marked is published again after
+                # a crash, and JetStream drops that duplicate by its Nats-Msg-Id.
+                await self.db.mark_sent(acknowledged)
