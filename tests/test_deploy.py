@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,18 @@ def test_the_dockerfile_builds_from_files_that_exist_and_runs_as_a_user() -> Non
     assert ["USER", "ghostbus"] in lines
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", "node_modules", "var", ".env"} <= set(ignored)
+
+
+def test_compose_runs_the_nats_server_version_the_tests_run() -> None:
+    from tests.natsd import nats_server_binary
+
+    version = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
+    found = re.search(r"v(\d+\.\d+)\.", version)
+    assert found, version
+    assert compose()["services"]["nats"]["image"] == f"nats:{found.group(1)}-alpine"
+
+
+def test_the_services_image_is_built_from_this_dockerfile_never_pulled() -> None:
+    services = compose()["services"]
+    for name in ("crud", "llm_worker", "llm_worker_cloud", "gateway"):
+        assert services[name]["build"] == "." and "image" not in services[name], name
