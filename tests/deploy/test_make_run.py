@@ -1,0 +1,111 @@
+"""`make run` rehearsed: honcho starts the Procfile as it is, with deploy/nats/local.conf as it is (only
+their ports moved, so the test never meets a stack already running on this machine), two workers
+(`-c llm_worker=2`), each service on its own NATS user; a chat goes through, Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websockets
+
+from services.llm_worker.backends.embedded import model_path
+from tests.deploy.natsconf import DEPLOY, violations
+from tests.stack import ROOT, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def moved(text: str, old: str, new: str) -> str:
+    assert old in text, f"{old!r} is no longer there: update this test"
+    return text.replace(old, new)
+
+
+def workdir(base: Path, nats_port: int, monitor_port: int) -> Path:
+    """A copy of what `make run` reads, its code linked in, so var/ is created here and not in the repo."""
+    (base / "deploy" / "nats").mkdir(parents=True)
+    for part in ("local-users.conf", "permissions.conf"):
+        shutil.copy(DEPLOY / part, base / "deploy" / "nats" / part)
+    local = (DEPLOY / "local.conf").read_text()
+    local = moved(moved(local, "port: 4222", f"port: {nats_port}"), "http_port: 8222", f"http_port: {monitor_port}")
+    (base / "deploy" / "nats" / "local.conf").write_text(local)
+    procfile = moved((ROOT / "Procfile").read_text(), "@127.0.0.1:4222", f"@127.0.0.1:{nats_port}")
+    (base / "Procfile").write_text(procfile)
+    for linked in ("proto", "services", "node_modules"):
+        (base / linked).symlink_to(ROOT / linked)
+    return base
+
+
+def wait_healthy(url: str, honcho: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        if honcho.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise AssertionError("the stack did not become healthy:\n" + log.read_text(errors="replace")[-4000:])
+
+
+async def chat(url: str, text: str) -> str:
+    async with websockets.connect(url.replace("http://", "ws://") + "/ws") as ws:
+        await ws.send(json.dumps({"type": "chat", "text": text}))
+        async with asyncio.timeout(90):
+            while True:
+                message = json.loads(await ws.recv())
+                if message["type"] in ("RUN_FINISHED", "RUN_ERROR", "error"):
+                    return str(message["type"])
+
+
+@pytest.mark.timeout(180)
+async def test_make_run_starts_the_procfile_with_two_workers_on_locked_down_nats(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    model_path(models)
+    base = workdir(tmp_path / "run", free_port(), free_port())
+    gateway_port = free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CRUD_", "LLM_", "OLLAMA_", "NATS_"))}
+    # As the Makefile runs it: the virtualenv's nats-server and python first on PATH.
+    env |= {"PATH": f"{bin_dir}:{env.get('PATH', '')}", "PYTHONUNBUFFERED": "1", "GATEWAY_PORT": str(gateway_port)}
+    env |= {"LLM_BACKEND": "embedded", "LLM_MODEL_DIR": str(models), "OLLAMA_HOST": "http://127.0.0.1:9"}
+    log = tmp_path / "honcho.log"
+    with log.open("wb") as out:
+        honcho = subprocess.Popen(
+            [f"{bin_dir}/honcho", "start", "-f", "Procfile", "-c", "llm_worker=2"],
+            cwd=base,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{gateway_port}"
+    try:
+        await asyncio.to_thread(wait_healthy, url, honcho, log, 90)
+        ends = await asyncio.gather(chat(url, "add apples"), chat(url, "add pears"))
+        assert list(ends) == ["RUN_FINISHED"] * 2
+    finally:
+        honcho.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            honcho.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            honcho.kill()
+            honcho.wait()
+    output = log.read_text(errors="replace")
+    ready = set(re.findall(r"^\S+ (llm_worker\.\d+) +\| .*llm_worker ready", output, re.M))
+    assert ready == {"llm_worker.1", "llm_worker.2"}, output[-3000:]
+    assert (base / "var" / "nats").is_dir() and (base / "var" / "ghostbus.sqlite3").is_file()
+    assert violations(log) == []  # nats-server logs to honcho's output
