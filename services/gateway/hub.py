@@ -35,6 +35,7 @@ EXIT_POLL_S = 0.2
 # The ordered consumer recreates itself after two missed heartbeats: with nats-py's default of 5 s,
 # browsers saw nothing for 20 s after a nats-server restart; with 1 s, about 4 s.
 HEARTBEAT_S = 1.0
+REWIND_EVERY = 25  # exit polls between checks that the stream has not been created anew (5 s)
 
 
 def server_exiting() -> bool:
@@ -111,8 +112,12 @@ class Hub:
         self._closer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.seq = await self.last_seq()
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.seq + 1)
+        await self._subscribe(await self.last_seq())
+        self._closer = asyncio.create_task(self._watch())
+
+    async def _subscribe(self, after: int) -> None:
+        self.seq = after
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
         self._sub = await self.js.subscribe(
             subjects.UI_ALL,
             stream=subjects.UI_STREAM,
@@ -121,18 +126,44 @@ class Hub:
             config=config,
             idle_heartbeat=HEARTBEAT_S,
         )
-        self._closer = asyncio.create_task(self._close_when_closing())
 
-    async def _close_when_closing(self) -> None:
+    async def _watch(self) -> None:
         # uvicorn does not tell an application that it has begun to stop: it waits for every open
         # response to end. So the streams are ended here as soon as it wants to exit.
+        polls = 0
         while not self.closing.is_set() and not server_exiting():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(EXIT_POLL_S):
                     await self.closing.wait()
+            polls += 1
+            if polls % REWIND_EVERY == 0:
+                await self._check_rewound()
         self.closing.set()
         for follower in list(self.followers):
             follower.close()
+
+    async def _check_rewound(self) -> None:
+        """Start over if the stream now ends before what was relayed: it was deleted and created again
+        (a nats-server that lost its store). Every browser is cut off and comes back for a reset."""
+        try:
+            last = await self.last_seq()
+            if last >= self.seq:
+                return
+            log.warning("the UI stream restarted at %d (had relayed up to %d); starting over", last, self.seq)
+            old, relayed = self._sub, self.seq
+            try:
+                await self._subscribe(last)
+            except Exception:
+                self.seq = relayed  # so the next check tries again
+                raise
+        except Exception as error:  # noqa: BLE001 - NATS away for now; checked again shortly
+            log.info("could not check the UI stream: %r", error)
+            return
+        for follower in list(self.followers):
+            follower.close()
+        # Its consumer went with the old stream: deleting it can only time out.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old.unsubscribe(), 1.0)
 
     async def stop(self) -> None:
         """Stop reading and end every browser's stream (they reconnect to the next gateway)."""

@@ -74,8 +74,9 @@ class RawStream:
         return self.ids()
 
     async def read_to_end(self, timeout: float = 30.0) -> list[int]:
+        """Read until the gateway ends the stream (the last chunk; the connection may stay open)."""
         async with asyncio.timeout(timeout):
-            while chunk := await self.reader.read(65536):
+            while not self.body.endswith(b"\r\n0\r\n\r\n") and (chunk := await self.reader.read(65536)):
                 self.body += chunk
         return self.ids()
 
@@ -202,3 +203,36 @@ async def test_the_fan_out_survives_a_nats_server_restart(gateway_url: str, nats
             await asyncio.sleep(0.2)
     assert await stream.read_until(1, timeout=15) == [1]
     stream.close()
+
+
+async def test_a_stream_created_anew_sends_every_browser_the_whole_list(
+    gateway_url: str, nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proto.streams import ensure_streams
+    from services.gateway import hub
+
+    monkeypatch.setattr(hub, "REWIND_EVERY", 1)
+    js = nc.jetstream()
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        for name in ("a", "b", "c"):
+            assert (await client.post("/api/tasks", json={"name": name})).status_code == 201
+        async with asyncio.timeout(5):  # crud's outbox publishes just after it answers
+            while (await js.stream_info(subjects.UI_STREAM)).state.last_seq < 3:
+                await asyncio.sleep(0.02)
+        following = await RawStream.open(gateway_url)
+        await notify(nc, 1, stored=True)
+        assert await following.read_until(1) == [4]
+        # nats-server lost its store: the UI stream starts again from sequence 1.
+        await js.delete_stream(subjects.UI_STREAM)
+        await ensure_streams(js)
+        await notify(nc, 1, stored=True)
+        # The browser is cut off, comes back with its cursor, and gets the whole list as of now.
+        assert await following.read_to_end(timeout=10) == [4]
+        again = await RawStream.open(gateway_url, last_event_id=4)
+        (reset,) = await again.read_until(1)
+        assert b"event: reset\r\n" in again.body and again.body.count(b'class="task') == 3
+        # And the changes after it arrive as before.
+        assert (await client.post("/api/tasks", json={"name": "d"})).status_code == 201
+        assert (await again.read_until(2))[1] > reset
+    again.close()
+    following.close()
