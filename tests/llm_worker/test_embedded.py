@@ -86,3 +86,9 @@ def test_the_model_file_is_assembled_once_and_a_damaged_one_is_refused(tmp_path:
         f.write(b"\0\0\0\0")
     with pytest.raises(BackendError, match="damaged"):
         model_path(tmp_path)
+
+
+async def test_small_talk_never_lands_on_a_task(embedded: EmbeddedBackend) -> None:
+    for text in ("thanks!", "good morning", "how are you"):
+        chunks = await ask(embedded, text, TASKS)
+        assert commands(chunks) == [], text

@@ -102,6 +102,15 @@ def match_task(item: str, tasks: list[TaskPublic]) -> TaskPublic | None:
     return None
 
 
+def mentions(text: str, names: list[str]) -> bool:
+    """Whether the request shares a word (of 3 letters or more) with a task's name: only then is the
+    model asked to pick a task. Small talk the model misread as an action ("thanks" → finish) must
+    not land on some task."""
+    words = {w.strip(".,!?;:'\"") for w in text.casefold().split()}
+    words = {w for w in words if len(w) >= 3}
+    return any(words & {w for w in name.casefold().split() if len(w) >= 3} for name in names)
+
+
 def to_command(raw: str, tasks: list[TaskPublic]) -> CommandOut | InvalidCommand | None:
     """The model's JSON as a command (None for "none"); the grammar makes anything else rare."""
     try:
@@ -227,9 +236,15 @@ class EmbeddedBackend:
             verb, item = str(action["verb"]), str(action["item"])
         except (ValueError, KeyError, TypeError):
             return decision
-        names = sorted({t.name for t in prompt.tasks if not (verb == "finish" and t.done)})
-        exact = {n.casefold() for n in names}
-        if verb in ("finish", "remove") and names and item.casefold() not in exact and not stop.is_set():
+        candidates = [t for t in prompt.tasks if not (verb == "finish" and t.done)]
+        names = sorted({t.name for t in candidates})
+        if verb not in ("finish", "remove") or not names or stop.is_set():
+            return decision
+        matched = match_task(item, candidates)
+        if matched is not None:
+            decision.raw = json.dumps({"verb": verb, "item": matched.name})
+        elif mentions(prompt.text, names):
+            # The request names a task the model's item missed: let the model pick among the real names.
             head = json.dumps({"verb": verb, "item": ""})[:-2]  # '{"verb": "finish", "item": '
             choice = LlamaGrammar.from_json_schema(json.dumps({"enum": names}), verbose=False)
             picked = self._generate(base + head, choice, stop, decision)
