@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client
@@ -16,9 +17,11 @@ class BusUnavailable(RuntimeError):
     """NATS did not answer at start within the allowed time."""
 
     def __init__(self, url: str, waited_s: float, cause: BaseException) -> None:
-        self.url = url
+        self.url = redacted(url)
         self.waited_s = waited_s
-        super().__init__(f"NATS at {url} did not answer within {waited_s:.0f} s ({cause!r}); is nats-server running?")
+        super().__init__(
+            f"NATS at {self.url} did not answer within {waited_s:.0f} s ({cause!r}); is nats-server running?"
+        )
 
 
 async def connect(url: str, name: str, wait_s: float = 30.0) -> Client:
@@ -42,7 +45,7 @@ async def connect(url: str, name: str, wait_s: float = 30.0) -> Client:
         except (OSError, nats.errors.NoServersError, TimeoutError) as error:
             if time.monotonic() + delay > deadline:
                 raise BusUnavailable(url, wait_s, error) from error
-            log.info("waiting for NATS at %s", url)
+            log.info("waiting for NATS at %s", redacted(url))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -75,3 +78,13 @@ async def close(nc: Client, timeout_s: float = 5.0) -> None:
         await nc.close()
     except Exception:  # noqa: BLE001 - already gone
         pass
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}{port}"))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from proto.bus import redacted
 from services.crud.config import Settings
 from services.crud.service import running
 
@@ -19,7 +20,7 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running(settings):
-        log.info("crud ready (database %s, NATS %s)", settings.db_path, settings.nats_url)
+        log.info("crud ready (database %s, NATS %s)", settings.db_path, redacted(settings.nats_url))
         await stop.wait()
         log.info("crud stopping")
 

@@ -80,3 +80,11 @@ def test_subjects_and_schema_export() -> None:
     exported = contract()
     json.dumps(exported)
     assert set(exported["schemas"]) >= {"command", "run_request", "run_event", "command_result", "ui_event"}
+
+
+def test_logged_nats_urls_never_show_a_password() -> None:
+    from proto.bus import BusUnavailable, redacted
+
+    assert redacted("nats://crud:s3cret@nats:4222") == "nats://crud:***@nats:4222"
+    assert redacted("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
+    assert "s3cret" not in str(BusUnavailable("nats://crud:s3cret@nats:4222", 1.0, OSError("refused")))
