@@ -34,8 +34,6 @@ from proto.messages import (
     PERSON,
     CommandRequest,
     CommandResult,
-    Conversation,
-    ConversationRequest,
     ListRequest,
     TaskEvent,
     TaskList,
@@ -283,20 +281,6 @@ async def api_command(request: Request) -> Response:
     return await _json_command(gateway_of(request), command)
 
 
-async def api_conversation(request: Request) -> Response:
-    """The last messages of a conversation, oldest first, so a reloaded page shows its chat again."""
-    thread_id = request.path_params["thread_id"]
-    try:
-        query = ConversationRequest(thread_id=thread_id, limit=50)
-        data = await gateway_of(request).crud(subjects.CONVERSATION_RECENT, encode(query))
-        conversation = decode(Conversation, data)
-    except ValidationError:
-        return JSONResponse({"error": "not a conversation id"}, status_code=422)
-    except (CrudError, DecodeError) as error:
-        return JSONResponse({"error": str(error)}, status_code=503)
-    return JSONResponse([m.model_dump(exclude_none=True) for m in conversation.messages])
-
-
 async def asset(request: Request) -> Response:
     path = ASSETS.get(request.path_params["name"])
     if path is None or not path.exists():
@@ -317,7 +301,7 @@ async def healthz(request: Request) -> Response:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    from services.gateway.chat import chat_socket
+    from services.gateway.chat import chat_socket, conversation
     from services.gateway.events import events
     from services.gateway.metrics import metrics
     from services.gateway.workers import models
@@ -344,7 +328,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/tasks", api_tasks, methods=["GET", "POST"]),
         Route("/api/tasks/{task_id:int}", api_task, methods=["DELETE"]),
         Route("/api/commands", api_command, methods=["POST"]),
-        Route("/api/conversations/{thread_id}", api_conversation),
+        Route("/api/conversations/{thread_id}", conversation),
         Route("/api/models", models),
         Route("/events", events),
         WebSocketRoute("/ws", chat_socket),

@@ -30,7 +30,7 @@ from proto.events import (
     ToolCallResultEvent,
     ToolCallStartEvent,
 )
-from proto.messages import PERSON, CommandRequest, Notice, RunRequest
+from proto.messages import PERSON, ChatMessage, CommandRequest, Notice, RunRequest
 from services.gateway.app import create_app
 from services.gateway.config import Settings
 from tests.browser import chromium
@@ -201,6 +201,13 @@ async def test_a_reload_in_the_middle_of_an_answer_resumes_it(gateway_url: str, 
     await expect(page.locator(".msg.user")).to_have_text(["tell me a story"])
     await expect(page.locator("#chat-stop")).to_be_hidden()
     assert await page.evaluate("sessionStorage.getItem('ghostbus-run')") is None, "a finished run is not resumed"
+    # What crud keeps of the conversation (the worker stores it; here the test does) comes back rendered.
+    for role, text in (("user", "tell me a story"), ("assistant", "Once upon **a time**.")):
+        said = ChatMessage(message_id=f"{request.run_id}-{role[0]}", thread_id=request.thread_id, role=role, text=text)
+        await nc.request(subjects.CONVERSATION_APPEND, encode(said), timeout=5)
+    await page.reload()
+    await expect(page.locator(".msg.assistant .text strong")).to_have_text(["a time"])
+    await expect(page.locator(".msg.user")).to_have_text(["tell me a story"])
     assert page.dialogs == []
 
 

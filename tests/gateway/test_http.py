@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from nats.aio.client import Client
+
+from proto import subjects
+from proto.codec import encode
+from proto.messages import ChatMessage
 
 HX = {"HX-Request": "true"}
 
@@ -66,3 +71,21 @@ async def test_health_and_assets(gateway_url: str) -> None:
     assert health.status_code == 200 and health.text == "ok"
     assert htmx.status_code == 200 and "htmx" in htmx.text[:2000]
     assert unknown.status_code == 404
+
+
+async def test_the_conversation_comes_back_with_answers_rendered_safely(gateway_url: str, nc: Client) -> None:
+    said = [
+        ChatMessage(message_id="m1", thread_id="t1", role="user", text="**hi** <b>there</b>", run_id="r1"),
+        ChatMessage(
+            message_id="m2", thread_id="t1", role="assistant", text="Added **milk**. <img src=x onerror=alert(1)>"
+        ),
+    ]
+    for message in said:
+        await nc.request(subjects.CONVERSATION_APPEND, encode(message), timeout=5)
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        got = (await client.get("/api/conversations/t1")).json()
+        bad = await client.get("/api/conversations/not%20an%20id")
+    assert [(m["role"], m["text"]) for m in got] == [(m.role, m.text) for m in said]
+    assert "html" not in got[0] and got[0]["run_id"] == "r1"
+    assert got[1]["html"] == "<p>Added <strong>milk</strong>. &lt;img src=x onerror=alert(1)&gt;</p>\n"
+    assert bad.status_code == 422

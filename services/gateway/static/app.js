@@ -450,7 +450,18 @@ async function loadHistory() {
     const past = await response.json();
     let start = 0;
     past.forEach((m, i) => { if (m.role === "assistant" && m.text === RESET_MARKER) start = i + 1; });
-    past.slice(start).forEach((m) => bubble(m.role === "user" ? "user" : "assistant", m.text));
+    past.slice(start).forEach((m) => {
+      if (m.role === "user") {
+        bubble("user", m.text);
+        return;
+      }
+      // An answer as it was shown when it finished: Markdown rendered by the server, raw HTML off.
+      const li = bubble("assistant", "");
+      const text = document.createElement("div");
+      text.className = "text";
+      text.innerHTML = m.html;
+      li.append(text);
+    });
     // A run that was under way when the page went away: finished since (its answer is in the history),
     // or to be resumed once the socket opens, below the question it answers.
     const pending = pendingRun();
