@@ -54,6 +54,7 @@ class RunTrace:
     finished: dict[str, Any] | None = None
     error: str | None = None
     command_results: int = 0
+    notices: list[str] = field(default_factory=list)  # errors said about the run while it was still coming
 
     @property
     def latencies(self) -> list[float]:
@@ -81,6 +82,10 @@ async def chat(url: str, text: str, timeout_s: float = 120.0) -> RunTrace:
                 elif kind == "RUN_FINISHED":
                     trace.finished = message.get("result") or {}
                     return trace
+                elif kind == "error" and message.get("runId"):
+                    # Said while the run waits for a worker ("no worker is running" when none answered the
+                    # gateway's ping in time); the gateway keeps relaying, so the run may still come.
+                    trace.notices.append(message.get("message", ""))
                 elif kind in ("RUN_ERROR", "error"):
                     # Refused or failed: the run counts as failed (the person was told, nothing hangs).
                     trace.error = message.get("message")

@@ -40,7 +40,15 @@ def check(traces: list[RunTrace | BaseException], tokens: int) -> dict[str, Any]
     failed.update(t.error or "no RUN_FINISHED" for t in done if t.finished is None)
     lost = sum(max(0, tokens - len(t.arrivals)) for t in done if t.finished is not None)
     reordered = sum(sum(1 for a, b in zip(t.arrivals, t.arrivals[1:], strict=False) if b[0] < a[0]) for t in done)
-    return {"lost": lost, "reordered": reordered, "failed_runs": sum(failed.values()), "failures": dict(failed)}
+    told = Counter(notice for t in done for notice in t.notices)
+    return {
+        "lost": lost,
+        "reordered": reordered,
+        "failed_runs": sum(failed.values()),
+        "failures": dict(failed),
+        "runs_told_an_error_that_then_finished": sum(1 for t in done if t.notices and t.finished is not None),
+        "notices": dict(told),
+    }
 
 
 def usage(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], wall_s: float) -> dict[str, Any]:

@@ -121,6 +121,14 @@ def limits(f: dict[str, Any]) -> list[str]:
     uuid = share(profile, "gateway", "stdlib uuid", "self_by_package_pct")
     ag_ui = share(profile, "llm_worker", "ag_ui", "self_by_package_pct")
     embedded = lo["scaling"]["embedded"]["runs_per_s"]
+    troubles = []
+    for size, run in sizes.items():
+        said = {**run.get("failures", {}), **{f"(then finished) {k}": v for k, v in run.get("notices", {}).items()}}
+        logged = run.get("gateway_warnings", {})
+        if said:
+            told = "; ".join(f"{v} × “{k}”" for k, v in said.items())
+            why = "; ".join(f"{v} × {k}" for k, v in logged.items()) or "nothing"
+            troubles.append(f"{size} runs: {told} (the gateway logged {why})")
     lines = [
         "## What limits the rest",
         "",
@@ -151,6 +159,11 @@ def limits(f: dict[str, Any]) -> list[str]:
         f"socket write), {deflate} % compressing frames (permessage-deflate, which browsers and the `websockets` "
         f"client negotiate), {uuid} % making a uuid4 for every `next_msg()` call (nats-py); the worker spends "
         f"{ag_ui} % of its samples in ag-ui's serializer (`_omit_fields_without_value`).",
+        "- **Runs refused or wrongly warned under load.** "
+        + ("; ".join(troubles) if troubles else "None at any size.")
+        + ". A run refused before it is submitted is told so at once and nothing hangs; a “no worker is running” "
+        "said while both workers were busy (their PING reply later than the gateway's 0.5 s) is a false alarm "
+        "that the run's own answer then contradicts.",
         f"- **Worker scaling with the model in the worker is bounded by the cores.** With the embedded model, 1, 2 "
         f"and 4 workers complete {embedded['1']}, {embedded['2']} and {embedded['4']} runs/s: each llama.cpp "
         "instance runs 2 threads, so two workers already fill 2 cores and four oversubscribe them. The scripted "
