@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.app import CrudError, Gateway, gateway_of
-from services.gateway.hub import FellBehind, Follower, Hub
+from services.gateway.hub import REWOUND, FellBehind, Follower, Hub
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,10 @@ class Reader:
                 continue
             if live is None:
                 return
-            if live.seq > cursor:
+            if live is REWOUND:
+                cursor = self.hub.seq
+                yield await _reset(self.gateway, cursor)
+            elif live.seq > cursor:
                 cursor = live.seq
                 yield live.data
 

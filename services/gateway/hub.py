@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -56,6 +57,10 @@ class Frame:
     data: bytes
 
 
+REWOUND = Frame(-1, b"")
+"""Queued in place of frames when the stream was created anew: the reader sends the whole list."""
+
+
 class FellBehind(Exception):
     """A browser did not read its events as fast as they came; it is disconnected and replays."""
 
@@ -78,6 +83,12 @@ class Follower:
         except asyncio.QueueFull:
             # Not waiting on the queue (it is full), so it sees the flag before its next read.
             self.behind = True
+
+    def rewind(self) -> None:
+        """The stream was created anew: what is queued is from the old one; ask for the whole list."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(REWOUND)
 
     def close(self) -> None:
         """End the stream after the frame in hand (the gateway is stopping)."""
@@ -107,16 +118,18 @@ class Hub:
         self.metrics = metrics
         self.followers: set[Follower] = set()
         self.seq = 0
+        self.created: datetime | None = None  # when the stream followed was made: another one is new
         self.closing = asyncio.Event()
         self._sub: Any = None
         self._closer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._subscribe(await self.last_seq())
+        info = await self.js.stream_info(subjects.UI_STREAM)
+        await self._subscribe(int(info.state.last_seq), info.created)
         self._closer = asyncio.create_task(self._watch())
 
-    async def _subscribe(self, after: int) -> None:
-        self.seq = after
+    async def _subscribe(self, after: int, created: datetime | None) -> None:
+        self.seq, self.created = after, created
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
         self._sub = await self.js.subscribe(
             subjects.UI_ALL,
@@ -144,23 +157,24 @@ class Hub:
 
     async def _check_rewound(self) -> None:
         """Start over if the stream now ends before what was relayed: it was deleted and created again
-        (a nats-server that lost its store). Every browser is cut off and comes back for a reset."""
+        (a nats-server that lost its store). Every browser is sent the whole list, then follows on."""
         try:
-            last = await self.last_seq()
-            if last >= self.seq:
+            info = await self.js.stream_info(subjects.UI_STREAM)
+            last = int(info.state.last_seq)
+            if last >= self.seq and info.created == self.created:
                 return
-            log.warning("the UI stream restarted at %d (had relayed up to %d); starting over", last, self.seq)
-            old, relayed = self._sub, self.seq
+            log.warning("the UI stream was created anew (now at %d, had relayed %d); starting over", last, self.seq)
+            old, relayed, created = self._sub, self.seq, self.created
             try:
-                await self._subscribe(last)
+                await self._subscribe(last, info.created)
             except Exception:
-                self.seq = relayed  # so the next check tries again
+                self.seq, self.created = relayed, created  # so the next check tries again
                 raise
         except Exception as error:  # noqa: BLE001 - NATS away for now; checked again shortly
             log.info("could not check the UI stream: %r", error)
             return
         for follower in list(self.followers):
-            follower.close()
+            follower.rewind()
         # Its consumer went with the old stream: deleting it can only time out.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(old.unsubscribe(), 1.0)

@@ -327,3 +327,24 @@ async def test_markup_from_the_person_the_model_and_notices_shows_as_text(
     markup = page.locator("#messages img, #messages svg, #messages script, #messages b, #toasts img")
     assert await markup.count() == 0
     assert page.dialogs == []
+
+
+async def test_a_page_whose_cursor_is_gone_gets_the_whole_list(
+    gateway_url: str, nc: Client, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proto.streams import ensure_streams
+    from services.gateway import hub
+
+    monkeypatch.setattr(hub, "REWIND_EVERY", 1)
+    await api(gateway_url, {"op": "create", "name": "apples"})
+    page = await open_page(browser, gateway_url)
+    await expect(page.locator("#tasks .task .name")).to_have_text(["apples"])
+    # nats-server lost its store: the events the page's cursor points into are gone.
+    js = nc.jetstream()
+    await js.delete_stream(subjects.UI_STREAM)
+    await ensure_streams(js)
+    await api(gateway_url, {"op": "create", "name": "bread"})
+    await expect(page.locator("#tasks .task .name")).to_have_text(["apples", "bread"], timeout=15_000)
+    await api(gateway_url, {"op": "toggle", "name": "apples"})
+    await expect(page.locator("#tasks .task.done .name")).to_have_text(["apples"])
+    assert page.dialogs == []

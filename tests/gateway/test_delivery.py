@@ -226,13 +226,15 @@ async def test_a_stream_created_anew_sends_every_browser_the_whole_list(
         await js.delete_stream(subjects.UI_STREAM)
         await ensure_streams(js)
         await notify(nc, 1, stored=True)
-        # The browser is cut off, comes back with its cursor, and gets the whole list as of now.
-        assert await following.read_to_end(timeout=10) == [4]
-        again = await RawStream.open(gateway_url, last_event_id=4)
-        (reset,) = await again.read_until(1)
-        assert b"event: reset\r\n" in again.body and again.body.count(b'class="task') == 3
+        # A browser following all along is sent the whole list as of now, with the new stream's sequence.
+        reset = (await following.read_until(2, timeout=10))[1]
+        assert b"event: reset\r\n" in following.body and following.body.count(b'class="task') == 3
         # And the changes after it arrive as before.
         assert (await client.post("/api/tasks", json={"name": "d"})).status_code == 201
-        assert (await again.read_until(2))[1] > reset
+        assert (await following.read_until(3))[2] > reset
+        # A browser that comes back with a cursor beyond the new stream's end gets the whole list too.
+        again = await RawStream.open(gateway_url, last_event_id=4)
+        await again.read_until(1)
+        assert b"event: reset\r\n" in again.body and again.body.count(b'class="task') == 4
     again.close()
     following.close()
