@@ -39,6 +39,8 @@ def main() -> None:
         log_level="info",
         timeout_graceful_shutdown=3,
         ws_max_size=settings.max_ws_message * 2,
+        # Chat frames are one token each: compressing them costs more CPU than the bytes it saves.
+        ws_per_message_deflate=False,
     )
 
 

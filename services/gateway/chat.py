@@ -22,25 +22,19 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from markdown_it import MarkdownIt
-from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from proto import subjects
-from proto.codec import DecodeError, decode, decode_run_event, encode
-from proto.events import TERMINAL, EventType
+from proto.codec import DecodeError, decode, encode
 from proto.messages import MAX_CHAT, Conversation, ConversationRequest, RunRequest
 from services.gateway.app import CrudError, Gateway
-from services.gateway.hub import HEARTBEAT_S
-from services.gateway.metrics import Metrics
+from services.gateway.relay import MARKDOWN, RunClock, RunRelay
 
 log = logging.getLogger(__name__)
 
-MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 THREAD = RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_RUNS = 8  # runs one socket follows at once; each holds a JetStream consumer
 NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
@@ -56,43 +50,6 @@ def origin_allowed(websocket: WebSocket) -> bool:
     return urlsplit(origin).netloc == host
 
 
-class RunClock:
-    """Times one run from the person's message: the wait for a worker, the first text, the end."""
-
-    def __init__(self, metrics: Metrics, run_id: str) -> None:
-        self.metrics = metrics
-        self.run_id = run_id
-        self.submitted = time.monotonic()
-        self.seen: set[EventType] = set()
-
-    def saw(self, event: Any) -> None:
-        kind: EventType = event.type
-        first = kind not in self.seen
-        self.seen.add(kind)
-        elapsed = time.monotonic() - self.submitted
-        if kind == EventType.RUN_STARTED and first:
-            self.metrics.observe("run_wait_seconds", elapsed)
-            log.info("run_id=%s started after %.3f s", self.run_id, elapsed)
-        elif kind == EventType.TEXT_MESSAGE_CONTENT and first:
-            self.metrics.observe("run_first_text_seconds", elapsed)
-        elif kind == EventType.RUN_FINISHED:
-            self.metrics.observe("run_seconds", elapsed)
-            self.metrics.count("runs_finished_total")
-            result = event.result if isinstance(event.result, dict) else {}
-            log.info(
-                "run_id=%s finished in %.3f s model=%s tokens=%s tokens_per_s=%s",
-                self.run_id,
-                elapsed,
-                result.get("model"),
-                result.get("tokens"),
-                result.get("tokens_per_s"),
-            )
-        elif kind == EventType.RUN_ERROR:
-            self.metrics.observe("run_seconds", elapsed)
-            self.metrics.count("runs_failed_total")
-            log.info("run_id=%s failed in %.3f s code=%s: %s", self.run_id, elapsed, event.code, event.message)
-
-
 class ChatConnection:
     """One browser's chat socket and the runs it started."""
 
@@ -105,8 +62,11 @@ class ChatConnection:
         self.recent: list[float] = []
 
     async def send(self, message: dict[str, Any]) -> None:
+        await self.send_text(json.dumps(message, ensure_ascii=False))
+
+    async def send_text(self, text: str) -> None:
         async with self.send_lock:
-            await self.ws.send_text(json.dumps(message, ensure_ascii=False))
+            await self.ws.send_text(text)
 
     async def error(self, message: str, run_id: str | None = None) -> None:
         payload: dict[str, Any] = {"type": "error", "message": message}
@@ -165,95 +125,55 @@ class ChatConnection:
                 await self.error("A chat message must be text.")
             return
         # Subscribe before submitting, so not even the first event can slip by.
-        sub = await self.subscribe(run_id)
-        if sub is None:
+        relay = await self.subscribe(run_id, RunClock(self.gateway.metrics, run_id))
+        if relay is None:
             return
         try:
             await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
         except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
-            await sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await relay.sub.unsubscribe()
             log.warning("run_id=%s could not submit: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")
             return
         self.gateway.count("runs_submitted_total")
         log.info("run_id=%s thread_id=%s model=%s submitted", run_id, self.thread_id, model or "default")
         await self.send({"type": "run", "runId": run_id, "text": request.text})
-        self.start_relay(run_id, sub, RunClock(self.gateway.metrics, run_id))
+        self.start(relay)  # its events go out only now, after the browser has heard of the run
 
     async def follow(self, run_id: str) -> None:
         """Replay a run's events from its first and follow it (a reloaded page resuming its answer)."""
         if len(self.runs) >= MAX_RUNS:
             await self.error("Too many answers followed at once.", run_id)
             return
-        sub = await self.subscribe(run_id)
-        if sub is not None:
+        relay = await self.subscribe(run_id, None)
+        if relay is not None:
             log.info("run_id=%s resumed by a browser", run_id)
-            self.start_relay(run_id, sub, None)
+            self.start(relay)
 
-    async def subscribe(self, run_id: str) -> Any:
+    async def subscribe(self, run_id: str, clock: RunClock | None) -> RunRelay | None:
+        relay = RunRelay(run_id, self.send_text, self.gateway.metrics, clock, self.gateway.settings.no_worker_s)
         try:
-            return await self.gateway.js.subscribe(
-                subjects.run_events(run_id),
-                stream=subjects.RUN_EVENTS_STREAM,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.ALL,
-                idle_heartbeat=HEARTBEAT_S,  # back within seconds after a nats-server restart
-            )
+            await relay.subscribe(self.gateway.js)
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
             log.warning("run_id=%s could not follow: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")
             return None
+        return relay
 
-    def start_relay(self, run_id: str, sub: Any, clock: RunClock | None) -> None:
-        task = asyncio.create_task(self.relay(run_id, sub, clock))
-        self.runs[run_id] = task
-        task.add_done_callback(lambda _: self.runs.pop(run_id, None))
+    def start(self, relay: RunRelay) -> None:
+        task = asyncio.create_task(relay.follow(self.waiting))
+        self.runs[relay.run_id] = task
+        task.add_done_callback(lambda _: self.runs.pop(relay.run_id, None))
 
-    async def relay(self, run_id: str, sub: Any, clock: RunClock | None) -> None:
-        """Forward the run's events to the browser until the run ends (or the browser leaves); `clock`
-        times a run this socket submitted (not one it resumed)."""
-        started = False
-        warned = False
-        text: list[str] = []
-        try:
-            while True:
-                wait = None if started or warned else self.gateway.settings.no_worker_s
-                try:
-                    msg: Msg = await sub.next_msg(timeout=wait)
-                except TimeoutError:
-                    warned = True
-                    if await self.workers_running():
-                        log.info("run_id=%s waiting: every worker is busy", run_id)
-                        await self.send({"type": "status", "runId": run_id, "message": BUSY})
-                    else:
-                        log.warning("run_id=%s waiting: no worker is running", run_id)
-                        await self.error(NO_WORKER, run_id)
-                    continue
-                try:
-                    event = decode_run_event(msg.data)
-                except DecodeError as error:
-                    log.error("run_id=%s skipping a malformed event: %s", run_id, error)
-                    continue
-                started = started or event.type == EventType.RUN_STARTED
-                if event.type == EventType.RUN_STARTED:
-                    text = []
-                elif event.type == EventType.TEXT_MESSAGE_CONTENT:
-                    text.append(event.delta)
-                if clock is not None:
-                    clock.saw(event)
-                await self.send(json.loads(msg.data) | {"runId": run_id})
-                self.gateway.count("run_events_relayed_total")
-                if event.type == EventType.TEXT_MESSAGE_END:
-                    # The finished message, as sanitized Markdown rendered here (raw HTML is not allowed).
-                    html = MARKDOWN.render("".join(text))
-                    await self.send({"type": "rendered", "runId": run_id, "messageId": event.message_id, "html": html})
-                if event.type in TERMINAL:
-                    return
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+    async def waiting(self, run_id: str) -> None:
+        """No worker has started the run in time: tell the person whether one is busy or none runs."""
+        if await self.workers_running():
+            log.info("run_id=%s waiting: every worker is busy", run_id)
+            await self.send({"type": "status", "runId": run_id, "message": BUSY})
+        else:
+            log.warning("run_id=%s waiting: no worker is running", run_id)
+            await self.error(NO_WORKER, run_id)
 
     async def workers_running(self) -> bool:
         """Whether any llm_worker answers its nats.micro PING (busy workers still answer)."""
