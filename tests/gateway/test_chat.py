@@ -224,3 +224,15 @@ async def publish_retrying(js: Any, subject: str, data: bytes, within_s: float =
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
+
+
+def test_the_run_id_is_spliced_into_the_worker_s_json_intact() -> None:
+    from services.gateway.relay import with_run_id
+
+    raw = json.dumps({"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": 'say "runId" }é'}).encode() + b"\n"
+    assert json.loads(with_run_id(raw, "r-1_x")) == {
+        "type": "TEXT_MESSAGE_CONTENT",
+        "messageId": "m",
+        "delta": 'say "runId" }é',
+        "runId": "r-1_x",
+    }
