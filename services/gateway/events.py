@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from nats.errors import Error as NatsError
@@ -44,7 +44,7 @@ class EventStream:
     (then `on_disconnect` wakes the frames' source so it ends too); `on_end` runs however it ends."""
 
     def __init__(
-        self, frames: AsyncIterator[bytes], on_disconnect: Callable[[], None], on_end: Callable[[], None]
+        self, frames: AsyncGenerator[bytes, None], on_disconnect: Callable[[], None], on_end: Callable[[], None]
     ) -> None:
         self.frames = frames
         self.on_disconnect = on_disconnect
@@ -58,8 +58,9 @@ class EventStream:
                 await send({"type": "http.response.body", "body": b""})
                 return
             watcher = asyncio.create_task(self._watch(receive))
-            async for chunk in self.frames:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            async with contextlib.aclosing(self.frames):  # its clean-up runs now, however this ends
+                async for chunk in self.frames:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
             if watcher is not None:
@@ -100,7 +101,7 @@ class Reader:
     follower: Follower
     head: int
 
-    async def frames(self, cursor: int | None) -> AsyncIterator[bytes]:
+    async def frames(self, cursor: int | None) -> AsyncGenerator[bytes, None]:
         """A reset or the events missed, then the live ones (and pings), until the stream ends."""
         try:
             async for chunk in self._frames(cursor):

@@ -40,9 +40,10 @@ REWIND_EVERY = 25  # exit polls between checks that the stream has not been crea
 
 
 def server_exiting() -> bool:
-    """Whether the uvicorn server running this process has been asked to stop: by a signal (which
-    sse-starlette records in AppStatus), or by setting `should_exit` on it (as tests and `--reload`
-    do). Its signal handler is a bound method of the server, which is how the server is found."""
+    """Whether the uvicorn server running this process has been asked to stop: by a signal (SIGTERM
+    from `--reload` or a supervisor, Ctrl-C; sse-starlette records it in AppStatus), or by setting
+    `should_exit` on it (as tests do). Its signal handler is a bound method of the server, which is
+    how the server is found."""
     if AppStatus.should_exit:
         return True
     server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
@@ -156,8 +157,9 @@ class Hub:
             follower.close()
 
     async def _check_rewound(self) -> None:
-        """Start over if the stream now ends before what was relayed: it was deleted and created again
-        (a nats-server that lost its store). Every browser is sent the whole list, then follows on."""
+        """Start over if the stream was deleted and created again (a nats-server that lost its store):
+        it has another creation time, or ends before what was relayed. Every browser is sent the whole
+        list, then follows on."""
         try:
             info = await self.js.stream_info(subjects.UI_STREAM)
             last = int(info.state.last_seq)
