@@ -26,12 +26,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.app import CrudError, Gateway, gateway_of
-from services.gateway.hub import REWOUND, FellBehind, Follower, Hub
+from services.gateway.hub import PING, REWOUND, FellBehind, Follower, Hub
 
 log = logging.getLogger(__name__)
 
-PING_S = 15
-PING = b": ping\r\n\r\n"
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-store"),
@@ -129,16 +127,10 @@ class Reader:
             cursor = frame.seq
             yield frame.data
         cursor = max(cursor, head)
-        while True:
-            try:
-                async with asyncio.timeout(PING_S):
-                    live = await self.follower.next()
-            except TimeoutError:
-                yield PING
-                continue
-            if live is None:
-                return
-            if live is REWOUND:
+        while (live := await self.follower.next()) is not None:
+            if live is PING:
+                yield live.data
+            elif live is REWOUND:
                 cursor = self.hub.seq
                 yield await _reset(self.gateway, cursor)
             elif live.seq > cursor:

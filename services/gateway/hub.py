@@ -60,6 +60,9 @@ class Frame:
 
 REWOUND = Frame(-1, b"")
 """Queued in place of frames when the stream was created anew: the reader sends the whole list."""
+PING = Frame(-2, b": ping\r\n\r\n")
+"""A keep-alive comment, queued for every browser at once every PING_S seconds."""
+PING_S = 15.0
 
 
 class FellBehind(Exception):
@@ -144,7 +147,7 @@ class Hub:
     async def _watch(self) -> None:
         # uvicorn does not tell an application that it has begun to stop: it waits for every open
         # response to end. So the streams are ended here as soon as it wants to exit.
-        polls = 0
+        polls, pinged = 0, time.monotonic()
         while not self.closing.is_set() and not server_exiting():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(EXIT_POLL_S):
@@ -152,6 +155,10 @@ class Hub:
             polls += 1
             if polls % REWIND_EVERY == 0:
                 await self._check_rewound()
+            if time.monotonic() - pinged >= PING_S:
+                # One timer for every browser rather than a timeout around each one's every read.
+                pinged = time.monotonic()
+                self._offer(PING)
         self.closing.set()
         for follower in list(self.followers):
             follower.close()
@@ -224,12 +231,15 @@ class Hub:
         frame = self.frame(msg, live=True)
         if frame is None:
             return
+        self._offer(frame)
+        self.metrics.count("ui_events_relayed_total", len(self.followers))
+
+    def _offer(self, frame: Frame) -> None:
         for follower in list(self.followers):
             if not follower.behind:
                 follower.offer(frame)
                 if follower.behind:
                     self.metrics.count("sse_clients_dropped_total")
-        self.metrics.count("ui_events_relayed_total", len(self.followers))
 
     def join(self) -> tuple[Follower, int]:
         """A new follower of the fan-out, and the last sequence it will not be given (the caller

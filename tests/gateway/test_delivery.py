@@ -181,9 +181,9 @@ async def test_shutdown_ends_open_streams_at_once_and_cleanly(
 
 
 async def test_a_quiet_stream_sends_keep_alive_comments(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.gateway import events
+    from services.gateway import hub
 
-    monkeypatch.setattr(events, "PING_S", 0.2)
+    monkeypatch.setattr(hub, "PING_S", 0.2)
     stream = await RawStream.open(gateway_url)
     async with asyncio.timeout(5):
         while stream.body.count(b": ping\r\n\r\n") < 2:
