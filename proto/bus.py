@@ -38,6 +38,9 @@ async def connect(url: str, name: str, wait_s: float = 30.0) -> Client:
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
+                # Replies come to this service's own inboxes, so NATS permissions can keep each service
+                # from reading another's replies (deploy/nats/permissions.conf).
+                inbox_prefix=inbox_prefix(name),
                 error_cb=_on_error,
                 disconnected_cb=_on_disconnected,
                 reconnected_cb=_on_reconnected,
@@ -78,6 +81,11 @@ async def close(nc: Client, timeout_s: float = 5.0) -> None:
         await nc.close()
     except Exception:  # noqa: BLE001 - already gone
         pass
+
+
+def inbox_prefix(service: str) -> str:
+    """The prefix of a service's reply subjects: `_INBOX_<service>`."""
+    return f"_INBOX_{service}"
 
 
 def redacted(url: str) -> str:

@@ -10,12 +10,18 @@ import sys
 import nats
 
 from proto import subjects
+from proto.bus import inbox_prefix
 from proto.settings import BusSettings
 
 
 async def ping(service: str, timeout_s: float = 2.0) -> bool:
     try:
-        nc = await nats.connect(BusSettings().nats_url, connect_timeout=timeout_s, allow_reconnect=False)
+        nc = await nats.connect(
+            BusSettings().nats_url,
+            connect_timeout=timeout_s,
+            allow_reconnect=False,
+            inbox_prefix=inbox_prefix(service),
+        )
     except Exception:  # noqa: BLE001 - unhealthy, whatever the reason
         return False
     try:

@@ -33,7 +33,15 @@ RUNS_API = f"{subjects.RUNS_STREAM}.{subjects.RUNS_CONSUMER}"
 NEEDS: dict[str, tuple[list[str], list[str]]] = {
     "crud": (
         [subjects.ui_event(subjects.TASK_ENTITY, "created"), subjects.UI_NOTIFY, subjects.service_ping("crud")],
-        [subjects.CRUD_ALL, CREATE, subjects.TASK_LIST, subjects.NOTIFY, "$SRV.PING", "$SRV.INFO.crud", "_INBOX.x"],
+        [
+            subjects.CRUD_ALL,
+            CREATE,
+            subjects.TASK_LIST,
+            subjects.NOTIFY,
+            "$SRV.PING",
+            "$SRV.INFO.crud",
+            "_INBOX_crud.x",
+        ],
     ),
     "llm_worker": (
         [
@@ -48,7 +56,13 @@ NEEDS: dict[str, tuple[list[str], list[str]]] = {
             f"$JS.API.CONSUMER.MSG.NEXT.{RUNS_API}",
             f"$JS.ACK.{RUNS_API}.1.2.3.4.5.6",
         ],
-        [subjects.chat_cancel(RUN), "$SRV.PING", "$SRV.STATS.llm_worker", "$SRV.PING.llm_worker.id", "_INBOX.x"],
+        [
+            subjects.chat_cancel(RUN),
+            "$SRV.PING",
+            "$SRV.STATS.llm_worker",
+            "$SRV.PING.llm_worker.id",
+            "_INBOX_llm_worker.x",
+        ],
     ),
     "gateway": (
         [
@@ -64,9 +78,11 @@ NEEDS: dict[str, tuple[list[str], list[str]]] = {
             f"$JS.API.CONSUMER.CREATE.{subjects.RUN_EVENTS_STREAM}",
             f"$JS.API.STREAM.INFO.{subjects.UI_STREAM}",
         ],
-        ["_INBOX.x"],
+        ["_INBOX_gateway.x"],
     ),
 }
+# Nobody may read another service's replies.
+OTHERS_REPLIES = {"crud": "_INBOX_gateway.x", "llm_worker": "_INBOX_crud.x", "gateway": "_INBOX_llm_worker.x"}
 # What no one but crud may do: listen on its endpoints, publish UI events.
 CRUD_ONLY = ([subjects.ui_event(subjects.TASK_ENTITY, "created"), subjects.UI_NOTIFY], [subjects.CRUD_ALL, CREATE])
 NOBODY = (
@@ -111,6 +127,12 @@ def test_nobody_may_drop_a_stream_or_listen_everywhere(allowed: dict[str, Permis
     publish, subscribe = NOBODY
     assert [s for s in publish if allowed[user].may_publish(s)] == []
     assert [s for s in subscribe if allowed[user].may_subscribe(s)] == []
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_nobody_reads_another_service_s_replies(allowed: dict[str, Permissions], user: str) -> None:
+    assert not allowed[user].may_subscribe(OTHERS_REPLIES[user])
+    assert not allowed[user].may_subscribe("_INBOX.x"), "the shared default inbox is closed"
 
 
 def test_the_gateway_neither_writes_runs_events_nor_answers_for_a_service(allowed: dict[str, Permissions]) -> None:

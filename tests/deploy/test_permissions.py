@@ -20,6 +20,7 @@ from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, ServiceConfig
 
 from proto import subjects
+from proto.bus import inbox_prefix
 from proto.streams import ensure_streams
 from services.llm_worker.backends.embedded import model_path
 from tests.deploy.natsconf import local_url, locked_down, violations
@@ -67,7 +68,9 @@ async def connect_as(stack: Stack, user: str) -> tuple[Client, list[str]]:
     async def on_error(error: Exception) -> None:
         errors.append(str(error))
 
-    return await nats.connect(local_url(stack.nats, user), error_cb=on_error, max_reconnect_attempts=0), errors
+    url = local_url(stack.nats, user)
+    nc = await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0, inbox_prefix=inbox_prefix(user))
+    return nc, errors
 
 
 async def wait_for(errors: list[str], text: str) -> None:
@@ -156,7 +159,8 @@ async def connect_user(server: NatsServer, user: str, errors: list[str]) -> Clie
     async def on_error(error: Exception) -> None:
         errors.append(f"{user}: {error}")
 
-    return await nats.connect(local_url(server, user), error_cb=on_error, max_reconnect_attempts=0)
+    url = local_url(server, user)
+    return await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0, inbox_prefix=inbox_prefix(user))
 
 
 async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
