@@ -86,3 +86,11 @@ class Settings(BusSettings):
     script_commands: int = Field(
         default=0, ge=0, validation_alias="LLM_SCRIPT_COMMANDS", description="scripted backend: commands per run"
     )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        validation_alias="LLM_THREADS",
+        description="CPU threads for the embedded model (0: one per core, at most 4); lower it when "
+        "several workers share a machine",
+    )

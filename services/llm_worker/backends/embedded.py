@@ -175,6 +175,7 @@ class EmbeddedBackend:
     def __init__(self, settings: Settings) -> None:
         self.model = MODEL_NAME
         self._model_dir = settings.model_dir
+        self._threads = settings.threads
         self._llm: Any = None
         # llama.cpp contexts are not thread-safe: one generation at a time per worker process.
         self._busy = asyncio.Lock()
@@ -188,7 +189,8 @@ class EmbeddedBackend:
 
         path = model_path(self._model_dir)
         started = time.monotonic()
-        llm = Llama(str(path), n_ctx=CONTEXT_TOKENS, n_threads=min(4, os.cpu_count() or 1), seed=0, verbose=False)
+        threads = self._threads or min(4, os.cpu_count() or 1)
+        llm = Llama(str(path), n_ctx=CONTEXT_TOKENS, n_threads=threads, seed=0, verbose=False)
         log.info("embedded model loaded from %s in %.1f s", path, time.monotonic() - started)
         return llm
 
