@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import command_to_screen, crud, hop, load, model, relay, wire
 from bench.common import HERE, RESULTS, save
-from bench.report import render
+from bench.report import now, render, source
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "hop": hop.run,
@@ -29,10 +29,18 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
 def main() -> None:
     if sys.argv[1:] == ["render"]:
         figures = {name: json.loads((RESULTS / f"{name}.json").read_text()) for name in BENCHMARKS}
-        took = json.loads((RESULTS / "all.json").read_text()) if (RESULTS / "all.json").exists() else {}
-        (HERE / "README.md").write_text(render(figures, took.get("took_s", 0.0), took.get("durations_s", {})))
+        run = json.loads((RESULTS / "all.json").read_text()) if (RESULTS / "all.json").exists() else {}
+        page = render(
+            figures,
+            run.get("took_s", 0.0),
+            run.get("durations_s", {}),
+            run.get("written", now()),
+            run.get("measured", source()),
+        )
+        (HERE / "README.md").write_text(page)
         return
     started = time.monotonic()
+    measured = source()
     figures: dict[str, Any] = {}
     durations: dict[str, float] = {}
     for name, run in BENCHMARKS.items():
@@ -42,8 +50,9 @@ def main() -> None:
         durations[name] = round(time.monotonic() - began, 1)
         print(f"bench: {name} took {durations[name]:.0f} s", file=sys.stderr, flush=True)
     took = time.monotonic() - started
-    save("all", {"took_s": round(took, 1), "durations_s": durations})
-    (HERE / "README.md").write_text(render(figures, took, durations))
+    written = now()
+    save("all", {"took_s": round(took, 1), "durations_s": durations, "written": written, "measured": measured})
+    (HERE / "README.md").write_text(render(figures, took, durations, written, measured))
     print(f"bench/README.md rewritten ({took / 60:.1f} min)")
 
 

@@ -6,8 +6,27 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 from datetime import UTC, datetime
 from typing import Any
+
+
+def source() -> str:
+    """The commit measured, and which files differed from it (the tree is shared while benchmarks run)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "proto", "services"], capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    changed = [line[3:] for line in status.stdout.splitlines()]
+    suffix = f" with uncommitted changes to {', '.join(changed)}" if changed else ""
+    return f"commit {head.stdout.strip()}{suffix}"
+
+
+def now() -> str:
+    return f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def yes(met: bool) -> str:
@@ -31,13 +50,24 @@ def share(profile: dict[str, Any], process: str, name: str, table: str = "self_b
     return round(sum(v for k, v in entries.items() if k.startswith(name)), 1)
 
 
+def hottest(profile: dict[str, Any], process: str, top: int = 4) -> str:
+    """A process's functions with the most self time, as prose."""
+    entries = ranked(profile.get(process, {}).get("self_by_function_pct", {}))
+    return ", ".join(f"{name} {pct} %" for name, pct in entries[:top]) or "not profiled"
+
+
+def ranked(shares: dict[str, float]) -> list[tuple[str, float]]:
+    """Largest first (the saved figures are sorted by key)."""
+    return sorted(shares.items(), key=lambda item: -item[1])
+
+
 def profile_table(profile: dict[str, Any]) -> list[str]:
     lines = ["| process | samples | self time by package (top 6, % of samples) |", "|---|---|---|"]
     for process, found in profile.items():
         if "skipped" in found:
             lines.append(f"| {process} | – | skipped: {found['skipped']} |")
             continue
-        packages = ", ".join(f"{k} {v}" for k, v in list(found["self_by_package_pct"].items())[:6])
+        packages = ", ".join(f"{k} {v}" for k, v in ranked(found["self_by_package_pct"])[:6])
         lines.append(f"| {process} | {found['samples']} | {packages} |")
     return [*lines, ""]
 
@@ -117,9 +147,6 @@ def limits(f: dict[str, Any]) -> list[str]:
     per_token = busy.get("cpu_us_per_token", {})
     ceiling = (os.cpu_count() or 1) * 1e6 / per_token["all"] if per_token.get("all") else float("nan")
     deflate = share(profile, "gateway", "PerMessageDeflate")
-    socket_send = share(profile, "gateway", "WebSocketsSansIOProtocol.send")
-    uuid = share(profile, "gateway", "stdlib uuid", "self_by_package_pct")
-    ag_ui = share(profile, "llm_worker", "ag_ui", "self_by_package_pct")
     embedded = lo["scaling"]["embedded"]["runs_per_s"]
     troubles = []
     for size, run in sizes.items():
@@ -154,11 +181,15 @@ def limits(f: dict[str, Any]) -> list[str]:
         f"to ourselves would move at most about {ceiling:,.0f} tokens/s, i.e. {ceiling / 50:,.0f} runs at 50 "
         f"tokens/s; here, sharing the machine, delivery levelled off at {plateau:,.0f} tokens/s and beyond that "
         f"tokens queue (1,000 runs: p99 {busy.get('added_latency', {}).get('p99_ms', float('nan')):,.0f} ms "
-        "added, none lost or reordered). The gateway, the largest share, writes one WebSocket frame per event: "
-        f"with one run as fast as possible {socket_send} % of its samples are in uvicorn's frame send (mostly the "
-        f"socket write), {deflate} % compressing frames (permessage-deflate, which browsers and the `websockets` "
-        f"client negotiate), {uuid} % making a uuid4 for every `next_msg()` call (nats-py); the worker spends "
-        f"{ag_ui} % of its samples in ag-ui's serializer (`_omit_fields_without_value`).",
+        "added, none lost or reordered). The gateway is the largest share; with one run as fast as possible its "
+        f"hottest functions (self time) are {hottest(profile, 'gateway')}, and the worker's "
+        f"{hottest(profile, 'llm_worker')}."
+        + (
+            f" Compressing frames (permessage-deflate, which browsers and the `websockets` client negotiate) "
+            f"takes {deflate} % of the gateway's samples."
+            if deflate >= 1
+            else ""
+        ),
         "- **Runs refused or wrongly warned under load.** "
         + ("; ".join(troubles) if troubles else "None at any size.")
         + ". A run refused before it is submitted is told so at once and nothing hangs; a “no worker is running” "
@@ -173,12 +204,12 @@ def limits(f: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(f: dict[str, Any], took_s: float, durations: dict[str, float]) -> str:
+def render(f: dict[str, Any], took_s: float, durations: dict[str, float], written: str, measured: str) -> str:
     r, c, lo, m, hop, wire = f["relay"], f["command_to_screen"], f["load"], f["model"], f["hop"], f["wire"]
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `python -m bench` (`make bench`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"Written by `python -m bench` (`make bench`) on {written} from {measured}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; the whole run took {took_s / 60:.1f} min "
         f"({', '.join(f'{k} {v / 60:.1f}' for k, v in durations.items())}). Every figure is measured on loopback "
         "with real processes (nats-server, crud, llm_worker, gateway) and compared within the same run. The "
