@@ -59,7 +59,8 @@ async def _on_error(error: Exception) -> None:
 
 
 async def _on_disconnected() -> None:
-    log.warning("NATS: disconnected; reconnecting")
+    # Also called on a clean close, so it only says what happened.
+    log.info("NATS: disconnected")
 
 
 async def _on_reconnected() -> None:

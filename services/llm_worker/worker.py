@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from nats.aio.client import Client
@@ -39,6 +40,8 @@ from services.llm_worker.run import Run, perform
 log = logging.getLogger(__name__)
 
 FETCH_WAIT_S = 2.0
+MAX_REMEMBERED = 10_000
+REMEMBER_S = 3600.0
 
 
 class Worker:
@@ -51,6 +54,8 @@ class Worker:
         self.backend = backend
         self._slots = asyncio.Semaphore(settings.capacity)
         self._runs: set[asyncio.Task[None]] = set()
+        # Runs stopped by the person before any worker took them (every worker hears every cancel).
+        self.stopped: dict[str, float] = {}
         self._stopping = asyncio.Event()
         self._fetching: asyncio.Task[list[Msg]] | None = None
         self.completed = 0
@@ -82,6 +87,7 @@ class Worker:
         sub = await self.js.pull_subscribe(
             subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM, config=config
         )
+        cancels = await self.nc.subscribe(subjects.CHAT_CANCEL_ALL, cb=self._remember_cancel)
         while not self._stopping.is_set():
             await self._slots.acquire()
             if self._stopping.is_set():
@@ -112,6 +118,15 @@ class Worker:
         # A pull subscription left open makes draining the connection wait for its timeout.
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
+            await cancels.unsubscribe()
+
+    async def _remember_cancel(self, msg: Msg) -> None:
+        run_id = msg.subject.rsplit(".", 1)[-1]
+        now = time.monotonic()
+        self.stopped[run_id] = now
+        if len(self.stopped) > MAX_REMEMBERED:
+            for old in [r for r, at in self.stopped.items() if now - at > REMEMBER_S] or list(self.stopped)[:1000]:
+                self.stopped.pop(old, None)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -145,6 +160,10 @@ class Worker:
             tries = attempt - 1
             plural = "s" if tries != 1 else ""
             await run.fail(f"A worker stopped in the middle of this run {tries} time{plural}; giving up.", "attempts")
+            await msg.ack()
+            return
+        if self.stopped.pop(request.run_id, None) is not None:
+            await run.fail("Stopped before a worker took it.", "cancelled")
             await msg.ack()
             return
         log.info("run %s: attempt %d: %r", request.run_id, attempt, request.text[:80])

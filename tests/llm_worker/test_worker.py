@@ -272,3 +272,19 @@ async def test_a_generation_longer_than_the_ack_wait_is_not_handed_to_another_wo
             events = await events_of(nc, await submit(nc, "tell me a story"))
     assert [e.type for e in events].count(EventType.RUN_STARTED) == 1
     assert events[-1].type == EventType.RUN_FINISHED and len(fake.requests) == 1
+
+
+async def test_stop_on_a_run_still_in_the_queue_ends_it_when_a_worker_takes_it(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    async with serving(FakeOllama([f"w{n} " for n in range(20)], delay_s=0.05)) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        async with running(settings):
+            busy = await submit(nc, "a long answer")
+            queued = await submit(nc, "add apples")
+            await nc.publish(subjects.chat_cancel(queued), b"")
+            first = await events_of(nc, busy)
+            second = await events_of(nc, queued)
+    assert first[-1].type == EventType.RUN_FINISHED
+    assert [e.type for e in second] == [EventType.RUN_ERROR] and second[0].code == "cancelled"
+    assert len(fake.requests) == 1 and await crud.db.list_tasks() == []
