@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 THREAD = RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_RUNS = 8  # runs one socket follows at once; each holds a JetStream consumer
+PING_WAIT_S = 2.0
 NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
 BUSY = "Every model worker is busy; your message is next in line."
 
@@ -176,10 +177,12 @@ class ChatConnection:
             await self.error(NO_WORKER, run_id)
 
     async def workers_running(self) -> bool:
-        """Whether any llm_worker answers its nats.micro PING (busy workers still answer)."""
+        """Whether any llm_worker answers its nats.micro PING (busy workers still answer). With no worker
+        at all NATS says so at once (no responders); a slow answer means busy workers, so the wait is
+        generous: a false "no worker" under load would be contradicted by the run's own answer."""
         try:
-            await self.gateway.nc.request(subjects.service_ping(subjects.WORKER_SERVICE), b"", timeout=0.5)
-        except Exception:  # noqa: BLE001 - no responders, or none in time
+            await self.gateway.nc.request(subjects.service_ping(subjects.WORKER_SERVICE), b"", timeout=PING_WAIT_S)
+        except Exception:  # noqa: BLE001 - no responders, or none in time: as good as none running
             return False
         return True
 
