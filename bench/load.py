@@ -124,8 +124,9 @@ async def scaling(base: Path, workers: int, env: dict[str, str], runs: int, text
     stack = Stack(base, env=env | {"LLM_CAPACITY": "1", "GATEWAY_CHAT_PER_MINUTE": "1000"})
     stack.start(workers=workers)
     try:
-        for n in range(workers):  # each worker warm
-            await chat(stack.url, f"{text} warm {n}", timeout_s=300)
+        # As many warm-up runs as workers, at once: each worker (one run at a time) takes one, so none is cold
+        # (the embedded model's first answer in a process is much slower).
+        await asyncio.gather(*(chat(stack.url, f"{text} warm {n}", timeout_s=300) for n in range(workers)))
         started = time.monotonic()
         traces = await asyncio.gather(*(chat(stack.url, f"{text} {n}", timeout_s=300) for n in range(runs)))
         elapsed = time.monotonic() - started

@@ -194,7 +194,15 @@ def limits(f: dict[str, Any]) -> list[str]:
         + ("; ".join(troubles) if troubles else "None at any size.")
         + ". A run refused before it is submitted is told so at once and nothing hangs; a “no worker is running” "
         "said while both workers were busy (their PING reply later than the gateway's 0.5 s) is a false alarm "
-        "that the run's own answer then contradicts.",
+        "that the run's own answer then contradicts."
+        + (
+            " `could not follow: BadRequestError` is JetStream refusing a consumer: nats-server 2.15 allows a "
+            "stream 1,000 consumers unless the stream sets `max_consumers` (a value ≤ 0 means its default), and "
+            "the gateway follows each run with an ordered consumer on CHAT_EVENTS, one that lingers a few seconds "
+            "after its run, so the 1,001st run followed at once is refused."
+            if any("BadRequest" in k for run in sizes.values() for k in run.get("gateway_warnings", {}))
+            else ""
+        ),
         f"- **Worker scaling with the model in the worker is bounded by the cores.** With the embedded model, 1, 2 "
         f"and 4 workers complete {embedded['1']}, {embedded['2']} and {embedded['4']} runs/s: each llama.cpp "
         "instance runs 2 threads, so two workers already fill 2 cores and four oversubscribe them. The scripted "
