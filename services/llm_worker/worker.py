@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -58,6 +59,8 @@ class Worker:
         self.stopped: dict[str, float] = {}
         self._stopping = asyncio.Event()
         self._fetching: asyncio.Task[list[Msg]] | None = None
+        self._queue: JetStreamContext.PullSubscription | None = None
+        self._cancels: Subscription | None = None
         self.completed = 0
 
     async def publish(self, event: BaseModel, run_id: str) -> None:
@@ -75,8 +78,9 @@ class Worker:
     async def execute(self, request: CommandRequest) -> CommandResult:
         return await tasks.execute(self.nc, request)
 
-    async def serve(self) -> None:
-        """Pull and perform runs until `stop()`; then let the runs in hand finish."""
+    async def open(self) -> None:
+        """Join the queue and hear every Stop, both confirmed by the server before this returns, so a
+        Stop sent once the worker is announced is never missed."""
         config = ConsumerConfig(
             durable_name=subjects.RUNS_CONSUMER,
             ack_policy=AckPolicy.EXPLICIT,
@@ -84,10 +88,18 @@ class Worker:
             ack_wait=self.settings.ack_wait_s,
             max_ack_pending=-1,
         )
-        sub = await self.js.pull_subscribe(
+        self._cancels = await self.nc.subscribe(subjects.CHAT_CANCEL_ALL, cb=self._remember_cancel)
+        self._queue = await self.js.pull_subscribe(
             subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM, config=config
         )
-        cancels = await self.nc.subscribe(subjects.CHAT_CANCEL_ALL, cb=self._remember_cancel)
+        await self.nc.flush()
+
+    async def serve(self) -> None:
+        """Pull and perform runs until `stop()`; then let the runs in hand finish."""
+        if self._queue is None:
+            await self.open()
+        sub, cancels = self._queue, self._cancels
+        assert sub is not None and cancels is not None
         while not self._stopping.is_set():
             await self._slots.acquire()
             if self._stopping.is_set():
@@ -266,6 +278,7 @@ async def running(settings: Settings, backend: Backend | None = None) -> AsyncIt
         chosen = backend or await make_backend(settings)
         await chosen.start()
         worker = Worker(settings, nc, chosen)
+        await worker.open()
         serving = asyncio.create_task(worker.serve())
         presence = await add_service(
             nc,
