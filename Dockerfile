@@ -9,6 +9,8 @@ RUN npm ci --no-audit --no-fund --loglevel=error
 FROM python:3.11-slim AS runtime
 ARG EXTRAS=""
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 DATA_DIR=/data
+# llama.cpp built for any AVX2 x86-64, not for the CPU of the machine that builds the image.
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF"
 WORKDIR /app
 # The dependencies first, from pyproject.toml alone, so a change to the code does not reinstall them.
 # llama-cpp-python compiles from source: its compilers are installed and removed in the same layer

