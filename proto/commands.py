@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from typing import Annotated, Literal, Self
+from collections.abc import Sequence
+from typing import Annotated, Literal, Protocol, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 
@@ -27,6 +28,14 @@ TaskName = Annotated[
     AfterValidator(_clean_name),
 ]
 """A task's visible name: 1 to 200 printable characters, surrounding spaces removed."""
+
+
+class TaskView(Protocol):
+    """What `approval_question` reads of a task (proto.messages.TaskPublic has it)."""
+
+    id: int
+    name: str
+    done: bool
 
 
 MAX_TASKS = 1000
@@ -136,15 +145,7 @@ class Undo(_Command):
 
 
 AnyCommand = (
-    TaskCreate
-    | TaskRename
-    | TaskSetDone
-    | TaskToggle
-    | TaskDelete
-    | TaskMove
-    | TaskReorder
-    | TaskClearCompleted
-    | Undo
+    TaskCreate | TaskRename | TaskSetDone | TaskToggle | TaskDelete | TaskMove | TaskReorder | TaskClearCompleted | Undo
 )
 Command = Annotated[AnyCommand, Field(discriminator="op")]
 """Any command of the language, told apart by its `op`."""
@@ -185,3 +186,26 @@ def command_reference() -> str:
         op = cls.model_fields["op"].default
         lines.append(f"- {op}: {(cls.__doc__ or '').strip()} e.g. {json.dumps(EXAMPLES[op])}")
     return "\n".join(lines)
+
+
+def _names(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(f"“{n}”" for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def approval_question(command: AnyCommand, tasks: Sequence[TaskView]) -> str | None:
+    """The question a person must answer before a model may run this command, or None when it may
+    run at once: clearing completed tasks, reordering the whole list and undoing a whole run wait
+    for approval (each can change many tasks in one go). `tasks` is the list as it is now."""
+    if isinstance(command, TaskClearCompleted):
+        done = [t.name for t in tasks if t.done]
+        if not done:
+            return None  # nothing would go: crud says so, nothing to approve
+        plural = "s" if len(done) != 1 else ""
+        return f"Remove {len(done)} completed task{plural}: {_names(done)}?"
+    if isinstance(command, TaskReorder):
+        by_id = {t.id: t.name for t in tasks}
+        return f"Put the whole list in this order: {_names([by_id.get(i, f'#{i}') for i in command.order])}?"
+    if isinstance(command, Undo) and command.run_id is not None:
+        return "Undo everything that chat run did?"
+    return None

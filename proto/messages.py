@@ -72,7 +72,7 @@ class TaskList(_Message):
     tasks: list[TaskPublic]
 
 
-ErrorCode = Literal["invalid", "not_found", "ambiguous", "conflict", "internal"]
+ErrorCode = Literal["invalid", "not_found", "ambiguous", "conflict", "rejected", "internal"]
 
 
 class CommandError(_Message):
@@ -115,7 +115,65 @@ class Notice(_Message):
     at: float = Field(default_factory=time.time)
 
 
-UiEvent = Annotated[TaskEvent | Notice, Field(discriminator="type")]
+ConfirmationState = Literal["pending", "approved", "rejected", "expired", "stopped"]
+
+
+class Confirmation(_Message):
+    """A model's command that waits for the person's approval (it would change many tasks at once)."""
+
+    call_id: Identifier
+    run_id: Identifier
+    op: str = Field(max_length=20)
+    question: str = Field(min_length=1, max_length=2000)
+    asked_by: Actor
+    state: ConfirmationState = "pending"
+    at: float = Field(default_factory=time.time)
+
+
+class ConfirmationEvent(_Message):
+    """A confirmation was asked or settled; every browser shows it with its Approve / Reject buttons."""
+
+    type: Literal["confirmation"] = "confirmation"
+    event_id: Identifier
+    confirmation: Confirmation
+    at: float = Field(default_factory=time.time)
+
+
+class ConfirmationSettle(_Message):
+    """Record the answer to a confirmation: the person's, or the worker's when it expired or stopped."""
+
+    call_id: Identifier
+    state: Literal["approved", "rejected", "expired", "stopped"]
+    actor: Actor
+
+
+class PendingRequest(_Message):
+    """Ask crud for the confirmations still waiting for an answer (a page that opens shows them);
+    older ones are left out: no worker waits that long."""
+
+    max_age_s: float = Field(default=900.0, gt=0, le=86_400)
+
+
+class ConfirmationList(_Message):
+    confirmations: list[Confirmation]
+
+
+class Decision(_Message):
+    """A person's answer to one confirmation, sent to the worker that waits for it."""
+
+    call_id: Identifier
+    approve: bool
+
+
+class DecisionReply(_Message):
+    """Whether the worker took the answer; when it did not, why (already answered, not asked)."""
+
+    accepted: bool
+    state: ConfirmationState
+    message: str = ""
+
+
+UiEvent = Annotated[TaskEvent | Notice | ConfirmationEvent, Field(discriminator="type")]
 """Anything on the UI stream."""
 
 

@@ -12,10 +12,15 @@ RUN_EVENTS_ALL = "chat.events.>"
 # Cancelling a run is a core NATS message; nobody needs it after the run ends.
 CHAT_CANCEL_ALL = "chat.cancel.*"
 
+# A person's answer to a command waiting for approval: a request to the worker holding that run, which
+# listens only while it waits (nobody listening means nobody is waiting any more).
+CHAT_DECIDE_ALL = "chat.decide.*"
+
 # Changes to show in browsers; the stream sequence is the SSE `id:`.
 UI_STREAM = "UI"
 UI_ALL = "ui.>"
 UI_NOTIFY = "ui.notify"
+UI_CONFIRMATION = "ui.confirmation"
 
 # LLM workers answer nats.micro PING/INFO/STATS under this name, so the gateway can tell
 # "no worker running" from "all workers busy".
@@ -35,6 +40,9 @@ TASK_ENTITY = "task"
 TASK_LIST = "crud.task.list"
 AUDIT_LIST = "crud.audit.list"
 NOTIFY = "crud.notify"
+CONFIRMATION_ASK = "crud.confirmation.ask"
+CONFIRMATION_SET = "crud.confirmation.set"
+CONFIRMATION_PENDING = "crud.confirmation.pending"
 CONVERSATION_APPEND = "crud.conversation.append"
 CONVERSATION_RECENT = "crud.conversation.recent"
 
@@ -47,6 +55,11 @@ def run_events(run_id: str) -> str:
 def chat_cancel(run_id: str) -> str:
     """The subject that cancels one chat run."""
     return f"chat.cancel.{run_id}"
+
+
+def chat_decide(run_id: str) -> str:
+    """The subject on which a person approves or rejects a command of one chat run."""
+    return f"chat.decide.{run_id}"
 
 
 def crud_command(entity: str, op: str) -> str:

@@ -40,6 +40,9 @@ from proto.messages import (
     CommandError,
     CommandRequest,
     CommandResult,
+    Confirmation,
+    ConfirmationEvent,
+    ConfirmationState,
     Notice,
     NoticeRequest,
     TaskEvent,
@@ -596,31 +599,111 @@ class Database:
         now = time.time()
         notice = Notice(event_id=request.notice_id, level=request.level, text=request.text, at=now)
         result = CommandResult(command_id=request.notice_id, ok=True, op="notify", summary="Sent a notice.")
+        command = {"op": "notify", "level": request.level, "text": request.text}
         await self.conn.execute("BEGIN IMMEDIATE")
         try:
-            cursor = await self.conn.execute(
-                "INSERT OR IGNORE INTO commands (command_id, actor, run_id, op, command, result, ok, created_at)"
-                " VALUES (?, ?, NULL, 'notify', ?, ?, 1, ?)",
-                (
-                    request.notice_id,
-                    request.actor.model_dump_json(exclude_none=True),
-                    json.dumps({"op": "notify", "level": request.level, "text": request.text}),
-                    result.model_dump_json(exclude_none=True),
-                    now,
-                ),
-            )
-            new = cursor.rowcount == 1
-            await cursor.close()
+            new = await self._record(request.notice_id, request.actor, None, command, result, now)
             if new:
-                await self.conn.execute(
-                    "INSERT INTO outbox (event_id, command_id, subject, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (request.notice_id, request.notice_id, subjects.UI_NOTIFY, encode(notice), now),
-                )
+                await self._emit(request.notice_id, request.notice_id, subjects.UI_NOTIFY, encode(notice), now)
             await self.conn.execute("COMMIT")
         except BaseException:
             await self.conn.execute("ROLLBACK")
             raise
         return new
+
+    async def _record(
+        self,
+        command_id: str,
+        actor: Actor,
+        run_id: str | None,
+        command: dict[str, Any],
+        result: CommandResult,
+        now: float,
+    ) -> bool:
+        """An audit row for something that is not a task command (a notice, a confirmation); once per id."""
+        cursor = await self.conn.execute(
+            "INSERT OR IGNORE INTO commands (command_id, actor, run_id, op, command, result, ok, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+            (
+                command_id,
+                actor.model_dump_json(exclude_none=True),
+                run_id,
+                command["op"],
+                json.dumps(command),
+                result.model_dump_json(exclude_none=True),
+                now,
+            ),
+        )
+        new = cursor.rowcount == 1
+        await cursor.close()
+        return new
+
+    async def _emit(self, event_id: str, command_id: str, subject: str, payload: bytes, now: float) -> None:
+        await self.conn.execute(
+            "INSERT INTO outbox (event_id, command_id, subject, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+            (event_id, command_id, subject, payload, now),
+        )
+
+    # ---- confirmations ---------------------------------------------------------------------------
+
+    async def confirmation(self, call_id: str) -> Confirmation | None:
+        async with self.conn.execute("SELECT body FROM confirmations WHERE call_id = ?", (call_id,)) as cursor:
+            row = await cursor.fetchone()
+        return Confirmation.model_validate_json(row[0]) if row else None
+
+    async def ask_confirmation(self, asked: Confirmation) -> tuple[Confirmation, bool]:
+        """Record a command waiting for approval, once per call: (the confirmation as stored, whether it
+        is new). Asked again, as a redelivered run does, it is the stored one, answered or not."""
+        stored = await self.confirmation(asked.call_id)
+        if stored is not None:
+            return stored, False
+        pending = asked.model_copy(update={"state": "pending", "at": time.time()})
+        await self._confirmation_changed(pending, pending.asked_by)
+        return pending, True
+
+    async def settle_confirmation(
+        self, call_id: str, state: ConfirmationState, actor: Actor
+    ) -> tuple[Confirmation | None, bool]:
+        """Answer a pending confirmation (approved, rejected, expired, stopped): (the confirmation as
+        stored, whether this changed it). An answer stands: a later one changes nothing."""
+        stored = await self.confirmation(call_id)
+        if stored is None or stored.state != "pending" or state == "pending":
+            return stored, False
+        settled = stored.model_copy(update={"state": state, "at": time.time()})
+        await self._confirmation_changed(settled, actor)
+        return settled, True
+
+    async def pending_confirmations(self, max_age_s: float) -> list[Confirmation]:
+        """Confirmations still waiting, oldest first, asked within the last `max_age_s` seconds."""
+        async with self.conn.execute(
+            "SELECT body FROM confirmations WHERE state = 'pending' AND updated_at >= ? ORDER BY updated_at",
+            (time.time() - max_age_s,),
+        ) as cursor:
+            return [Confirmation.model_validate_json(row[0]) for row in await cursor.fetchall()]
+
+    async def _confirmation_changed(self, confirmation: Confirmation, actor: Actor) -> None:
+        """The confirmation's new state, its audit row and its UI event, in one transaction."""
+        now = confirmation.at
+        event_id = f"{confirmation.call_id}-{confirmation.state}"
+        body = confirmation.model_dump_json(exclude_none=True)
+        command = {"op": "confirm", "call_id": confirmation.call_id, "state": confirmation.state}
+        summary = f"{confirmation.state.capitalize()}: {confirmation.question}"
+        result = CommandResult(command_id=event_id, ok=True, op="confirm", summary=summary)
+        event = ConfirmationEvent(event_id=event_id, confirmation=confirmation, at=now)
+        await self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            await self.conn.execute(
+                "INSERT INTO confirmations (call_id, run_id, state, body, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (call_id) DO UPDATE SET state = excluded.state, body = excluded.body,"
+                " updated_at = excluded.updated_at",
+                (confirmation.call_id, confirmation.run_id, confirmation.state, body, now),
+            )
+            if await self._record(event_id, actor, confirmation.run_id, command, result, now):
+                await self._emit(event_id, event_id, subjects.UI_CONFIRMATION, encode(event), now)
+            await self.conn.execute("COMMIT")
+        except BaseException:
+            await self.conn.execute("ROLLBACK")
+            raise
 
     async def append_message(self, message: ChatMessage) -> bool:
         """Store one conversation message; the same message id twice is stored once."""

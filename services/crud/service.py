@@ -32,10 +32,14 @@ from proto.messages import (
     CommandError,
     CommandRequest,
     CommandResult,
+    Confirmation,
+    ConfirmationList,
+    ConfirmationSettle,
     Conversation,
     ConversationRequest,
     ListRequest,
     NoticeRequest,
+    PendingRequest,
     TaskList,
 )
 from proto.streams import ensure_streams
@@ -152,6 +156,43 @@ class Crud:
             self.relay.wake()
         await request.respond(encode(CommandResult(command_id=notice.notice_id, ok=True, op="notify")))
 
+    async def handle_ask(self, request: Request) -> None:
+        try:
+            asked = decode(Confirmation, request.data)
+        except DecodeError as error:
+            await _bad_request(request, error)
+            return
+        async with self.lock:
+            stored, new = await self.db.ask_confirmation(asked)
+        if new:
+            self.relay.wake()
+        await request.respond(encode(stored))
+
+    async def handle_settle(self, request: Request) -> None:
+        try:
+            answer = decode(ConfirmationSettle, request.data)
+        except DecodeError as error:
+            await _bad_request(request, error)
+            return
+        async with self.lock:
+            stored, changed = await self.db.settle_confirmation(answer.call_id, answer.state, answer.actor)
+        if stored is None:
+            problem = CommandError(code="not_found", message=f"No confirmation {answer.call_id} was asked.")
+            await request.respond_error("404", problem.message, data=encode(problem))
+            return
+        if changed:
+            self.relay.wake()
+        await request.respond(encode(stored))
+
+    async def handle_pending(self, request: Request) -> None:
+        try:
+            query = decode(PendingRequest, request.data or b"{}")
+        except DecodeError as error:
+            await _bad_request(request, error)
+            return
+        confirmations = await self.db.pending_confirmations(query.max_age_s)
+        await request.respond(encode(ConfirmationList(confirmations=confirmations)))
+
     async def _refuse(self, request: Request, error: CommandError, code: str, command_id: str | None = None) -> None:
         result = CommandResult(command_id=command_id or _command_id_of(request.data), ok=False, error=error)
         await request.respond_error(code, error.message[:500], data=encode(result))
@@ -200,6 +241,9 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
             ("list", subjects.TASK_LIST, crud.handle_list),
             ("audit", subjects.AUDIT_LIST, crud.handle_audit),
             ("notify", subjects.NOTIFY, crud.handle_notify),
+            ("confirmation_ask", subjects.CONFIRMATION_ASK, crud.handle_ask),
+            ("confirmation_settle", subjects.CONFIRMATION_SET, crud.handle_settle),
+            ("confirmation_pending", subjects.CONFIRMATION_PENDING, crud.handle_pending),
             ("conversation_append", subjects.CONVERSATION_APPEND, crud.handle_append),
             ("conversation_recent", subjects.CONVERSATION_RECENT, crud.handle_recent),
         ):

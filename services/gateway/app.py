@@ -16,7 +16,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,12 +29,18 @@ from proto import subjects
 from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
-from proto.commands import command_adapter
+from proto.commands import Identifier, command_adapter
 from proto.messages import (
     PERSON,
     CommandRequest,
     CommandResult,
+    Confirmation,
+    ConfirmationEvent,
+    ConfirmationList,
+    Decision,
+    DecisionReply,
     ListRequest,
+    PendingRequest,
     TaskEvent,
     TaskList,
     TaskPublic,
@@ -51,6 +57,8 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 NODE_MODULES = ROOT / "node_modules"
 CRUD_TIMEOUT_S = 5.0
+DECIDE_TIMEOUT_S = 5.0
+_identifier: TypeAdapter[str] = TypeAdapter(Identifier)
 
 ASSETS = {
     "htmx.min.js": NODE_MODULES / "htmx.org" / "dist" / "htmx.min.js",
@@ -87,7 +95,7 @@ class Gateway:
     async def start(self) -> None:
         self._nc = await connect(self.settings.nats_url, name="gateway")
         await ensure_streams(self.js)
-        self.hub = hub = Hub(self.js, self.render_task, self.settings.sse_queue, self.metrics)
+        self.hub = hub = Hub(self.js, self.render_event, self.settings.sse_queue, self.metrics)
         self.metrics.gauges["sse_clients"] = lambda: len(hub.followers)
         await hub.start()
 
@@ -111,9 +119,20 @@ class Gateway:
     async def tasks(self) -> list[TaskPublic]:
         return decode(TaskList, await self.crud(subjects.TASK_LIST, encode(ListRequest()))).tasks
 
-    def render_task(self, event: TaskEvent) -> str:
-        """A changed task as the list item the page shows, rendered (and escaped) here, on one line."""
+    async def pending_confirmations(self) -> list[Confirmation]:
+        data = await self.crud(subjects.CONFIRMATION_PENDING, encode(PendingRequest()))
+        return decode(ConfirmationList, data).confirmations
+
+    def render_event(self, event: TaskEvent | ConfirmationEvent) -> str:
+        """A changed task as the list item the page shows, or a confirmation as its card with Approve /
+        Reject; rendered (and escaped) here, on one line."""
+        if isinstance(event, ConfirmationEvent):
+            return self.render_confirmation(event.confirmation)
         return self.render_item(event.task, event)
+
+    def render_confirmation(self, confirmation: Confirmation) -> str:
+        html: str = self.templates.get_template("partials/confirmation.html").render(c=confirmation)
+        return html.replace("\n", "")
 
     def render_item(self, task: TaskPublic, event: TaskEvent | None = None) -> str:
         template = self.templates.get_template("partials/task.html")
@@ -172,9 +191,10 @@ async def index(request: Request) -> Response:
     error = None
     try:
         tasks = await gateway.tasks()
+        confirmations = await gateway.pending_confirmations()
     except CrudError as failure:
-        tasks, error = [], str(failure)
-    context = {"tasks": tasks, "seq": seq, "error": error}
+        tasks, confirmations, error = [], [], str(failure)
+    context = {"tasks": tasks, "confirmations": confirmations, "seq": seq, "error": error}
     page: Response = gateway.templates.TemplateResponse(request, "pages/index.html", context)
     return page
 
@@ -281,6 +301,38 @@ async def api_command(request: Request) -> Response:
     return await _json_command(gateway_of(request), command)
 
 
+async def decide(request: Request) -> Response:
+    """POST `{"approve": true|false}` to /api/runs/{run_id}/confirmations/{call_id}: the person's answer to
+    a command waiting for approval, taken by the worker that waits for it (the first answer counts)."""
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    approve = body.get("approve")
+    if not isinstance(approve, bool):
+        return JSONResponse({"error": 'send {"approve": true} or {"approve": false}'}, status_code=422)
+    try:
+        run_id = _identifier.validate_python(request.path_params["run_id"])
+        decision = Decision(call_id=request.path_params["call_id"], approve=approve)
+    except ValidationError as error:
+        return JSONResponse({"error": _problems(error)}, status_code=422)
+    gateway = gateway_of(request)
+    try:
+        reply = await gateway.nc.request(subjects.chat_decide(run_id), encode(decision), timeout=DECIDE_TIMEOUT_S)
+    except NoRespondersError:
+        message = "The assistant is no longer waiting for this answer (its run has ended)."
+        return JSONResponse({"error": message, "state": "gone"}, status_code=409)
+    except NatsTimeout:
+        return JSONResponse({"error": "The assistant did not take the answer in time; try again."}, status_code=504)
+    try:
+        answer = decode(DecisionReply, reply.data)
+    except DecodeError as error:
+        return JSONResponse({"error": f"The assistant answered with something unexpected: {error}"}, status_code=502)
+    gateway.count("confirmations_answered_total")
+    if not answer.accepted:
+        return JSONResponse({"error": answer.message, "state": answer.state}, status_code=409)
+    return JSONResponse({"state": answer.state})
+
+
 async def asset(request: Request) -> Response:
     path = ASSETS.get(request.path_params["name"])
     if path is None or not path.exists():
@@ -328,6 +380,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/tasks", api_tasks, methods=["GET", "POST"]),
         Route("/api/tasks/{task_id:int}", api_task, methods=["DELETE"]),
         Route("/api/commands", api_command, methods=["POST"]),
+        Route("/api/runs/{run_id}/confirmations/{call_id}", decide, methods=["POST"]),
         Route("/api/conversations/{thread_id}", conversation),
         Route("/api/models", models),
         Route("/events", events),

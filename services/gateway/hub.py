@@ -26,7 +26,7 @@ from sse_starlette.sse import AppStatus
 
 from proto import subjects
 from proto.codec import DecodeError, decode_ui_event
-from proto.messages import TaskEvent
+from proto.messages import ConfirmationEvent, TaskEvent
 from services.gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,8 @@ class Follower:
         return await self.queue.get()
 
 
-Render = Callable[[TaskEvent], str]
+Render = Callable[[TaskEvent | ConfirmationEvent], str]
+"""A task or confirmation event as the HTML the page puts in place (rendered and escaped here)."""
 
 
 class Hub:
@@ -218,6 +219,8 @@ class Hub:
             self.metrics.observe("ui_event_age_seconds", time.time() - event.at)
         if isinstance(event, TaskEvent):
             sse = ServerSentEvent(data=self.render(event), event="task", id=str(seq))
+        elif isinstance(event, ConfirmationEvent):
+            sse = ServerSentEvent(data=self.render(event), event="confirmation", id=str(seq))
         else:
             notice = json.dumps({"level": event.level, "text": event.text})
             sse = ServerSentEvent(data=notice, event="notice", id=str(seq))

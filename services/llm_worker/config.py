@@ -55,6 +55,13 @@ class Settings(BusSettings):
     run_timeout_s: float = Field(
         default=120.0, gt=0, validation_alias="LLM_RUN_TIMEOUT_S", description="the longest one chat run may take"
     )
+    confirm_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        validation_alias="LLM_CONFIRM_TIMEOUT_S",
+        description="how long a command that needs the person's approval waits for it (not counted in the run's time)",
+    )
     max_attempts: int = Field(
         default=3,
         ge=1,

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[BaseModel], Awaitable[None]]
 Execute = Callable[[CommandRequest], Awaitable[CommandResult]]
+Confirm = Callable[[CommandRequest], Awaitable[CommandResult | None]]
+"""Ask the person before a command that changes many tasks at once: None to go ahead, else the
+result that refuses it (rejected, or no answer in time)."""
 
 MAX_ROUNDS = 4
 """How many times a tool-calling model may answer again after its commands ran."""
@@ -85,6 +88,8 @@ def compose_reply(results: list[CommandResult]) -> str:
     for result in results:
         if result.ok:
             lines.append(result.summary)
+        elif result.error and result.error.code == "rejected":
+            lines.append(f"I left it as it was: {result.error.message}")
         else:
             message = result.error.message if result.error else "it failed"
             lines.append(f"I could not do that: {message}")
@@ -94,11 +99,19 @@ def compose_reply(results: list[CommandResult]) -> str:
 class Run:
     """The events of one run, in AG-UI order, and the commands it executes (ids: run id + call index)."""
 
-    def __init__(self, request: RunRequest, backend: Backend, publish: Publish, execute: Execute) -> None:
+    def __init__(
+        self,
+        request: RunRequest,
+        backend: Backend,
+        publish: Publish,
+        execute: Execute,
+        confirm: Confirm | None = None,
+    ) -> None:
         self.request = request
         self.backend = backend
         self.publish = publish
         self.execute = execute
+        self.confirm = confirm
         self.model = request.model or backend.model
         self.actor = Actor(kind="model", backend=backend.name, model=self.model)
         self.message_id = f"{request.run_id}-m"
@@ -187,7 +200,8 @@ class Run:
         call_id = self._next_call()
         await self._call_events(call_id, command.op, command.model_dump_json(exclude_none=True))
         request = CommandRequest(command_id=call_id, actor=self.actor, run_id=self.request.run_id, command=command)
-        result = await self.execute(request)
+        refused = await self.confirm(request) if self.confirm is not None else None
+        result = refused or await self.execute(request)
         self.results.append(result)
         await self._result(call_id, result)
         return result

@@ -13,6 +13,8 @@ from proto.messages import (
     CommandError,
     CommandRequest,
     CommandResult,
+    Confirmation,
+    ConfirmationSettle,
     Conversation,
     ConversationRequest,
     ListRequest,
@@ -108,3 +110,18 @@ async def remember(nc: Client, message: ChatMessage) -> None:
 async def notify(nc: Client, request: NoticeRequest) -> None:
     """Show a toast in every browser, through crud (workers cannot publish UI events themselves)."""
     await _request(nc, subjects.NOTIFY, encode(request))
+
+
+async def ask(nc: Client, asked: Confirmation) -> Confirmation:
+    """Show every browser a command waiting for approval; the reply is the confirmation as crud keeps
+    it (already answered when a redelivered run asks again)."""
+    data = await _request(nc, subjects.CONFIRMATION_ASK, encode(asked))
+    try:
+        return decode(Confirmation, data)
+    except DecodeError as error:
+        raise CrudUnavailable(subjects.CONFIRMATION_ASK, str(error)) from None
+
+
+async def settle(nc: Client, answer: ConfirmationSettle) -> None:
+    """Record how a confirmation ended; every browser replaces its buttons with the answer."""
+    await _request(nc, subjects.CONFIRMATION_SET, encode(answer))

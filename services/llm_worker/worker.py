@@ -13,6 +13,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -28,8 +29,23 @@ from proto import subjects
 from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
+from proto.commands import approval_question
 from proto.events import TextMessageContentEvent
-from proto.messages import MAX_MESSAGE, ChatMessage, CommandRequest, CommandResult, RunRequest
+from proto.messages import (
+    MAX_MESSAGE,
+    PERSON,
+    ChatMessage,
+    CommandError,
+    CommandRequest,
+    CommandResult,
+    Confirmation,
+    ConfirmationSettle,
+    ConfirmationState,
+    Decision,
+    DecisionReply,
+    ErrorCode,
+    RunRequest,
+)
 from proto.streams import ensure_streams
 from services.llm_worker import bang, tasks
 from services.llm_worker.backends import make_backend
@@ -60,6 +76,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._fetching: asyncio.Task[list[Msg]] | None = None
         self._queue: JetStreamContext.PullSubscription | None = None
+        self._deadlines: dict[str, asyncio.Timeout] = {}
         self._cancels: Subscription | None = None
         self.completed = 0
 
@@ -150,6 +167,10 @@ class Worker:
     async def _take(self, msg: Msg) -> None:
         try:
             await self._handle(msg)
+        except HandedBack as reason:
+            log.info("%s; the run goes back to the queue for another worker", reason)
+            with contextlib.suppress(Exception):
+                await msg.nak()
         except Exception:
             log.exception("run failed unexpectedly; it will be redelivered")
             with contextlib.suppress(Exception):
@@ -167,7 +188,7 @@ class Worker:
             return
         attempt = msg.metadata.num_delivered
         publish = functools.partial(self.publish, run_id=request.run_id)
-        run = Run(request, self.backend, publish, self.execute)
+        run = Run(request, self.backend, publish, self.execute, self.confirm)
         if attempt > self.settings.max_attempts:
             tries = attempt - 1
             plural = "s" if tries != 1 else ""
@@ -195,9 +216,114 @@ class Worker:
         self.completed += 1
         log.info("run %s: done", request.run_id)
 
+    async def confirm(self, request: CommandRequest) -> CommandResult | None:
+        """Ask the person before a command that changes many tasks at once (proto.commands'
+        `approval_question`): every browser shows Approve / Reject, the first answer counts. None to go
+        ahead; else the result that refuses the command, which the model reads as the tool result."""
+        assert request.run_id is not None
+        try:
+            question = approval_question(request.command, await tasks.list_tasks(self.nc))
+        except CrudUnavailable:
+            return None  # executing it fails the same way, with the same reason
+        if question is None:
+            return None
+        call_id, run_id = request.command_id, request.run_id
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[bool] = loop.create_future()
+
+        async def on_decision(msg: Msg) -> None:
+            try:
+                decision = decode(Decision, msg.data)
+            except DecodeError as error:
+                reply = DecisionReply(accepted=False, state="pending", message=str(error))
+            else:
+                if decision.call_id != call_id:
+                    reply = DecisionReply(accepted=False, state="pending", message="That question is not open.")
+                elif answered.done():
+                    state: ConfirmationState = "approved" if answered.result() else "rejected"
+                    reply = DecisionReply(accepted=False, state=state, message=f"It was already {state}.")
+                else:
+                    answered.set_result(decision.approve)
+                    reply = DecisionReply(accepted=True, state="approved" if decision.approve else "rejected")
+            with contextlib.suppress(Exception):
+                await msg.respond(encode(reply))
+
+        # Listening before asking: an answer given the moment the question shows is heard.
+        sub = await self.nc.subscribe(subjects.chat_decide(run_id), cb=on_decision)
+        try:
+            await self.nc.flush()
+            asked = Confirmation(
+                call_id=call_id, run_id=run_id, op=request.command.op, question=question, asked_by=request.actor
+            )
+            try:
+                stored = await tasks.ask(self.nc, asked)
+            except CrudUnavailable as error:
+                return _refusal(request, "internal", f"Could not ask for approval: {error.reason}.")
+            if stored.state == "pending":
+                log.info("run %s: %s waits for approval", run_id, call_id)
+                state = await self._answer(request, answered)
+            else:
+                state = stored.state  # a redelivered run: answered before
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        if state == "approved":
+            return None
+        if state == "rejected":
+            return _refusal(request, "rejected", "Rejected in the chat; nothing was changed.")
+        if state == "expired":
+            limit = self.settings.confirm_timeout_s
+            return _refusal(request, "rejected", f"Nobody approved it within {limit:.0f} s; nothing was changed.")
+        return _refusal(request, "rejected", "Stopped before it was approved; nothing was changed.")
+
+    async def _answer(self, request: CommandRequest, answered: asyncio.Future[bool]) -> ConfirmationState:
+        """Wait for the person's answer (or the time limit) and record it; the wait does not count
+        against the run's own time limit. A Stop records `stopped` and goes on cancelling the run."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = self._deadlines.get(request.run_id or "")
+        resume_at = deadline.when() if deadline is not None else None
+        if deadline is not None:
+            deadline.reschedule(None)  # the run's clock stops while the person decides
+        state: ConfirmationState
+        stopping: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
+        waits: set[asyncio.Future[Any]] = {answered, stopping}
+        try:
+            done, _ = await asyncio.wait(
+                waits, timeout=self.settings.confirm_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if answered in done:
+                state = "approved" if answered.result() else "rejected"
+            elif stopping in done:
+                # The question stays open in every browser; the worker that takes the run next asks
+                # crud again, finds it open and waits for the same answer.
+                raise HandedBack(f"run {request.run_id}: this worker is stopping while {request.command_id} waits")
+            else:
+                state = "expired"
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await self._settle(request, "stopped")
+            raise
+        finally:
+            stopping.cancel()
+            if deadline is not None and resume_at is not None:
+                deadline.reschedule(resume_at + loop.time() - started)
+        await self._settle(request, state)
+        return state
+
+    async def _settle(self, request: CommandRequest, state: ConfirmationState) -> None:
+        by = PERSON if state in ("approved", "rejected") else request.actor
+        assert state != "pending"
+        try:
+            await tasks.settle(self.nc, ConfirmationSettle(call_id=request.command_id, state=state, actor=by))
+        except CrudUnavailable as error:
+            log.warning("could not record that %s was %s: %s", request.command_id, state, error)
+
     async def _perform(self, run: Run, request: RunRequest) -> None:
         try:
-            async with asyncio.timeout(self.settings.run_timeout_s):
+            async with asyncio.timeout(self.settings.run_timeout_s) as deadline:
+                self._deadlines[request.run_id] = deadline
                 try:
                     task_list = await tasks.list_tasks(self.nc)
                 except CrudUnavailable as error:
@@ -228,6 +354,8 @@ class Worker:
                     await tasks.remember(self.nc, self._message(request, "assistant", run.reply))
         except TimeoutError:
             await run.fail(f"The model took longer than {self.settings.run_timeout_s:.0f} s; stopped.", "timeout")
+        finally:
+            self._deadlines.pop(request.run_id, None)
 
     @staticmethod
     def _message(request: RunRequest, role: str, text: str) -> ChatMessage:
@@ -267,6 +395,16 @@ class Worker:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+
+class HandedBack(Exception):
+    """The run cannot go on in this worker (it is stopping); another one takes it from the queue."""
+
+
+def _refusal(request: CommandRequest, code: ErrorCode, message: str) -> CommandResult:
+    return CommandResult(
+        command_id=request.command_id, ok=False, op=request.command.op, error=CommandError(code=code, message=message)
+    )
 
 
 @contextlib.asynccontextmanager

@@ -127,7 +127,16 @@ async def test_the_service_reports_its_endpoints_and_stats(nc: Client) -> None:
     await nc.request(subjects.crud_command("task", "create"), b"junk", timeout=5)
     reply = await nc.request("$SRV.STATS.crud", b"", timeout=5)
     stats = {e["name"]: e for e in json.loads(reply.data)["endpoints"]}
-    assert set(stats) == set(OPS) | {"list", "audit", "notify", "conversation_append", "conversation_recent"}
+    assert set(stats) == set(OPS) | {
+        "list",
+        "audit",
+        "notify",
+        "confirmation_ask",
+        "confirmation_settle",
+        "confirmation_pending",
+        "conversation_append",
+        "conversation_recent",
+    }
     # nats-py's micro counts a request as an error only when the handler raises; crud answers bad input
     # with an error reply instead, so it shows in the requests, not in num_errors.
     assert stats["create"]["num_requests"] == 2 and stats["list"]["num_requests"] == 0

@@ -88,3 +88,22 @@ def test_logged_nats_urls_never_show_a_password() -> None:
     assert redacted("nats://crud:s3cret@nats:4222") == "nats://crud:***@nats:4222"
     assert redacted("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
     assert "s3cret" not in str(BusUnavailable("nats://crud:s3cret@nats:4222", 1.0, OSError("refused")))
+
+
+def test_commands_that_change_many_tasks_ask_first_and_say_what_they_will_do() -> None:
+    from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskReorder, Undo, approval_question
+    from proto.messages import TaskPublic
+
+    names = ["milk", "eggs", "bread", *[f"item {n}" for n in range(10)]]
+    tasks = [TaskPublic(id=n + 1, name=name, done=n % 2 == 0, position=n, version=1) for n, name in enumerate(names)]
+    assert approval_question(TaskClearCompleted(), tasks) == (
+        "Remove 7 completed tasks: “milk”, “bread”, “item 1”, “item 3”, “item 5”, “item 7”, “item 9”?"
+    )
+    assert approval_question(TaskClearCompleted(), [t for t in tasks if not t.done]) is None  # nothing to remove
+    order = approval_question(TaskReorder(order=[3, 1, 2, 99]), tasks[:3])
+    assert order == "Put the whole list in this order: “bread”, “milk”, “eggs”, “#99”?"
+    assert approval_question(Undo(run_id="r1"), tasks) == "Undo everything that chat run did?"
+    many = approval_question(TaskReorder(order=list(range(13, 0, -1))), tasks) or ""
+    assert many.endswith("and 5 more?")
+    for single in (TaskCreate(name="x"), TaskDelete(name="milk"), Undo(command_id="c1")):
+        assert approval_question(single, tasks) is None

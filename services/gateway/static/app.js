@@ -104,11 +104,71 @@ function connectEvents() {
     list.dataset.seq = e.lastEventId;
     resetList(e.data);
   });
+  source.addEventListener("confirmation", (e) => {
+    list.dataset.seq = e.lastEventId;
+    parseCards(e.data).forEach(applyConfirmation);
+  });
   source.addEventListener("notice", (e) => {
     const notice = JSON.parse(e.data);
     toast(notice.text, notice.level);
   });
 }
+
+// ---- confirmations: a model's command that changes many tasks waits for Approve / Reject --------
+// Shown in every tab; the first answer from any tab counts, and every tab then shows the answer.
+
+const confirmations = document.getElementById("confirmations");
+const SETTLED_SHOWN_MS = 10000;
+
+function parseCards(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  return Array.from(template.content.querySelectorAll("div.confirmation"));
+}
+
+// Idempotent: an answer stands, so a replayed "pending" never brings the buttons back.
+function applyConfirmation(card) {
+  const existing = document.getElementById(card.id);
+  if (existing && existing.dataset.state !== "pending") return;
+  if (existing) existing.replaceWith(card);
+  else if (card.dataset.state === "pending") confirmations.append(card);
+  else return;
+  if (card.dataset.state !== "pending") setTimeout(() => card.remove(), SETTLED_SHOWN_MS);
+}
+
+function settleLocally(card, text) {
+  card.dataset.state = "gone";
+  const answer = document.createElement("p");
+  answer.className = "answer";
+  answer.textContent = text;
+  card.querySelector(".decide").replaceWith(answer);
+  setTimeout(() => card.remove(), SETTLED_SHOWN_MS);
+}
+
+confirmations.addEventListener("click", async (e) => {
+  const button = e.target.closest("button[data-approve]");
+  if (!button) return;
+  const card = button.closest(".confirmation");
+  const buttons = card.querySelectorAll("button");
+  buttons.forEach((b) => { b.disabled = true; });
+  const url = `/api/runs/${encodeURIComponent(card.dataset.run)}/confirmations/${encodeURIComponent(card.dataset.call)}`;
+  let response = null;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ approve: button.dataset.approve === "true" }),
+    });
+  } catch (error) {
+    response = null;
+  }
+  if (response && response.ok) return; // every tab, this one too, shows the answer from the stream
+  const body = response ? await response.json().catch(() => ({})) : {};
+  const text = body.error || "The answer did not reach the assistant; try again.";
+  toast(text, "error");
+  if (body.state === "gone") settleLocally(card, text);
+  else if (!body.state || body.state === "pending") buttons.forEach((b) => { b.disabled = false; });
+});
 
 // ---- task forms: every change is a command to crud; the list changes only through events ---------
 
