@@ -62,6 +62,20 @@ def wait_healthy(url: str, honcho: subprocess.Popen[bytes], log: Path, timeout: 
     raise AssertionError("the stack did not become healthy:\n" + log.read_text(errors="replace")[-4000:])
 
 
+def wait_workers_ready(log: Path, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (
+            len(
+                set(re.findall(r"^\S+ (llm_worker\.\d+) +\| .*llm_worker ready", log.read_text(errors="replace"), re.M))
+            )
+            >= count
+        ):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the workers did not start:\n" + log.read_text(errors="replace")[-4000:])
+
+
 async def chat(url: str, text: str) -> str:
     async with websockets.connect(url.replace("http://", "ws://") + "/ws") as ws:
         await ws.send(json.dumps({"type": "chat", "text": text}))
@@ -69,7 +83,7 @@ async def chat(url: str, text: str) -> str:
             while True:
                 message = json.loads(await ws.recv())
                 if message["type"] in ("RUN_FINISHED", "RUN_ERROR", "error"):
-                    return str(message["type"])
+                    return str(message["type"]) if message["type"] != "error" else str(message)
 
 
 @pytest.mark.timeout(180)
@@ -95,6 +109,8 @@ async def test_make_run_starts_the_procfile_with_two_workers_on_locked_down_nats
     url = f"http://127.0.0.1:{gateway_port}"
     try:
         await asyncio.to_thread(wait_healthy, url, honcho, log, 90)
+        # Both workers loading the model take longer than the gateway's answer to a run nobody can take.
+        await asyncio.to_thread(wait_workers_ready, log, 2, 90)
         ends = await asyncio.gather(chat(url, "add apples"), chat(url, "add pears"))
         assert list(ends) == ["RUN_FINISHED"] * 2
     finally:

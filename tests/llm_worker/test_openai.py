@@ -89,7 +89,10 @@ async def test_results_go_back_to_the_model_which_answers_again(
 ) -> None:
     async with serving(FakeOpenAI([ADD_APPLES, DONE])) as fake:
         settings = Settings(
-            NATS_URL=nats_server.url, LLM_BACKEND="openai", OPENAI_BASE_URL=fake.url, OPENAI_MODEL="gpt-test",
+            NATS_URL=nats_server.url,
+            LLM_BACKEND="openai",
+            OPENAI_BASE_URL=fake.url,
+            OPENAI_MODEL="gpt-test",
             OPENAI_API_KEY="sk-test",
         )
         async with running(settings):

@@ -62,8 +62,7 @@ async def test_twenty_runs_over_three_workers_one_killed(
             # Kill the first worker in the middle of a run: once text of one of its runs has streamed.
             async with asyncio.timeout(30):
                 while not any(
-                    f"run {r}: attempt 1" in workers[0].output() and seen[(r, "TEXT_MESSAGE_CONTENT")]
-                    for r in run_ids
+                    f"run {r}: attempt 1" in workers[0].output() and seen[(r, "TEXT_MESSAGE_CONTENT")] for r in run_ids
                 ):
                     await asyncio.sleep(0.01)
             workers[0].stop(signal.SIGKILL)

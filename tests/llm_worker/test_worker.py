@@ -222,9 +222,7 @@ async def test_model_lists_and_switches_the_conversation_s_model(
     nats_server: NatsServer, nc: Client, crud: Crud
 ) -> None:
     async with serving(FakeOllama(["Hi."])) as fake:
-        settings = Settings(
-            NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, OLLAMA_MODEL="gone"
-        )
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, OLLAMA_MODEL="gone")
         async with running(settings):
             listed = await events_of(nc, await submit(nc, "!model"))
             unknown = await events_of(nc, await submit(nc, "!model nosuch"))
@@ -252,9 +250,7 @@ async def test_a_run_that_keeps_failing_ends_with_an_error_after_max_attempts(
     await first.nak()
     await queue.unsubscribe()
     async with serving(FakeOllama(["never"])) as fake:
-        settings = Settings(
-            NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_MAX_ATTEMPTS=1
-        )
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_MAX_ATTEMPTS=1)
         async with running(settings):
             events = await events_of(nc, run_id)
         assert fake.requests == []
