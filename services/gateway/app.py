@@ -219,12 +219,23 @@ async def add_task(request: Request) -> Response:
     return await _command(request, {"op": "create", "name": str(form.get("name", ""))})
 
 
+async def _targeted(request: Request, op: str, **fields: Any) -> Response:
+    """A command on the task the person sees, refused if it changed since (the form's `version`: the
+    version the page showed), so a click on a stale item never undoes someone else's change."""
+    form = await request.form()
+    command = {"op": op, "id": request.path_params["task_id"], **fields}
+    version = form.get("version")
+    if version:
+        command["expected_version"] = version
+    return await _command(request, command)
+
+
 async def toggle_task(request: Request) -> Response:
-    return await _command(request, {"op": "toggle", "id": request.path_params["task_id"]})
+    return await _targeted(request, "toggle")
 
 
 async def delete_task(request: Request) -> Response:
-    return await _command(request, {"op": "delete", "id": request.path_params["task_id"]})
+    return await _targeted(request, "delete")
 
 
 def _json_only(request: Request) -> bool:
@@ -261,9 +272,7 @@ async def _json_body(request: Request) -> dict[str, Any] | Response:
 
 async def rename_task(request: Request) -> Response:
     form = await request.form()
-    return await _command(
-        request, {"op": "rename", "id": request.path_params["task_id"], "new_name": str(form.get("name", ""))}
-    )
+    return await _targeted(request, "rename", new_name=str(form.get("name", "")))
 
 
 async def clear_completed(request: Request) -> Response:

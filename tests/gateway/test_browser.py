@@ -348,3 +348,30 @@ async def test_a_page_whose_cursor_is_gone_gets_the_whole_list(
     await api(gateway_url, {"op": "toggle", "name": "apples"})
     await expect(page.locator("#tasks .task.done .name")).to_have_text(["apples"])
     assert page.dialogs == []
+
+
+async def test_a_click_on_an_item_changed_elsewhere_is_refused_and_the_item_catches_up(
+    gateway_url: str, browser: Browser
+) -> None:
+    await api(gateway_url, {"op": "create", "name": "apples"})
+    stale = await open_page(browser, gateway_url)
+    await expect(stale.locator("#tasks .task .name")).to_have_text(["apples"])
+    # This tab stops hearing changes (a dropped connection) while another marks the task done.
+    await stale.evaluate("window.ghostbus.source.close()")
+    await api(gateway_url, {"op": "set_done", "name": "apples"})
+    await stale.locator("#tasks .task .toggle").click()  # meant: done; a blind toggle would undo it
+    await expect(stale.locator("#form-error")).to_have_text(
+        "“apples” changed since version 1: it is now “apples”, done, version 2."
+    )
+    await stale.locator("#tasks .task .name").dblclick()
+    await stale.fill("#tasks .task .rename", "green apples")
+    await stale.press("#tasks .task .rename", "Enter")
+    await expect(stale.locator("#form-error")).to_contain_text("changed since version 1")
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        listed = (await client.get("/api/tasks")).json()
+    assert [(t["name"], t["done"], t["version"]) for t in listed] == [("apples", True, 2)]
+    await stale.evaluate("window.ghostbus.connectEvents()")
+    await expect(stale.locator("#tasks .task.done .name")).to_have_text(["apples"])
+    await stale.locator("#tasks .task .toggle").click()  # now on the version it shows: it goes through
+    await expect(stale.locator("#tasks .task.done")).to_have_count(0)
+    await expect(stale.locator("#form-error")).to_be_hidden()

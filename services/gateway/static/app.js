@@ -229,6 +229,7 @@ function startRename(li) {
     if (save && value && value !== name.textContent) {
       const form = new FormData();
       form.set("name", value);
+      form.set("version", li.dataset.version);
       await post(`/tasks/${li.dataset.id}/rename`, form);
     }
     input.remove();
@@ -265,11 +266,15 @@ function enableDrag() {
 list.addEventListener("click", (e) => {
   const li = e.target.closest(".task");
   if (!li) return;
+  // The version shown goes with the change: if the task changed elsewhere meanwhile, crud refuses it,
+  // the page says so, and the item shows the change that came first.
+  const form = new FormData();
+  form.set("version", li.dataset.version);
   if (e.target.classList.contains("toggle")) {
     e.preventDefault(); // the checkbox shows the state the event brings back
-    post(`/tasks/${li.dataset.id}/toggle`);
+    post(`/tasks/${li.dataset.id}/toggle`, form);
   } else if (e.target.classList.contains("delete")) {
-    post(`/tasks/${li.dataset.id}/delete`);
+    post(`/tasks/${li.dataset.id}/delete`, form);
   }
 });
 
