@@ -1,13 +1,23 @@
-"""`python -m proto.health SERVICE`: exit 0 when a nats.micro service of that name answers PING.
+"""`python -m proto.health SERVICE`: exit 0 when the nats.micro service of that name running on this
+host (this container) answers PING.
 
-The container health check of crud and the llm workers; it connects with the service's own NATS_URL."""
+The container health check of crud and the llm workers; it connects with the service's own NATS_URL.
+Every instance answers a PING by name, so the answers are told apart by the `host` each service puts
+in its metadata (`instance_metadata()`): a stuck worker is not reported healthy because another
+worker answered for it. Processes on one machine (`make run`) share a host name, and there any of
+them answering counts."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+import socket
 import sys
 
 import nats
+from nats.aio.msg import Msg
 
 from proto import subjects
 from proto.bus import inbox_prefix
@@ -24,13 +34,31 @@ async def ping(service: str, timeout_s: float = 2.0) -> bool:
         )
     except Exception:  # noqa: BLE001 - unhealthy, whatever the reason
         return False
+    here = socket.gethostname()
+    answered = asyncio.Event()
+
+    async def on_answer(msg: Msg) -> None:
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            if json.loads(msg.data)["metadata"].get("host") == here:
+                answered.set()
+
     try:
-        await nc.request(subjects.service_ping(service), b"", timeout=timeout_s)
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox, cb=on_answer)
+        await nc.publish(subjects.service_ping(service), b"", reply=inbox)
+        async with asyncio.timeout(timeout_s):
+            await answered.wait()
+        await sub.unsubscribe()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - unhealthy, whatever the reason
         return False
     finally:
         await nc.close()
+
+
+def instance_metadata() -> dict[str, str]:
+    """What a service adds to its nats.micro metadata so that its own health check finds it."""
+    return {"host": socket.gethostname(), "pid": str(os.getpid())}
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
 from proto.commands import OPS
+from proto.health import instance_metadata
 from proto.messages import (
     Appended,
     AuditList,
@@ -229,6 +230,7 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
                 version=VERSION,
                 description="ghostbus task list: the single writer",
                 queue_group=subjects.CRUD_QUEUE,
+                metadata=instance_metadata(),
             ),
         )
         for op in OPS:

@@ -31,6 +31,7 @@ from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
 from proto.commands import approval_question
 from proto.events import TextMessageContentEvent
+from proto.health import instance_metadata
 from proto.messages import (
     MAX_MESSAGE,
     PERSON,
@@ -424,7 +425,12 @@ async def running(settings: Settings, backend: Backend | None = None) -> AsyncIt
                 name=subjects.WORKER_SERVICE,
                 version="0.1.0",
                 description="ghostbus LLM worker",
-                metadata={"backend": chosen.name, "model": chosen.model, "capacity": str(settings.capacity)},
+                metadata={
+                    "backend": chosen.name,
+                    "model": chosen.model,
+                    "capacity": str(settings.capacity),
+                    **instance_metadata(),
+                },
             ),
         )
         try:
