@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import command_to_screen, crud, hop, load, model, relay, wire
+from bench import command_to_screen, crud, fanout, hop, load, model, relay, wire
 from bench.common import HERE, RESULTS, save
 from bench.report import now, render, source
 
@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "relay": relay.run,
     "wire": wire.run,
     "command_to_screen": command_to_screen.run,
+    "fanout": fanout.run,
     "load": load.run,
     "model": model.run,
     "crud": crud.run,

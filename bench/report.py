@@ -123,6 +123,23 @@ def headline(f: dict[str, Any]) -> list[str]:
         f"{m['first_command_overhead_ms']} ms | | |",
         f"| embedded model: right command | {m['accuracy']['right']}/{m['accuracy']['of']} | | |",
     ]
+    for size in ("1000", "10000"):
+        fan = f.get("fanout", {}).get(size)
+        if fan is None:
+            continue
+        took, gateway = fan["created_to_received"], fan["gateway"]
+        everyone = fan["received"] == fan["clients"]
+        target, verdict = "", ""
+        if size == "10000":
+            target = "all, p99 < 1 s, < 600 MB"
+            small = gateway["rss_mb_with_clients"] < 600
+            verdict = f"{yes(everyone)} / {yes(took['p99_ms'] < 1000)} / {yes(small)}"
+        rows.append(
+            f"| SSE fan-out, {fan['clients']:,} clients: received; p50 / p99 until all have the event; gateway RSS | "
+            f"{fan['received']:,}; {took['p50_ms']:,.0f} / {took['p99_ms']:,.0f} ms; "
+            f"{gateway['rss_mb_with_clients']} MB ({gateway['rss_kb_per_client']} KB per client) | {target} | "
+            f"{verdict} |"
+        )
     if "crud" in f:
         cr = f["crud"]
         rows += [
@@ -212,6 +229,36 @@ def limits(f: dict[str, Any]) -> list[str]:
     return lines
 
 
+def fanout(f: dict[str, Any]) -> list[str]:
+    if "fanout" not in f:
+        return []
+    rows = [
+        "## SSE fan-out",
+        "",
+        "`python -m bench.fanout`: nats-server, crud and one gateway as processes (no worker), a fresh stack for "
+        "each N. N bare TCP clients in the benchmark's process (an asyncio protocol each, on uvloop) open "
+        "`GET /events`, 250 at a time, each batch answered before the next; once the gateway is idle, one task is "
+        "created through crud over NATS, and each client stamps the read that brings its `event: task`, against "
+        "the clock taken just before the create was sent. A plain NATS subscriber (the tap) splits that into crud "
+        "(`created_to_bus_ms`) and the gateway's fan-out (`bus_to_received`). Gateway RSS is taken from /proc "
+        "before the clients connect and with all of them connected and idle; the clients share the 2 cores with "
+        "the gateway.",
+        "",
+        "| clients | received | p50 / p90 / p99 / max until the client has it | of which the tap → client, p99 | "
+        "gateway RSS before / with clients | per client | gateway CPU delivering / connecting |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, fan in f["fanout"].items():
+        took, gateway = fan["created_to_received"], fan["gateway"]
+        rows.append(
+            f"| {int(size):,} | {fan['received']:,} | {took['p50_ms']:,.1f} / {took['p90_ms']:,.1f} / "
+            f"{took['p99_ms']:,.1f} / {took['max_ms']:,.1f} ms | {fan['bus_to_received']['p99_ms']:,.1f} ms | "
+            f"{gateway['rss_mb_before_clients']} / {gateway['rss_mb_with_clients']} MB | "
+            f"{gateway['rss_kb_per_client']} KB | {gateway['cpu_s_delivering']} / {gateway['cpu_s_connecting']} s |"
+        )
+    return [*rows, "", *block(f["fanout"]), "![SSE fan-out](results/fanout.png)", ""]
+
+
 def render(f: dict[str, Any], took_s: float, durations: dict[str, float], written: str, measured: str) -> str:
     r, c, lo, m, hop, wire = f["relay"], f["command_to_screen"], f["load"], f["model"], f["hop"], f["wire"]
     lines = [
@@ -268,6 +315,7 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
         *block(c),
         "![Command to screen](results/command_to_screen.png)",
         "",
+        *fanout(f),
         "## Concurrent chats",
         "",
         "`python -m bench.load`: one gateway and two workers (fresh for each size), every run its own WebSocket "
