@@ -14,7 +14,7 @@ from typing import Any
 import websockets
 
 from bench.common import machine_load, save
-from proto.commands import TaskCreate, TaskDelete, TaskToggle
+from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskToggle
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import CommandOut, Prompt, Usage
 from services.llm_worker.backends.embedded import EmbeddedBackend, model_path
@@ -57,6 +57,12 @@ PHRASES: list[tuple[str, object]] = [
     ("delete call the plumber", TaskDelete(id=3)),
     ("remove the eggs", TaskDelete(id=4)),
     ("we don't need milk anymore", TaskDelete(id=2)),
+    ("clear completed tasks", TaskClearCompleted()),
+    ("clear the finished ones", TaskClearCompleted()),
+    ("remove everything that is done", TaskClearCompleted()),
+    ("clean up the done items", TaskClearCompleted()),
+    ("delete all completed tasks", TaskClearCompleted()),
+    ("clear done items", TaskClearCompleted()),
     ("hello there", None),
     ("thanks!", None),
     ("what time is it", None),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proto.commands import TaskCreate, TaskDelete, TaskToggle
+from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskToggle
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, InvalidCommand, Prompt, Usage
 from services.llm_worker.backends.embedded import EmbeddedBackend, match_task, model_path, to_command
@@ -50,6 +50,13 @@ async def test_simple_requests_become_the_right_command(embedded: EmbeddedBacken
     assert usage and usage[0].completion_tokens and usage[0].duration_s and usage[0].first_token_s
 
 
+@pytest.mark.parametrize("text", ["clear completed tasks", "remove everything that is done"])
+async def test_clearing_the_finished_tasks_is_one_command(embedded: EmbeddedBackend, text: str) -> None:
+    # TASKS has a done task ("call the plumber"): the request clears it, it does not delete it by name.
+    chunks = await ask(embedded, text, TASKS)
+    assert commands(chunks) == [TaskClearCompleted()]
+
+
 async def test_small_talk_is_no_command(embedded: EmbeddedBackend) -> None:
     chunks = await ask(embedded, "hello there", TASKS)
     assert commands(chunks) == []
@@ -70,6 +77,8 @@ def test_the_model_s_item_is_matched_to_the_list() -> None:
 def test_model_output_maps_to_commands_and_mistakes_are_named() -> None:
     assert to_command('{"verb": "add", "item": " jam "}', TASKS) == CommandOut(TaskCreate(name="jam"))
     assert to_command('{"verb": "none", "item": ""}', TASKS) is None
+    assert to_command('{"verb": "clear", "item": ""}', TASKS) == CommandOut(TaskClearCompleted())
+    assert to_command('{"verb": "clear", "item": "done ones"}', []) == CommandOut(TaskClearCompleted())
     already = to_command('{"verb": "finish", "item": "call the plumber"}', TASKS)
     assert isinstance(already, InvalidCommand) and "already done" in already.error
     missing = to_command(json.dumps({"verb": "remove", "item": "eggs"}), TASKS)
