@@ -115,3 +115,35 @@ async def test_bang_test_reports_hop_timings_and_shows_a_toast_in_every_tab(stac
         # The conversation is kept: a reloaded page shows it again.
         await first.reload()
         await expect(first.locator(".msg.user").last).to_have_text("!test")
+
+
+async def test_clearing_completed_waits_for_approval_from_any_tab(stack: Stack) -> None:
+    async with chromium() as browser:
+        first, second = await browser.new_page(), await browser.new_page()
+        for page in (first, second):
+            await page.goto(stack.url)
+            await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
+            await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
+        for name in ("oat milk", "rye bread"):
+            await first.fill("#add-name", name)
+            await first.press("#add-name", "Enter")
+            await expect(first.locator("#tasks .task", has_text=name)).to_have_count(1)
+        await first.locator("#tasks .task", has_text="oat milk").locator(".toggle").click()
+        await expect(second.locator("#tasks .task.done", has_text="oat milk")).to_have_count(1)
+        done = await second.locator("#tasks .task.done .name").all_inner_texts()
+        await first.fill("#chat-input", "clear completed tasks")
+        await first.press("#chat-input", "Enter")
+        # The real model chose clear_completed; it waits, in both tabs, and nothing is removed yet.
+        for page in (first, second):
+            question = page.locator("#confirmations .confirmation .question")
+            await expect(question).to_contain_text("gemma3-270m asks: Remove", timeout=30_000)
+            await expect(question).to_contain_text("“oat milk”")
+        await expect(first.locator("#tasks .task", has_text="oat milk")).to_have_count(1)
+        await second.locator("#confirmations button.approve").click()
+        for page in (first, second):
+            await expect(page.locator("#confirmations .answer")).to_have_text("Approved.")
+            await expect(page.locator("#tasks .task.done")).to_have_count(0)
+            await expect(page.locator("#tasks .task", has_text="rye bread")).to_have_count(1)
+        reply = first.locator(".msg.assistant").last
+        await expect(reply.locator(".text")).to_contain_text(f"Cleared {len(done)} done")
+        await expect(reply.locator(".chip")).to_have_attribute("data-state", "done")
