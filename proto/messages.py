@@ -243,3 +243,11 @@ class NoticeRequest(_Message):
     level: Literal["info", "success", "warning", "error"] = "info"
     text: str = Field(min_length=1, max_length=2000)
     sent_at: float | None = None
+
+
+class ModelList(_Message):
+    """What one worker's backend can run: its default model and every model it lists."""
+
+    backend: str = Field(max_length=40)
+    default: str = Field(max_length=200)
+    models: list[Annotated[str, StringConstraints(max_length=200)]] = Field(max_length=500)

@@ -25,6 +25,8 @@ UI_CONFIRMATION = "ui.confirmation"
 # LLM workers answer nats.micro PING/INFO/STATS under this name, so the gateway can tell
 # "no worker running" from "all workers busy".
 WORKER_SERVICE = "llm_worker"
+# Every worker answers with its backend's models (not a queue group: the gateway gathers all answers).
+WORKER_MODELS = "llm_worker.models"
 
 
 def service_ping(service: str) -> str:

@@ -1,4 +1,5 @@
-"""Which llm workers are running and which models they answer with, from their nats.micro PING replies."""
+"""Which llm workers are running and which models they can answer with: their defaults from their
+nats.micro PING replies, and their backends' model lists (`llm_worker.models`), for the model picker."""
 
 from __future__ import annotations
 
@@ -9,49 +10,85 @@ from dataclasses import asdict, dataclass
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from proto import subjects
+from proto.codec import DecodeError, decode
+from proto.messages import ModelList
 from services.gateway.app import gateway_of
 
 GATHER_S = 0.3  # replies from every worker on this bus come well within this
+LISTS_WAIT_S = 2.0  # a backend's model list may take longer (a cloud endpoint's /models)
 
 
 @dataclass(frozen=True, order=True)
 class WorkerModel:
-    """A model some running worker answers with by default, and the backend serving it."""
+    """A model some running worker can answer with, the backend serving it, how many workers can,
+    and whether it is a worker's default."""
 
     model: str
     backend: str
     workers: int
+    default: bool
 
 
-async def worker_models(nc: Client, wait_s: float = GATHER_S) -> list[WorkerModel]:
-    """Every worker's model, by asking all of them at once and collecting the replies for `wait_s`."""
-    replies: list[dict[str, str]] = []
+async def _ask_all(nc: Client, subject: str, replies: list[bytes]) -> Subscription:
+    """Send one request to every worker; their answers collect in `replies` until unsubscribed."""
 
     async def collect(msg: Msg) -> None:
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            metadata = json.loads(msg.data).get("metadata") or {}
-            replies.append({"model": str(metadata["model"]), "backend": str(metadata.get("backend", ""))})
+        replies.append(msg.data)
 
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox, cb=collect)
+    await nc.publish(subject, b"", reply=inbox)
+    return sub
+
+
+async def worker_models(nc: Client, wait_s: float = GATHER_S) -> list[WorkerModel]:
+    """Every model the running workers can use: their defaults (from the PING every worker answers)
+    and their backends' model lists, asked of all of them at once."""
+    pings: list[bytes] = []
+    answers: list[bytes] = []
+    subs = [await _ask_all(nc, subjects.service_ping(subjects.WORKER_SERVICE), pings)]
+    subs.append(await _ask_all(nc, subjects.WORKER_MODELS, answers))
     try:
-        await nc.publish(subjects.service_ping(subjects.WORKER_SERVICE), b"", reply=inbox)
         await asyncio.sleep(wait_s)
+        # Each running worker lists its models too; wait for all of them, or until the time is up.
+        deadline = asyncio.get_running_loop().time() + LISTS_WAIT_S - wait_s
+        while len(answers) < len(pings) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
     finally:
-        await sub.unsubscribe()
-    counted: dict[tuple[str, str], int] = {}
-    for reply in replies:
-        key = (reply["model"], reply["backend"])
-        counted[key] = counted.get(key, 0) + 1
-    return sorted(WorkerModel(model, backend, n) for (model, backend), n in counted.items())
+        for sub in subs:
+            await sub.unsubscribe()
+    defaults: list[tuple[str, str]] = []
+    for data in pings:
+        with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+            metadata = json.loads(data).get("metadata") or {}
+            defaults.append((str(metadata["model"]), str(metadata.get("backend", ""))))
+    lists: list[ModelList] = []
+    for data in answers:
+        with contextlib.suppress(DecodeError):
+            lists.append(decode(ModelList, data))
+    serving: dict[tuple[str, str], int] = {}
+    default_models = {(listed.default, listed.backend) for listed in lists}
+    for listed in lists:
+        for model in listed.models:
+            serving[(model, listed.backend)] = serving.get((model, listed.backend), 0) + 1
+    # A worker that did not list its models in time still offers its default.
+    if len(lists) < len(defaults):
+        for model, backend in set(defaults):
+            if not any(m in (model, f"{model}:latest") and b == backend for m, b in serving):
+                serving[(model, backend)] = defaults.count((model, backend))
+                default_models.add((model, backend))
+    return sorted(
+        WorkerModel(model, backend, n, (model, backend) in default_models) for (model, backend), n in serving.items()
+    )
 
 
 async def models(request: Request) -> Response:
-    """`GET /api/models`: the models the running workers answer with (empty when none runs)."""
+    """`GET /api/models`: the models the running workers can answer with (empty when none runs)."""
     gateway = gateway_of(request)
     if not gateway.nc.is_connected:
         return JSONResponse({"error": "The message bus is not connected."}, status_code=503)

@@ -45,6 +45,7 @@ from proto.messages import (
     Decision,
     DecisionReply,
     ErrorCode,
+    ModelList,
     RunRequest,
 )
 from proto.streams import ensure_streams
@@ -58,6 +59,8 @@ from services.llm_worker.run import Run, perform
 log = logging.getLogger(__name__)
 
 FETCH_WAIT_S = 2.0
+MODELS_TIMEOUT_S = 1.5
+MAX_LISTED = 400
 MAX_REMEMBERED = 10_000
 REMEMBER_S = 3600.0
 
@@ -216,6 +219,25 @@ class Worker:
         await msg.ack()
         self.completed += 1
         log.info("run %s: done", request.run_id)
+
+    async def list_models(self, msg: Msg) -> None:
+        """Answer the gateway's model picker with the backend's models (its default alone when the
+        backend cannot list them right now)."""
+        default = self.backend.model
+        try:
+            async with asyncio.timeout(MODELS_TIMEOUT_S):
+                listed = await self.backend.models() if hasattr(self.backend, "models") else [default]
+        except Exception as error:  # noqa: BLE001 - a picker with the default still works
+            log.warning("listing the backend's models failed: %r", error)
+            listed = [default]
+        listed = listed[:MAX_LISTED]
+        # Ollama lists "llama3.2:latest" for the "llama3.2" a worker is set to: the same model.
+        named = next((m for m in listed if m in (default, f"{default}:latest")), None)
+        if named is None:
+            listed.append(default)
+        answer = ModelList(backend=self.backend.name, default=named or default, models=sorted(set(listed)))
+        with contextlib.suppress(Exception):
+            await msg.respond(encode(answer))
 
     async def confirm(self, request: CommandRequest) -> CommandResult | None:
         """Ask the person before a command that changes many tasks at once (proto.commands'
@@ -433,9 +455,12 @@ async def running(settings: Settings, backend: Backend | None = None) -> AsyncIt
                 },
             ),
         )
+        listing = await nc.subscribe(subjects.WORKER_MODELS, cb=worker.list_models)
         try:
             yield worker
         finally:
+            with contextlib.suppress(Exception):
+                await listing.unsubscribe()
             await presence.stop()
             worker.stop()
             await serving

@@ -177,9 +177,32 @@ async def test_the_model_list_comes_from_the_running_workers(gateway_url: str, n
         finally:
             for worker in workers:
                 await worker.stop()
+    # Services that answer PING but list no models (stand-ins here) still offer their defaults.
     assert found == [
-        {"model": "gpt-4o-mini", "backend": "openai", "workers": 1},
-        {"model": "qwen3:4b", "backend": "ollama", "workers": 2},
+        {"model": "gpt-4o-mini", "backend": "openai", "workers": 1, "default": True},
+        {"model": "qwen3:4b", "backend": "ollama", "workers": 2, "default": True},
+    ]
+
+
+async def test_the_model_picker_lists_every_model_of_the_workers_backends(
+    gateway_url: str, nats_server: NatsServer
+) -> None:
+    import httpx
+
+    from services.llm_worker.config import Settings as WorkerSettings
+    from services.llm_worker.worker import running
+    from tests.llm_worker.fake_ollama import FakeOllama, serving
+
+    fake = FakeOllama(["Hi."], model="qwen3:4b", more_models=["llama3.2:latest", "gemma3:1b"])
+    async with serving(fake):
+        settings = WorkerSettings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        async with running(settings), running(settings), httpx.AsyncClient(base_url=gateway_url) as client:
+            found = (await client.get("/api/models")).json()
+    # Ollama's "llama3.2:latest" is the "llama3.2" the workers are set to: one entry, their default.
+    assert found == [
+        {"model": "gemma3:1b", "backend": "ollama", "workers": 2, "default": False},
+        {"model": "llama3.2:latest", "backend": "ollama", "workers": 2, "default": True},
+        {"model": "qwen3:4b", "backend": "ollama", "workers": 2, "default": False},
     ]
 
 

@@ -27,6 +27,7 @@ class FakeOllama:
 
     script: list[str]
     model: str = "llama3.2:latest"
+    more_models: list[str] = field(default_factory=list)  # listed by /api/tags, not served
     delay_s: float = 0.0
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     followup: list[str] = field(default_factory=list)
@@ -37,7 +38,10 @@ class FakeOllama:
         return Starlette(routes=[Route("/api/tags", self.tags), Route("/api/chat", self.chat, methods=["POST"])])
 
     async def tags(self, request: Request) -> Response:
-        models = [{"name": self.model, "model": self.model, "size": 1, "digest": "0" * 64, "details": {}}]
+        models = [
+            {"name": name, "model": name, "size": 1, "digest": "0" * 64, "details": {}}
+            for name in (self.model, *self.more_models)
+        ]
         return JSONResponse({"models": models})
 
     async def chat(self, request: Request) -> Response:

@@ -263,7 +263,7 @@ async function loadHistory() {
   }
 }
 
-// The models the running workers answer with; the choice is remembered for this browser.
+// The models the running workers can use (their backends' lists); the choice is remembered here.
 async function loadModels() {
   try {
     const response = await fetch("/api/models");
@@ -273,7 +273,7 @@ async function loadModels() {
     const options = [new Option("default model", "")];
     found.forEach((m) => {
       const option = new Option(m.model, m.model);
-      option.title = `${m.backend} · ${m.workers} worker${m.workers === 1 ? "" : "s"}`;
+      option.title = `${m.backend} · ${m.workers} worker${m.workers === 1 ? "" : "s"}${m.default ? " · a default" : ""}`;
       options.push(option);
     });
     if (chosen && !found.some((m) => m.model === chosen)) options.push(new Option(chosen, chosen));
