@@ -14,6 +14,7 @@ import nats
 import pytest
 import websockets
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.micro import add_service
 from nats.micro.request import Request
@@ -165,7 +166,8 @@ async def connect_user(server: NatsServer, user: str, errors: list[str]) -> Clie
 
 async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
     """Every NATS operation each service makes, done as its own user, with no refusal: the streams
-    made sure of, crud's endpoints answering, a run pulled and acknowledged, its events and the UI
+    made sure of, crud's endpoints answering (tasks, conversations, notices, approval questions), the
+    workers answering the model picker and a person's answer, a run pulled and acknowledged, its events and the UI
     events read by the gateway through ordered consumers, a run cancelled, each service PINGed."""
     errors: list[str] = []
     crud, worker, gateway = [await connect_user(locked, user, errors) for user in ("crud", "llm_worker", "gateway")]
@@ -186,9 +188,19 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
             ("recent", subjects.CONVERSATION_RECENT),
             ("append", subjects.CONVERSATION_APPEND),
             ("notify", subjects.NOTIFY),
+            ("ask", subjects.CONFIRMATION_ASK),
+            ("settle", subjects.CONFIRMATION_SET),
+            ("pending", subjects.CONFIRMATION_PENDING),
         ):
             await endpoints.add_endpoint(EndpointConfig(name=name, subject=subject, handler=answer))
         presence = await add_service(worker, ServiceConfig(name=subjects.WORKER_SERVICE, version="0.0.0"))
+
+        async def reply(msg: Msg) -> None:
+            await msg.respond(b'{"tasks": []}')
+
+        # A worker answers the model picker, and a person's answer to a question it waits on.
+        listing = await worker.subscribe(subjects.WORKER_MODELS, cb=reply)
+        deciding = await worker.subscribe(subjects.chat_decide("r0"), cb=reply)
         for nc in (crud, worker):  # their subscriptions reach the server before anyone asks
             await nc.flush()
 
@@ -203,6 +215,11 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
             (worker, subjects.CONVERSATION_RECENT),
             (worker, subjects.CONVERSATION_APPEND),
             (worker, subjects.NOTIFY),
+            (worker, subjects.CONFIRMATION_ASK),
+            (worker, subjects.CONFIRMATION_SET),
+            (gateway, subjects.CONFIRMATION_PENDING),
+            (gateway, subjects.WORKER_MODELS),
+            (gateway, subjects.chat_decide("r0")),
         ):
             assert (await nc.request(subject, b"{}", timeout=5)).data == b'{"tasks": []}', subject
         for nc, service in (
@@ -245,6 +262,8 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
         await run.ack_sync(timeout=5)
         await runs.unsubscribe()
         for sub in (ui, events):
+            await sub.unsubscribe()
+        for sub in (listing, deciding):
             await sub.unsubscribe()
         await presence.stop()
         await endpoints.stop()
