@@ -10,6 +10,10 @@ from proto import subjects
 
 RUN_EVENTS_MAX_AGE = 3600.0
 UI_MAX_MSGS = 10_000
+# nats-server allows a stream 1,000 consumers unless the stream says otherwise (-1 means that default).
+# The gateway follows each run with an ordered consumer, and a browser catching up on the UI stream
+# replays through one: more than 1,000 at once happen (bench: 1,000 concurrent runs).
+MAX_CONSUMERS = 20_000
 
 STREAMS = (
     StreamConfig(
@@ -27,6 +31,7 @@ STREAMS = (
         storage=StorageType.FILE,
         max_age=RUN_EVENTS_MAX_AGE,
         max_msgs=1_000_000,
+        max_consumers=MAX_CONSUMERS,
     ),
     StreamConfig(
         name=subjects.UI_STREAM,
@@ -34,6 +39,7 @@ STREAMS = (
         storage=StorageType.FILE,
         max_msgs=UI_MAX_MSGS,
         duplicate_window=600.0,
+        max_consumers=MAX_CONSUMERS,
     ),
 )
 
