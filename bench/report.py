@@ -209,9 +209,9 @@ def limits(f: dict[str, Any]) -> list[str]:
         ),
         "- **Runs refused or wrongly warned under load.** "
         + ("; ".join(troubles) if troubles else "None at any size.")
-        + ". A run refused before it is submitted is told so at once and nothing hangs; a “no worker is running” "
-        "said while both workers were busy (their PING reply later than the gateway's 0.5 s) is a false alarm "
-        "that the run's own answer then contradicts."
+        + ". A run refused before it is submitted is told so at once and nothing hangs. The gateway says “no "
+        "worker is running” only when nobody listens on the workers' PING subject (NATS answers “no "
+        "responders” at once); workers too busy to answer the PING within 2 s are reported as busy."
         + (
             " `could not follow: BadRequestError` is JetStream refusing a consumer: nats-server 2.15 allows a "
             "stream 1,000 consumers unless the stream sets `max_consumers` (a value ≤ 0 means its default), and "

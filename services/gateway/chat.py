@@ -22,6 +22,8 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -177,12 +179,17 @@ class ChatConnection:
             await self.error(NO_WORKER, run_id)
 
     async def workers_running(self) -> bool:
-        """Whether any llm_worker answers its nats.micro PING (busy workers still answer). With no worker
-        at all NATS says so at once (no responders); a slow answer means busy workers, so the wait is
-        generous: a false "no worker" under load would be contradicted by the run's own answer."""
+        """Whether any llm_worker is there to take the run. With no worker at all NATS says so at once
+        (no responders to the PING). A PING that someone listens to but nobody answers in time means
+        workers too busy to answer (1,000 runs at once keep their event loops full), not none: the
+        person hears that the message waits, never a false "start a worker"."""
         try:
             await self.gateway.nc.request(subjects.service_ping(subjects.WORKER_SERVICE), b"", timeout=PING_WAIT_S)
-        except Exception:  # noqa: BLE001 - no responders, or none in time: as good as none running
+        except NoRespondersError:
+            return False
+        except NatsTimeout:
+            return True
+        except Exception:  # noqa: BLE001 - the bus itself failing: nobody can be reached
             return False
         return True
 

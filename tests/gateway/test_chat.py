@@ -111,6 +111,24 @@ async def test_with_every_worker_busy_the_person_is_told_the_message_waits(gatew
     }
 
 
+async def test_a_worker_too_busy_to_answer_its_ping_is_still_busy_not_missing(gateway_url: str, nc: Client) -> None:
+    # Present on the PING subject but answering nothing in time, as a worker with 1,000 runs at once.
+    silent = await nc.subscribe(subjects.service_ping(subjects.WORKER_SERVICE))
+    await nc.flush()
+    try:
+        async with websockets.connect(ws_url(gateway_url)) as ws:
+            await ws.send(json.dumps({"type": "chat", "text": "add apples"}))
+            run_id = (await receive(ws))["runId"]
+            status = await receive(ws, timeout=6)
+    finally:
+        await silent.unsubscribe()
+    assert status == {
+        "type": "status",
+        "runId": run_id,
+        "message": "Every model worker is busy; your message is next in line.",
+    }
+
+
 async def test_too_many_messages_are_refused_with_a_reason(gateway_url: str) -> None:
     async with websockets.connect(ws_url(gateway_url)) as ws:
         replies = []
