@@ -208,7 +208,7 @@ def limits(f: dict[str, Any]) -> list[str]:
             else ""
         ),
         "- **Runs refused or wrongly warned under load.** "
-        + ("; ".join(troubles) if troubles else "None at any size.")
+        + ("; ".join(troubles) if troubles else "None at any size")
         + ". A run refused before it is submitted is told so at once and nothing hangs. The gateway says “no "
         "worker is running” only when nobody listens on the workers' PING subject (NATS answers “no "
         "responders” at once); workers too busy to answer the PING within 2 s are reported as busy."
