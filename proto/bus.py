@@ -82,6 +82,12 @@ async def close(nc: Client, timeout_s: float = 5.0) -> None:
         await nc.close()
     except Exception:  # noqa: BLE001 - already gone
         pass
+    except asyncio.CancelledError:
+        # nats-py lets the cancellation of its own socket wait escape close() when the server vanished
+        # first (seen on Ctrl-C under honcho); only a cancellation of this task itself goes on.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 def inbox_prefix(service: str) -> str:
