@@ -69,7 +69,20 @@ async def _on_reconnected() -> None:
 
 async def close(nc: Client, timeout_s: float = 5.0) -> None:
     """Drain the connection when the server is there (pending publishes go out); otherwise just close.
-    nats-server may stop at the same moment as the service (Ctrl-C under honcho), so this never raises."""
+    nats-server may stop at the same moment as the service (Ctrl-C under honcho), so this never raises,
+    except to pass on a cancellation of the closing task itself."""
+    try:
+        await _close(nc, timeout_s)
+    except asyncio.CancelledError:
+        # nats-py lets the cancellation of its own socket waits escape drain() and close() when the
+        # server vanished first (seen on Ctrl-C of make run).
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.info("NATS: the connection was already gone at shutdown")
+
+
+async def _close(nc: Client, timeout_s: float) -> None:
     if nc.is_closed:
         return
     try:
@@ -82,12 +95,6 @@ async def close(nc: Client, timeout_s: float = 5.0) -> None:
         await nc.close()
     except Exception:  # noqa: BLE001 - already gone
         pass
-    except asyncio.CancelledError:
-        # nats-py lets the cancellation of its own socket wait escape close() when the server vanished
-        # first (seen on Ctrl-C under honcho); only a cancellation of this task itself goes on.
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
 
 
 def inbox_prefix(service: str) -> str:
