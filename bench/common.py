@@ -8,7 +8,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,8 +129,16 @@ def save(name: str, figures: dict[str, Any]) -> Path:
     return path
 
 
-def plot_latencies(name: str, series: dict[str, Sequence[float]], title: str) -> Path:
-    """A CDF of per-token added latency (ms) for each series."""
+def plot_latencies(
+    name: str,
+    series: Mapping[str, Sequence[float]],
+    title: str,
+    xlabel: str = "added latency per token (ms, log scale)",
+    ylabel: str = "fraction of tokens",
+    target_ms: tuple[float, str] | None = None,
+) -> Path:
+    """A CDF of latencies (ms) for each series; by default per-token added latency. `target_ms` draws
+    a target as a dotted line, with its label."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,9 +149,11 @@ def plot_latencies(name: str, series: dict[str, Sequence[float]], title: str) ->
         ms = sorted(v * 1000 for v in values_s)
         if ms:
             ax.plot(ms, [i / len(ms) for i in range(1, len(ms) + 1)], label=label)
+    if target_ms is not None:
+        ax.axvline(target_ms[0], color="grey", linestyle=":", label=target_ms[1])
     ax.set_xscale("log")
-    ax.set_xlabel("added latency per token (ms, log scale)")
-    ax.set_ylabel("fraction of tokens")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()

@@ -26,7 +26,7 @@ import uvloop
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from bench.common import RESULTS, machine_load, process_usage, save, summary_ms
+from bench.common import machine_load, plot_latencies, process_usage, save, summary_ms
 from proto import subjects
 from proto.codec import decode, encode
 from proto.commands import TaskCreate
@@ -240,34 +240,19 @@ async def one_size(base: Path, n: int) -> tuple[dict[str, Any], list[float]]:
 
 async def nats_ready(nc: Client) -> None:
     """crud answers (the stack waited for the gateway's health check, which asks crud too)."""
-    await nc.request(f"$SRV.PING.{subjects.CRUD_SERVICE}", b"", timeout=5)
+    await nc.request(subjects.service_ping(subjects.CRUD_SERVICE), b"", timeout=5)
 
 
 def plot(series: Mapping[str, Sequence[float]]) -> Path:
     """The distribution of the time until each client had the event, one line per N."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, values_s in series.items():
-        ms = sorted(v * 1000 for v in values_s)
-        if ms:
-            ax.plot(ms, [i / len(ms) for i in range(1, len(ms) + 1)], label=label)
-    ax.axvline(1000, color="grey", linestyle=":", label="target for p99 (1 s)")
-    ax.set_xscale("log")
-    ax.set_xlabel("task created → event read by the client (ms, log scale)")
-    ax.set_ylabel("fraction of clients")
-    ax.set_title("SSE fan-out: one event to N clients of one gateway")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "fanout.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plot_latencies(
+        "fanout",
+        series,
+        "SSE fan-out: one event to N clients of one gateway",
+        xlabel="task created → event read by the client (ms, log scale)",
+        ylabel="fraction of clients",
+        target_ms=(1000, "target for p99 (1 s)"),
+    )
 
 
 async def measure(base: Path) -> dict[str, Any]:

@@ -355,7 +355,7 @@ async def healthz(request: Request) -> Response:
     if gateway._nc is None or not gateway.nc.is_connected:
         return PlainTextResponse("NATS is not connected", status_code=503)
     try:
-        await gateway.nc.request(f"$SRV.PING.{subjects.CRUD_SERVICE}", b"", timeout=1.0)
+        await gateway.nc.request(subjects.service_ping(subjects.CRUD_SERVICE), b"", timeout=1.0)
     except Exception:  # noqa: BLE001 - any failure means crud is not there
         return PlainTextResponse("the task service does not answer", status_code=503)
     return PlainTextResponse("ok")
