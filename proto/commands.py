@@ -193,6 +193,14 @@ def _names(names: list[str], most: int = 8) -> str:
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
+def asks_first(command: AnyCommand) -> bool:
+    """Whether a model's command may need the person's approval (`approval_question` says whether it
+    does, given the list): clearing completed tasks, reordering the whole list, undoing a whole run."""
+    return isinstance(command, TaskClearCompleted | TaskReorder) or (
+        isinstance(command, Undo) and command.run_id is not None
+    )
+
+
 def approval_question(command: AnyCommand, tasks: Sequence[TaskView]) -> str | None:
     """The question a person must answer before a model may run this command, or None when it may
     run at once: clearing completed tasks, reordering the whole list and undoing a whole run wait

@@ -92,6 +92,11 @@ class CommandResult(_Message):
     summary: str = ""
     error: CommandError | None = None
 
+    @classmethod
+    def refused(cls, command_id: str, op: str | None, code: ErrorCode, message: str) -> CommandResult:
+        """A command that was not carried out, and why."""
+        return cls(command_id=command_id, ok=False, op=op, error=CommandError(code=code, message=message))
+
 
 class TaskEvent(_Message):
     """A task was created, updated or deleted; browsers re-render it."""

@@ -23,7 +23,7 @@ from proto.events import (
     ToolCallResultEvent,
     ToolCallStartEvent,
 )
-from proto.messages import Actor, CommandError, CommandRequest, CommandResult, RunRequest
+from proto.messages import Actor, CommandRequest, CommandResult, RunRequest
 from services.llm_worker.backends.base import (
     Backend,
     BackendError,
@@ -211,12 +211,7 @@ class Run:
         call_id = self._next_call()
         op = item.op or _guess_op(item.raw)
         await self._call_events(call_id, op, item.raw[:1500])
-        result = CommandResult(
-            command_id=call_id,
-            ok=False,
-            op=op,
-            error=CommandError(code="invalid", message=item.error),
-        )
+        result = CommandResult.refused(call_id, op, "invalid", item.error)
         self.results.append(result)
         await self._result(call_id, result)
         return result

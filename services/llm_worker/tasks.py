@@ -10,7 +10,6 @@ from proto import subjects
 from proto.codec import DecodeError, decode, encode
 from proto.messages import (
     ChatMessage,
-    CommandError,
     CommandRequest,
     CommandResult,
     Confirmation,
@@ -57,12 +56,7 @@ async def execute(nc: Client, request: CommandRequest) -> CommandResult:
     try:
         return decode(CommandResult, await _request(nc, subject, encode(request)))
     except (CrudUnavailable, DecodeError) as error:
-        return CommandResult(
-            command_id=request.command_id,
-            ok=False,
-            op=request.command.op,
-            error=CommandError(code="internal", message=str(error)),
-        )
+        return CommandResult.refused(request.command_id, request.command.op, "internal", str(error))
 
 
 RESET_MARKER = "— new conversation —"

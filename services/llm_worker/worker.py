@@ -29,14 +29,13 @@ from proto import subjects
 from proto.bus import close as close_bus
 from proto.bus import connect
 from proto.codec import DecodeError, decode, encode
-from proto.commands import approval_question
+from proto.commands import approval_question, asks_first
 from proto.events import TextMessageContentEvent
 from proto.health import instance_metadata
 from proto.messages import (
     MAX_MESSAGE,
     PERSON,
     ChatMessage,
-    CommandError,
     CommandRequest,
     CommandResult,
     Confirmation,
@@ -44,7 +43,6 @@ from proto.messages import (
     ConfirmationState,
     Decision,
     DecisionReply,
-    ErrorCode,
     ModelList,
     RunRequest,
 )
@@ -244,6 +242,8 @@ class Worker:
         `approval_question`): every browser shows Approve / Reject, the first answer counts. None to go
         ahead; else the result that refuses the command, which the model reads as the tool result."""
         assert request.run_id is not None
+        if not asks_first(request.command):
+            return None  # most commands: no list to read, nothing to ask
         try:
             question = approval_question(request.command, await tasks.list_tasks(self.nc))
         except CrudUnavailable:
@@ -281,7 +281,8 @@ class Worker:
             try:
                 stored = await tasks.ask(self.nc, asked)
             except CrudUnavailable as error:
-                return _refusal(request, "internal", f"Could not ask for approval: {error.reason}.")
+                reason = f"Could not ask for approval: {error.reason}."
+                return CommandResult.refused(call_id, request.command.op, "internal", reason)
             if stored.state == "pending":
                 log.info("run %s: %s waits for approval", run_id, call_id)
                 state = await self._answer(request, answered)
@@ -292,12 +293,12 @@ class Worker:
                 await sub.unsubscribe()
         if state == "approved":
             return None
-        if state == "rejected":
-            return _refusal(request, "rejected", "Rejected in the chat; nothing was changed.")
-        if state == "expired":
-            limit = self.settings.confirm_timeout_s
-            return _refusal(request, "rejected", f"Nobody approved it within {limit:.0f} s; nothing was changed.")
-        return _refusal(request, "rejected", "Stopped before it was approved; nothing was changed.")
+        why = {
+            "rejected": "Rejected in the chat",
+            "expired": f"Nobody approved it within {self.settings.confirm_timeout_s:.0f} s",
+            "stopped": "Stopped before it was approved",
+        }[state]
+        return CommandResult.refused(call_id, request.command.op, "rejected", f"{why}; nothing was changed.")
 
     async def _answer(self, request: CommandRequest, answered: asyncio.Future[bool]) -> ConfirmationState:
         """Wait for the person's answer (or the time limit) and record it; the wait does not count
@@ -422,12 +423,6 @@ class Worker:
 
 class HandedBack(Exception):
     """The run cannot go on in this worker (it is stopping); another one takes it from the queue."""
-
-
-def _refusal(request: CommandRequest, code: ErrorCode, message: str) -> CommandResult:
-    return CommandResult(
-        command_id=request.command_id, ok=False, op=request.command.op, error=CommandError(code=code, message=message)
-    )
 
 
 @contextlib.asynccontextmanager

@@ -91,7 +91,15 @@ def test_logged_nats_urls_never_show_a_password() -> None:
 
 
 def test_commands_that_change_many_tasks_ask_first_and_say_what_they_will_do() -> None:
-    from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskReorder, Undo, approval_question
+    from proto.commands import (
+        TaskClearCompleted,
+        TaskCreate,
+        TaskDelete,
+        TaskReorder,
+        Undo,
+        approval_question,
+        asks_first,
+    )
     from proto.messages import TaskPublic
 
     names = ["milk", "eggs", "bread", *[f"item {n}" for n in range(10)]]
@@ -106,4 +114,5 @@ def test_commands_that_change_many_tasks_ask_first_and_say_what_they_will_do() -
     many = approval_question(TaskReorder(order=list(range(13, 0, -1))), tasks) or ""
     assert many.endswith("and 5 more?")
     for single in (TaskCreate(name="x"), TaskDelete(name="milk"), Undo(command_id="c1")):
-        assert approval_question(single, tasks) is None
+        assert approval_question(single, tasks) is None and not asks_first(single)
+    assert all(asks_first(c) for c in (TaskClearCompleted(), TaskReorder(order=[1]), Undo(run_id="r1")))
