@@ -250,6 +250,12 @@ class NoticeRequest(_Message):
     sent_at: float | None = None
 
 
+def same_model(listed: str, name: str) -> bool:
+    """Whether a backend's listed model is the one a setting or a person names: Ollama lists
+    "llama3.2:latest" for "llama3.2"."""
+    return listed in (name, f"{name}:latest")
+
+
 class ModelList(_Message):
     """What one worker's backend can run: its default model and every model it lists."""
 

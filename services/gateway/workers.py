@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from proto import subjects
 from proto.codec import DecodeError, decode
-from proto.messages import ModelList
+from proto.messages import ModelList, same_model
 from services.gateway.app import gateway_of
 
 GATHER_S = 0.3  # replies from every worker on this bus come well within this
@@ -79,7 +79,7 @@ async def worker_models(nc: Client, wait_s: float = GATHER_S) -> list[WorkerMode
     # A worker that did not list its models in time still offers its default.
     if len(lists) < len(defaults):
         for model, backend in set(defaults):
-            if not any(m in (model, f"{model}:latest") and b == backend for m, b in serving):
+            if not any(same_model(m, model) and b == backend for m, b in serving):
                 serving[(model, backend)] = defaults.count((model, backend))
                 default_models.add((model, backend))
     return sorted(

@@ -7,7 +7,7 @@ import time
 from nats.aio.client import Client
 
 from proto.commands import command_reference
-from proto.messages import Actor, ChatMessage, NoticeRequest, RunRequest
+from proto.messages import Actor, ChatMessage, NoticeRequest, RunRequest, same_model
 from services.llm_worker import tasks
 from services.llm_worker.backends.base import Backend
 from services.llm_worker.errors import CrudUnavailable
@@ -57,7 +57,7 @@ async def _model(nc: Client, request: RunRequest, backend: Backend) -> str:
     if len(words) == 1:
         return "Models here: " + ", ".join(models) + f". This conversation uses {run_model(request, backend)}."
     wanted = words[1]
-    chosen = next((m for m in models if m in (wanted, f"{wanted}:latest")), None)
+    chosen = next((m for m in models if same_model(m, wanted)), None)
     if chosen is None:
         return f"There is no model “{wanted}” here. Models here: " + ", ".join(models) + "."
     marker = ChatMessage(

@@ -45,6 +45,7 @@ from proto.messages import (
     DecisionReply,
     ModelList,
     RunRequest,
+    same_model,
 )
 from proto.streams import ensure_streams
 from services.llm_worker import bang, tasks
@@ -229,8 +230,7 @@ class Worker:
             log.warning("listing the backend's models failed: %r", error)
             listed = [default]
         listed = listed[:MAX_LISTED]
-        # Ollama lists "llama3.2:latest" for the "llama3.2" a worker is set to: the same model.
-        named = next((m for m in listed if m in (default, f"{default}:latest")), None)
+        named = next((m for m in listed if same_model(m, default)), None)
         if named is None:
             listed.append(default)
         answer = ModelList(backend=self.backend.name, default=named or default, models=sorted(set(listed)))
