@@ -7,13 +7,17 @@ const list = document.getElementById("tasks");
 const formError = document.getElementById("form-error");
 
 // ---- task list: idempotent, keyed by element id, ordered by position --------------------------
-// The server sends each change as the rendered list item. It is parsed inside a <template>, where
-// nothing runs and nothing loads, and only then put in the page.
+// The server sends each change as the rendered list item (a confirmation as its card). It is parsed
+// inside a <template>, where nothing runs and nothing loads, and only then put in the page.
 
-function parseItems(html) {
+function parseFragments(html, selector) {
   const template = document.createElement("template");
   template.innerHTML = html;
-  return Array.from(template.content.querySelectorAll("li.task"));
+  return Array.from(template.content.querySelectorAll(selector));
+}
+
+function parseItems(html) {
+  return parseFragments(html, "li.task");
 }
 
 function reorder() {
@@ -106,7 +110,7 @@ function connectEvents() {
   });
   source.addEventListener("confirmation", (e) => {
     list.dataset.seq = e.lastEventId;
-    parseCards(e.data).forEach(applyConfirmation);
+    parseFragments(e.data, "div.confirmation").forEach(applyConfirmation);
   });
   source.addEventListener("notice", (e) => {
     const notice = JSON.parse(e.data);
@@ -119,12 +123,6 @@ function connectEvents() {
 
 const confirmations = document.getElementById("confirmations");
 const SETTLED_SHOWN_MS = 10000;
-
-function parseCards(html) {
-  const template = document.createElement("template");
-  template.innerHTML = html;
-  return Array.from(template.content.querySelectorAll("div.confirmation"));
-}
 
 // Idempotent: an answer stands, so a replayed "pending" never brings the buttons back.
 function applyConfirmation(card) {
