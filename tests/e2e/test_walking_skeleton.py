@@ -11,6 +11,7 @@ from playwright.async_api import expect
 
 from services.llm_worker.backends.embedded import model_path
 from tests.browser import chromium
+from tests.gateway.test_browser import open_page
 from tests.stack import Stack
 
 pytestmark = pytest.mark.browser
@@ -29,11 +30,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 async def test_add_apples_in_the_chat_puts_apples_on_every_open_page(stack: Stack) -> None:
     async with chromium() as browser:
-        first, second = await browser.new_page(), await browser.new_page()
-        for page in (first, second):
-            await page.goto(stack.url)
-            await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
-            await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
+        first, second = [await open_page(browser, stack.url) for _ in range(2)]
         await first.fill("#chat-input", "add apples")
         await first.press("#chat-input", "Enter")
         for page in (first, second):
@@ -101,11 +98,7 @@ def test_the_stack_shuts_down_cleanly(tmp_path: Path) -> None:
 
 async def test_bang_test_reports_hop_timings_and_shows_a_toast_in_every_tab(stack: Stack) -> None:
     async with chromium() as browser:
-        first, second = await browser.new_page(), await browser.new_page()
-        for page in (first, second):
-            await page.goto(stack.url)
-            await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
-            await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
+        first, second = [await open_page(browser, stack.url) for _ in range(2)]
         await first.fill("#chat-input", "!test")
         await first.press("#chat-input", "Enter")
         reply = first.locator(".msg.assistant").last.locator(".text")
@@ -119,11 +112,7 @@ async def test_bang_test_reports_hop_timings_and_shows_a_toast_in_every_tab(stac
 
 async def test_clearing_completed_waits_for_approval_from_any_tab(stack: Stack) -> None:
     async with chromium() as browser:
-        first, second = await browser.new_page(), await browser.new_page()
-        for page in (first, second):
-            await page.goto(stack.url)
-            await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
-            await expect(page.locator("#sse-status")).to_have_attribute("data-state", "open")
+        first, second = [await open_page(browser, stack.url) for _ in range(2)]
         for name in ("oat milk", "rye bread"):
             await first.fill("#add-name", name)
             await first.press("#add-name", "Enter")

@@ -91,6 +91,17 @@ async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client)
     assert got[1]["messageId"] == "m"
 
 
+async def first_word_on_a_run(url: str, timeout: float) -> tuple[str, dict[str, Any]]:
+    """Send one chat message; its run id and the first thing the gateway says about it."""
+    async with websockets.connect(ws_url(url)) as ws:
+        await ws.send(json.dumps({"type": "chat", "text": "add apples"}))
+        run_id = (await receive(ws))["runId"]
+        return run_id, await receive(ws, timeout=timeout)
+
+
+BUSY = "Every model worker is busy; your message is next in line."
+
+
 async def test_with_every_worker_busy_the_person_is_told_the_message_waits(gateway_url: str, nc: Client) -> None:
     from nats.micro import add_service
     from nats.micro.service import ServiceConfig
@@ -98,17 +109,10 @@ async def test_with_every_worker_busy_the_person_is_told_the_message_waits(gatew
     # A worker that is present (answers PING) but never takes the run: as busy as a worker gets.
     busy = await add_service(nc, ServiceConfig(name=subjects.WORKER_SERVICE, version="0.1.0"))
     try:
-        async with websockets.connect(ws_url(gateway_url)) as ws:
-            await ws.send(json.dumps({"type": "chat", "text": "add apples"}))
-            run_id = (await receive(ws))["runId"]
-            status = await receive(ws, timeout=3)
+        run_id, status = await first_word_on_a_run(gateway_url, timeout=3)
     finally:
         await busy.stop()
-    assert status == {
-        "type": "status",
-        "runId": run_id,
-        "message": "Every model worker is busy; your message is next in line.",
-    }
+    assert status == {"type": "status", "runId": run_id, "message": BUSY}
 
 
 async def test_a_worker_too_busy_to_answer_its_ping_is_still_busy_not_missing(gateway_url: str, nc: Client) -> None:
@@ -116,17 +120,10 @@ async def test_a_worker_too_busy_to_answer_its_ping_is_still_busy_not_missing(ga
     silent = await nc.subscribe(subjects.service_ping(subjects.WORKER_SERVICE))
     await nc.flush()
     try:
-        async with websockets.connect(ws_url(gateway_url)) as ws:
-            await ws.send(json.dumps({"type": "chat", "text": "add apples"}))
-            run_id = (await receive(ws))["runId"]
-            status = await receive(ws, timeout=6)
+        run_id, status = await first_word_on_a_run(gateway_url, timeout=6)
     finally:
         await silent.unsubscribe()
-    assert status == {
-        "type": "status",
-        "runId": run_id,
-        "message": "Every model worker is busy; your message is next in line.",
-    }
+    assert status == {"type": "status", "runId": run_id, "message": BUSY}
 
 
 async def test_too_many_messages_are_refused_with_a_reason(gateway_url: str) -> None:

@@ -76,36 +76,45 @@ async def answer(nc: Client, asked: Confirmation, approve: bool) -> DecisionRepl
     return decode(DecisionReply, reply.data)
 
 
-def clearing(**settings: Any) -> tuple[FakeOllama, dict[str, Any]]:
-    fake = FakeOllama(["Clearing."], calls=[("clear_completed", {})], followup=["Done as you said."])
-    return fake, {"LLM_BACKEND": "ollama", "LLM_STRATEGY": "tools", **settings}
+def clearing() -> FakeOllama:
+    """A tool-calling model that answers with clear_completed, then in words."""
+    return FakeOllama(["Clearing."], calls=[("clear_completed", {})], followup=["Done as you said."])
+
+
+def worker_settings(nats_server: NatsServer, fake: FakeOllama, **settings: Any) -> Settings:
+    return Settings(
+        NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, LLM_BACKEND="ollama", LLM_STRATEGY="tools", **settings
+    )
+
+
+def tool_results(events: list[Any]) -> list[CommandResult]:
+    return [decode(CommandResult, e.content.encode()) for e in events if e.type == EventType.TOOL_CALL_RESULT]
 
 
 async def test_clear_completed_waits_for_approval_then_runs_once(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
     await shopping(nc)
-    fake, env = clearing()
-    async with serving(fake):
-        async with running(Settings(NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, **env)):
-            run_id = await submit(nc, "clear the finished ones")
-            asked = await questions.next()
-            assert asked.state == "pending" and asked.run_id == run_id and asked.op == "clear_completed"
-            assert asked.question == "Remove 2 completed tasks: “milk”, “eggs”?"
-            # Nothing happens while the question is open.
-            await asyncio.sleep(0.3)
-            assert [t.name for t in await crud.db.list_tasks()] == ["milk", "eggs", "bread"]
-            pending = await crud.db.pending_confirmations(60)
-            assert [c.call_id for c in pending] == [asked.call_id]
-            first = await answer(nc, asked, approve=True)
-            second = await answer(nc, asked, approve=False)  # another tab, a moment later
-            events = await events_of(nc, run_id)
-            settled = await questions.next()
+    fake = clearing()
+    async with serving(fake), running(worker_settings(nats_server, fake)):
+        run_id = await submit(nc, "clear the finished ones")
+        asked = await questions.next()
+        assert asked.state == "pending" and asked.run_id == run_id and asked.op == "clear_completed"
+        assert asked.question == "Remove 2 completed tasks: “milk”, “eggs”?"
+        # Nothing happens while the question is open.
+        await asyncio.sleep(0.3)
+        assert [t.name for t in await crud.db.list_tasks()] == ["milk", "eggs", "bread"]
+        pending = await crud.db.pending_confirmations(60)
+        assert [c.call_id for c in pending] == [asked.call_id]
+        first = await answer(nc, asked, approve=True)
+        second = await answer(nc, asked, approve=False)  # another tab, a moment later
+        events = await events_of(nc, run_id)
+        settled = await questions.next()
     assert first.accepted and first.state == "approved"
     assert not second.accepted and second.message == "It was already approved."
     assert settled.state == "approved" and settled.call_id == asked.call_id
     assert [t.name for t in await crud.db.list_tasks()] == ["bread"]
-    results = [decode(CommandResult, e.content.encode()) for e in events if e.type == EventType.TOOL_CALL_RESULT]
+    results = tool_results(events)
     assert [r.ok for r in results] == [True]
     assert events[-1].type == EventType.RUN_FINISHED
     assert await crud.db.pending_confirmations(60) == []
@@ -115,17 +124,16 @@ async def test_a_rejection_changes_nothing_and_the_model_is_told(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
     await shopping(nc)
-    fake, env = clearing()
-    async with serving(fake):
-        async with running(Settings(NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, **env)):
-            run_id = await submit(nc, "clear the finished ones")
-            asked = await questions.next()
-            assert (await answer(nc, asked, approve=False)).state == "rejected"
-            events = await events_of(nc, run_id)
-            settled = await questions.next()
+    fake = clearing()
+    async with serving(fake), running(worker_settings(nats_server, fake)):
+        run_id = await submit(nc, "clear the finished ones")
+        asked = await questions.next()
+        assert (await answer(nc, asked, approve=False)).state == "rejected"
+        events = await events_of(nc, run_id)
+        settled = await questions.next()
     assert settled.state == "rejected"
     assert [t.name for t in await crud.db.list_tasks()] == ["milk", "eggs", "bread"]
-    (result,) = [decode(CommandResult, e.content.encode()) for e in events if e.type == EventType.TOOL_CALL_RESULT]
+    (result,) = tool_results(events)
     assert not result.ok and result.error and result.error.code == "rejected"
     # The model got the refusal as its tool result and answered in words.
     tool_messages = [m for m in fake.requests[-1]["messages"] if m["role"] == "tool"]
@@ -141,18 +149,20 @@ async def test_no_answer_in_time_expires_and_nothing_is_applied(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
     await shopping(nc)
-    fake, env = clearing(LLM_CONFIRM_TIMEOUT_S=0.5, LLM_RUN_TIMEOUT_S=5)
-    async with serving(fake):
-        async with running(Settings(NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, **env)):
-            run_id = await submit(nc, "clear the finished ones")
-            asked = await questions.next()
-            events = await events_of(nc, run_id)
-            settled = await questions.next()
-            # Too late: nobody waits any more.
-            with pytest.raises(Exception, match="no responders"):
-                await answer(nc, asked, approve=True)
+    fake = clearing()
+    async with (
+        serving(fake),
+        running(worker_settings(nats_server, fake, LLM_CONFIRM_TIMEOUT_S=0.5, LLM_RUN_TIMEOUT_S=5)),
+    ):
+        run_id = await submit(nc, "clear the finished ones")
+        asked = await questions.next()
+        events = await events_of(nc, run_id)
+        settled = await questions.next()
+        # Too late: nobody waits any more.
+        with pytest.raises(Exception, match="no responders"):
+            await answer(nc, asked, approve=True)
     assert settled.state == "expired"
-    (result,) = [decode(CommandResult, e.content.encode()) for e in events if e.type == EventType.TOOL_CALL_RESULT]
+    (result,) = tool_results(events)
     assert result.error and result.error.message == "Nobody approved it within 0 s; nothing was changed."
     assert len(await crud.db.list_tasks()) == 3
 
@@ -161,14 +171,13 @@ async def test_stop_while_waiting_ends_the_run_and_closes_the_question(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
     await shopping(nc)
-    fake, env = clearing()
-    async with serving(fake):
-        async with running(Settings(NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, **env)):
-            run_id = await submit(nc, "clear the finished ones")
-            await questions.next()
-            await nc.publish(subjects.chat_cancel(run_id), b"")
-            events = await events_of(nc, run_id)
-            settled = await questions.next()
+    fake = clearing()
+    async with serving(fake), running(worker_settings(nats_server, fake)):
+        run_id = await submit(nc, "clear the finished ones")
+        await questions.next()
+        await nc.publish(subjects.chat_cancel(run_id), b"")
+        events = await events_of(nc, run_id)
+        settled = await questions.next()
     assert events[-1].type == EventType.RUN_ERROR and events[-1].code == "cancelled"
     assert settled.state == "stopped"
     assert len(await crud.db.list_tasks()) == 3
@@ -179,11 +188,9 @@ async def test_commands_on_one_task_and_clearing_nothing_run_without_asking(
 ) -> None:
     await person(nc, TaskCreate(name="milk"))
     fake = FakeOllama(["OK."], calls=[("delete", {"name": "milk"}), ("clear_completed", {})], followup=["Done."])
-    async with serving(fake):
-        settings = Settings(NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, LLM_BACKEND="ollama", LLM_STRATEGY="tools")
-        async with running(settings):
-            events = await events_of(nc, await submit(nc, "remove milk and clear the done ones"))
-    results = [decode(CommandResult, e.content.encode()) for e in events if e.type == EventType.TOOL_CALL_RESULT]
+    async with serving(fake), running(worker_settings(nats_server, fake)):
+        events = await events_of(nc, await submit(nc, "remove milk and clear the done ones"))
+    results = tool_results(events)
     assert [r.op for r in results] == ["delete", "clear_completed"] and results[0].ok
     assert await crud.db.list_tasks() == [] and questions.seen.empty()
 
@@ -192,9 +199,9 @@ async def test_a_worker_stopping_while_waiting_hands_the_question_to_the_next(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
     await shopping(nc)
-    fake, env = clearing()
+    fake = clearing()
     async with serving(fake):
-        settings = Settings(NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, **env)
+        settings = worker_settings(nats_server, fake)
         async with running(settings):
             run_id = await submit(nc, "clear the finished ones")
             asked = await questions.next()
