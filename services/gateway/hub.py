@@ -148,14 +148,17 @@ class Hub:
     async def _watch(self) -> None:
         # uvicorn does not tell an application that it has begun to stop: it waits for every open
         # response to end. So the streams are ended here as soon as it wants to exit.
+        # The stream check asks NATS, which may be gone as the gateway stops (nats-server stops with it
+        # on Ctrl-C): it runs beside this loop, which must keep noticing the exit within EXIT_POLL_S.
         polls, pinged = 0, time.monotonic()
+        check: asyncio.Task[None] | None = None
         while not self.closing.is_set() and not server_exiting():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(EXIT_POLL_S):
                     await self.closing.wait()
             polls += 1
-            if polls % REWIND_EVERY == 0:
-                await self._check_rewound()
+            if polls % REWIND_EVERY == 0 and (check is None or check.done()):
+                check = asyncio.create_task(self._check_rewound())
             if time.monotonic() - pinged >= PING_S:
                 # One timer for every browser rather than a timeout around each one's every read.
                 pinged = time.monotonic()
@@ -163,6 +166,10 @@ class Hub:
         self.closing.set()
         for follower in list(self.followers):
             follower.close()
+        if check is not None and not check.done():
+            check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await check
 
     async def _check_rewound(self) -> None:
         """Start over if the stream was deleted and created again (a nats-server that lost its store):

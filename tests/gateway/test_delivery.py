@@ -150,13 +150,22 @@ async def test_a_browser_that_stops_reading_is_cut_off_and_catches_up(small_queu
     again.close()
 
 
+@pytest.mark.parametrize("nats_gone_first", [False, True], ids=["nats-up", "nats-gone-first"])
 async def test_shutdown_ends_open_streams_at_once_and_cleanly(
-    nats_server: NatsServer, crud: object, caplog: pytest.LogCaptureFixture
+    nats_server: NatsServer,
+    crud: object,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    nats_gone_first: bool,
 ) -> None:
     import uvicorn
 
+    from services.gateway import hub
     from services.gateway.app import create_app
 
+    # Ctrl-C under `make run` stops nats-server too, often first; the stream check then waits on a
+    # NATS that is gone (checked every poll here, so one is under way when the exit comes).
+    monkeypatch.setattr(hub, "REWIND_EVERY", 1)
     port = free_port()
     app = create_app(Settings(NATS_URL=nats_server.url))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -167,6 +176,9 @@ async def test_shutdown_ends_open_streams_at_once_and_cleanly(
         while not server.started:
             await asyncio.sleep(0.01)
         streams = [await RawStream.open(f"http://127.0.0.1:{port}") for _ in range(5)]
+        if nats_gone_first:
+            nats_server.stop()
+            await asyncio.sleep(1.0)  # a few checks begin, and hang on the missing server
         started = time.monotonic()
         server.should_exit = True
         await asyncio.wait_for(serving, 5)
