@@ -16,13 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def procfile() -> dict[str, list[str]]:
-    """Each process's command, without the leading VAR=value settings."""
+    """Each process's command, without the leading VAR=value settings and `exec`."""
     entries = {}
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, command = line.split(":", 1)
             words = shlex.split(command)
             while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words.pop(0)
+            if words[:1] == ["exec"]:
                 words.pop(0)
             entries[name.strip()] = words
     return entries

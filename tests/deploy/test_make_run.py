@@ -1,6 +1,7 @@
 """`make run` rehearsed: honcho starts the Procfile as it is, with deploy/nats/local.conf as it is (only
 their ports moved, so the test never meets a stack already running on this machine), two workers
-(`-c llm_worker=2`), each service on its own NATS user; a chat goes through, Ctrl-C stops everything."""
+(`-c llm_worker=2`), each service on its own NATS user; a chat goes through, and Ctrl-C with a page
+still open (its event stream and chat socket) stops every process cleanly."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 
@@ -113,14 +115,29 @@ async def test_make_run_starts_the_procfile_with_two_workers_on_locked_down_nats
         await asyncio.to_thread(wait_workers_ready, log, 2, 90)
         ends = await asyncio.gather(chat(url, "add apples"), chat(url, "add pears"))
         assert list(ends) == ["RUN_FINISHED"] * 2
+        # A page left open: its event stream and its chat socket, both connected when Ctrl-C comes.
+        async with httpx.AsyncClient(timeout=30) as client, client.stream("GET", url + "/events") as events:
+            async with websockets.connect(url.replace("http://", "ws://") + "/ws"):
+                assert events.status_code == 200
+                honcho.send_signal(signal.SIGINT)  # Ctrl-C
+                async for _ in events.aiter_bytes():
+                    pass  # the gateway ends the stream (the page would reconnect to the next one)
     finally:
-        honcho.send_signal(signal.SIGINT)  # Ctrl-C
+        if honcho.poll() is None:
+            honcho.send_signal(signal.SIGINT)
         try:
-            honcho.wait(timeout=30)
+            await asyncio.to_thread(honcho.wait, 30)
         except subprocess.TimeoutExpired:
             honcho.kill()
             honcho.wait()
     output = log.read_text(errors="replace")
+    # Every process finishes its own shutdown (honcho sends SIGKILL to one still running after 5 s):
+    # status 0, or uvicorn's way of ending once it has shut down, raising the SIGTERM again (-15).
+    stopped = dict(re.findall(r"^\S+ system +\| (\S+) stopped \(rc=(-?\d+)\)", output, re.M))
+    names = {"nats.1", "crud.1", "llm_worker.1", "llm_worker.2", "gateway.1"}
+    assert stopped == dict.fromkeys(names, "0") | {"gateway.1": "-15"}, output[-4000:]
+    assert "Application shutdown complete" in output, output[-4000:]
+    assert "SIGKILL" not in output and "Traceback" not in output, output[-4000:]
     ready = set(re.findall(r"^\S+ (llm_worker\.\d+) +\| .*llm_worker ready", output, re.M))
     assert ready == {"llm_worker.1", "llm_worker.2"}, output[-3000:]
     assert (base / "var" / "nats").is_dir() and (base / "var" / "ghostbus.sqlite3").is_file()
