@@ -34,11 +34,13 @@ class WorkerModel:
     default: bool
 
 
-async def _ask_all(nc: Client, subject: str, replies: list[bytes]) -> Subscription:
-    """Send one request to every worker; their answers collect in `replies` until unsubscribed."""
+async def _ask_all(nc: Client, subject: str, replies: list[bytes], arrived: asyncio.Event) -> Subscription:
+    """Send one request to every worker; their answers collect in `replies` until unsubscribed, and
+    `arrived` is set at each one."""
 
     async def collect(msg: Msg) -> None:
         replies.append(msg.data)
+        arrived.set()
 
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox, cb=collect)
@@ -51,14 +53,19 @@ async def worker_models(nc: Client, wait_s: float = GATHER_S) -> list[WorkerMode
     and their backends' model lists, asked of all of them at once."""
     pings: list[bytes] = []
     answers: list[bytes] = []
-    subs = [await _ask_all(nc, subjects.service_ping(subjects.WORKER_SERVICE), pings)]
-    subs.append(await _ask_all(nc, subjects.WORKER_MODELS, answers))
+    arrived = asyncio.Event()
+    subs = [await _ask_all(nc, subjects.service_ping(subjects.WORKER_SERVICE), pings, arrived)]
+    subs.append(await _ask_all(nc, subjects.WORKER_MODELS, answers, arrived))
     try:
+        # How many workers run is known only from who answers the PING, so that takes the whole wait_s.
         await asyncio.sleep(wait_s)
-        # Each running worker lists its models too; wait for all of them, or until the time is up.
-        deadline = asyncio.get_running_loop().time() + LISTS_WAIT_S - wait_s
-        while len(answers) < len(pings) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
+        # Each of them lists its models too: wait until all have, or until the time is up.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LISTS_WAIT_S - wait_s
+        while len(answers) < len(pings) and (left := deadline - loop.time()) > 0:
+            arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived.wait(), left)
     finally:
         for sub in subs:
             await sub.unsubscribe()
