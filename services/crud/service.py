@@ -21,7 +21,7 @@ from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from proto import subjects
 from proto.bus import close as close_bus
-from proto.bus import connect
+from proto.bus import connect, stop_service
 from proto.codec import DecodeError, decode, encode
 from proto.commands import OPS
 from proto.health import instance_metadata
@@ -253,7 +253,7 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
         yield crud
     finally:
         if crud.service is not None:
-            await crud.service.stop()
+            await stop_service(nc, crud.service)
         async with crud.lock:
             if not nc.is_connected or not await relay.flush(FLUSH_ON_EXIT_S):
                 log.warning("outbox: events still pending at exit; they are published at the next start")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -24,6 +27,8 @@ from proto.messages import (
 from services.llm_worker.errors import CrudUnavailable
 
 CRUD_TIMEOUT_S = 5.0
+CRUD_POLL_S = 0.2
+NO_CRUD = "no crud service is running"
 SERVICE_ERROR_HEADER = "Nats-Service-Error"
 
 
@@ -31,7 +36,7 @@ async def _request(nc: Client, subject: str, payload: bytes) -> bytes:
     try:
         reply = await nc.request(subject, payload, timeout=CRUD_TIMEOUT_S)
     except NoRespondersError:
-        raise CrudUnavailable(subject, "no crud service is running") from None
+        raise CrudUnavailable(subject, NO_CRUD) from None
     except NatsTimeout:
         raise CrudUnavailable(subject, f"no reply within {CRUD_TIMEOUT_S:.0f} s") from None
     error = (reply.headers or {}).get(SERVICE_ERROR_HEADER)
@@ -41,9 +46,18 @@ async def _request(nc: Client, subject: str, payload: bytes) -> bytes:
     return data
 
 
-async def list_tasks(nc: Client) -> list[TaskPublic]:
-    """The whole task list in list order."""
-    data = await _request(nc, subjects.TASK_LIST, encode(ListRequest()))
+async def list_tasks(nc: Client, wait_s: float = 0.0) -> list[TaskPublic]:
+    """The whole task list in list order. A crud that is not running is waited for up to `wait_s`:
+    services started together (a restarted `make run`) may hand a worker a queued run before crud is up."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            data = await _request(nc, subjects.TASK_LIST, encode(ListRequest()))
+            break
+        except CrudUnavailable as error:
+            if error.reason != NO_CRUD or time.monotonic() + CRUD_POLL_S > deadline:
+                raise
+            await asyncio.sleep(CRUD_POLL_S)
     try:
         return decode(TaskList, data).tasks
     except DecodeError as error:

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from proto import subjects
 from proto.bus import close as close_bus
-from proto.bus import connect
+from proto.bus import connect, stop_service
 from proto.codec import DecodeError, decode, encode
 from proto.commands import approval_question, asks_first
 from proto.events import TextMessageContentEvent
@@ -58,6 +58,8 @@ from services.llm_worker.run import Run, perform
 log = logging.getLogger(__name__)
 
 FETCH_WAIT_S = 2.0
+CRUD_START_WAIT_S = 5.0  # how long a run waits for a crud that is not running (yet)
+STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
 MODELS_TIMEOUT_S = 1.5
 MAX_LISTED = 400
 MAX_REMEMBERED = 10_000
@@ -146,11 +148,26 @@ class Worker:
                 self._runs.add(task)
                 task.add_done_callback(self._runs.discard)
         if self._runs:
-            await asyncio.gather(*self._runs, return_exceptions=True)
+            await self._finish_runs()
         # A pull subscription left open makes draining the connection wait for its timeout.
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
             await cancels.unsubscribe()
+
+    async def _finish_runs(self) -> None:
+        """Let the runs in hand finish, while NATS is there. Without it they cannot (their commands go
+        through crud, their events and acknowledgement through NATS): stopping then (Ctrl-C stops
+        nats-server too) leaves them unacknowledged, and each is redelivered once a worker is back;
+        the commands it already ran are not applied again."""
+        pending = set(self._runs)
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=STOP_CHECK_S)
+            if pending and not self.nc.is_connected:
+                log.info("NATS is gone: %d run(s) in hand go back to the queue", len(pending))
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
 
     async def _remember_cancel(self, msg: Msg) -> None:
         run_id = msg.subject.rsplit(".", 1)[-1]
@@ -206,8 +223,17 @@ class Worker:
         async with self._heartbeat(msg), self._cancellable(request.run_id) as cancelled:
             work = asyncio.create_task(self._perform(run, request))
             cancel_wait = asyncio.create_task(cancelled.wait())
-            done, _ = await asyncio.wait({work, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
-            cancel_wait.cancel()
+            try:
+                done, _ = await asyncio.wait({work, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                # The run is handed back (the worker stops without NATS): its work ends here too, the
+                # model's included, before the backend is closed under it.
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+                raise
+            finally:
+                cancel_wait.cancel()
             if work not in done:
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -349,7 +375,7 @@ class Worker:
             async with asyncio.timeout(self.settings.run_timeout_s) as deadline:
                 self._deadlines[request.run_id] = deadline
                 try:
-                    task_list = await tasks.list_tasks(self.nc)
+                    task_list = await tasks.list_tasks(self.nc, wait_s=CRUD_START_WAIT_S)
                 except CrudUnavailable as error:
                     await run.start()
                     await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
@@ -456,7 +482,7 @@ async def running(settings: Settings, backend: Backend | None = None) -> AsyncIt
         finally:
             with contextlib.suppress(Exception):
                 await listing.unsubscribe()
-            await presence.stop()
+            await stop_service(nc, presence)
             worker.stop()
             await serving
             await chosen.close()

@@ -33,6 +33,7 @@ class FakeOllama:
     followup: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    streaming: int = 0  # answers being streamed now (one ends when its client goes away)
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/api/tags", self.tags), Route("/api/chat", self.chat, methods=["POST"])])
@@ -62,6 +63,16 @@ class FakeOllama:
         return StreamingResponse(stream, media_type="application/x-ndjson")
 
     async def _stream(
+        self, model: str, breaks: bool, script: list[str], calls: list[tuple[str, dict[str, Any]]]
+    ) -> AsyncIterator[bytes]:
+        self.streaming += 1
+        try:
+            async for line in self._lines(model, breaks, script, calls):
+                yield line
+        finally:
+            self.streaming -= 1
+
+    async def _lines(
         self, model: str, breaks: bool, script: list[str], calls: list[tuple[str, dict[str, Any]]]
     ) -> AsyncIterator[bytes]:
         for n, piece in enumerate(script):

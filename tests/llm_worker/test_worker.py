@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import time
 import uuid
@@ -16,6 +17,7 @@ import pytest
 from nats.aio.client import Client
 
 from proto import subjects
+from proto.bus import close, connect
 from proto.codec import decode, decode_run_event, decode_ui_event, encode
 from proto.events import TERMINAL, EventType
 from proto.messages import CommandResult, RunRequest
@@ -284,3 +286,59 @@ async def test_stop_on_a_run_still_in_the_queue_ends_it_when_a_worker_takes_it(
     assert first[-1].type == EventType.RUN_FINISHED
     assert [e.type for e in second] == [EventType.RUN_ERROR] and second[0].code == "cancelled"
     assert len(fake.requests) == 1 and await crud.db.list_tasks() == []
+
+
+async def test_a_worker_stopping_without_nats_hands_its_run_back_at_once(
+    nats_server: NatsServer, crud: Crud, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Ctrl-C on `make run` stops nats-server with the worker: a run in hand can no longer finish, and
+    # waiting for it would only end in honcho's SIGKILL 5 s later.
+    caplog.set_level(logging.INFO, logger="services.llm_worker.worker")
+    nc = await connect(nats_server.url, "test")  # reconnects, as the services' connections do
+    script = ['{"op": "create", "name": "apples"}\n', *[f"w{n} " for n in range(100)]]
+    async with serving(FakeOllama(script, delay_s=0.1)) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_ACK_WAIT_S=1)
+        async with running(settings):  # leaving it is what SIGTERM does
+            run_id = await submit(nc, "add apples and chat")
+            sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
+            while decode_run_event((await sub.next_msg(timeout=20)).data).type != EventType.TOOL_CALL_RESULT:
+                pass
+            await sub.unsubscribe()
+            nats_server.stop()
+            asked = time.monotonic()
+        took = time.monotonic() - asked
+        assert took < 5, f"{took:.1f} s: honcho would have killed it"
+        assert "1 run(s) in hand go back to the queue" in caplog.text
+        # Nothing of the run goes on after the worker stopped: the model's answer was abandoned too.
+        async with asyncio.timeout(2):
+            while fake.streaming:
+                await asyncio.sleep(0.02)
+        # Back with NATS, the next worker takes the run again: it finishes, its command applied once.
+        nats_server.start()
+        async with running(settings):
+            events = await events_of(nc, run_id)
+    await close(nc)
+    assert [e.type for e in events].count(EventType.RUN_STARTED) == 2, events
+    assert events[-1].type == EventType.RUN_FINISHED, events[-1]
+    assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
+
+
+async def test_a_run_taken_before_crud_is_up_waits_for_it(nats_server: NatsServer, nc: Client, tmp_path: Path) -> None:
+    # Services started together (make run again, with a run still queued): the worker may be first.
+    from services.crud.config import Settings as CrudSettings
+    from services.crud.service import running as crud_running
+
+    js = nc.jetstream()
+    async with serving(FakeOllama(['{"op": "create", "name": "apples"}\n'])) as fake:
+        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        async with running(settings):
+            run_id = await submit(nc, "add apples")
+            async with asyncio.timeout(10):  # the worker has taken it
+                while (await js.consumer_info(subjects.RUNS_STREAM, subjects.RUNS_CONSUMER)).num_ack_pending == 0:
+                    await asyncio.sleep(0.02)
+            crud_settings = CrudSettings(NATS_URL=nats_server.url, DATA_DIR=tmp_path / "data")
+            async with crud_running(crud_settings) as crud:
+                events = await events_of(nc, run_id)
+                names = [t.name for t in await crud.db.list_tasks()]
+    assert events[-1].type == EventType.RUN_FINISHED, events[-1]
+    assert names == ["apples"]

@@ -202,9 +202,11 @@ class EmbeddedBackend:
         return llm
 
     async def close(self) -> None:
-        llm, self._llm = self._llm, None
-        if llm is not None:
-            await asyncio.to_thread(llm.close)
+        # Never under a generation still running in its thread: llama.cpp would free what it is using.
+        async with self._busy:
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                await asyncio.to_thread(llm.close)
 
     async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
         await self.start()
