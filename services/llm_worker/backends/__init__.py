@@ -30,7 +30,9 @@ async def make_backend(settings: Settings) -> Backend:
     ):
         return OllamaBackend(settings)
     if settings.backend == "auto":
-        log.info("Ollama at %s has no %s; using the embedded model", settings.ollama_host, settings.ollama_model)
+        log.info(
+            "using the embedded model: no Ollama with %s answers at %s", settings.ollama_model, settings.ollama_host
+        )
     # Imported here: it loads llama-cpp-python, which an Ollama-only install does not have.
     from services.llm_worker.backends.embedded import EmbeddedBackend  # type: ignore[import-not-found,unused-ignore]
 
