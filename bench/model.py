@@ -14,7 +14,7 @@ from typing import Any
 import websockets
 
 from bench.common import machine_load, save
-from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskToggle
+from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskToggle
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import CommandOut, Prompt, Usage
 from services.llm_worker.backends.embedded import EmbeddedBackend, model_path
@@ -63,6 +63,12 @@ PHRASES: list[tuple[str, object]] = [
     ("clean up the done items", TaskClearCompleted()),
     ("delete all completed tasks", TaskClearCompleted()),
     ("clear done items", TaskClearCompleted()),
+    ("put milk first", TaskMove(id=2, position=0)),
+    ("move the laundry to the top", TaskMove(id=1, position=0)),
+    ("milk goes first", TaskMove(id=2, position=0)),
+    ("put call the plumber at the top of the list", TaskMove(id=3, position=0)),
+    ("move milk to the top", TaskMove(id=2, position=0)),
+    ("the laundry is most important", TaskMove(id=1, position=0)),
     ("hello there", None),
     ("thanks!", None),
     ("what time is it", None),

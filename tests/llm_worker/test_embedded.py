@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskToggle
+from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskToggle
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, InvalidCommand, Prompt, Usage
 from services.llm_worker.backends.embedded import EmbeddedBackend, match_task, model_path, to_command
@@ -39,6 +39,8 @@ CASES = [
     ("I finished the laundry", TaskToggle(id=1)),
     ("remove milk", TaskDelete(id=2)),
     ("delete the laundry", TaskDelete(id=1)),
+    ("put milk first", TaskMove(id=2, position=0)),
+    ("move the laundry to the top", TaskMove(id=1, position=0)),
 ]
 
 
@@ -79,6 +81,7 @@ def test_model_output_maps_to_commands_and_mistakes_are_named() -> None:
     assert to_command('{"verb": "none", "item": ""}', TASKS) is None
     assert to_command('{"verb": "clear", "item": ""}', TASKS) == CommandOut(TaskClearCompleted())
     assert to_command('{"verb": "clear", "item": "done ones"}', []) == CommandOut(TaskClearCompleted())
+    assert to_command('{"verb": "top", "item": "Milk"}', TASKS) == CommandOut(TaskMove(id=2, position=0))
     already = to_command('{"verb": "finish", "item": "call the plumber"}', TASKS)
     assert isinstance(already, InvalidCommand) and "already done" in already.error
     missing = to_command(json.dumps({"verb": "remove", "item": "eggs"}), TASKS)
