@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from nats.errors import Error as NatsError
 from sse_starlette import ServerSentEvent
@@ -29,6 +30,8 @@ from services.gateway.app import CrudError, Gateway, gateway_of
 from services.gateway.hub import PING, REWOUND, FellBehind, Follower, Hub
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -90,6 +93,10 @@ async def _reset(gateway: Gateway, seq: int) -> bytes:
     return ServerSentEvent(data=data, event="reset", id=str(seq)).encode()
 
 
+class Closing(Exception):
+    """The gateway began to stop while a browser was still catching up."""
+
+
 @dataclass
 class Reader:
     """One browser reading the stream: its place in the fan-out and where the fan-out took it up."""
@@ -112,20 +119,41 @@ class Reader:
         except (TimeoutError, NatsError) as error:
             # The browser reconnects with its cursor; nothing is lost by ending here.
             log.warning("an SSE stream ended early: %r", error)
+        except Closing:
+            pass  # the gateway is stopping; the browser reconnects to the next one
+
+    async def _unless_closing(self, step: Awaitable[T]) -> T:
+        """One step of catching up (a request to NATS or crud), given up when the gateway starts to
+        stop: NATS may be gone by then (Ctrl-C stops nats-server too), and the request would hold the
+        shutdown until its timeout. Only catching up pays for this; live events are ended by the hub."""
+        work = asyncio.ensure_future(step)
+        closing = asyncio.ensure_future(self.hub.closing.wait())
+        try:
+            await asyncio.wait({work, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if work.done():
+            return work.result()
+        work.cancel()
+        with contextlib.suppress(BaseException):
+            await work
+        raise Closing
 
     async def _frames(self, cursor: int | None) -> AsyncIterator[bytes]:
         head = self.head
-        first, last = await self.hub.bounds()
+        first, last = await self._unless_closing(self.hub.bounds())
         if cursor is None:
             cursor = head
         elif cursor < 0 or cursor > last or cursor + 1 < first:
             # Unreadable, from another stream's life, or older than what the stream keeps: the whole
             # list, as of `head` (crud commits before it publishes, so the list holds every event up to it).
-            yield await _reset(self.gateway, head)
+            yield await self._unless_closing(_reset(self.gateway, head))
             cursor = head
-        async for frame in self.hub.replay(cursor, head):
-            cursor = frame.seq
-            yield frame.data
+        missed = self.hub.replay(cursor, head)
+        async with contextlib.aclosing(missed):
+            while (frame := await self._unless_closing(anext(missed, None))) is not None:
+                cursor = frame.seq
+                yield frame.data
         cursor = max(cursor, head)
         while (live := await self.follower.next()) is not None:
             if live is PING:

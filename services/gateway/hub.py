@@ -13,7 +13,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -263,7 +263,7 @@ class Hub:
     def leave(self, follower: Follower) -> None:
         self.followers.discard(follower)
 
-    async def replay(self, after: int, upto: int) -> AsyncIterator[Frame]:
+    async def replay(self, after: int, upto: int) -> AsyncGenerator[Frame, None]:
         """The frames with sequences in (after, upto], read from JetStream, in order."""
         if after >= upto:
             return  # nothing missed: no consumer needed
