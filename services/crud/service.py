@@ -22,7 +22,7 @@ from nats.micro.service import EndpointConfig, Service, ServiceConfig
 from proto import subjects
 from proto.bus import close as close_bus
 from proto.bus import connect, stop_service
-from proto.codec import DecodeError, decode, encode
+from proto.codec import DecodeError, M, decode, encode
 from proto.commands import OPS
 from proto.health import instance_metadata
 from proto.messages import (
@@ -118,38 +118,26 @@ class Crud:
         await request.respond(encode(TaskList(tasks=await self.db.list_tasks())))
 
     async def handle_audit(self, request: Request) -> None:
-        try:
-            query = decode(AuditRequest, request.data or b"{}")
-        except DecodeError as error:
-            await _bad_request(request, error)
+        if (query := await _read(request, AuditRequest, body_optional=True)) is None:
             return
         entries = await self.db.audit(query.run_id, query.limit)
         await request.respond(encode(AuditList(entries=entries)))
 
     async def handle_append(self, request: Request) -> None:
-        try:
-            message = decode(ChatMessage, request.data)
-        except DecodeError as error:
-            await _bad_request(request, error)
+        if (message := await _read(request, ChatMessage)) is None:
             return
         async with self.lock:
             stored = await self.db.append_message(message)
         await request.respond(encode(Appended(message_id=message.message_id, stored=stored)))
 
     async def handle_recent(self, request: Request) -> None:
-        try:
-            query = decode(ConversationRequest, request.data)
-        except DecodeError as error:
-            await _bad_request(request, error)
+        if (query := await _read(request, ConversationRequest)) is None:
             return
         messages = await self.db.recent_messages(query.thread_id, query.limit)
         await request.respond(encode(Conversation(thread_id=query.thread_id, messages=messages)))
 
     async def handle_notify(self, request: Request) -> None:
-        try:
-            notice = decode(NoticeRequest, request.data)
-        except DecodeError as error:
-            await _bad_request(request, error)
+        if (notice := await _read(request, NoticeRequest)) is None:
             return
         async with self.lock:
             new = await self.db.notify(notice)
@@ -158,10 +146,7 @@ class Crud:
         await request.respond(encode(CommandResult(command_id=notice.notice_id, ok=True, op="notify")))
 
     async def handle_ask(self, request: Request) -> None:
-        try:
-            asked = decode(Confirmation, request.data)
-        except DecodeError as error:
-            await _bad_request(request, error)
+        if (asked := await _read(request, Confirmation)) is None:
             return
         async with self.lock:
             stored, new = await self.db.ask_confirmation(asked)
@@ -170,10 +155,7 @@ class Crud:
         await request.respond(encode(stored))
 
     async def handle_settle(self, request: Request) -> None:
-        try:
-            answer = decode(ConfirmationSettle, request.data)
-        except DecodeError as error:
-            await _bad_request(request, error)
+        if (answer := await _read(request, ConfirmationSettle)) is None:
             return
         async with self.lock:
             stored, changed = await self.db.settle_confirmation(answer.call_id, answer.state, answer.actor)
@@ -186,10 +168,7 @@ class Crud:
         await request.respond(encode(stored))
 
     async def handle_pending(self, request: Request) -> None:
-        try:
-            query = decode(PendingRequest, request.data or b"{}")
-        except DecodeError as error:
-            await _bad_request(request, error)
+        if (query := await _read(request, PendingRequest, body_optional=True)) is None:
             return
         confirmations = await self.db.pending_confirmations(query.max_age_s)
         await request.respond(encode(ConfirmationList(confirmations=confirmations)))
@@ -199,9 +178,15 @@ class Crud:
         await request.respond_error(code, error.message[:500], data=encode(result))
 
 
-async def _bad_request(request: Request, error: DecodeError) -> None:
-    problem = CommandError(code="invalid", message=str(error))
-    await request.respond_error("400", problem.message[:500], data=encode(problem))
+async def _read(request: Request, model: type[M], body_optional: bool = False) -> M | None:
+    """The request's message, or None once one that does not decode has been answered with why (400).
+    With `body_optional`, an empty request stands for the message with every default."""
+    try:
+        return decode(model, (request.data or b"{}") if body_optional else request.data)
+    except DecodeError as error:
+        problem = CommandError(code="invalid", message=str(error))
+        await request.respond_error("400", problem.message[:500], data=encode(problem))
+        return None
 
 
 def _command_handler(crud: Crud, op: str) -> Callable[[Request], Awaitable[None]]:
