@@ -81,6 +81,19 @@ def clearing() -> FakeOllama:
     return FakeOllama(["Clearing."], calls=[("clear_completed", {})], followup=["Done as you said."])
 
 
+@contextlib.asynccontextmanager
+async def asked_to_clear(
+    nats_server: NatsServer, nc: Client, questions: Questions, **settings: Any
+) -> AsyncIterator[tuple[str, Confirmation, FakeOllama]]:
+    """Two done tasks and one open, a worker whose model answers with clear_completed, and the person
+    asking to clear the finished ones: the run, the question every browser is shown, and the model."""
+    await shopping(nc)
+    fake = clearing()
+    async with serving(fake), running(worker_settings(nats_server, fake, **settings)):
+        run_id = await submit(nc, "clear the finished ones")
+        yield run_id, await questions.next(), fake
+
+
 def worker_settings(nats_server: NatsServer, fake: FakeOllama, **settings: Any) -> Settings:
     return Settings(
         NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, LLM_BACKEND="ollama", LLM_STRATEGY="tools", **settings
@@ -94,11 +107,7 @@ def tool_results(events: list[Any]) -> list[CommandResult]:
 async def test_clear_completed_waits_for_approval_then_runs_once(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
-    await shopping(nc)
-    fake = clearing()
-    async with serving(fake), running(worker_settings(nats_server, fake)):
-        run_id = await submit(nc, "clear the finished ones")
-        asked = await questions.next()
+    async with asked_to_clear(nats_server, nc, questions) as (run_id, asked, _):
         assert asked.state == "pending" and asked.run_id == run_id and asked.op == "clear_completed"
         assert asked.question == "Remove 2 completed tasks: “milk”, “eggs”?"
         # Nothing happens while the question is open.
@@ -123,11 +132,7 @@ async def test_clear_completed_waits_for_approval_then_runs_once(
 async def test_a_rejection_changes_nothing_and_the_model_is_told(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
-    await shopping(nc)
-    fake = clearing()
-    async with serving(fake), running(worker_settings(nats_server, fake)):
-        run_id = await submit(nc, "clear the finished ones")
-        asked = await questions.next()
+    async with asked_to_clear(nats_server, nc, questions) as (run_id, asked, fake):
         assert (await answer(nc, asked, approve=False)).state == "rejected"
         events = await events_of(nc, run_id)
         settled = await questions.next()
@@ -148,14 +153,11 @@ async def test_a_rejection_changes_nothing_and_the_model_is_told(
 async def test_no_answer_in_time_expires_and_nothing_is_applied(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
-    await shopping(nc)
-    fake = clearing()
-    async with (
-        serving(fake),
-        running(worker_settings(nats_server, fake, LLM_CONFIRM_TIMEOUT_S=0.5, LLM_RUN_TIMEOUT_S=5)),
+    async with asked_to_clear(nats_server, nc, questions, LLM_CONFIRM_TIMEOUT_S=0.5, LLM_RUN_TIMEOUT_S=5) as (
+        run_id,
+        asked,
+        _,
     ):
-        run_id = await submit(nc, "clear the finished ones")
-        asked = await questions.next()
         events = await events_of(nc, run_id)
         settled = await questions.next()
         # Too late: nobody waits any more.
@@ -170,11 +172,7 @@ async def test_no_answer_in_time_expires_and_nothing_is_applied(
 async def test_stop_while_waiting_ends_the_run_and_closes_the_question(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
-    await shopping(nc)
-    fake = clearing()
-    async with serving(fake), running(worker_settings(nats_server, fake)):
-        run_id = await submit(nc, "clear the finished ones")
-        await questions.next()
+    async with asked_to_clear(nats_server, nc, questions) as (run_id, _, _):
         await nc.publish(subjects.chat_cancel(run_id), b"")
         events = await events_of(nc, run_id)
         settled = await questions.next()
