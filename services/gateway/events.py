@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from proto.waiting import CalledOff, unless
 from services.gateway.app import CrudError, Gateway, gateway_of
 from services.gateway.hub import PING, REWOUND, FellBehind, Follower, Hub
 
@@ -93,10 +94,6 @@ async def _reset(gateway: Gateway, seq: int) -> bytes:
     return ServerSentEvent(data=data, event="reset", id=str(seq)).encode()
 
 
-class Closing(Exception):
-    """The gateway began to stop while a browser was still catching up."""
-
-
 @dataclass
 class Reader:
     """One browser reading the stream: its place in the fan-out and where the fan-out took it up."""
@@ -119,25 +116,14 @@ class Reader:
         except (TimeoutError, NatsError) as error:
             # The browser reconnects with its cursor; nothing is lost by ending here.
             log.warning("an SSE stream ended early: %r", error)
-        except Closing:
+        except CalledOff:
             pass  # the gateway is stopping; the browser reconnects to the next one
 
     async def _unless_closing(self, step: Awaitable[T]) -> T:
         """One step of catching up (a request to NATS or crud), given up when the gateway starts to
         stop: NATS may be gone by then (Ctrl-C stops nats-server too), and the request would hold the
         shutdown until its timeout. Only catching up pays for this; live events are ended by the hub."""
-        work = asyncio.ensure_future(step)
-        closing = asyncio.ensure_future(self.hub.closing.wait())
-        try:
-            await asyncio.wait({work, closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closing.cancel()
-        if work.done():
-            return work.result()
-        work.cancel()
-        with contextlib.suppress(BaseException):
-            await work
-        raise Closing
+        return await unless(step, self.hub.closing)
 
     async def _frames(self, cursor: int | None) -> AsyncIterator[bytes]:
         head = self.head

@@ -48,6 +48,7 @@ from proto.messages import (
     same_model,
 )
 from proto.streams import ensure_streams
+from proto.waiting import CalledOff, unless
 from services.llm_worker import bang, tasks
 from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, HistoryTurn, Prompt
@@ -221,26 +222,12 @@ class Worker:
             return
         log.info("run %s: attempt %d: %r", request.run_id, attempt, request.text[:80])
         async with self._heartbeat(msg), self._cancellable(request.run_id) as cancelled:
-            work = asyncio.create_task(self._perform(run, request))
-            cancel_wait = asyncio.create_task(cancelled.wait())
+            # A run handed back (the worker stops without NATS) is cancelled here: its work, the
+            # model's included, ends with it, before the backend is closed under it.
             try:
-                done, _ = await asyncio.wait({work, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
-                # The run is handed back (the worker stops without NATS): its work ends here too, the
-                # model's included, before the backend is closed under it.
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await work
-                raise
-            finally:
-                cancel_wait.cancel()
-            if work not in done:
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await work
+                await unless(self._perform(run, request), cancelled)
+            except CalledOff:
                 await run.fail("Stopped.", "cancelled")
-            else:
-                work.result()
         await msg.ack()
         self.completed += 1
         log.info("run %s: done", request.run_id)
