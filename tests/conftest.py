@@ -9,6 +9,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from proto.bus import close
 from proto.streams import ensure_streams
 from tests.natsd import NatsServer
 
@@ -28,7 +29,7 @@ async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
     client = await nats.connect(nats_server.url, connect_timeout=5, max_reconnect_attempts=0)
     await ensure_streams(client.jetstream())
     yield client
-    await client.drain()
+    await close(client)  # drains, or closes when draining fails, so no socket is left open
 
 
 @pytest.fixture

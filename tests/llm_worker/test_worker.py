@@ -288,13 +288,21 @@ async def test_stop_on_a_run_still_in_the_queue_ends_it_when_a_worker_takes_it(
     assert len(fake.requests) == 1 and await crud.db.list_tasks() == []
 
 
+@pytest.fixture
+async def lasting_nc(nats_server: NatsServer) -> AsyncIterator[Client]:
+    """A connection that survives a nats-server restart, as the services' connections do."""
+    client = await connect(nats_server.url, "test")
+    yield client
+    await close(client)
+
+
 async def test_a_worker_stopping_without_nats_hands_its_run_back_at_once(
-    nats_server: NatsServer, crud: Crud, caplog: pytest.LogCaptureFixture
+    nats_server: NatsServer, lasting_nc: Client, crud: Crud, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Ctrl-C on `make run` stops nats-server with the worker: a run in hand can no longer finish, and
     # waiting for it would only end in honcho's SIGKILL 5 s later.
     caplog.set_level(logging.INFO, logger="services.llm_worker.worker")
-    nc = await connect(nats_server.url, "test")  # reconnects, as the services' connections do
+    nc = lasting_nc
     script = ['{"op": "create", "name": "apples"}\n', *[f"w{n} " for n in range(100)]]
     async with serving(FakeOllama(script, delay_s=0.1)) as fake:
         settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_ACK_WAIT_S=1)
@@ -317,7 +325,6 @@ async def test_a_worker_stopping_without_nats_hands_its_run_back_at_once(
         nats_server.start()
         async with running(settings):
             events = await events_of(nc, run_id)
-    await close(nc)
     assert [e.type for e in events].count(EventType.RUN_STARTED) == 2, events
     assert events[-1].type == EventType.RUN_FINISHED, events[-1]
     assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
