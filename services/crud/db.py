@@ -193,11 +193,15 @@ class Database:
                     json.dumps(inverse) if inverse else None,
                 ),
             )
-            for event in events:
-                await self.conn.execute(
-                    "INSERT INTO outbox (event_id, command_id, subject, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (event.event_id, request.command_id, subjects.ui_event("task", event.kind), encode(event), now),
-                )
+            # One statement for all of them: a delete near the top of a long list has an event for
+            # every task after it, and each statement is a round trip to SQLite's thread.
+            await self.conn.executemany(
+                "INSERT INTO outbox (event_id, command_id, subject, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (event.event_id, request.command_id, subjects.ui_event("task", event.kind), encode(event), now)
+                    for event in events
+                ],
+            )
             await self.conn.execute("COMMIT")
         except BaseException:
             await self.conn.execute("ROLLBACK")
@@ -443,9 +447,13 @@ class Database:
             )
 
         kept = {r.id for r in rows if r.id is not None}
+        # Deletes and updates are written in one statement each after the loop (the new versions are
+        # known: `before` was read in this transaction); only inserts need their own, for the new id.
+        deleted: list[tuple[int]] = []
+        updated: list[tuple[str, int, int, float, int]] = []
         for task in before:
             if task.id not in kept:
-                await self.conn.execute("DELETE FROM tasks WHERE id = ?", (task.id,))
+                deleted.append((task.id,))
                 gone = task.model_copy(update={"version": task.version + 1})
                 event("deleted", gone)
                 changed_before.append(task.model_dump())
@@ -475,16 +483,19 @@ class Database:
             if (previous.name, previous.done, previous.position) == (row.name, row.done, position):
                 after.append(previous)
                 continue
-            cursor = await self.conn.execute(
-                "UPDATE tasks SET name = ?, done = ?, position = ?, version = version + 1, updated_at = ?"
-                f" WHERE id = ? RETURNING {_TASK_COLUMNS}",
-                (row.name, int(row.done), position, now, row.id),
+            task = previous.model_copy(
+                update={"name": row.name, "done": row.done, "position": position, "version": previous.version + 1}
             )
-            task = _task(await _one(cursor))
+            updated.append((task.name, int(task.done), position, now, task.id))
             changed_before.append(previous.model_dump())
             versions[str(task.id)] = task.version
             event("updated", task)
             after.append(task)
+        await self.conn.executemany("DELETE FROM tasks WHERE id = ?", deleted)
+        await self.conn.executemany(
+            "UPDATE tasks SET name = ?, done = ?, position = ?, version = version + 1, updated_at = ? WHERE id = ?",
+            updated,
+        )
         if not events:
             return after, events, None
         inverse = {"before": changed_before, "created": created, "after": versions, "tombs": tombs}
