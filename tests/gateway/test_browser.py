@@ -375,3 +375,15 @@ async def test_a_click_on_an_item_changed_elsewhere_is_refused_and_the_item_catc
     await stale.locator("#tasks .task .toggle").click()  # now on the version it shows: it goes through
     await expect(stale.locator("#tasks .task.done")).to_have_count(0)
     await expect(stale.locator("#form-error")).to_be_hidden()
+
+
+async def test_the_page_scripts_are_modules_that_leave_one_debugging_name_on_window(
+    gateway_url: str, browser: Browser
+) -> None:
+    page = await open_page(browser, gateway_url)
+    plain = await browser.new_page()
+    await plain.goto(gateway_url + "/healthz")  # the same origin, no scripts
+    names = "JSON.stringify(Object.getOwnPropertyNames(window))"
+    added = set(json.loads(await page.evaluate(names))) - set(json.loads(await plain.evaluate(names)))
+    # SortableJS's browser build defines `Sortable`; the page's own modules share nothing through window.
+    assert added == {"ghostbus", "Sortable"}
