@@ -7,7 +7,6 @@ const chatInput = document.getElementById("chat-input");
 const stopButton = document.getElementById("chat-stop");
 const modelPicker = document.getElementById("chat-model");
 const runs = new Map(); // run id -> {bubble, text, chips, calls}
-const RESET_MARKER = "— new conversation —";
 const threadId = localStorage.getItem("ghostbus-thread") || crypto.randomUUID().replaceAll("-", "");
 localStorage.setItem("ghostbus-thread", threadId);
 let socket = null;
@@ -237,8 +236,9 @@ async function loadHistory() {
     if (!response.ok) return;
     const past = await response.json();
     let start = 0;
-    past.forEach((m, i) => { if (m.role === "assistant" && m.text === RESET_MARKER) start = i + 1; });
-    past.slice(start).forEach((m) => {
+    past.forEach((m, i) => { if (m.kind === "reset") start = i + 1; });
+    // A `!model` choice is an entry of the conversation, not something anyone said.
+    past.slice(start).filter((m) => m.kind === "message").forEach((m) => {
       if (m.role === "user") {
         bubble("user", m.text);
         return;
