@@ -36,7 +36,7 @@ async def answer(nc: Client, run: Run, request: RunRequest, backend: Backend) ->
         text = HELP.format(reference=command_reference())
     elif word == "!reset":
         marker = ChatMessage(
-            message_id=f"{request.run_id}-reset", thread_id=request.thread_id, role="assistant", text=tasks.RESET_MARKER
+            message_id=f"{request.run_id}-reset", thread_id=request.thread_id, role="assistant", text="", kind="reset"
         )
         await tasks.remember(nc, marker)
         text = "Started a new conversation: I no longer see the earlier messages."
@@ -64,7 +64,8 @@ async def _model(nc: Client, request: RunRequest, backend: Backend) -> str:
         message_id=f"{request.run_id}-model",
         thread_id=request.thread_id,
         role="assistant",
-        text=tasks.model_marker(chosen),
+        text=chosen,
+        kind="model",
     )
     await tasks.remember(nc, marker)
     return f"From now on this conversation uses {chosen}."

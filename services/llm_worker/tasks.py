@@ -73,36 +73,24 @@ async def execute(nc: Client, request: CommandRequest) -> CommandResult:
         return CommandResult.refused(request.command_id, request.command.op, "internal", str(error))
 
 
-RESET_MARKER = "— new conversation —"
-"""Stored as an assistant message by `!reset`; history starts after the last one."""
-
-
-MODEL_MARKER = "— model: "
-"""Stored as an assistant message by `!model NAME` (followed by the name and " —")."""
-
-
-def model_marker(name: str) -> str:
-    return f"{MODEL_MARKER}{name} —"
-
-
 async def history(nc: Client, thread_id: str, limit: int = 20) -> tuple[list[ChatMessage], str | None]:
-    """The conversation since the last `!reset` (oldest first, markers left out) and the model chosen
-    for it with `!model`, if any; nothing if crud is away."""
+    """The conversation's messages since the last `!reset` (oldest first) and the model chosen for it
+    with `!model`, if any; nothing if crud is away."""
     try:
         query = encode(ConversationRequest(thread_id=thread_id, limit=limit))
         messages = decode(Conversation, await _request(nc, subjects.CONVERSATION_RECENT, query)).messages
     except (CrudUnavailable, DecodeError):
         return [], None
     for n in range(len(messages) - 1, -1, -1):
-        if messages[n].role == "assistant" and messages[n].text == RESET_MARKER:
+        if messages[n].kind == "reset":
             messages = messages[n + 1 :]
             break
     model = None
     kept = []
     for message in messages:
-        if message.role == "assistant" and message.text.startswith(MODEL_MARKER):
-            model = message.text.removeprefix(MODEL_MARKER).removesuffix(" —")
-        else:
+        if message.kind == "model":
+            model = message.text
+        elif message.kind == "message":
             kept.append(message)
     return kept, model
 

@@ -387,3 +387,27 @@ async def test_the_page_scripts_are_modules_that_leave_one_debugging_name_on_win
     added = set(json.loads(await page.evaluate(names))) - set(json.loads(await plain.evaluate(names)))
     # SortableJS's browser build defines `Sortable`; the page's own modules share nothing through window.
     assert added == {"ghostbus", "Sortable"}
+
+
+async def test_a_reloaded_page_shows_the_conversation_since_the_last_reset_without_its_marks(
+    gateway_url: str, nc: Client, browser: Browser
+) -> None:
+    page = await open_page(browser, gateway_url)
+    thread_id = await page.evaluate("localStorage.getItem('ghostbus-thread')")
+    # What the worker keeps of "forget this", then !reset, then !model qwen3:4b.
+    entries = [
+        ("user", "message", "forget this"),
+        ("assistant", "message", "Forgotten soon."),
+        ("user", "message", "!reset"),
+        ("assistant", "reset", ""),
+        ("user", "message", "!model qwen3:4b"),
+        ("assistant", "model", "qwen3:4b"),
+        ("assistant", "message", "From now on this conversation uses qwen3:4b."),
+    ]
+    for n, (role, kind, text) in enumerate(entries):
+        entry = ChatMessage(message_id=f"e{n}", thread_id=thread_id, role=role, kind=kind, text=text)
+        await nc.request(subjects.CONVERSATION_APPEND, encode(entry), timeout=5)
+    await page.reload()
+    await expect(page.locator(".msg.user")).to_have_text(["!model qwen3:4b"])
+    await expect(page.locator(".msg.assistant .text")).to_have_text(["From now on this conversation uses qwen3:4b."])
+    assert page.dialogs == []

@@ -15,12 +15,11 @@ let retryMs = FIRST_RETRY_MS;
 let activeRun = null;
 
 // The conversation as the page shows it: what was said since the last "new conversation" (`!reset`).
-// The one place that knows how the worker marks a reset in the history.
-const RESET_MARKER = "— new conversation —";
+// A `!model` choice is an entry of the conversation (kind "model"), not something anyone said.
 function currentConversation(entries) {
   let start = 0;
-  entries.forEach((m, i) => { if (m.role === "assistant" && m.text === RESET_MARKER) start = i + 1; });
-  return entries.slice(start);
+  entries.forEach((m, i) => { if (m.kind === "reset") start = i + 1; });
+  return entries.slice(start).filter((m) => m.kind === "message");
 }
 
 // The run under way, kept for this tab (sessionStorage survives a reload), so a reloaded page or a
