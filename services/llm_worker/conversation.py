@@ -1,0 +1,47 @@
+"""A conversation as the worker keeps it in crud: what was said since the last `!reset`, the model chosen
+with `!model`, and each message stored as it is said."""
+
+from __future__ import annotations
+
+from proto.crud_client import CrudClient, CrudError
+from proto.messages import ChatMessage
+
+RESET_MARKER = "— new conversation —"
+"""Stored as an assistant message by `!reset`; history starts after the last one."""
+
+
+MODEL_MARKER = "— model: "
+"""Stored as an assistant message by `!model NAME` (followed by the name and " —")."""
+
+
+def model_marker(name: str) -> str:
+    return f"{MODEL_MARKER}{name} —"
+
+
+async def history(crud: CrudClient, thread_id: str, limit: int = 20) -> tuple[list[ChatMessage], str | None]:
+    """The conversation since the last `!reset` (oldest first, markers left out) and the model chosen
+    for it with `!model`, if any; nothing if crud is away."""
+    try:
+        messages = await crud.conversation(thread_id, limit)
+    except CrudError:
+        return [], None
+    for n in range(len(messages) - 1, -1, -1):
+        if messages[n].role == "assistant" and messages[n].text == RESET_MARKER:
+            messages = messages[n + 1 :]
+            break
+    model = None
+    kept = []
+    for message in messages:
+        if message.role == "assistant" and message.text.startswith(MODEL_MARKER):
+            model = message.text.removeprefix(MODEL_MARKER).removesuffix(" —")
+        else:
+            kept.append(message)
+    return kept, model
+
+
+async def remember(crud: CrudClient, message: ChatMessage) -> None:
+    """Append a message to the conversation (the same message id is stored once); best effort."""
+    try:
+        await crud.append(message)
+    except CrudError:
+        pass
