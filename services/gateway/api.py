@@ -1,5 +1,4 @@
-"""The JSON API: the task list and commands as a person, answers to approval questions, a conversation,
-the workers' models, health and the figures for Prometheus."""
+"""The JSON API: tasks and commands as a person, approvals, conversations, models, health and metrics."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The gateway under uvicorn's `Server`, as `python -m services.gateway` runs it (and the tests too): the
-server's exit ends the open event streams at once, and signals are left to the gateway's main."""
+"""uvicorn's `Server` as the gateway runs it: its exit ends the open event streams at once."""
 
 from __future__ import annotations
 

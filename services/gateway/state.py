@@ -1,5 +1,4 @@
-"""What every handler of the gateway shares: the `Gateway` (settings, NATS, crud, the UI fan-out, templates,
-figures), started and stopped by the app's lifespan and handed to each request as `request.state.gateway`."""
+"""What every gateway handler shares: the `Gateway`, started by the app's lifespan, found in `request.state`."""
 
 from __future__ import annotations
 

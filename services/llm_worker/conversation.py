@@ -1,5 +1,4 @@
-"""A conversation as the worker keeps it in crud: what was said since the last `!reset`, the model chosen
-with `!model`, and each message stored as it is said."""
+"""A conversation as the worker keeps it in crud: since the last `!reset`, with the `!model` chosen."""
 
 from __future__ import annotations
 
