@@ -30,6 +30,7 @@ from proto.bus import close as close_bus
 from proto.bus import connect, stop_service
 from proto.codec import DecodeError, decode, encode
 from proto.commands import approval_question, asks_first
+from proto.crud_client import CrudClient, CrudError
 from proto.events import TextMessageContentEvent
 from proto.health import instance_metadata
 from proto.messages import (
@@ -49,11 +50,10 @@ from proto.messages import (
 )
 from proto.streams import ensure_streams
 from proto.waiting import CalledOff, unless
-from services.llm_worker import bang, tasks
+from services.llm_worker import bang, conversation
 from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, HistoryTurn, Prompt
 from services.llm_worker.config import Settings
-from services.llm_worker.errors import CrudUnavailable
 from services.llm_worker.run import Run, perform
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class Worker:
     def __init__(self, settings: Settings, nc: Client, backend: Backend) -> None:
         self.settings = settings
         self.nc = nc
+        self.crud = CrudClient(nc)
         self.js: JetStreamContext = nc.jetstream()
         self.backend = backend
         self._slots = asyncio.Semaphore(settings.capacity)
@@ -99,7 +100,13 @@ class Worker:
             await self.js.publish(subjects.run_events(run_id), data)
 
     async def execute(self, request: CommandRequest) -> CommandResult:
-        return await tasks.execute(self.nc, request)
+        """Execute one command; a crud that cannot take it becomes a failed result, not an exception."""
+        try:
+            return await self.crud.execute(
+                request.command, request.actor, command_id=request.command_id, run_id=request.run_id
+            )
+        except CrudError as error:
+            return CommandResult.refused(request.command_id, request.command.op, "internal", str(error))
 
     async def open(self) -> None:
         """Join the queue and hear every Stop, both confirmed by the server before this returns, so a
@@ -258,8 +265,8 @@ class Worker:
         if not asks_first(request.command):
             return None  # most commands: no list to read, nothing to ask
         try:
-            question = approval_question(request.command, await tasks.list_tasks(self.nc))
-        except CrudUnavailable:
+            question = approval_question(request.command, await self.crud.tasks())
+        except CrudError:
             return None  # executing it fails the same way, with the same reason
         if question is None:
             return None
@@ -292,8 +299,8 @@ class Worker:
                 call_id=call_id, run_id=run_id, op=request.command.op, question=question, asked_by=request.actor
             )
             try:
-                stored = await tasks.ask(self.nc, asked)
-            except CrudUnavailable as error:
+                stored = await self.crud.ask(asked)
+            except CrudError as error:
                 reason = f"Could not ask for approval: {error.reason}."
                 return CommandResult.refused(call_id, request.command.op, "internal", reason)
             if stored.state == "pending":
@@ -353,8 +360,8 @@ class Worker:
         by = PERSON if state in ("approved", "rejected") else request.actor
         assert state != "pending"
         try:
-            await tasks.settle(self.nc, ConfirmationSettle(call_id=request.command_id, state=state, actor=by))
-        except CrudUnavailable as error:
+            await self.crud.settle(ConfirmationSettle(call_id=request.command_id, state=state, actor=by))
+        except CrudError as error:
             log.warning("could not record that %s was %s: %s", request.command_id, state, error)
 
     async def _perform(self, run: Run, request: RunRequest) -> None:
@@ -362,19 +369,19 @@ class Worker:
             async with asyncio.timeout(self.settings.run_timeout_s) as deadline:
                 self._deadlines[request.run_id] = deadline
                 try:
-                    task_list = await tasks.list_tasks(self.nc, wait_s=CRUD_START_WAIT_S)
-                except CrudUnavailable as error:
+                    task_list = await self.crud.tasks(wait_s=CRUD_START_WAIT_S)
+                except CrudError as error:
                     await run.start()
                     await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
                     return
                 if bang.is_bang(request.text):
                     # Kept in the conversation so a reloaded page shows it, but never shown to the model.
-                    await tasks.remember(self.nc, self._message(request, "user", request.text))
-                    await bang.answer(self.nc, run, request, self.backend)
+                    await conversation.remember(self.crud, self._message(request, "user", request.text))
+                    await bang.answer(self.crud, run, request, self.backend)
                     if run.reply and not request.text.startswith("!reset"):
-                        await tasks.remember(self.nc, self._message(request, "assistant", run.reply))
+                        await conversation.remember(self.crud, self._message(request, "assistant", run.reply))
                     return
-                earlier, thread_model = await tasks.history(self.nc, request.thread_id)
+                earlier, thread_model = await conversation.history(self.crud, request.thread_id)
                 commands = {m.run_id for m in earlier if m.role == "user" and bang.is_bang(m.text)}
                 turns = [
                     HistoryTurn(role=m.role, text=m.text)
@@ -385,10 +392,10 @@ class Worker:
                 if model:
                     run.use_model(model)
                 prompt = Prompt(text=request.text, tasks=task_list, history=turns, model=model)
-                await tasks.remember(self.nc, self._message(request, "user", request.text))
+                await conversation.remember(self.crud, self._message(request, "user", request.text))
                 await perform(run, prompt)
                 if run.reply:
-                    await tasks.remember(self.nc, self._message(request, "assistant", run.reply))
+                    await conversation.remember(self.crud, self._message(request, "assistant", run.reply))
         except TimeoutError:
             await run.fail(f"The model took longer than {self.settings.run_timeout_s:.0f} s; stopped.", "timeout")
         finally:

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from nats.aio.client import Client
 from playwright.async_api import Browser, Page, expect
 
@@ -31,8 +30,8 @@ from proto.events import (
     ToolCallStartEvent,
 )
 from proto.messages import PERSON, ChatMessage, CommandRequest, Notice, RunRequest
-from services.gateway.app import create_app
 from services.gateway.config import Settings
+from services.gateway.server import create_server
 from tests.browser import chromium
 from tests.natsd import NatsServer
 from tests.stack import free_port
@@ -264,8 +263,7 @@ async def test_a_gateway_restart_loses_no_change(
 @contextlib.asynccontextmanager
 async def gateway_on(port: int, nats_server: NatsServer) -> AsyncIterator[None]:
     """A gateway on a given port (so a page can find it again after a restart), stopped on exit."""
-    app = create_app(Settings(NATS_URL=nats_server.url))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = create_server(Settings(NATS_URL=nats_server.url), host="127.0.0.1", port=port, log_level="warning")
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -330,12 +328,10 @@ async def test_markup_from_the_person_the_model_and_notices_shows_as_text(
 
 
 async def test_a_page_whose_cursor_is_gone_gets_the_whole_list(
-    gateway_url: str, nc: Client, browser: Browser, monkeypatch: pytest.MonkeyPatch
+    quick_stream_checks: None, gateway_url: str, nc: Client, browser: Browser
 ) -> None:
     from proto.streams import ensure_streams
-    from services.gateway import hub
 
-    monkeypatch.setattr(hub, "REWIND_EVERY", 1)
     await api(gateway_url, {"op": "create", "name": "apples"})
     page = await open_page(browser, gateway_url)
     await expect(page.locator("#tasks .task .name")).to_have_text(["apples"])
