@@ -10,3 +10,7 @@ class CrudUnavailable(RuntimeError):
         self.subject = subject
         self.reason = reason
         super().__init__(f"the task service did not answer on {subject}: {reason}")
+
+
+class HandedBack(Exception):
+    """The run cannot go on in this worker (it is stopping); another one takes it from the queue."""
