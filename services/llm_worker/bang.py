@@ -50,7 +50,7 @@ async def answer(crud: CrudClient, run: Run, request: RunRequest, backend: Backe
 
 async def _model(crud: CrudClient, request: RunRequest, backend: Backend) -> str:
     """`!model` lists the backend's models; `!model NAME` picks one for this conversation."""
-    models = await backend.models() if hasattr(backend, "models") else [backend.model]
+    models = await backend.models()
     words = request.text.split()
     if len(words) == 1:
         return "Models here: " + ", ".join(models) + f". This conversation uses {run_model(request, backend)}."
