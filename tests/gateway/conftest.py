@@ -10,8 +10,8 @@ import pytest
 from services.gateway import hub
 from services.gateway.config import Settings
 from services.gateway.server import create_server
-from tests.natsd import NatsServer
-from tests.stack import free_port
+from tests.support.natsd import NatsServer
+from tests.support.stack import free_port
 
 TOKEN = "s3cret-token"
 

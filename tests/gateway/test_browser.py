@@ -32,9 +32,9 @@ from proto.events import (
 from proto.messages import PERSON, ChatMessage, CommandRequest, Notice, RunRequest
 from services.gateway.config import Settings
 from services.gateway.server import create_server
-from tests.browser import chromium
-from tests.natsd import NatsServer
-from tests.stack import free_port
+from tests.support.browser import chromium
+from tests.support.natsd import NatsServer
+from tests.support.stack import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -21,8 +21,8 @@ from proto.codec import encode
 from proto.messages import Notice
 from services.gateway.config import Settings
 from tests.gateway.conftest import serve
-from tests.natsd import NatsServer
-from tests.stack import free_port
+from tests.support.natsd import NatsServer
+from tests.support.stack import free_port
 
 ID = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
 

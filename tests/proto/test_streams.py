@@ -8,7 +8,7 @@ from nats.js.api import StreamConfig
 
 from proto import subjects
 from proto.streams import STREAMS, ensure_streams
-from tests.natsd import NatsServer
+from tests.support.natsd import NatsServer
 
 
 async def test_more_than_a_thousand_runs_can_be_followed_at_once(nats_server: NatsServer) -> None:
