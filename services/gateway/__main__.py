@@ -8,6 +8,8 @@ import logging
 import signal
 import sys
 
+from pydantic import ValidationError
+
 from services.gateway.config import Settings
 from services.gateway.server import Server, create_server
 
@@ -50,7 +52,11 @@ async def serve(server: Server) -> int | None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors(include_url=False))
+        sys.exit(f"ghostbus gateway: cannot start: {reasons}")
     if not is_loopback(settings.host) and settings.access_token is None:
         sys.exit(
             f"ghostbus gateway: refusing to listen on {settings.host} without GATEWAY_ACCESS_TOKEN: anyone who "

@@ -43,8 +43,9 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Route("/assets/{name}", pages.asset),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    token = gateway.settings.access_token.get_secret_value() if gateway.settings.access_token else None
-    middleware = [Middleware(TokenGate, token=token)] if token else []
+    secret = gateway.settings.access_token  # never empty: the settings refuse a short token
+    token = secret.get_secret_value() if secret is not None else None
+    middleware = [Middleware(TokenGate, token=token)] if token is not None else []
     app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=middleware)
     app.state.access_token = token
     return app

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import websockets
 
+from services.gateway.config import Settings
 from tests.gateway.conftest import TOKEN
 from tests.support.stack import ROOT
 
@@ -62,3 +63,22 @@ def test_the_gateway_refuses_a_public_address_without_a_token() -> None:
     )
     assert done.returncode == 1
     assert "refusing to listen on 0.0.0.0 without GATEWAY_ACCESS_TOKEN" in done.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+@pytest.mark.parametrize("token", ["", "short-token"])
+def test_an_empty_or_short_token_is_refused_at_start(host: str, token: str) -> None:
+    env = {
+        "GATEWAY_HOST": host,
+        "GATEWAY_ACCESS_TOKEN": token,
+        "PATH": "/usr/bin:/bin",
+        "NATS_URL": "nats://127.0.0.1:9",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.gateway"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=20
+    )
+    assert done.returncode == 1
+    assert "GATEWAY_ACCESS_TOKEN is empty or shorter than 16 characters" in done.stderr
+    assert "Traceback" not in done.stderr
+    with pytest.raises(ValueError, match="shorter than 16"):
+        Settings(GATEWAY_ACCESS_TOKEN=token)
