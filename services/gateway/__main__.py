@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
 import sys
@@ -11,18 +10,10 @@ import sys
 from pydantic import ValidationError
 
 from services.gateway.config import Settings
+from services.gateway.hosts import is_loopback
 from services.gateway.server import Server, create_server
 
 log = logging.getLogger("services.gateway")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def serve(server: Server) -> int | None:

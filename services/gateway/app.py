@@ -12,6 +12,7 @@ from services.gateway.auth import TokenGate, login
 from services.gateway.chat import chat_socket
 from services.gateway.config import Settings
 from services.gateway.events import events
+from services.gateway.hosts import HostGate
 from services.gateway.state import HERE, Gateway
 
 
@@ -45,7 +46,9 @@ def gateway_app(gateway: Gateway) -> Starlette:
     ]
     secret = gateway.settings.access_token  # never empty: the settings refuse a short token
     token = secret.get_secret_value() if secret is not None else None
-    middleware = [Middleware(TokenGate, token=token)] if token is not None else []
+    middleware = [Middleware(HostGate, allowed=gateway.allowed_hosts)]
+    if token is not None:
+        middleware.append(Middleware(TokenGate, token=token))
     app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=middleware)
     app.state.access_token = token
     return app

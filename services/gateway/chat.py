@@ -20,7 +20,6 @@ import re
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
@@ -42,13 +41,13 @@ NO_WORKER = "No model worker is running, so nobody can answer yet; start one (ma
 BUSY = "Every model worker is busy; your message is next in line."
 
 
-def origin_allowed(websocket: WebSocket) -> bool:
-    """Only pages served by this gateway may open the chat (a cross-site page cannot)."""
+def origin_allowed(websocket: WebSocket, gateway: Gateway) -> bool:
+    """Only pages served by this gateway may open the chat: the page's origin must be one of the gateway's
+    own names (never judged by the Host header, which a DNS-rebinding page controls)."""
     origin = websocket.headers.get("origin")
     if origin is None:
         return True  # not a browser: scripts and tests
-    host = websocket.headers.get("host", "")
-    return urlsplit(origin).netloc == host
+    return gateway.allowed_hosts.origin_allowed(origin)
 
 
 class ChatConnection:
@@ -198,7 +197,7 @@ class ChatConnection:
 
 async def chat_socket(websocket: WebSocket) -> None:
     gateway = gateway_of(websocket)
-    if not origin_allowed(websocket):
+    if not origin_allowed(websocket, gateway):
         await websocket.close(code=1008, reason="cross-site chat is not allowed")
         return
     await websocket.accept()

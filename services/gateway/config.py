@@ -26,6 +26,12 @@ class Settings(BusSettings):
         description=f"when set (at least {MIN_TOKEN} characters), people sign in with it; required to listen on a "
         "non-loopback address",
     )
+    allowed_hosts: str = Field(
+        default="",
+        validation_alias="GATEWAY_ALLOWED_HOSTS",
+        description="names (comma-separated) the gateway answers to besides loopback and its own address, e.g. "
+        "tasks.example.org; a request for any other Host gets 400",
+    )
     chat_per_minute: int = Field(
         default=30, ge=1, validation_alias="GATEWAY_CHAT_PER_MINUTE", description="chat messages per connection"
     )

@@ -26,6 +26,7 @@ from proto.crud_client import CrudClient
 from proto.messages import PERSON, CommandResult, Confirmation, ConfirmationEvent, TaskEvent, TaskPublic
 from proto.streams import ensure_streams
 from services.gateway.config import Settings
+from services.gateway.hosts import AllowedHosts
 from services.gateway.hub import Hub
 from services.gateway.metrics import Metrics
 
@@ -41,6 +42,7 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.allowed_hosts = AllowedHosts(settings.host, settings.allowed_hosts)
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
