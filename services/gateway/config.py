@@ -32,6 +32,12 @@ class Settings(BusSettings):
         description="names (comma-separated) the gateway answers to besides loopback and its own address, e.g. "
         "tasks.example.org; a request for any other Host gets 400",
     )
+    session_hours: float = Field(
+        default=168.0,
+        gt=0,
+        validation_alias="GATEWAY_SESSION_HOURS",
+        description="how long a sign-in lasts before the person signs in again",
+    )
     chat_per_minute: int = Field(
         default=30, ge=1, validation_alias="GATEWAY_CHAT_PER_MINUTE", description="chat messages per connection"
     )

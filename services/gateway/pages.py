@@ -34,7 +34,8 @@ async def index(request: Request) -> Response:
         confirmations = await gateway.crud.pending_confirmations()
     except CrudError as failure:
         tasks, confirmations, error = [], [], str(failure)
-    context = {"tasks": tasks, "confirmations": confirmations, "seq": seq, "error": error}
+    signed_in = request.app.state.sessions is not None
+    context = {"tasks": tasks, "confirmations": confirmations, "seq": seq, "error": error, "signed_in": signed_in}
     page: Response = gateway.templates.TemplateResponse(request, "pages/index.html", context)
     return page
 
