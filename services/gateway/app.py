@@ -8,7 +8,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from services.gateway import api, pages
-from services.gateway.auth import Sessions, Throttle, TokenGate, login, logout
+from services.gateway.auth import Sessions, TokenGate, guess_throttle, login, logout
 from services.gateway.chat import chat_socket
 from services.gateway.config import Settings
 from services.gateway.events import events
@@ -50,11 +50,11 @@ def gateway_app(gateway: Gateway) -> Starlette:
     sessions = (
         Sessions(secret.get_secret_value(), gateway.settings.session_hours * 3600) if secret is not None else None
     )
-    throttle = Throttle()
+    guesses = guess_throttle()
     middleware = [Middleware(SecurityHeaders), Middleware(HostGate, allowed=gateway.allowed_hosts)]
     if sessions is not None:
-        middleware.append(Middleware(TokenGate, sessions=sessions, throttle=throttle))
+        middleware.append(Middleware(TokenGate, sessions=sessions, throttle=guesses))
     app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=middleware)
     app.state.sessions = sessions
-    app.state.throttle = throttle
+    app.state.throttle = guesses
     return app

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections import deque
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
@@ -15,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.gateway.limits import SlidingWindow
+
 COOKIE = "ghostbus_session"
 OPEN_PATHS = ("/healthz", "/login", "/logout", "/static/", "/assets/")
 GUESSES_PER_MINUTE = 10  # wrong tokens one client address may try in a minute; then 429 until it passes
-TRACKED_ADDRESSES = 10_000  # bounds the throttle's memory under guesses from many addresses
 
 LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -55,38 +55,10 @@ class Sessions:
         return hmac.compare_digest(given.encode(), self.token.encode())
 
 
-class Throttle:
-    """Wrong guesses per client address over the last minute: past GUESSES_PER_MINUTE the address is
-    answered 429 without its guess being looked at."""
-
-    def __init__(self, per_minute: int = GUESSES_PER_MINUTE) -> None:
-        self.per_minute = per_minute
-        self.failures: dict[str, deque[float]] = {}
-
-    def _recent(self, address: str, now: float) -> deque[float]:
-        times = self.failures.get(address, deque())
-        while times and now - times[0] >= 60:
-            times.popleft()
-        return times
-
-    def retry_after(self, address: str) -> int:
-        """Seconds until this address may guess again; 0 when it may now."""
-        now = time.monotonic()
-        times = self._recent(address, now)
-        return int(60 - (now - times[0])) + 1 if len(times) >= self.per_minute else 0
-
-    def failed(self, address: str) -> None:
-        now = time.monotonic()
-        if address not in self.failures and len(self.failures) >= TRACKED_ADDRESSES:
-            for stale in [a for a, t in self.failures.items() if not self._recent(a, now)]:
-                del self.failures[stale]
-            if len(self.failures) >= TRACKED_ADDRESSES:
-                self.failures.pop(next(iter(self.failures)))
-        times = self.failures.setdefault(address, self._recent(address, now))
-        times.append(now)
-
-    def succeeded(self, address: str) -> None:
-        self.failures.pop(address, None)
+def guess_throttle() -> SlidingWindow:
+    """Wrong guesses per client address: past GUESSES_PER_MINUTE, the address is answered 429 without its
+    guess being looked at."""
+    return SlidingWindow(GUESSES_PER_MINUTE)
 
 
 def client_address(scope: Scope) -> str:
@@ -121,7 +93,7 @@ def _too_many(retry_after: int) -> JSONResponse:
 class TokenGate:
     """ASGI middleware in front of everything but the login page, health and static files."""
 
-    def __init__(self, app: ASGIApp, sessions: Sessions, throttle: Throttle) -> None:
+    def __init__(self, app: ASGIApp, sessions: Sessions, throttle: SlidingWindow) -> None:
         self.app = app
         self.sessions = sessions
         self.throttle = throttle
@@ -147,11 +119,11 @@ class TokenGate:
         bearer = bearer_of(headers)
         if bearer is not None:
             address = client_address(scope)
-            if wait := self.throttle.retry_after(address):
+            if wait := self.throttle.wait(address):
                 return _too_many(wait)
             if self.sessions.bearer_ok(bearer):
                 return None
-            self.throttle.failed(address)
+            self.throttle.add(address)
         if scope.get("method") == "GET" and "text/html" in headers.get("accept", ""):
             return RedirectResponse("/login", status_code=303)
         return JSONResponse({"error": "sign in first (or send Authorization: Bearer <token>)"}, 401)
@@ -163,17 +135,17 @@ async def login(request: Request) -> Response:
         return RedirectResponse("/", status_code=303)
     if request.method == "GET":
         return HTMLResponse(LOGIN_PAGE.format(error=""))
-    throttle: Throttle = request.app.state.throttle
+    throttle: SlidingWindow = request.app.state.throttle
     address = client_address(request.scope)
-    if wait := throttle.retry_after(address):
+    if wait := throttle.wait(address):
         error = f"Too many wrong tokens from here; try again in {wait} s."
         return HTMLResponse(LOGIN_PAGE.format(error=error), status_code=429, headers={"Retry-After": str(wait)})
     form = await request.form()
     given = form.get("token")
     if not isinstance(given, str) or not sessions.bearer_ok(given):
-        throttle.failed(address)
+        throttle.add(address)
         return HTMLResponse(LOGIN_PAGE.format(error="That is not the access token."), status_code=401)
-    throttle.succeeded(address)
+    throttle.clear(address)
     response = RedirectResponse("/", status_code=303)
     secure: Any = request.url.scheme == "https"
     response.set_cookie(

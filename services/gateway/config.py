@@ -39,7 +39,10 @@ class Settings(BusSettings):
         description="how long a sign-in lasts before the person signs in again",
     )
     chat_per_minute: int = Field(
-        default=30, ge=1, validation_alias="GATEWAY_CHAT_PER_MINUTE", description="chat messages per connection"
+        default=30,
+        ge=1,
+        validation_alias="GATEWAY_CHAT_PER_MINUTE",
+        description="chat messages a minute from one client address (all its sockets together)",
     )
     port: int = Field(
         default=8000, ge=0, le=65535, validation_alias="GATEWAY_PORT", description="the port to listen on"

@@ -28,6 +28,7 @@ from proto.streams import ensure_streams
 from services.gateway.config import Settings
 from services.gateway.hosts import AllowedHosts
 from services.gateway.hub import Hub
+from services.gateway.limits import SlidingWindow
 from services.gateway.metrics import Metrics
 
 HERE = Path(__file__).parent
@@ -43,6 +44,7 @@ class Gateway:
         self.settings = settings
         self.metrics = Metrics()
         self.allowed_hosts = AllowedHosts(settings.host, settings.allowed_hosts)
+        self.chat_limit = SlidingWindow(settings.chat_per_minute)  # per client address, across its sockets
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
