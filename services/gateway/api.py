@@ -38,6 +38,8 @@ async def _json_body(request: Request) -> dict[str, Any] | Response:
         body = await request.json()
     except ValueError:
         return JSONResponse({"error": "the body is not valid JSON"}, status_code=422)
+    except RecursionError:
+        return JSONResponse({"error": "the body is nested too deeply"}, status_code=422)
     if not isinstance(body, dict):
         return JSONResponse({"error": "the body must be a JSON object"}, status_code=422)
     return body

@@ -9,6 +9,7 @@ from starlette.staticfiles import StaticFiles
 
 from services.gateway import api, pages
 from services.gateway.auth import Sessions, TokenGate, guess_throttle, login, logout
+from services.gateway.bodies import BodyLimit
 from services.gateway.chat import chat_socket
 from services.gateway.config import Settings
 from services.gateway.events import events
@@ -51,7 +52,11 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Sessions(secret.get_secret_value(), gateway.settings.session_hours * 3600) if secret is not None else None
     )
     guesses = guess_throttle()
-    middleware = [Middleware(SecurityHeaders), Middleware(HostGate, allowed=gateway.allowed_hosts)]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(HostGate, allowed=gateway.allowed_hosts),
+        Middleware(BodyLimit),
+    ]
     if sessions is not None:
         middleware.append(Middleware(TokenGate, sessions=sessions, throttle=guesses))
     app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=middleware)

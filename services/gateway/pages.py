@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
@@ -21,6 +23,19 @@ ASSETS = {
 def _same_site(request: Request) -> bool:
     """A state-changing request must carry a header that a cross-site HTML form cannot send."""
     return request.headers.get("hx-request") == "true" or request.headers.get("x-ghostbus") == "1"
+
+
+class NotAForm(Exception):
+    """The body is not the page's form (a file upload, JSON...): only urlencoded fields are read."""
+
+
+async def _form(request: Request) -> FormData:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        return await request.form()
+    if not kind and not await request.body():
+        return FormData()  # a button's POST with nothing to say
+    raise NotAForm
 
 
 async def index(request: Request) -> Response:
@@ -40,9 +55,18 @@ async def index(request: Request) -> Response:
     return page
 
 
-async def _command(request: Request, command: dict[str, Any]) -> Response:
+async def _form_command(request: Request, build: Callable[[FormData], dict[str, Any]]) -> Response:
+    """A person's edit from the page: its form (urlencoded fields only) made into a command for crud."""
     if not _same_site(request):
         return PlainTextResponse("This request must come from the ghostbus page.", status_code=403)
+    try:
+        form = await _form(request)
+    except NotAForm:
+        return PlainTextResponse("Send the page's form fields (application/x-www-form-urlencoded).", status_code=415)
+    return await _command(request, build(form))
+
+
+async def _command(request: Request, command: dict[str, Any]) -> Response:
     try:
         result = await gateway_of(request).run(command)
     except ValidationError as error:
@@ -55,37 +79,34 @@ async def _command(request: Request, command: dict[str, Any]) -> Response:
     return PlainTextResponse(result.summary)
 
 
-async def _targeted(request: Request, op: str, **fields: Any) -> Response:
+def _targeted(request: Request, op: str, form: FormData, **fields: Any) -> dict[str, Any]:
     """A command on the task the person sees, refused if it changed since (the form's `version`: the
     version the page showed), so a click on a stale item never undoes someone else's change."""
-    form = await request.form()
     command = {"op": op, "id": request.path_params["task_id"], **fields}
     version = form.get("version")
     if version:
         command["expected_version"] = version
-    return await _command(request, command)
+    return command
 
 
 async def add_task(request: Request) -> Response:
-    form = await request.form()
-    return await _command(request, {"op": "create", "name": str(form.get("name", ""))})
+    return await _form_command(request, lambda form: {"op": "create", "name": form.get("name", "")})
 
 
 async def toggle_task(request: Request) -> Response:
-    return await _targeted(request, "toggle")
+    return await _form_command(request, lambda form: _targeted(request, "toggle", form))
 
 
 async def delete_task(request: Request) -> Response:
-    return await _targeted(request, "delete")
+    return await _form_command(request, lambda form: _targeted(request, "delete", form))
 
 
 async def rename_task(request: Request) -> Response:
-    form = await request.form()
-    return await _targeted(request, "rename", new_name=str(form.get("name", "")))
+    return await _form_command(request, lambda form: _targeted(request, "rename", form, new_name=form.get("name", "")))
 
 
 async def clear_completed(request: Request) -> Response:
-    return await _command(request, {"op": "clear_completed"})
+    return await _form_command(request, lambda form: {"op": "clear_completed"})
 
 
 async def asset(request: Request) -> Response:

@@ -41,10 +41,13 @@ async def handshake(url: str, host: str, origin: str | None = None) -> str:
     ]
     if origin is not None:
         lines.append(f"Origin: {origin}")
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-    await writer.drain()
-    status = (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
-    writer.close()
+    try:
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        status = (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
+    finally:
+        writer.close()
+        await writer.wait_closed()
     return status
 
 
