@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from proto.crud_client import CrudError
+from services.gateway import idempotency
 from services.gateway.state import HERE, gateway_of, problems
 
 NODE_MODULES = HERE.parent.parent / "node_modules"
@@ -68,10 +69,14 @@ async def _form_command(request: Request, build: Callable[[FormData], dict[str, 
 
 async def _command(request: Request, command: dict[str, Any]) -> Response:
     try:
-        result = await gateway_of(request).run(command)
+        result = await gateway_of(request).run(command, idempotency.command_id(request))
+    except idempotency.BadKey as error:
+        return PlainTextResponse(str(error), status_code=400)
     except ValidationError as error:
         return PlainTextResponse(problems(error), status_code=422)
     except CrudError as error:
+        if error.code == idempotency.KEY_REUSED:
+            return PlainTextResponse(idempotency.REUSED_MESSAGE, status_code=422)
         return PlainTextResponse(str(error), status_code=503)
     if not result.ok:
         status = 404 if result.error and result.error.code == "not_found" else 409

@@ -118,12 +118,13 @@ class Gateway:
     def count(self, name: str, by: int = 1) -> None:
         self.metrics.count(name, by)
 
-    async def run(self, command: dict[str, Any]) -> CommandResult:
-        """Validate a person's command here (a clear 422 before anything travels) and have crud execute it."""
+    async def run(self, command: dict[str, Any], command_id: str | None = None) -> CommandResult:
+        """Validate a person's command here (a clear 422 before anything travels) and have crud execute it
+        (once per `command_id`, when the client gave an Idempotency-Key)."""
         parsed = command_adapter.validate_python(command)
         self.count("commands_total")
         started = time.monotonic()
-        result = await self.crud.execute(parsed, PERSON)
+        result = await self.crud.execute(parsed, PERSON, command_id=command_id)
         self.metrics.observe("command_seconds", time.monotonic() - started)
         return result
 
