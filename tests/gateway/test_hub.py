@@ -14,7 +14,6 @@ from nats.aio.client import Client
 from proto import subjects
 from proto.codec import encode
 from proto.messages import Notice
-from proto.streams import ensure_streams
 from services.gateway.hub import REWOUND, Hub
 from services.gateway.metrics import Metrics
 
@@ -55,8 +54,9 @@ async def test_events_relayed_while_the_stream_is_checked_are_no_rewind(
         assert REWOUND not in queued and [f.seq for f in queued] == [1, 2]
         assert "created anew" not in caplog.text
         # A stream that really was created anew is still found out.
+        config = (await js.stream_info(subjects.UI_STREAM)).config
         await js.delete_stream(subjects.UI_STREAM)
-        await ensure_streams(js)
+        await js.add_stream(config)
         await hub._check_rewound()
         assert follower.queue.get_nowait() is REWOUND
     finally:
