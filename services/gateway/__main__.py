@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
 import sys
 
+from pydantic import ValidationError
+
 from services.gateway.config import Settings
+from services.gateway.hosts import is_loopback
 from services.gateway.server import Server, create_server
 
 log = logging.getLogger("services.gateway")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def serve(server: Server) -> int | None:
@@ -50,7 +43,11 @@ async def serve(server: Server) -> int | None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors(include_url=False))
+        sys.exit(f"ghostbus gateway: cannot start: {reasons}")
     if not is_loopback(settings.host) and settings.access_token is None:
         sys.exit(
             f"ghostbus gateway: refusing to listen on {settings.host} without GATEWAY_ACCESS_TOKEN: anyone who "

@@ -17,8 +17,9 @@ from proto.codec import DecodeError, decode, encode
 from proto.commands import Identifier
 from proto.crud_client import CrudError
 from proto.messages import Decision, DecisionReply
+from services.gateway import idempotency
 from services.gateway.relay import MARKDOWN
-from services.gateway.state import Gateway, gateway_of, problems
+from services.gateway.state import gateway_of, problems
 from services.gateway.workers import worker_models
 
 DECIDE_TIMEOUT_S = 5.0
@@ -38,17 +39,24 @@ async def _json_body(request: Request) -> dict[str, Any] | Response:
         body = await request.json()
     except ValueError:
         return JSONResponse({"error": "the body is not valid JSON"}, status_code=422)
+    except RecursionError:
+        return JSONResponse({"error": "the body is nested too deeply"}, status_code=422)
     if not isinstance(body, dict):
         return JSONResponse({"error": "the body must be a JSON object"}, status_code=422)
     return body
 
 
-async def _json_command(gateway: Gateway, command: dict[str, Any], created: bool = False) -> Response:
+async def _json_command(request: Request, command: dict[str, Any], created: bool = False) -> Response:
+    """A person's command through crud; with an Idempotency-Key, a retry gets the first answer."""
     try:
-        result = await gateway.run(command)
+        result = await gateway_of(request).run(command, idempotency.command_id(request))
+    except idempotency.BadKey as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
     except ValidationError as error:
         return JSONResponse({"error": problems(error)}, status_code=422)
     except CrudError as error:
+        if error.code == idempotency.KEY_REUSED:
+            return JSONResponse({"error": idempotency.REUSED_MESSAGE}, status_code=422)
         return JSONResponse({"error": str(error)}, status_code=503)
     if not result.ok:
         code = result.error.code if result.error else "internal"
@@ -70,12 +78,12 @@ async def tasks(request: Request) -> Response:
     body = await _json_body(request)
     if isinstance(body, Response):
         return body
-    return await _json_command(gateway, {"op": "create", "name": body.get("name")}, created=True)
+    return await _json_command(request, {"op": "create", "name": body.get("name")}, created=True)
 
 
 async def task(request: Request) -> Response:
     """DELETE /api/tasks/{id}: delete a task, as a person, through crud."""
-    return await _json_command(gateway_of(request), {"op": "delete", "id": request.path_params["task_id"]})
+    return await _json_command(request, {"op": "delete", "id": request.path_params["task_id"]})
 
 
 async def command(request: Request) -> Response:
@@ -86,7 +94,7 @@ async def command(request: Request) -> Response:
     given = body.get("command")
     if not isinstance(given, dict):
         return JSONResponse({"error": 'the body must be {"command": {"op": ...}}'}, status_code=422)
-    return await _json_command(gateway_of(request), given)
+    return await _json_command(request, given)
 
 
 async def decide(request: Request) -> Response:
@@ -98,6 +106,10 @@ async def decide(request: Request) -> Response:
     approve = body.get("approve")
     if not isinstance(approve, bool):
         return JSONResponse({"error": 'send {"approve": true} or {"approve": false}'}, status_code=422)
+    try:
+        retry = idempotency.command_id(request) is not None
+    except idempotency.BadKey as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
     try:
         run_id = _identifier.validate_python(request.path_params["run_id"])
         decision = Decision(call_id=request.path_params["call_id"], approve=approve)
@@ -117,6 +129,9 @@ async def decide(request: Request) -> Response:
         return JSONResponse({"error": f"The assistant answered with something unexpected: {error}"}, status_code=502)
     gateway.count("confirmations_answered_total")
     if not answer.accepted:
+        if retry and answer.state == ("approved" if approve else "rejected"):
+            # A client's retry (its first answer was taken, the reply lost) gets what the first got.
+            return JSONResponse({"state": answer.state})
         return JSONResponse({"error": answer.message, "state": answer.state}, status_code=409)
     return JSONResponse({"state": answer.state})
 

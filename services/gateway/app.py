@@ -8,10 +8,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from services.gateway import api, pages
-from services.gateway.auth import TokenGate, login
+from services.gateway.auth import Sessions, TokenGate, guess_throttle, login, logout
+from services.gateway.bodies import BodyLimit
 from services.gateway.chat import chat_socket
 from services.gateway.config import Settings
 from services.gateway.events import events
+from services.gateway.headers import SecurityHeaders
+from services.gateway.hosts import HostGate
 from services.gateway.state import HERE, Gateway
 
 
@@ -40,11 +43,23 @@ def gateway_app(gateway: Gateway) -> Starlette:
         WebSocketRoute("/ws", chat_socket),
         Route("/healthz", api.healthz),
         Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
         Route("/assets/{name}", pages.asset),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    token = gateway.settings.access_token.get_secret_value() if gateway.settings.access_token else None
-    middleware = [Middleware(TokenGate, token=token)] if token else []
+    secret = gateway.settings.access_token  # never empty: the settings refuse a short token
+    sessions = (
+        Sessions(secret.get_secret_value(), gateway.settings.session_hours * 3600) if secret is not None else None
+    )
+    guesses = guess_throttle()
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(HostGate, allowed=gateway.allowed_hosts),
+        Middleware(BodyLimit),
+    ]
+    if sessions is not None:
+        middleware.append(Middleware(TokenGate, sessions=sessions, throttle=guesses))
     app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=middleware)
-    app.state.access_token = token
+    app.state.sessions = sessions
+    app.state.throttle = guesses
     return app

@@ -17,14 +17,13 @@ import contextlib
 import json
 import logging
 import re
-import time
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from proto import subjects
@@ -42,13 +41,13 @@ NO_WORKER = "No model worker is running, so nobody can answer yet; start one (ma
 BUSY = "Every model worker is busy; your message is next in line."
 
 
-def origin_allowed(websocket: WebSocket) -> bool:
-    """Only pages served by this gateway may open the chat (a cross-site page cannot)."""
+def origin_allowed(websocket: WebSocket, gateway: Gateway) -> bool:
+    """Only pages served by this gateway may open the chat: the page's origin must be one of the gateway's
+    own names (never judged by the Host header, which a DNS-rebinding page controls)."""
     origin = websocket.headers.get("origin")
     if origin is None:
         return True  # not a browser: scripts and tests
-    host = websocket.headers.get("host", "")
-    return urlsplit(origin).netloc == host
+    return gateway.allowed_hosts.origin_allowed(origin)
 
 
 class ChatConnection:
@@ -60,7 +59,9 @@ class ChatConnection:
         self.thread_id = uuid.uuid4().hex
         self.runs: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
-        self.recent: list[float] = []
+        # The person behind the socket, as far as the gateway can tell: every socket from one address
+        # shares its chat limit, so opening more sockets does not buy more messages.
+        self.person = str(websocket.client.host) if websocket.client else "unknown"
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.send_text(json.dumps(message, ensure_ascii=False))
@@ -81,31 +82,45 @@ class ChatConnection:
             return
         try:
             message = json.loads(raw)
-            kind = message["type"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
+            message = None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.error('Unreadable message; send {"type": "chat", "text": "..."}.')
             return
+        kind = message["type"]
         if kind == "chat":
-            now = time.monotonic()
-            self.recent = [t for t in self.recent if now - t < 60] + [now]
-            if len(self.recent) > self.gateway.settings.chat_per_minute:
-                await self.error("You are sending messages faster than the assistant can take them; wait a moment.")
-                return
-            thread = message.get("threadId")
-            if isinstance(thread, str) and THREAD.fullmatch(thread):
-                self.thread_id = thread
-            model = message.get("model")
-            await self.chat(message.get("text"), model if isinstance(model, str) and model else None)
-        elif kind == "cancel":
+            await self.chat_message(message)
+        elif kind in ("cancel", "resume"):
             run_id = message.get("runId")
-            if isinstance(run_id, str) and run_id in self.runs:
-                await self.gateway.nc.publish(subjects.chat_cancel(run_id), b"")
-        elif kind == "resume":
-            run_id = message.get("runId")
-            if isinstance(run_id, str) and RUN_ID.fullmatch(run_id) and run_id not in self.runs:
+            if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+                await self.error(f'A {kind} needs the "runId" of an answer (letters, digits, "_" and "-").')
+            elif kind == "cancel":
+                await self.cancel(run_id)
+            elif run_id not in self.runs:
                 await self.follow(run_id)
         else:
-            await self.error(f"Unknown message type {str(kind)[:40]!r}.")
+            await self.error(f"Unknown message type {kind[:40]!r}.")
+
+    async def chat_message(self, message: dict[str, Any]) -> None:
+        if "text" not in message:
+            await self.error("The chat message's text is missing.")
+            return
+        limit = self.gateway.chat_limit
+        if limit.wait(self.person):
+            await self.error("You are sending messages faster than the assistant can take them; wait a moment.")
+            return
+        limit.add(self.person)
+        thread = message.get("threadId")
+        if isinstance(thread, str) and THREAD.fullmatch(thread):
+            self.thread_id = thread
+        model = message.get("model")
+        await self.chat(message["text"], model if isinstance(model, str) and model else None)
+
+    async def cancel(self, run_id: str) -> None:
+        if run_id not in self.runs:
+            await self.error("No answer with that runId is under way here.", run_id)
+            return
+        await self.gateway.nc.publish(subjects.chat_cancel(run_id), b"")
 
     async def chat(self, text: object, model: str | None = None) -> None:
         if len(self.runs) >= MAX_RUNS:
@@ -198,18 +213,33 @@ class ChatConnection:
 
 async def chat_socket(websocket: WebSocket) -> None:
     gateway = gateway_of(websocket)
-    if not origin_allowed(websocket):
+    if not origin_allowed(websocket, gateway):
         await websocket.close(code=1008, reason="cross-site chat is not allowed")
         return
     await websocket.accept()
     connection = ChatConnection(websocket, gateway)
     gateway.count("ws_clients")
     try:
-        while True:
-            raw = await websocket.receive_text()
-            await connection.receive(raw)
+        while (frame := await websocket.receive())["type"] != "websocket.disconnect":
+            await receive_frame(connection, frame)
     except WebSocketDisconnect:
         pass
     finally:
         gateway.count("ws_clients", -1)
         await connection.close()
+
+
+async def receive_frame(connection: ChatConnection, frame: Message) -> None:
+    """One frame from the browser; whatever is wrong with it, the person hears why and the socket (and
+    the runs it follows) stays."""
+    text = frame.get("text")
+    if text is None:
+        await connection.error('Send text frames of JSON, such as {"type": "chat", "text": "..."}; not binary ones.')
+        return
+    try:
+        await connection.receive(text)
+    except WebSocketDisconnect:
+        raise
+    except Exception:  # noqa: BLE001 - a frame this code did not foresee must not end the person's chat
+        log.exception("a chat frame could not be handled")
+        await connection.error("That message could not be handled.")

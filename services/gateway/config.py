@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from proto.settings import BusSettings
+
+MIN_TOKEN = 16  # characters; a short token falls to guessing even with sign-ins throttled
 
 
 class Settings(BusSettings):
@@ -21,10 +23,26 @@ class Settings(BusSettings):
     access_token: SecretStr | None = Field(
         default=None,
         validation_alias="GATEWAY_ACCESS_TOKEN",
-        description="when set, people sign in with it; required to listen on a non-loopback address",
+        description=f"when set (at least {MIN_TOKEN} characters), people sign in with it; required to listen on a "
+        "non-loopback address",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        validation_alias="GATEWAY_ALLOWED_HOSTS",
+        description="names (comma-separated) the gateway answers to besides loopback and its own address, e.g. "
+        "tasks.example.org; a request for any other Host gets 400",
+    )
+    session_hours: float = Field(
+        default=168.0,
+        gt=0,
+        validation_alias="GATEWAY_SESSION_HOURS",
+        description="how long a sign-in lasts before the person signs in again",
     )
     chat_per_minute: int = Field(
-        default=30, ge=1, validation_alias="GATEWAY_CHAT_PER_MINUTE", description="chat messages per connection"
+        default=30,
+        ge=1,
+        validation_alias="GATEWAY_CHAT_PER_MINUTE",
+        description="chat messages a minute from one client address (all its sockets together)",
     )
     port: int = Field(
         default=8000, ge=0, le=65535, validation_alias="GATEWAY_PORT", description="the port to listen on"
@@ -47,3 +65,14 @@ class Settings(BusSettings):
         validation_alias="GATEWAY_MAX_WS_MESSAGE",
         description="the largest chat WebSocket message accepted, in bytes",
     )
+
+    @field_validator("access_token")
+    @classmethod
+    def _token_long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        # Set but empty must never mean "no token": that opened the gateway to anyone who could reach it.
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN:
+            raise ValueError(
+                f"GATEWAY_ACCESS_TOKEN is empty or shorter than {MIN_TOKEN} characters; use a long random one "
+                "(openssl rand -hex 24), or unset it to listen on loopback without one"
+            )
+        return token

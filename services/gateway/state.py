@@ -26,7 +26,9 @@ from proto.crud_client import CrudClient
 from proto.messages import PERSON, CommandResult, Confirmation, ConfirmationEvent, TaskEvent, TaskPublic
 from proto.streams import ensure_streams
 from services.gateway.config import Settings
+from services.gateway.hosts import AllowedHosts
 from services.gateway.hub import Hub
+from services.gateway.limits import SlidingWindow
 from services.gateway.metrics import Metrics
 
 HERE = Path(__file__).parent
@@ -41,6 +43,8 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.allowed_hosts = AllowedHosts(settings.host, settings.allowed_hosts)
+        self.chat_limit = SlidingWindow(settings.chat_per_minute)  # per client address, across its sockets
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
@@ -114,12 +118,13 @@ class Gateway:
     def count(self, name: str, by: int = 1) -> None:
         self.metrics.count(name, by)
 
-    async def run(self, command: dict[str, Any]) -> CommandResult:
-        """Validate a person's command here (a clear 422 before anything travels) and have crud execute it."""
+    async def run(self, command: dict[str, Any], command_id: str | None = None) -> CommandResult:
+        """Validate a person's command here (a clear 422 before anything travels) and have crud execute it
+        (once per `command_id`, when the client gave an Idempotency-Key)."""
         parsed = command_adapter.validate_python(command)
         self.count("commands_total")
         started = time.monotonic()
-        result = await self.crud.execute(parsed, PERSON)
+        result = await self.crud.execute(parsed, PERSON, command_id=command_id)
         self.metrics.observe("command_seconds", time.monotonic() - started)
         return result
 

@@ -13,7 +13,7 @@ from services.gateway.server import create_server
 from tests.support.natsd import NatsServer
 from tests.support.stack import free_port
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-24-chars"
 
 
 @pytest.fixture

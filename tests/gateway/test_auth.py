@@ -3,13 +3,18 @@ and the chat work; the gateway refuses to listen beyond loopback without one."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
+from collections import Counter
 
 import httpx
 import pytest
 import websockets
 
+from services.gateway.auth import Sessions
+from services.gateway.config import Settings
 from tests.gateway.conftest import TOKEN
 from tests.support.stack import ROOT
 
@@ -62,3 +67,70 @@ def test_the_gateway_refuses_a_public_address_without_a_token() -> None:
     )
     assert done.returncode == 1
     assert "refusing to listen on 0.0.0.0 without GATEWAY_ACCESS_TOKEN" in done.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+@pytest.mark.parametrize("token", ["", "short-token"])
+def test_an_empty_or_short_token_is_refused_at_start(host: str, token: str) -> None:
+    env = {
+        "GATEWAY_HOST": host,
+        "GATEWAY_ACCESS_TOKEN": token,
+        "PATH": "/usr/bin:/bin",
+        "NATS_URL": "nats://127.0.0.1:9",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.gateway"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=20
+    )
+    assert done.returncode == 1
+    assert "GATEWAY_ACCESS_TOKEN is empty or shorter than 16 characters" in done.stderr
+    assert "Traceback" not in done.stderr
+    with pytest.raises(ValueError, match="shorter than 16"):
+        Settings(GATEWAY_ACCESS_TOKEN=token)
+
+
+async def test_a_session_has_a_lifetime_and_signing_out_ends_it(secured_url: str) -> None:
+    async with httpx.AsyncClient(base_url=secured_url) as client:
+        right = await client.post("/login", data={"token": TOKEN})
+        assert "Max-Age=604800" in right.headers["set-cookie"]
+        page = await client.get("/", headers=HTML)
+        assert page.status_code == 200 and 'action="/logout"' in page.text
+        out = await client.post("/logout")
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert 'ghostbus_session=""' in out.headers["set-cookie"] and "Max-Age=0" in out.headers["set-cookie"]
+        assert (await client.get("/", headers=HTML)).status_code == 303
+    # A cookie past its lifetime opens nothing, though its signature is right.
+    lifetime = Settings(GATEWAY_ACCESS_TOKEN=TOKEN).session_hours * 3600
+    old = Sessions(TOKEN, lifetime).issue(now=time.time() - lifetime - 60)
+    fresh = Sessions(TOKEN, lifetime).issue()
+    forged = fresh.split(".")[0] + ".0" + fresh.split(".")[1][1:]
+    async with httpx.AsyncClient(base_url=secured_url) as client:
+        for value, status in ((old, 401), (forged, 401), (fresh, 200)):
+            got = await client.get("/api/tasks", headers={"Cookie": f"ghostbus_session={value}"})
+            assert got.status_code == status
+
+
+async def test_a_burst_of_wrong_sign_ins_is_throttled(secured_url: str) -> None:
+    async with httpx.AsyncClient(base_url=secured_url) as client:
+        answers = await asyncio.gather(*(client.post("/login", data={"token": f"guess-{n}"}) for n in range(200)))
+        statuses = Counter(a.status_code for a in answers)
+        # Only the first few were looked at; the rest were told to wait, however the guesses are sent.
+        assert statuses[401] <= 10 and statuses[429] >= 190, statuses
+        assert int(next(a for a in answers if a.status_code == 429).headers["retry-after"]) > 0
+        # Until the wait is over, not even the right token is tried from that address.
+        assert (await client.post("/login", data={"token": TOKEN})).status_code == 429
+
+
+async def test_a_burst_of_wrong_bearer_tokens_is_throttled(secured_url: str) -> None:
+    async with httpx.AsyncClient(base_url=secured_url) as client:
+        answers = await asyncio.gather(
+            *(client.get("/api/tasks", headers={"Authorization": f"Bearer guess-{n}"}) for n in range(200))
+        )
+    statuses = Counter(a.status_code for a in answers)
+    assert statuses[401] <= 10 and statuses[429] >= 190, statuses
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+async def test_the_bearer_scheme_is_read_in_any_case(secured_url: str, scheme: str) -> None:
+    async with httpx.AsyncClient(base_url=secured_url) as client:
+        got = await client.get("/api/tasks", headers={"Authorization": f"{scheme} {TOKEN}"})
+    assert got.status_code == 200

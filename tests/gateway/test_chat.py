@@ -159,6 +159,7 @@ async def test_a_new_socket_resumes_a_run_from_its_first_event(gateway_url: str,
         await js.publish(subject, encode(finished))
         live = [await receive(ws) for _ in range(2)]
         await ws.send(json.dumps({"type": "resume", "runId": "../not an id"}))
+        assert 'needs the "runId"' in (await receive(ws))["message"]
         await ws.send(json.dumps({"type": "chat", "text": "next", "model": "m" * 201}))
         assert (await receive(ws))["message"] == "That is not a model name."
     await msg.ack()
