@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,12 +22,15 @@ TERMINAL = ("RUN_FINISHED", "RUN_ERROR", "error")
 RETRY_S = 0.1  # how soon a dropped connection is tried again
 
 
-async def tasks(url: str) -> dict[int, tuple[str, bool]]:
-    """GET /api/tasks: id -> (name, done)."""
+Shown = tuple[str, bool, int]  # a task as a page shows it: name, done, position
+
+
+async def tasks(url: str) -> dict[int, Shown]:
+    """GET /api/tasks: id -> (name, done, position)."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         response = await client.get("/api/tasks")
     assert response.status_code == 200, response.text
-    return {t["id"]: (t["name"], t["done"]) for t in response.json()}
+    return {t["id"]: (t["name"], t["done"], t["position"]) for t in response.json()}
 
 
 async def names(url: str) -> list[str]:
@@ -101,12 +105,26 @@ class Conversation:
         return False
 
 
+def parsed(line: str, event: dict[str, str]) -> bool:
+    """One line of an SSE stream into `event`; True when it completes an event with data."""
+    if line:
+        if not line.startswith(":"):
+            key, _, value = line.partition(":")
+            event[key] = event.get(key, "") + value.removeprefix(" ")
+        return False
+    if "data" in event:
+        return True
+    event.clear()
+    return False
+
+
 class _Items(HTMLParser):
-    """The task items of an `event: task` or `event: reset`: id, name, done, and whether it was deleted."""
+    """The task items of an `event: task` or `event: reset`: id, name, done, position, and whether it
+    was deleted."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.items: list[tuple[int, str, bool, bool]] = []
+        self.items: list[list[Any]] = []
         self._open: list[Any] | None = None
         self._in_name = False
 
@@ -115,8 +133,9 @@ class _Items(HTMLParser):
         task = re.fullmatch(r"task-(\d+)", found.get("id") or "")
         if task:
             classes = (found.get("class") or "").split()
-            self._open = [int(task.group(1)), "", "done" in classes, found.get("data-kind") == "deleted"]
-            self.items.append(self._open)  # type: ignore[arg-type]
+            position = int(found.get("data-position") or -1)
+            self._open = [int(task.group(1)), "", "done" in classes, position, found.get("data-kind") == "deleted"]
+            self.items.append(self._open)
         elif self._open is not None and "name" in (found.get("class") or "").split():
             self._in_name = True
 
@@ -128,10 +147,11 @@ class _Items(HTMLParser):
             self._open[1] += data
 
 
-def items(html: str) -> list[tuple[int, str, bool, bool]]:
+def items(html: str) -> list[tuple[int, Shown, bool]]:
+    """(id, as shown, deleted) for each task item in the HTML."""
     parser = _Items()
     parser.feed(html)
-    return [tuple(item) for item in parser.items]  # type: ignore[misc]
+    return [(i, (name, done, position), deleted) for i, name, done, position, deleted in parser.items]
 
 
 @dataclass
@@ -140,8 +160,9 @@ class Tab:
     reconnects with the last id it saw whenever the stream ends or breaks."""
 
     url: str
-    shown: dict[int, tuple[str, bool]] = field(default_factory=dict)
+    shown: dict[int, Shown] = field(default_factory=dict)
     ids: list[int] = field(default_factory=list)
+    seen: dict[int, str] = field(default_factory=dict)  # each event's data, by id
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (after, got) where an id was skipped
     resets: int = 0
     connections: int = 0
@@ -149,6 +170,7 @@ class Tab:
     _task: asyncio.Task[None] | None = None
 
     def open(self) -> Tab:
+        """Start following, from the last event applied (none: from the first the stream holds)."""
         self._task = asyncio.create_task(self._follow())
         return self
 
@@ -161,7 +183,7 @@ class Tab:
     async def _follow(self) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(10, read=None)) as client:
             while True:
-                headers = {"Last-Event-ID": str(self.ids[-1])} if self.ids else {"Last-Event-ID": "0"}
+                headers = {"Last-Event-ID": str(self.ids[-1] if self.ids else 0)}
                 try:
                     async with client.stream("GET", "/events", headers=headers) as response:
                         if response.status_code == 200:
@@ -174,14 +196,9 @@ class Tab:
     async def _read(self, response: httpx.Response) -> None:
         event: dict[str, str] = {}
         async for line in response.aiter_lines():
-            if line:
-                if not line.startswith(":"):
-                    key, _, value = line.partition(":")
-                    event[key] = event.get(key, "") + value.removeprefix(" ")
-                continue
-            if "data" in event:
+            if parsed(line, event):
                 self.apply(event)
-            event = {}
+                event = {}
 
     def apply(self, event: dict[str, str]) -> None:
         self.events += 1
@@ -189,20 +206,21 @@ class Tab:
         kind = event.get("event")
         if kind == "reset":
             self.resets += 1
-            self.shown = {i: (name, done) for i, name, done, _ in items(event["data"])}
+            self.shown = {i: task for i, task, _ in items(event["data"])}
         elif seq is not None and self.ids and seq != self.ids[-1] + 1:
             self.gaps.append((self.ids[-1], seq))
         if kind == "task":
-            for i, name, done, deleted in items(event["data"]):
+            for i, task, deleted in items(event["data"]):
                 if deleted:
                     self.shown.pop(i, None)
                 else:
-                    self.shown[i] = (name, done)
+                    self.shown[i] = task
         if seq is not None:
             self.ids.append(seq)
+            self.seen[seq] = event["data"]
 
 
-async def converged(tabs: list[Tab], url: str, timeout: float = 20.0) -> dict[int, tuple[str, bool]]:
+async def converged(tabs: list[Tab], url: str, timeout: float = 20.0) -> dict[int, Shown]:
     """Wait until every tab shows the list /api/tasks gives; that list. Each tab got every event once,
     in order (no id twice, none skipped) unless it was sent the whole list instead."""
     deadline = time.monotonic() + timeout
@@ -236,3 +254,39 @@ async def healthy(url: str) -> bool:
             return (await client.get("/healthz")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+class Stalled:
+    """A browser tab that stopped reading `/events` (a frozen tab, a dead network): a bare socket with a
+    small receive buffer, read only when told to."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.body = b""
+
+    @classmethod
+    async def open(cls, url: str, rcvbuf: int = 4096) -> Stalled:
+        host, port = url.removeprefix("http://").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
+        writer.write(f"GET /events HTTP/1.1\r\nHost: {host}\r\nLast-Event-ID: 0\r\n\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        return cls(reader, writer)
+
+    async def read_to_end(self, tab: Tab, timeout: float = 30.0) -> None:
+        """Read what the gateway sent until it ended the stream, and show it in `tab` (the page)."""
+        async with asyncio.timeout(timeout):
+            while not self.body.endswith(b"\r\n0\r\n\r\n") and (chunk := await self.reader.read(65536)):
+                self.body += chunk
+        self.writer.close()
+        # The body is chunked (HTTP/1.1): drop the chunk-size lines, keep the event stream.
+        event: dict[str, str] = {}
+        for line in re.sub(rb"\r\n[0-9a-f]+\r\n", b"", b"\r\n" + self.body).decode().split("\r\n"):
+            if parsed(line, event):
+                tab.apply(event)
+                event = {}
