@@ -15,7 +15,7 @@ from tests.faults.clients import Conversation, Stalled, Tab, converged, names
 from tests.faults.harness import running
 from tests.faults.ollama import Asked, Step, command
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
 async def test_a_reloaded_page_gets_the_run_and_the_list_replayed_exactly(tmp_path: Path) -> None:

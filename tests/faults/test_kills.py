@@ -12,7 +12,7 @@ from tests.faults.clients import Conversation, Tab, converged, healthy, names, u
 from tests.faults.harness import running
 from tests.faults.ollama import Asked, Gate, Step, command
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
 async def test_a_worker_killed_mid_run_hands_it_on_and_each_command_runs_once(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from tests.faults.clients import Conversation, Tab, converged, healthy, names, u
 from tests.faults.harness import running
 from tests.faults.ollama import Asked, Gate, Mark, Step, command
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 FROZEN_S = 7.0  # longer than the worker's 5 s wait for crud's reply
 AWAY_S = 2.0  # how long crud stays away after the command was given
