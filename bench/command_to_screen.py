@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from bench.common import chat, machine_load, plot_latencies, save, summary_ms
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 COMMANDS_PER_RUN = 5
 RUNS = 20

@@ -15,7 +15,7 @@ from typing import Any
 
 import websockets
 
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

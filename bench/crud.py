@@ -29,8 +29,8 @@ from proto.commands import (
     Undo,
 )
 from proto.messages import PERSON, CommandRequest, CommandResult, ListRequest, TaskList
-from tests.natsd import NatsServer
-from tests.stack import Stack
+from tests.support.natsd import NatsServer
+from tests.support.stack import Stack
 
 IN_FLIGHT = 32
 

@@ -31,7 +31,7 @@ from proto import subjects
 from proto.codec import decode, encode
 from proto.commands import TaskCreate
 from proto.messages import PERSON, CommandRequest, CommandResult
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 SIZES = (1_000, 10_000)
 BATCH = 250  # connections opened at once (uvicorn's accept backlog is 2,048)

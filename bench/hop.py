@@ -19,7 +19,7 @@ import nats
 from nats.aio.msg import Msg
 
 from bench.common import machine_load, save, summary_ms
-from tests.natsd import NatsServer
+from tests.support.natsd import NatsServer
 
 SUBJECT = "bench.hop"
 RATES = ((20.0, 200), (100.0, 1000))

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.common import RunTrace, chat, machine_load, plot_latencies, process_usage, save, summary_ms
 from bench.profile import Profile
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 TOKENS = 50
 RATE = 50.0

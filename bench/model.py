@@ -19,7 +19,7 @@ from proto.messages import TaskPublic
 from services.llm_worker.backends.base import CommandOut, Prompt, Usage
 from services.llm_worker.backends.embedded import EmbeddedBackend, model_path
 from services.llm_worker.config import Settings
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 RUNS = 8
 

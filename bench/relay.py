@@ -25,7 +25,7 @@ from proto import subjects
 from services.llm_worker.backends.base import Prompt, TextDelta
 from services.llm_worker.backends.scripted import ScriptedBackend
 from services.llm_worker.config import Settings
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 # (label, tokens/s (0: as fast as possible), tokens per run)
 RATES = (("20 tok/s", 20.0, 100), ("100 tok/s", 100.0, 300), ("max", 0.0, 10000))

@@ -17,7 +17,7 @@ from bench.common import chat, machine_load, plot_latencies, save, summary_ms
 from services.llm_worker.backends.base import CommandOut, Prompt, TextDelta
 from services.llm_worker.backends.ollama import OllamaBackend
 from services.llm_worker.config import Settings
-from tests.stack import Service, Stack, free_port
+from tests.support.stack import Service, Stack, free_port
 
 # (label, tokens/s (0: as fast as possible), tokens per run)
 RATES = (("20 tok/s", 20.0, 100), ("100 tok/s", 100.0, 300), ("max", 0.0, 3000))

@@ -210,8 +210,13 @@ class AuditList(_Message):
 MAX_MESSAGE = 20_000
 
 
+MessageKind = Literal["message", "reset", "model"]
+"""What a conversation entry is: a message someone said; the point where `!reset` started a new
+conversation (what came before is no longer part of it); or the model `!model` chose (its name in `text`)."""
+
+
 class ChatMessage(_Message):
-    """One message of a conversation, as crud keeps it for stateless workers."""
+    """One entry of a conversation, as crud keeps it for stateless workers."""
 
     message_id: Identifier
     thread_id: Identifier
@@ -219,6 +224,7 @@ class ChatMessage(_Message):
     text: str = Field(max_length=MAX_MESSAGE)
     run_id: Identifier | None = None
     at: float = Field(default_factory=time.time)
+    kind: MessageKind = "message"
 
 
 class ConversationRequest(_Message):

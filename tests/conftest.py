@@ -11,7 +11,7 @@ from nats.aio.client import Client
 
 from proto.bus import close
 from proto.streams import create_streams
-from tests.natsd import NatsServer
+from tests.support.natsd import NatsServer
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 
 from services.llm_worker.backends.embedded import model_path
-from tests.browser import chromium
-from tests.stack import ROOT, Stack
+from tests.support.browser import chromium
+from tests.support.stack import ROOT, Stack
 
 DOCS = ROOT / "docs"
 MODELS = ROOT / "var" / "models"

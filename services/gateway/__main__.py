@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import signal
 import sys
 
-import uvicorn
-
-from services.gateway.app import create_app
 from services.gateway.config import Settings
+from services.gateway.server import Server, create_server
 
 log = logging.getLogger("services.gateway")
 
@@ -23,6 +23,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+async def serve(server: Server) -> int | None:
+    """Serve until SIGINT or SIGTERM sets the gateway's closing event (a second SIGINT: stop without
+    waiting for open connections); the signal that stopped it, if one did."""
+    received: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        if received and sig == signal.SIGINT:
+            server.force_exit = True
+        received.append(sig)
+        server.closing.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    serving = asyncio.create_task(server.serve())
+    closing = asyncio.create_task(server.closing.wait())
+    await asyncio.wait({serving, closing}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    try:
+        await serving
+    finally:
+        closing.cancel()
+    return received[0] if received else None
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
@@ -32,16 +57,13 @@ def main() -> None:
             "can reach it could change the list. Set a token (people then sign in with it) or listen on 127.0.0.1."
         )
     print(f"ghostbus gateway: http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        timeout_graceful_shutdown=3,
-        ws_max_size=settings.max_ws_message * 2,
-        # Chat frames are one token each: compressing them costs more CPU than the bytes it saves.
-        ws_per_message_deflate=False,
-    )
+    server = create_server(settings)
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        stopped_by = runner.run(serve(server))
+    if stopped_by == signal.SIGTERM:
+        # As uvicorn does: once shut down, end by the signal itself, so a supervisor sees it obeyed.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
 
 
 if __name__ == "__main__":

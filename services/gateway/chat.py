@@ -25,15 +25,13 @@ from urllib.parse import urlsplit
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from proto import subjects
-from proto.codec import DecodeError, decode, encode
-from proto.messages import MAX_CHAT, Conversation, ConversationRequest, RunRequest
-from services.gateway.app import CrudError, Gateway
-from services.gateway.relay import MARKDOWN, RunClock, RunRelay
+from proto.codec import encode
+from proto.messages import MAX_CHAT, RunRequest
+from services.gateway.relay import RunClock, RunRelay
+from services.gateway.state import Gateway, gateway_of
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +197,7 @@ class ChatConnection:
 
 
 async def chat_socket(websocket: WebSocket) -> None:
-    gateway: Gateway = websocket.app.state.gateway
+    gateway = gateway_of(websocket)
     if not origin_allowed(websocket):
         await websocket.close(code=1008, reason="cross-site chat is not allowed")
         return
@@ -215,24 +213,3 @@ async def chat_socket(websocket: WebSocket) -> None:
     finally:
         gateway.count("ws_clients", -1)
         await connection.close()
-
-
-async def conversation(request: Request) -> Response:
-    """The last messages of a conversation, oldest first, so a reloaded page shows its chat again; an
-    answer comes with its Markdown rendered here (`html`), as it was shown when it finished."""
-    gateway: Gateway = request.app.state.gateway
-    try:
-        query = ConversationRequest(thread_id=request.path_params["thread_id"], limit=50)
-        data = await gateway.crud(subjects.CONVERSATION_RECENT, encode(query))
-        messages = decode(Conversation, data).messages
-    except ValidationError:
-        return JSONResponse({"error": "not a conversation id"}, status_code=422)
-    except (CrudError, DecodeError) as error:
-        return JSONResponse({"error": str(error)}, status_code=503)
-    out = []
-    for message in messages:
-        shown = message.model_dump(exclude_none=True)
-        if message.role == "assistant":
-            shown["html"] = MARKDOWN.render(message.text)
-        out.append(shown)
-    return JSONResponse(out)

@@ -26,9 +26,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from proto.crud_client import CrudError
 from proto.waiting import CalledOff, unless
-from services.gateway.app import CrudError, Gateway, gateway_of
 from services.gateway.hub import PING, REWOUND, FellBehind, Follower, Hub
+from services.gateway.state import Gateway, gateway_of
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _cursor(request: Request) -> int | None:
 
 
 async def _reset(gateway: Gateway, seq: int) -> bytes:
-    tasks = await gateway.tasks()
+    tasks = await gateway.crud.tasks()
     data = "".join(gateway.render_item(t) for t in tasks)
     return ServerSentEvent(data=data, event="reset", id=str(seq)).encode()
 
@@ -155,7 +156,7 @@ class Reader:
 async def events(request: Request) -> Response | EventStream:
     gateway = gateway_of(request)
     hub = gateway.hub
-    if hub is None or not gateway.nc.is_connected:
+    if hub is None or not gateway.connected:
         return PlainTextResponse("The event stream is not available right now.", status_code=503)
     # Join the live fan-out before looking back, so an event published meanwhile is queued, not lost.
     follower, head = hub.join()

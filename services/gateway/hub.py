@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from sse_starlette import ServerSentEvent
-from sse_starlette.sse import AppStatus
 
 from proto import subjects
 from proto.codec import DecodeError, decode_ui_event
@@ -32,22 +30,10 @@ from services.gateway.metrics import Metrics
 log = logging.getLogger(__name__)
 
 REPLAY_WAIT_S = 5.0
-EXIT_POLL_S = 0.2
 # The ordered consumer recreates itself after two missed heartbeats: with nats-py's default of 5 s,
 # browsers saw nothing for 20 s after a nats-server restart; with 1 s, about 4 s.
 HEARTBEAT_S = 1.0
-REWIND_EVERY = 25  # exit polls between checks that the stream has not been created anew (5 s)
-
-
-def server_exiting() -> bool:
-    """Whether the uvicorn server running this process has been asked to stop: by a signal (SIGTERM
-    from `--reload` or a supervisor, Ctrl-C; sse-starlette records it in AppStatus), or by setting
-    `should_exit` on it (as tests do). Its signal handler is a bound method of the server, which is
-    how the server is found."""
-    if AppStatus.should_exit:
-        return True
-    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    return bool(getattr(server, "should_exit", False))
+REWIND_CHECK_S = 5.0  # how often to check that the stream has not been created anew
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +102,9 @@ Render = Callable[[TaskEvent | ConfirmationEvent], str]
 class Hub:
     """One ordered consumer on the UI stream for the whole gateway; every browser follows it."""
 
-    def __init__(self, js: JetStreamContext, render: Render, queue_limit: int, metrics: Metrics) -> None:
+    def __init__(
+        self, js: JetStreamContext, render: Render, queue_limit: int, metrics: Metrics, closing: asyncio.Event
+    ) -> None:
         self.js = js
         self.render = render
         self.queue_limit = queue_limit
@@ -124,7 +112,7 @@ class Hub:
         self.followers: set[Follower] = set()
         self.seq = 0
         self.created: datetime | None = None  # when the stream followed was made: another one is new
-        self.closing = asyncio.Event()
+        self.closing = closing  # set when the gateway starts to stop: every browser's stream ends
         self._sub: Any = None
         self._closer: asyncio.Task[None] | None = None
 
@@ -146,24 +134,30 @@ class Hub:
         )
 
     async def _watch(self) -> None:
-        # uvicorn does not tell an application that it has begun to stop: it waits for every open
-        # response to end. So the streams are ended here as soon as it wants to exit.
-        # The stream check asks NATS, which may be gone as the gateway stops (nats-server stops with it
-        # on Ctrl-C): it runs beside this loop, which must keep noticing the exit within EXIT_POLL_S.
-        polls, pinged = 0, time.monotonic()
+        """Until the gateway starts to stop: a keep-alive ping for every browser every PING_S, and a
+        check every REWIND_CHECK_S that the stream was not created anew; then every stream ends.
+
+        uvicorn does not end an open response when it stops (it waits for each to end), so the streams
+        end here the moment `closing` is set. The stream check asks NATS, which may be gone by then
+        (nats-server stops with the gateway on Ctrl-C), so it runs beside this wait, never in it."""
+        loop = asyncio.get_running_loop()
+        pinged = checked = loop.time()
         check: asyncio.Task[None] | None = None
-        while not self.closing.is_set() and not server_exiting():
+        while not self.closing.is_set():
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(EXIT_POLL_S):
+                async with asyncio.timeout_at(min(pinged + PING_S, checked + REWIND_CHECK_S)):
                     await self.closing.wait()
-            polls += 1
-            if polls % REWIND_EVERY == 0 and (check is None or check.done()):
-                check = asyncio.create_task(self._check_rewound())
-            if time.monotonic() - pinged >= PING_S:
+            now = loop.time()
+            if self.closing.is_set():
+                break
+            if now >= checked + REWIND_CHECK_S:
+                checked = now
+                if check is None or check.done():
+                    check = asyncio.create_task(self._check_rewound())
+            if now >= pinged + PING_S:
                 # One timer for every browser rather than a timeout around each one's every read.
-                pinged = time.monotonic()
+                pinged = now
                 self._offer(PING)
-        self.closing.set()
         for follower in list(self.followers):
             follower.close()
         if check is not None and not check.done():

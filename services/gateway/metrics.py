@@ -6,9 +6,6 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-
 PREFIX = "ghostbus_gateway_"
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
@@ -80,9 +77,3 @@ class Metrics:
             lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} histogram"]
             lines += self.histograms[name].lines(PREFIX + name)
         return "\n".join(lines) + "\n"
-
-
-async def metrics(request: Request) -> Response:
-    """`GET /metrics`: Prometheus text."""
-    figures: Metrics = request.app.state.gateway.metrics
-    return PlainTextResponse(figures.render(), media_type="text/plain; version=0.0.4")

@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from proto import subjects
 from proto.codec import DecodeError, decode
 from proto.messages import ModelList, same_model
-from services.gateway.app import gateway_of
 
 GATHER_S = 0.3  # replies from every worker on this bus come well within this
 LISTS_WAIT_S = 2.0  # a backend's model list may take longer (a cloud endpoint's /models)
@@ -92,11 +89,3 @@ async def worker_models(nc: Client, wait_s: float = GATHER_S) -> list[WorkerMode
     return sorted(
         WorkerModel(model, backend, n, (model, backend) in default_models) for (model, backend), n in serving.items()
     )
-
-
-async def models(request: Request) -> Response:
-    """`GET /api/models`: the models the running workers can answer with (empty when none runs)."""
-    gateway = gateway_of(request)
-    if not gateway.nc.is_connected:
-        return JSONResponse({"error": "The message bus is not connected."}, status_code=503)
-    return JSONResponse([asdict(m) for m in await worker_models(gateway.nc)])

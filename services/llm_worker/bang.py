@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import time
 
-from nats.aio.client import Client
-
 from proto.commands import command_reference
+from proto.crud_client import CrudClient, CrudError
 from proto.messages import Actor, ChatMessage, NoticeRequest, RunRequest, same_model
-from services.llm_worker import tasks
+from services.llm_worker import conversation
 from services.llm_worker.backends.base import Backend
-from services.llm_worker.errors import CrudUnavailable
 from services.llm_worker.run import Run
 
 HELP = """\
@@ -28,7 +26,7 @@ def is_bang(text: str) -> bool:
     return text.startswith("!")
 
 
-async def answer(nc: Client, run: Run, request: RunRequest, backend: Backend) -> None:
+async def answer(crud: CrudClient, run: Run, request: RunRequest, backend: Backend) -> None:
     """Reply to a chat command as a normal run: started, a text message, finished."""
     word = request.text.split()[0].lower()
     await run.start()
@@ -36,23 +34,23 @@ async def answer(nc: Client, run: Run, request: RunRequest, backend: Backend) ->
         text = HELP.format(reference=command_reference())
     elif word == "!reset":
         marker = ChatMessage(
-            message_id=f"{request.run_id}-reset", thread_id=request.thread_id, role="assistant", text=tasks.RESET_MARKER
+            message_id=f"{request.run_id}-reset", thread_id=request.thread_id, role="assistant", text="", kind="reset"
         )
-        await tasks.remember(nc, marker)
+        await conversation.remember(crud, marker)
         text = "Started a new conversation: I no longer see the earlier messages."
     elif word == "!test":
-        text = await _test(nc, request)
+        text = await _test(crud, request)
     elif word == "!model":
-        text = await _model(nc, request, backend)
+        text = await _model(crud, request, backend)
     else:
         text = f"I do not know {word}. Try !help."
     await run.text(text)
     await run.finish()
 
 
-async def _model(nc: Client, request: RunRequest, backend: Backend) -> str:
+async def _model(crud: CrudClient, request: RunRequest, backend: Backend) -> str:
     """`!model` lists the backend's models; `!model NAME` picks one for this conversation."""
-    models = await backend.models() if hasattr(backend, "models") else [backend.model]
+    models = await backend.models()
     words = request.text.split()
     if len(words) == 1:
         return "Models here: " + ", ".join(models) + f". This conversation uses {run_model(request, backend)}."
@@ -64,9 +62,10 @@ async def _model(nc: Client, request: RunRequest, backend: Backend) -> str:
         message_id=f"{request.run_id}-model",
         thread_id=request.thread_id,
         role="assistant",
-        text=tasks.model_marker(chosen),
+        text=chosen,
+        kind="model",
     )
-    await tasks.remember(nc, marker)
+    await conversation.remember(crud, marker)
     return f"From now on this conversation uses {chosen}."
 
 
@@ -74,7 +73,7 @@ def run_model(request: RunRequest, backend: Backend) -> str:
     return request.model or backend.model
 
 
-async def _test(nc: Client, request: RunRequest) -> str:
+async def _test(crud: CrudClient, request: RunRequest) -> str:
     picked_up = time.time()
     notice = NoticeRequest(
         notice_id=f"{request.run_id}-test",
@@ -85,8 +84,8 @@ async def _test(nc: Client, request: RunRequest) -> str:
     )
     started = time.monotonic()
     try:
-        await tasks.notify(nc, notice)
-    except CrudUnavailable as error:
+        await crud.notify(notice)
+    except CrudError as error:
         return f"The test notification could not be sent: {error.reason}."
     crud_ms = (time.monotonic() - started) * 1000
     queue_ms = max(0.0, (picked_up - request.submitted_at) * 1000)

@@ -52,8 +52,8 @@ NOTHING_TO_DO = "I can only change the task list. Try “add milk”, “I finis
 
 
 @dataclass
-class Metrics:
-    """What the person sees under the reply: the model and its real speed."""
+class RunStats:
+    """The run's own counts, shown under the reply: the model and its real speed (the RUN_FINISHED result)."""
 
     model: str
     started: float = field(default_factory=time.monotonic)
@@ -72,12 +72,6 @@ class Metrics:
             elapsed = time.monotonic() - self.first_token
         rate = round(self.tokens / elapsed, 1) if self.tokens and elapsed else None
         return {"model": self.model, "ttft_s": ttft, "tokens": self.tokens, "tokens_per_s": rate}
-
-
-def describe(command: ProtoCommand) -> str:
-    """A command as a person would say it, for a failed action's message."""
-    target = command.name if command.op == "create" else command.target()
-    return f"{command.op} {target}"
 
 
 def compose_reply(results: list[CommandResult]) -> str:
@@ -118,14 +112,14 @@ class Run:
         self.message_open = False
         self.calls = 0
         self.results: list[CommandResult] = []
-        self.metrics = Metrics(model=self.model)
+        self.stats = RunStats(model=self.model)
         self._reply: list[str] = []
 
     def use_model(self, model: str) -> None:
         """The conversation asked for another model of the backend (`!model`)."""
         self.model = model
         self.actor = Actor(kind="model", backend=self.backend.name, model=model)
-        self.metrics.model = model
+        self.stats.model = model
 
     @property
     def reply(self) -> str:
@@ -144,27 +138,27 @@ class Run:
             said: list[str] = []
             async for chunk in self.backend.stream(prompt):
                 if isinstance(chunk, TextDelta):
-                    self.metrics.token()
-                    self.metrics.tokens += 1
+                    self.stats.token()
+                    self.stats.tokens += 1
                     said.append(chunk.text)
                     await self.text(chunk.text)
                 elif isinstance(chunk, CommandOut):
-                    self.metrics.token()
+                    self.stats.token()
                     result = await self.command(chunk.command)
                     arguments = chunk.command.model_dump_json(exclude_none=True)
                     calls.append(Call(chunk.call_id or "", chunk.command.op, arguments, result.model_dump_json()))
                 elif isinstance(chunk, InvalidCommand):
-                    self.metrics.token()
+                    self.stats.token()
                     result = await self.invalid(chunk)
                     calls.append(Call(chunk.call_id or "", chunk.op or "command", chunk.raw, result.model_dump_json()))
                 elif isinstance(chunk, Usage):
                     if chunk.completion_tokens is not None:
-                        self.metrics.tokens = tokens + chunk.completion_tokens
+                        self.stats.tokens = tokens + chunk.completion_tokens
                     if chunk.duration_s:
-                        self.metrics.generation_s = (self.metrics.generation_s or 0) + chunk.duration_s
+                        self.stats.generation_s = (self.stats.generation_s or 0) + chunk.duration_s
                     if chunk.first_token_s is not None and not prompt.rounds:
-                        self.metrics.first_token = self.metrics.started + chunk.first_token_s
-            tokens = self.metrics.tokens
+                        self.stats.first_token = self.stats.started + chunk.first_token_s
+            tokens = self.stats.tokens
             failed = [c for c in calls if not json.loads(c.result).get("ok")]
             # Inline: a command that failed validation goes back to the model once, to be corrected.
             inline = not self.backend.feeds_back and not self.backend.composes_reply
@@ -232,7 +226,7 @@ class Run:
     async def finish(self) -> None:
         await self.close_message()
         await self.publish(
-            RunFinishedEvent(thread_id=self.request.thread_id, run_id=self.request.run_id, result=self.metrics.result())
+            RunFinishedEvent(thread_id=self.request.thread_id, run_id=self.request.run_id, result=self.stats.result())
         )
 
     async def fail(self, message: str, code: str) -> None:

@@ -13,7 +13,6 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -29,31 +28,18 @@ from proto import subjects
 from proto.bus import close as close_bus
 from proto.bus import connect, stop_service
 from proto.codec import DecodeError, decode, encode
-from proto.commands import approval_question, asks_first
+from proto.crud_client import CrudClient, CrudError
 from proto.events import TextMessageContentEvent
 from proto.health import instance_metadata
-from proto.messages import (
-    MAX_MESSAGE,
-    PERSON,
-    ChatMessage,
-    CommandRequest,
-    CommandResult,
-    Confirmation,
-    ConfirmationSettle,
-    ConfirmationState,
-    Decision,
-    DecisionReply,
-    ModelList,
-    RunRequest,
-    same_model,
-)
+from proto.messages import CommandRequest, CommandResult, ModelList, RunRequest, same_model
 from proto.streams import ensure_streams
 from proto.waiting import CalledOff, unless
-from services.llm_worker import bang, tasks
+from services.llm_worker import bang, memory
+from services.llm_worker.approval import Approvals
 from services.llm_worker.backends import make_backend
-from services.llm_worker.backends.base import Backend, HistoryTurn, Prompt
+from services.llm_worker.backends.base import Backend, Prompt
 from services.llm_worker.config import Settings
-from services.llm_worker.errors import CrudUnavailable
+from services.llm_worker.errors import HandedBack
 from services.llm_worker.run import Run, perform
 
 log = logging.getLogger(__name__)
@@ -82,7 +68,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._fetching: asyncio.Task[list[Msg]] | None = None
         self._queue: JetStreamContext.PullSubscription | None = None
-        self._deadlines: dict[str, asyncio.Timeout] = {}
+        self.crud = CrudClient(nc)
+        self.approvals = Approvals(nc, self.crud, settings.confirm_timeout_s, self._stopping)
         self._cancels: Subscription | None = None
         self.completed = 0
 
@@ -99,7 +86,13 @@ class Worker:
             await self.js.publish(subjects.run_events(run_id), data)
 
     async def execute(self, request: CommandRequest) -> CommandResult:
-        return await tasks.execute(self.nc, request)
+        """Execute one command; a crud that cannot take it becomes a failed result, not an exception."""
+        try:
+            return await self.crud.execute(
+                request.command, request.actor, command_id=request.command_id, run_id=request.run_id
+            )
+        except CrudError as error:
+            return CommandResult.refused(request.command_id, request.command.op, "internal", str(error))
 
     async def open(self) -> None:
         """Join the queue and hear every Stop, both confirmed by the server before this returns, so a
@@ -209,7 +202,7 @@ class Worker:
             return
         attempt = msg.metadata.num_delivered
         publish = functools.partial(self.publish, run_id=request.run_id)
-        run = Run(request, self.backend, publish, self.execute, self.confirm)
+        run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         if attempt > self.settings.max_attempts:
             tries = attempt - 1
             plural = "s" if tries != 1 else ""
@@ -238,7 +231,7 @@ class Worker:
         default = self.backend.model
         try:
             async with asyncio.timeout(MODELS_TIMEOUT_S):
-                listed = await self.backend.models() if hasattr(self.backend, "models") else [default]
+                listed = await self.backend.models()
         except Exception as error:  # noqa: BLE001 - a picker with the default still works
             log.warning("listing the backend's models failed: %r", error)
             listed = [default]
@@ -250,160 +243,38 @@ class Worker:
         with contextlib.suppress(Exception):
             await msg.respond(encode(answer))
 
-    async def confirm(self, request: CommandRequest) -> CommandResult | None:
-        """Ask the person before a command that changes many tasks at once (proto.commands'
-        `approval_question`): every browser shows Approve / Reject, the first answer counts. None to go
-        ahead; else the result that refuses the command, which the model reads as the tool result."""
-        assert request.run_id is not None
-        if not asks_first(request.command):
-            return None  # most commands: no list to read, nothing to ask
-        try:
-            question = approval_question(request.command, await tasks.list_tasks(self.nc))
-        except CrudUnavailable:
-            return None  # executing it fails the same way, with the same reason
-        if question is None:
-            return None
-        call_id, run_id = request.command_id, request.run_id
-        loop = asyncio.get_running_loop()
-        answered: asyncio.Future[bool] = loop.create_future()
-
-        async def on_decision(msg: Msg) -> None:
-            try:
-                decision = decode(Decision, msg.data)
-            except DecodeError as error:
-                reply = DecisionReply(accepted=False, state="pending", message=str(error))
-            else:
-                if decision.call_id != call_id:
-                    reply = DecisionReply(accepted=False, state="pending", message="That question is not open.")
-                elif answered.done():
-                    state: ConfirmationState = "approved" if answered.result() else "rejected"
-                    reply = DecisionReply(accepted=False, state=state, message=f"It was already {state}.")
-                else:
-                    answered.set_result(decision.approve)
-                    reply = DecisionReply(accepted=True, state="approved" if decision.approve else "rejected")
-            with contextlib.suppress(Exception):
-                await msg.respond(encode(reply))
-
-        # Listening before asking: an answer given the moment the question shows is heard.
-        sub = await self.nc.subscribe(subjects.chat_decide(run_id), cb=on_decision)
-        try:
-            await self.nc.flush()
-            asked = Confirmation(
-                call_id=call_id, run_id=run_id, op=request.command.op, question=question, asked_by=request.actor
-            )
-            try:
-                stored = await tasks.ask(self.nc, asked)
-            except CrudUnavailable as error:
-                reason = f"Could not ask for approval: {error.reason}."
-                return CommandResult.refused(call_id, request.command.op, "internal", reason)
-            if stored.state == "pending":
-                log.info("run %s: %s waits for approval", run_id, call_id)
-                state = await self._answer(request, answered)
-            else:
-                state = stored.state  # a redelivered run: answered before
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        if state == "approved":
-            return None
-        why = {
-            "rejected": "Rejected in the chat",
-            "expired": f"Nobody approved it within {self.settings.confirm_timeout_s:.0f} s",
-            "stopped": "Stopped before it was approved",
-        }[state]
-        return CommandResult.refused(call_id, request.command.op, "rejected", f"{why}; nothing was changed.")
-
-    async def _answer(self, request: CommandRequest, answered: asyncio.Future[bool]) -> ConfirmationState:
-        """Wait for the person's answer (or the time limit) and record it; the wait does not count
-        against the run's own time limit. A Stop records `stopped` and goes on cancelling the run."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        deadline = self._deadlines.get(request.run_id or "")
-        resume_at = deadline.when() if deadline is not None else None
-        if deadline is not None:
-            deadline.reschedule(None)  # the run's clock stops while the person decides
-        state: ConfirmationState
-        stopping: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
-        waits: set[asyncio.Future[Any]] = {answered, stopping}
-        try:
-            done, _ = await asyncio.wait(
-                waits, timeout=self.settings.confirm_timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            if answered in done:
-                state = "approved" if answered.result() else "rejected"
-            elif stopping in done:
-                # The question stays open in every browser; the worker that takes the run next asks
-                # crud again, finds it open and waits for the same answer.
-                raise HandedBack(f"run {request.run_id}: this worker is stopping while {request.command_id} waits")
-            else:
-                state = "expired"
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2.0):
-                    await self._settle(request, "stopped")
-            raise
-        finally:
-            stopping.cancel()
-            if deadline is not None and resume_at is not None:
-                deadline.reschedule(resume_at + loop.time() - started)
-        await self._settle(request, state)
-        return state
-
-    async def _settle(self, request: CommandRequest, state: ConfirmationState) -> None:
-        by = PERSON if state in ("approved", "rejected") else request.actor
-        assert state != "pending"
-        try:
-            await tasks.settle(self.nc, ConfirmationSettle(call_id=request.command_id, state=state, actor=by))
-        except CrudUnavailable as error:
-            log.warning("could not record that %s was %s: %s", request.command_id, state, error)
-
     async def _perform(self, run: Run, request: RunRequest) -> None:
         try:
-            async with asyncio.timeout(self.settings.run_timeout_s) as deadline:
-                self._deadlines[request.run_id] = deadline
-                try:
-                    task_list = await tasks.list_tasks(self.nc, wait_s=CRUD_START_WAIT_S)
-                except CrudUnavailable as error:
-                    await run.start()
-                    await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
-                    return
-                if bang.is_bang(request.text):
-                    # Kept in the conversation so a reloaded page shows it, but never shown to the model.
-                    await tasks.remember(self.nc, self._message(request, "user", request.text))
-                    await bang.answer(self.nc, run, request, self.backend)
-                    if run.reply and not request.text.startswith("!reset"):
-                        await tasks.remember(self.nc, self._message(request, "assistant", run.reply))
-                    return
-                earlier, thread_model = await tasks.history(self.nc, request.thread_id)
-                commands = {m.run_id for m in earlier if m.role == "user" and bang.is_bang(m.text)}
-                turns = [
-                    HistoryTurn(role=m.role, text=m.text)
-                    for m in earlier
-                    if m.run_id != request.run_id and m.run_id not in commands
-                ]
-                model = request.model or thread_model
-                if model:
-                    run.use_model(model)
-                prompt = Prompt(text=request.text, tasks=task_list, history=turns, model=model)
-                await tasks.remember(self.nc, self._message(request, "user", request.text))
-                await perform(run, prompt)
-                if run.reply:
-                    await tasks.remember(self.nc, self._message(request, "assistant", run.reply))
+            async with self.approvals.time_limit(request.run_id, self.settings.run_timeout_s):
+                await self._converse(run, request)
         except TimeoutError:
             await run.fail(f"The model took longer than {self.settings.run_timeout_s:.0f} s; stopped.", "timeout")
-        finally:
-            self._deadlines.pop(request.run_id, None)
 
-    @staticmethod
-    def _message(request: RunRequest, role: str, text: str) -> ChatMessage:
-        # Ids from the run id: a redelivered run stores each message once.
-        return ChatMessage(
-            message_id=f"{request.run_id}-{role[0]}",
-            thread_id=request.thread_id,
-            role=role,  # type: ignore[arg-type]
-            text=text[:MAX_MESSAGE],
-            run_id=request.run_id,
-        )
+    async def _converse(self, run: Run, request: RunRequest) -> None:
+        """The run with the task list and its conversation: a chat command answered by the worker, any
+        other message by the model; both kept in the conversation."""
+        try:
+            task_list = await self.crud.tasks(wait_s=CRUD_START_WAIT_S)
+        except CrudError as error:
+            await run.start()
+            await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
+            return
+        if bang.is_bang(request.text):
+            # Kept in the conversation so a reloaded page shows it, but never shown to the model.
+            await memory.remember(self.crud, request, "user", request.text)
+            await bang.answer(self.crud, run, request, self.backend)
+            if run.reply and not request.text.startswith("!reset"):
+                await memory.remember(self.crud, request, "assistant", run.reply)
+            return
+        turns, thread_model = await memory.recall(self.crud, request)
+        model = request.model or thread_model
+        if model:
+            run.use_model(model)
+        prompt = Prompt(text=request.text, tasks=task_list, history=turns, model=model)
+        await memory.remember(self.crud, request, "user", request.text)
+        await perform(run, prompt)
+        if run.reply:
+            await memory.remember(self.crud, request, "assistant", run.reply)
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, msg: Msg) -> AsyncIterator[None]:
@@ -432,10 +303,6 @@ class Worker:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-
-
-class HandedBack(Exception):
-    """The run cannot go on in this worker (it is stopping); another one takes it from the queue."""
 
 
 @contextlib.asynccontextmanager

@@ -16,8 +16,8 @@ from proto import subjects
 from proto.codec import decode, decode_ui_event, encode
 from proto.commands import TaskCreate
 from proto.messages import PERSON, CommandRequest, CommandResult, ListRequest, TaskList
-from tests.natsd import NatsServer
-from tests.stack import Stack
+from tests.support.natsd import NatsServer
+from tests.support.stack import Stack
 
 
 def crud_process(stack: Stack, env: dict[str, str] | None = None) -> None:

@@ -9,7 +9,7 @@ from proto.codec import decode_ui_event
 from proto.commands import TaskCreate
 from proto.messages import PERSON, CommandRequest
 from services.crud.service import Crud
-from tests.natsd import NatsServer
+from tests.support.natsd import NatsServer
 
 
 async def test_events_committed_while_nats_is_down_arrive_after_it_returns(nats_server: NatsServer, crud: Crud) -> None:

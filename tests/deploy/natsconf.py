@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.natsd import NatsServer, nats_server_binary
+from tests.support.natsd import NatsServer, nats_server_binary
 
 DEPLOY = Path(__file__).resolve().parent.parent.parent / "deploy" / "nats"
 USERS = ("crud", "llm_worker", "gateway")

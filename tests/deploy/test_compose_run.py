@@ -26,8 +26,8 @@ import websockets
 import yaml
 
 from tests.deploy.natsconf import COMPOSE_PASSWORDS, ComposeNats, violations
-from tests.llm_worker import fake_ollama, fake_openai
-from tests.stack import ROOT, free_port
+from tests.support import fake_ollama, fake_openai
+from tests.support.stack import ROOT, free_port
 
 TOKEN = "a-test-access-token"
 OPENAI_KEY = "sk-test"

@@ -24,7 +24,7 @@ import websockets
 
 from services.llm_worker.backends.embedded import model_path
 from tests.deploy.natsconf import DEPLOY, violations
-from tests.stack import ROOT, free_port
+from tests.support.stack import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.llm_worker.fake_ollama import FakeOllama, serving
-from tests.stack import free_port
+from tests.support.fake_ollama import FakeOllama, serving
+from tests.support.stack import free_port
 from tools.model_needed import reason_not_needed
 
 

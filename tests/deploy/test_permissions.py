@@ -25,8 +25,8 @@ from proto.bus import inbox_prefix
 from proto.streams import create_streams, ensure_streams
 from services.llm_worker.backends.embedded import model_path
 from tests.deploy.natsconf import local_url, locked_down, violations
-from tests.natsd import NatsServer
-from tests.stack import Stack
+from tests.support.natsd import NatsServer
+from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import websockets
 
 from services.llm_worker.backends.embedded import model_path
 from tests.deploy.natsconf import violations
-from tests.stack import ROOT, Stack
+from tests.support.stack import ROOT, Stack
 
 WORKERS = 3
 RUNS = 9

@@ -6,8 +6,8 @@ import re
 import subprocess
 import sys
 
-from tests.stack import ROOT
-from tests.test_deploy import settings_names
+from tests.deploy.test_compose_file import settings_names
+from tests.support.stack import ROOT
 from tools.settings_doc import README, table
 
 

@@ -17,8 +17,8 @@ import pytest
 from proto import subjects
 from proto.streams import STREAMS
 from tests.deploy.natsconf import locked_down
-from tests.natsd import NatsServer, nats_server_binary
-from tests.stack import ROOT, free_port
+from tests.support.natsd import NatsServer, nats_server_binary
+from tests.support.stack import ROOT, free_port
 
 MODULES = ("services.crud", "services.llm_worker", "services.gateway")
 NATS_WAIT_S = 30  # proto.bus.connect's wait for a server at start
@@ -117,4 +117,3 @@ async def test_crud_exits_with_the_reason_when_a_stream_is_sealed(tmp_path: Path
     assert result.returncode == 1, result.output[-2000:]
     assert "crud cannot start: the UI stream cannot carry ghostbus's messages" in result.output
     assert "sealed" in result.output and result.took_s < 15
-

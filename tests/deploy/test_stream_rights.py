@@ -20,7 +20,7 @@ from proto import subjects
 from proto.bus import inbox_prefix
 from proto.streams import STREAMS, UI_MAX_MSGS, apply_streams, create_streams, ensure_streams
 from tests.deploy.natsconf import USERS, local_url, locked_down, violations
-from tests.natsd import NatsServer
+from tests.support.natsd import NatsServer
 
 UI = next(s for s in STREAMS if s.name == subjects.UI_STREAM)
 BROWSER = "browser"  # a consumer of the gateway's on the UI stream

@@ -10,9 +10,9 @@ import pytest
 from playwright.async_api import expect
 
 from services.llm_worker.backends.embedded import model_path
-from tests.browser import chromium
 from tests.gateway.test_browser import open_page
-from tests.stack import Stack
+from tests.support.browser import chromium
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""The whole stack as separate processes (tests/stack.py), with the means to strike at it: SIGKILL a
+"""The whole stack as separate processes (tests/support/stack.py), with the means to strike at it: SIGKILL a
 service or nats-server and start it again, SIGSTOP and SIGCONT one, find the worker holding a run."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.faults.ollama import Answer, ScriptedOllama, serving
-from tests.natsd import NatsServer
-from tests.stack import Service, Stack, free_port
+from tests.support.natsd import NatsServer
+from tests.support.stack import Service, Stack, free_port
 
 ACK_WAIT_S = 2.0  # a run whose worker died goes to another after this (the default is 15 s)
 READY = {"crud": "crud ready", "llm_worker": "llm_worker ready"}

@@ -1,7 +1,7 @@
 """A scripted stand-in for Ollama that the fault scenarios steer: each `/api/chat` answer is chosen by
 the scenario from the request (the person's words, a retry, a correction) and may pause at a gate, so a
 process can be killed or frozen at the worst moment. It streams Ollama's real NDJSON wire format; the
-lines are those of tests/llm_worker/fake_ollama.py."""
+lines are those of tests/support/fake_ollama.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from tests.llm_worker import fake_ollama
+from tests.support import fake_ollama
 
 CORRECTION = "These commands were not carried out"
 

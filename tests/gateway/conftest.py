@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 
-from services.gateway.app import create_app
+from services.gateway import hub
 from services.gateway.config import Settings
-from tests.natsd import NatsServer
-from tests.stack import free_port
+from services.gateway.server import create_server
+from tests.support.natsd import NatsServer
+from tests.support.stack import free_port
 
 TOKEN = "s3cret-token"
 
@@ -28,10 +28,21 @@ async def secured_url(nats_server: NatsServer, crud: object) -> AsyncIterator[st
         yield url
 
 
+@pytest.fixture
+def quick_pings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep-alive pings every 0.2 s (request it before the gateway, which reads it as it starts)."""
+    monkeypatch.setattr(hub, "PING_S", 0.2)
+
+
+@pytest.fixture
+def quick_stream_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check that the UI stream was not created anew every 0.2 s (request it before the gateway)."""
+    monkeypatch.setattr(hub, "REWIND_CHECK_S", 0.2)
+
+
 async def serve(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = create_server(settings, host="127.0.0.1", port=port, log_level="warning")
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from tests.gateway.conftest import TOKEN
-from tests.stack import ROOT
+from tests.support.stack import ROOT
 
 HTML = {"Accept": "text/html"}
 

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from nats.aio.client import Client
 from playwright.async_api import Browser, Page, expect
 
@@ -31,11 +30,11 @@ from proto.events import (
     ToolCallStartEvent,
 )
 from proto.messages import PERSON, ChatMessage, CommandRequest, Notice, RunRequest
-from services.gateway.app import create_app
 from services.gateway.config import Settings
-from tests.browser import chromium
-from tests.natsd import NatsServer
-from tests.stack import free_port
+from services.gateway.server import create_server
+from tests.support.browser import chromium
+from tests.support.natsd import NatsServer
+from tests.support.stack import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -264,8 +263,7 @@ async def test_a_gateway_restart_loses_no_change(
 @contextlib.asynccontextmanager
 async def gateway_on(port: int, nats_server: NatsServer) -> AsyncIterator[None]:
     """A gateway on a given port (so a page can find it again after a restart), stopped on exit."""
-    app = create_app(Settings(NATS_URL=nats_server.url))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = create_server(Settings(NATS_URL=nats_server.url), host="127.0.0.1", port=port, log_level="warning")
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -330,12 +328,10 @@ async def test_markup_from_the_person_the_model_and_notices_shows_as_text(
 
 
 async def test_a_page_whose_cursor_is_gone_gets_the_whole_list(
-    gateway_url: str, nc: Client, browser: Browser, monkeypatch: pytest.MonkeyPatch
+    quick_stream_checks: None, gateway_url: str, nc: Client, browser: Browser
 ) -> None:
     from proto.streams import create_streams
-    from services.gateway import hub
 
-    monkeypatch.setattr(hub, "REWIND_EVERY", 1)
     await api(gateway_url, {"op": "create", "name": "apples"})
     page = await open_page(browser, gateway_url)
     await expect(page.locator("#tasks .task .name")).to_have_text(["apples"])
@@ -375,3 +371,39 @@ async def test_a_click_on_an_item_changed_elsewhere_is_refused_and_the_item_catc
     await stale.locator("#tasks .task .toggle").click()  # now on the version it shows: it goes through
     await expect(stale.locator("#tasks .task.done")).to_have_count(0)
     await expect(stale.locator("#form-error")).to_be_hidden()
+
+
+async def test_the_page_scripts_are_modules_that_leave_one_debugging_name_on_window(
+    gateway_url: str, browser: Browser
+) -> None:
+    page = await open_page(browser, gateway_url)
+    plain = await browser.new_page()
+    await plain.goto(gateway_url + "/healthz")  # the same origin, no scripts
+    names = "JSON.stringify(Object.getOwnPropertyNames(window))"
+    added = set(json.loads(await page.evaluate(names))) - set(json.loads(await plain.evaluate(names)))
+    # SortableJS's browser build defines `Sortable`; the page's own modules share nothing through window.
+    assert added == {"ghostbus", "Sortable"}
+
+
+async def test_a_reloaded_page_shows_the_conversation_since_the_last_reset_without_its_marks(
+    gateway_url: str, nc: Client, browser: Browser
+) -> None:
+    page = await open_page(browser, gateway_url)
+    thread_id = await page.evaluate("localStorage.getItem('ghostbus-thread')")
+    # What the worker keeps of "forget this", then !reset, then !model qwen3:4b.
+    entries = [
+        ("user", "message", "forget this"),
+        ("assistant", "message", "Forgotten soon."),
+        ("user", "message", "!reset"),
+        ("assistant", "reset", ""),
+        ("user", "message", "!model qwen3:4b"),
+        ("assistant", "model", "qwen3:4b"),
+        ("assistant", "message", "From now on this conversation uses qwen3:4b."),
+    ]
+    for n, (role, kind, text) in enumerate(entries):
+        entry = ChatMessage(message_id=f"e{n}", thread_id=thread_id, role=role, kind=kind, text=text)
+        await nc.request(subjects.CONVERSATION_APPEND, encode(entry), timeout=5)
+    await page.reload()
+    await expect(page.locator(".msg.user")).to_have_text(["!model qwen3:4b"])
+    await expect(page.locator(".msg.assistant .text")).to_have_text(["From now on this conversation uses qwen3:4b."])
+    assert page.dialogs == []

@@ -17,7 +17,7 @@ from proto import subjects
 from proto.codec import decode, encode
 from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEvent, TextMessageStartEvent
 from proto.messages import RunRequest
-from tests.natsd import NatsServer
+from tests.support.natsd import NatsServer
 
 
 def ws_url(gateway_url: str) -> str:
@@ -206,7 +206,7 @@ async def test_the_model_picker_lists_every_model_of_the_workers_backends(
 
     from services.llm_worker.config import Settings as WorkerSettings
     from services.llm_worker.worker import running
-    from tests.llm_worker.fake_ollama import FakeOllama, serving
+    from tests.support.fake_ollama import FakeOllama, serving
 
     fake = FakeOllama(["Hi."], model="qwen3:4b", more_models=["llama3.2:latest", "gemma3:1b"])
     async with serving(fake):

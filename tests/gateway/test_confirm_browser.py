@@ -12,10 +12,10 @@ from playwright.async_api import Browser, Page, expect
 
 from services.llm_worker.config import Settings as WorkerSettings
 from services.llm_worker.worker import running
-from tests.browser import chromium
 from tests.gateway.test_browser import api, open_page
-from tests.llm_worker.fake_ollama import FakeOllama, serving
-from tests.natsd import NatsServer
+from tests.support.browser import chromium
+from tests.support.fake_ollama import FakeOllama, serving
+from tests.support.natsd import NatsServer
 
 pytestmark = pytest.mark.browser
 

@@ -21,8 +21,8 @@ from proto.codec import encode
 from proto.messages import Notice
 from services.gateway.config import Settings
 from tests.gateway.conftest import serve
-from tests.natsd import NatsServer
-from tests.stack import free_port
+from tests.support.natsd import NatsServer
+from tests.support.stack import free_port
 
 ID = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
 
@@ -158,17 +158,14 @@ async def test_shutdown_ends_open_streams_at_once_and_cleanly(
     monkeypatch: pytest.MonkeyPatch,
     nats_gone_first: bool,
 ) -> None:
-    import uvicorn
-
     from services.gateway import hub
-    from services.gateway.app import create_app
+    from services.gateway.server import create_server
 
     # Ctrl-C under `make run` stops nats-server too, often first; the stream check then waits on a
-    # NATS that is gone (checked every poll here, so one is under way when the exit comes).
-    monkeypatch.setattr(hub, "REWIND_EVERY", 1)
+    # NATS that is gone (checked every 0.2 s here, so one is under way when the exit comes).
+    monkeypatch.setattr(hub, "REWIND_CHECK_S", 0.2)
     port = free_port()
-    app = create_app(Settings(NATS_URL=nats_server.url))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = create_server(Settings(NATS_URL=nats_server.url), host="127.0.0.1", port=port, log_level="warning")
     uvicorn_log = logging.getLogger("uvicorn.error")  # uvicorn's loggers do not propagate to pytest's
     uvicorn_log.addHandler(caplog.handler)
     try:
@@ -192,10 +189,7 @@ async def test_shutdown_ends_open_streams_at_once_and_cleanly(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
-async def test_a_quiet_stream_sends_keep_alive_comments(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.gateway import hub
-
-    monkeypatch.setattr(hub, "PING_S", 0.2)
+async def test_a_quiet_stream_sends_keep_alive_comments(quick_pings: None, gateway_url: str) -> None:
     stream = await RawStream.open(gateway_url)
     async with asyncio.timeout(5):
         while stream.body.count(b": ping\r\n\r\n") < 2:
@@ -222,12 +216,10 @@ async def test_the_fan_out_survives_a_nats_server_restart(gateway_url: str, nats
 
 
 async def test_a_stream_created_anew_sends_every_browser_the_whole_list(
-    gateway_url: str, nc: Client, monkeypatch: pytest.MonkeyPatch
+    quick_stream_checks: None, gateway_url: str, nc: Client
 ) -> None:
     from proto.streams import create_streams
-    from services.gateway import hub
 
-    monkeypatch.setattr(hub, "REWIND_EVERY", 1)
     js = nc.jetstream()
     async with httpx.AsyncClient(base_url=gateway_url) as client:
         for name in ("a", "b", "c"):

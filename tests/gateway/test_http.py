@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 import httpx
 from nats.aio.client import Client
 
 from proto import subjects
 from proto.codec import encode
 from proto.messages import ChatMessage
+from services.crud.service import Crud
 
 HX = {"HX-Request": "true"}
 
@@ -89,3 +93,14 @@ async def test_the_conversation_comes_back_with_answers_rendered_safely(gateway_
     assert "html" not in got[0] and got[0]["run_id"] == "r1"
     assert got[1]["html"] == "<p>Added <strong>milk</strong>. &lt;img src=x onerror=alert(1)&gt;</p>\n"
     assert bad.status_code == 422
+
+
+async def test_crud_s_own_reason_for_failing_reaches_the_person(gateway_url: str, crud: Crud) -> None:
+    # crud answers with an error (nats.micro's error headers) when its database is broken under it.
+    with contextlib.closing(sqlite3.connect(crud.settings.db_path)) as db:
+        db.execute("DROP TABLE tasks")
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        listed = await client.get("/api/tasks")
+        page = await client.get("/")
+    assert listed.status_code == 503 and "no such table: tasks" in listed.json()["error"]
+    assert page.status_code == 200 and "no such table: tasks" in page.text

@@ -29,9 +29,9 @@ from proto.messages import (
 from services.crud.service import Crud
 from services.llm_worker.config import Settings
 from services.llm_worker.worker import running
-from tests.llm_worker.fake_ollama import FakeOllama, serving
 from tests.llm_worker.test_worker import events_of, submit
-from tests.natsd import NatsServer
+from tests.support.fake_ollama import FakeOllama, serving
+from tests.support.natsd import NatsServer
 
 
 async def person(nc: Client, command: Any) -> CommandResult:

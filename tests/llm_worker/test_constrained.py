@@ -11,9 +11,9 @@ from services.llm_worker.backends.base import CommandOut, InvalidCommand
 from services.llm_worker.config import Settings
 from services.llm_worker.constrained import commands_schema, parse
 from services.llm_worker.worker import running
-from tests.llm_worker import fake_ollama, fake_openai
 from tests.llm_worker.test_worker import events_of, submit
-from tests.natsd import NatsServer
+from tests.support import fake_ollama, fake_openai
+from tests.support.natsd import NatsServer
 
 ANSWER = ['{"commands": [{"op": "cre', 'ate", "name": "apples"}, {"op": "create", "name": ""}]}']
 

@@ -14,9 +14,9 @@ from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, P
 from services.llm_worker.backends.ollama import OllamaBackend, ollama_has_model
 from services.llm_worker.config import Settings
 from services.llm_worker.worker import running
-from tests.llm_worker.fake_ollama import BROKEN, FakeOllama, serving
 from tests.llm_worker.test_worker import events_of, submit
-from tests.natsd import NatsServer
+from tests.support.fake_ollama import BROKEN, FakeOllama, serving
+from tests.support.natsd import NatsServer
 
 SCRIPT = ["Sure", '! {"op": "cre', 'ate", "name"', ': "apples"}', "\nAdded ", "apples."]
 

@@ -12,12 +12,13 @@ from proto.commands import TaskCreate
 from proto.events import EventType
 from services.crud.service import Crud
 from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, InvalidCommand, Prompt, TextDelta, Usage
-from services.llm_worker.backends.openai import OpenAIBackend, tool_definitions
+from services.llm_worker.backends.chat import tool_definitions
+from services.llm_worker.backends.openai import OpenAIBackend
 from services.llm_worker.config import Settings
 from services.llm_worker.worker import running
-from tests.llm_worker.fake_openai import BROKEN, FakeOpenAI, Turn, serving
 from tests.llm_worker.test_worker import events_of, submit
-from tests.natsd import NatsServer
+from tests.support.fake_openai import BROKEN, FakeOpenAI, Turn, serving
+from tests.support.natsd import NatsServer
 
 ADD_APPLES = Turn(text=["Adding."], calls=[("create", ['{"na', 'me": "app', 'les"}'])])
 DONE = Turn(text=["Added ", "apples."])

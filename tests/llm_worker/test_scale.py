@@ -16,9 +16,9 @@ from proto.codec import decode_run_event, encode
 from proto.events import EventType
 from proto.messages import RunRequest
 from services.crud.service import Crud
-from tests.llm_worker.fake_ollama import FakeOllama, serving
-from tests.natsd import NatsServer
-from tests.stack import Stack
+from tests.support.fake_ollama import FakeOllama, serving
+from tests.support.natsd import NatsServer
+from tests.support.stack import Stack
 
 RUNS = 20
 

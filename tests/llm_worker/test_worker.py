@@ -24,9 +24,9 @@ from proto.messages import CommandResult, RunRequest
 from services.crud.service import Crud
 from services.llm_worker.config import Settings
 from services.llm_worker.worker import Worker, running
-from tests.llm_worker.fake_ollama import FakeOllama, serving
-from tests.natsd import NatsServer
-from tests.stack import Stack
+from tests.support.fake_ollama import FakeOllama, serving
+from tests.support.natsd import NatsServer
+from tests.support.stack import Stack
 
 
 async def submit(nc: Client, text: str) -> str:

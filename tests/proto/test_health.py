@@ -8,7 +8,7 @@ from nats.micro import add_service
 from nats.micro.service import ServiceConfig
 
 from proto.health import instance_metadata, ping
-from tests.natsd import NatsServer
+from tests.support.natsd import NatsServer
 
 
 async def test_only_an_instance_on_this_host_makes_the_service_healthy(

@@ -14,7 +14,7 @@ from nats.js.api import StreamConfig
 
 from proto import subjects
 from proto.streams import STREAMS, StreamsUnavailable, apply_streams, create_streams, ensure_streams
-from tests.natsd import NatsServer
+from tests.support.natsd import NatsServer
 
 EVENTS = next(s for s in STREAMS if s.name == subjects.RUN_EVENTS_STREAM)
 UI = next(s for s in STREAMS if s.name == subjects.UI_STREAM)

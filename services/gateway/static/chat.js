@@ -1,18 +1,26 @@
-// ghostbus page, the chat sidebar: it follows each run's AG-UI events over the WebSocket.
-// Text from the model streams in as text (textContent); a finished answer is the server's rendering.
-"use strict";
+// ghostbus page: the chat sidebar. The WebSocket to the gateway carries the person's messages and each
+// run's AG-UI events; a reload resumes the run under way; the model picker lists the workers' models.
+import { applyRunEvent, bubble, pastAnswer, runView, showRendered, showStatus } from "./messages.js";
+import { setStatus } from "./ui.js";
 
-const messages = document.getElementById("messages");
 const chatInput = document.getElementById("chat-input");
 const stopButton = document.getElementById("chat-stop");
 const modelPicker = document.getElementById("chat-model");
-const runs = new Map(); // run id -> {bubble, text, chips, calls}
-const RESET_MARKER = "— new conversation —";
 const threadId = localStorage.getItem("ghostbus-thread") || crypto.randomUUID().replaceAll("-", "");
 localStorage.setItem("ghostbus-thread", threadId);
+const FIRST_RETRY_MS = 500;
+const LAST_RETRY_MS = 10000;
 let socket = null;
-let backoff = 500;
+let retryMs = FIRST_RETRY_MS;
 let activeRun = null;
+
+// The conversation as the page shows it: what was said since the last "new conversation" (`!reset`).
+// A `!model` choice is an entry of the conversation (kind "model"), not something anyone said.
+function currentConversation(entries) {
+  let start = 0;
+  entries.forEach((m, i) => { if (m.kind === "reset") start = i + 1; });
+  return entries.slice(start).filter((m) => m.kind === "message");
+}
 
 // The run under way, kept for this tab (sessionStorage survives a reload), so a reloaded page or a
 // new socket asks the gateway to replay it instead of losing the half-written answer. Run events are
@@ -31,134 +39,9 @@ function pendingRun() {
   return null;
 }
 
-function bubble(kind, text) {
-  const li = document.createElement("li");
-  li.className = "msg " + kind;
-  if (text) li.textContent = text;
-  messages.append(li);
-  messages.scrollTop = messages.scrollHeight;
-  return li;
-}
-
-function runView(runId) {
-  let view = runs.get(runId);
-  if (!view) {
-    const li = bubble("assistant", "");
-    const chips = document.createElement("div");
-    chips.className = "chips";
-    const text = document.createElement("div");
-    text.className = "text";
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    li.append(chips, text, meta);
-    const actions = document.createElement("div");
-    actions.className = "actions";
-    li.append(actions);
-    view = { li, chips, text, meta, actions, calls: new Map(), undoable: 0 };
-    runs.set(runId, view);
-  }
-  return view;
-}
-
-function chipLabel(call) {
-  try {
-    const args = JSON.parse(call.args);
-    const target = args.name !== undefined ? args.name : args.id !== undefined ? "#" + args.id : "";
-    return `${call.name} ${target}`.trim();
-  } catch (err) {
-    return call.name;
-  }
-}
-
-function onRunEvent(runId, event) {
-  const view = runView(runId);
-  switch (event.type) {
-    case "RUN_STARTED":
-      // The first event of a run, or of its replay after a reload or a worker's restart: start afresh.
-      view.li.classList.remove("error");
-      view.meta.textContent = "";
-      view.text.textContent = "";
-      view.chips.replaceChildren();
-      view.actions.replaceChildren();
-      view.calls.clear();
-      view.undoable = 0;
-      break;
-    case "TEXT_MESSAGE_CONTENT":
-      view.text.classList.add("streaming");
-      view.text.append(document.createTextNode(event.delta)); // as text while it streams
-      break;
-    case "TOOL_CALL_START": {
-      const chip = document.createElement("span");
-      chip.className = "chip";
-      chip.dataset.state = "pending";
-      chip.textContent = event.toolCallName + "…";
-      view.chips.append(chip);
-      view.calls.set(event.toolCallId, { name: event.toolCallName, args: "", chip });
-      break;
-    }
-    case "TOOL_CALL_ARGS": {
-      const call = view.calls.get(event.toolCallId);
-      if (call) call.args += event.delta;
-      break;
-    }
-    case "TOOL_CALL_END": {
-      const call = view.calls.get(event.toolCallId);
-      if (call) call.chip.textContent = chipLabel(call) + "…";
-      break;
-    }
-    case "TOOL_CALL_RESULT": {
-      const call = view.calls.get(event.toolCallId);
-      if (!call) break;
-      let result = {};
-      try { result = JSON.parse(event.content); } catch (err) { result = { ok: false }; }
-      call.chip.dataset.state = result.ok ? "done" : "failed";
-      call.chip.textContent = (result.ok ? "✓ " : "✗ ") + chipLabel(call);
-      call.chip.title = result.ok ? result.summary || "" : (result.error && result.error.message) || "failed";
-      if (result.ok) {
-        const undo = document.createElement("button");
-        undo.type = "button";
-        undo.className = "link undo";
-        undo.textContent = "Undo";
-        undo.addEventListener("click", async () => {
-          if (await command({ op: "undo", command_id: event.toolCallId })) {
-            call.chip.dataset.undone = "true";
-            undo.remove();
-          }
-        });
-        call.chip.append(" ", undo);
-        view.undoable += 1;
-      }
-      break;
-    }
-    case "RUN_FINISHED": {
-      const m = event.result || {};
-      const parts = [m.model];
-      if (m.ttft_s != null) parts.push(`first token ${Math.round(m.ttft_s * 1000)} ms`);
-      if (m.tokens_per_s != null) parts.push(`${m.tokens_per_s} tokens/s`);
-      view.meta.textContent = parts.filter(Boolean).join(" · ");
-      if (view.undoable > 1) {
-        const all = document.createElement("button");
-        all.type = "button";
-        all.className = "link undo-all";
-        all.textContent = "Undo all";
-        all.addEventListener("click", async () => {
-          if (await command({ op: "undo", run_id: runId })) {
-            view.calls.forEach((c) => { c.chip.dataset.undone = "true"; c.chip.querySelector(".undo")?.remove(); });
-            all.remove();
-          }
-        });
-        view.actions.append(all);
-      }
-      endRun(runId);
-      break;
-    }
-    case "RUN_ERROR":
-      view.li.classList.add("error");
-      view.meta.textContent = event.message;
-      endRun(runId);
-      break;
-  }
-  messages.scrollTop = messages.scrollHeight;
+function startRun(runId) {
+  activeRun = runId;
+  stopButton.hidden = false;
 }
 
 function endRun(runId) {
@@ -170,49 +53,45 @@ function endRun(runId) {
   }
 }
 
+function onFrame(message) {
+  if (message.type === "run") {
+    sessionStorage.setItem(PENDING, JSON.stringify({ runId: message.runId, text: message.text, at: Date.now() }));
+    startRun(message.runId);
+    runView(message.runId);
+  } else if (message.type === "rendered") {
+    showRendered(message.runId, message.html);
+  } else if (message.type === "status") {
+    showStatus(message.runId, message.message);
+  } else if (message.type === "error") {
+    bubble("error", message.message);
+  } else if (message.runId && applyRunEvent(message.runId, message)) {
+    endRun(message.runId); // an AG-UI event of that run, and it was the last
+  }
+}
+
 function connectChat() {
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   socket = new WebSocket(scheme + location.host + "/ws");
   setStatus("ws-status", "connecting");
   socket.onopen = () => {
     setStatus("ws-status", "open");
-    backoff = 500;
+    retryMs = FIRST_RETRY_MS;
     const pending = pendingRun();
     if (pending) {
-      activeRun = pending.runId;
-      stopButton.hidden = false;
+      startRun(pending.runId);
       socket.send(JSON.stringify({ type: "resume", runId: pending.runId }));
     }
     loadModels();
   };
   socket.onclose = () => {
     setStatus("ws-status", "closed");
-    setTimeout(connectChat, backoff);
-    backoff = Math.min(backoff * 2, 10000);
+    setTimeout(connectChat, retryMs);
+    retryMs = Math.min(retryMs * 2, LAST_RETRY_MS);
   };
-  socket.onmessage = (e) => {
-    const message = JSON.parse(e.data);
-    if (message.type === "run") {
-      sessionStorage.setItem(PENDING, JSON.stringify({ runId: message.runId, text: message.text, at: Date.now() }));
-      activeRun = message.runId;
-      stopButton.hidden = false;
-      runView(message.runId);
-    } else if (message.type === "rendered") {
-      // The finished message, rendered by the server from Markdown with raw HTML disabled.
-      const view = runView(message.runId);
-      view.text.classList.remove("streaming");
-      view.text.innerHTML = message.html;
-    } else if (message.type === "status") {
-      runView(message.runId).meta.textContent = message.message;
-    } else if (message.type === "error") {
-      bubble("error", message.message);
-    } else if (message.runId) {
-      onRunEvent(message.runId, message); // an AG-UI event of that run
-    }
-  };
+  socket.onmessage = (e) => onFrame(JSON.parse(e.data));
 }
 
-document.getElementById("chat-form").addEventListener("submit", (e) => {
+function send(e) {
   e.preventDefault();
   const text = chatInput.value.trim();
   if (!text) return;
@@ -225,30 +104,16 @@ document.getElementById("chat-form").addEventListener("submit", (e) => {
   if (modelPicker.value) frame.model = modelPicker.value;
   socket.send(JSON.stringify(frame));
   chatInput.value = "";
-});
-
-stopButton.addEventListener("click", () => {
-  if (activeRun && socket) socket.send(JSON.stringify({ type: "cancel", runId: activeRun }));
-});
+}
 
 async function loadHistory() {
   try {
     const response = await fetch(`/api/conversations/${threadId}`);
     if (!response.ok) return;
     const past = await response.json();
-    let start = 0;
-    past.forEach((m, i) => { if (m.role === "assistant" && m.text === RESET_MARKER) start = i + 1; });
-    past.slice(start).forEach((m) => {
-      if (m.role === "user") {
-        bubble("user", m.text);
-        return;
-      }
-      // An answer as it was shown when it finished: Markdown rendered by the server, raw HTML off.
-      const li = bubble("assistant", "");
-      const text = document.createElement("div");
-      text.className = "text";
-      text.innerHTML = m.html;
-      li.append(text);
+    currentConversation(past).forEach((m) => {
+      if (m.role === "user") bubble("user", m.text);
+      else pastAnswer(m.html); // Markdown rendered by the server, raw HTML off
     });
     // A run that was under way when the page went away: finished since (its answer is in the history),
     // or to be resumed once the socket opens, below the question it answers.
@@ -284,6 +149,11 @@ async function loadModels() {
   }
 }
 
-modelPicker.addEventListener("change", () => localStorage.setItem("ghostbus-model", modelPicker.value));
-
-loadHistory().then(connectChat);
+export function startChat() {
+  document.getElementById("chat-form").addEventListener("submit", send);
+  stopButton.addEventListener("click", () => {
+    if (activeRun && socket) socket.send(JSON.stringify({ type: "cancel", runId: activeRun }));
+  });
+  modelPicker.addEventListener("change", () => localStorage.setItem("ghostbus-model", modelPicker.value));
+  loadHistory().then(connectChat);
+}

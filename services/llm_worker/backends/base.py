@@ -96,7 +96,8 @@ class BackendError(RuntimeError):
 class Backend(Protocol):
     """A model backend. `composes_reply` is true when the model emits only commands and the worker
     writes the chat reply from the command results (the constrained strategy); `feeds_back` when the
-    results go back to the model for another round (the tools strategy)."""
+    results go back to the model for another round (the tools strategy). `models()` names the models a
+    conversation may pick with `!model` (a backend with one model: just `model`)."""
 
     name: str
     model: str
@@ -106,5 +107,7 @@ class Backend(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def models(self) -> list[str]: ...
 
     def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]: ...

@@ -218,6 +218,9 @@ class EmbeddedBackend:
             if llm is not None:
                 await asyncio.to_thread(llm.close)
 
+    async def models(self) -> list[str]:
+        return [self.model]
+
     async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
         await self.start()
         async with self._busy:

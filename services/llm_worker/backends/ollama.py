@@ -12,11 +12,15 @@ import httpx
 import ollama
 
 from services.llm_worker import constrained
-from services.llm_worker.backends.base import BackendError, Chunk, Prompt, TextDelta, Usage
-from services.llm_worker.backends.openai import TOOLS_SYSTEM, tool_call_command, tool_definitions
-from services.llm_worker.commands import CommandParser
+from services.llm_worker.backends.base import BackendError, Chunk, Prompt, Round, Usage
+from services.llm_worker.backends.chat import (
+    AnswerText,
+    Strategy,
+    strategy_messages,
+    tool_call_command,
+    tool_definitions,
+)
 from services.llm_worker.config import Settings
-from services.llm_worker.prompt import chat_messages, inline_corrections, system_prompt
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,9 @@ class OllamaBackend:
     def __init__(self, settings: Settings) -> None:
         self.host = settings.ollama_host
         self.model = settings.ollama_model
-        self.strategy = settings.strategy if settings.strategy in ("tools", "constrained") else "inline"
+        self.strategy: Strategy = "inline"
+        if settings.strategy in ("tools", "constrained"):
+            self.strategy = settings.strategy
         self.feeds_back = self.strategy == "tools"
         self.composes_reply = self.strategy == "constrained"
         self.keep_alive = settings.ollama_keep_alive
@@ -72,33 +78,18 @@ class OllamaBackend:
         return sorted(m.model for m in listed.models if m.model)
 
     def messages(self, prompt: Prompt) -> list[dict[str, Any]]:
-        if self.strategy == "constrained":
-            return constrained.messages(prompt)
-        if self.strategy == "inline":
-            messages: list[dict[str, Any]] = list(chat_messages(prompt))
-            return messages + inline_corrections(prompt)
-        else:
-            tasks = system_prompt(prompt.tasks).split("The task list right now:\n", 1)[-1]
-            messages = [{"role": "system", "content": TOOLS_SYSTEM.format(tasks=tasks)}]
-            messages += [{"role": t.role, "content": t.text} for t in prompt.history]
-            messages.append({"role": "user", "content": prompt.text})
-        for round_ in prompt.rounds:
-            calls = [{"function": {"name": c.op, "arguments": _arguments(c.arguments)}} for c in round_.calls]
-            messages.append({"role": "assistant", "content": round_.text, "tool_calls": calls})
-            messages += [{"role": "tool", "content": c.result, "tool_name": c.op} for c in round_.calls]
-        return messages
+        return strategy_messages(self.strategy, prompt, _tool_round)
 
     async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
         if self._client is None:
             await self.start()
         assert self._client is not None
         model = prompt.model or self.model
-        parser = CommandParser()
+        answer = AnswerText(self.strategy)
         final: ollama.ChatResponse | None = None
         started = False
         tools = tool_definitions() if self.strategy == "tools" else None
         schema = constrained.commands_schema() if self.strategy == "constrained" else None
-        answer: list[str] = []
         try:
             parts = await self._client.chat(
                 model=model,
@@ -111,13 +102,8 @@ class OllamaBackend:
             async for part in parts:
                 started = True
                 if part.message.content:
-                    if self.strategy == "constrained":
-                        answer.append(part.message.content)
-                    elif self.strategy == "inline":
-                        for item in parser.feed(part.message.content):
-                            yield item
-                    else:
-                        yield TextDelta(part.message.content)
+                    for item in answer.feed(part.message.content):
+                        yield item
                 for n, call in enumerate(part.message.tool_calls or []):
                     arguments = json.dumps(dict(call.function.arguments))
                     yield tool_call_command(f"ollama-{n}", call.function.name, arguments)
@@ -129,11 +115,8 @@ class OllamaBackend:
             raise BackendError(f"Ollama is not answering at {self.host}; is it running? ({error})") from error
         except httpx.HTTPError as error:
             raise BackendError(f"the connection to Ollama at {self.host} broke off: {error!r}") from error
-        for item in parser.finish():
+        for item in answer.finish():
             yield item
-        if self.strategy == "constrained":
-            for command in constrained.parse("".join(answer)):
-                yield command
         if final is None:
             raise BackendError("Ollama stopped before finishing the answer")
         yield _usage(final)
@@ -144,6 +127,13 @@ class OllamaBackend:
         if started:
             return BackendError(f"Ollama failed in the middle of the answer: {error.error}")
         return BackendError(f"Ollama refused the request ({error.status_code}): {error.error}")
+
+
+def _tool_round(round_: Round) -> list[dict[str, Any]]:
+    """A round in Ollama's spelling: the calls' arguments as objects, each result named by its tool."""
+    calls = [{"function": {"name": c.op, "arguments": _arguments(c.arguments)}} for c in round_.calls]
+    out: list[dict[str, Any]] = [{"role": "assistant", "content": round_.text, "tool_calls": calls}]
+    return out + [{"role": "tool", "content": c.result, "tool_name": c.op} for c in round_.calls]
 
 
 def _arguments(raw: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Any OpenAI-compatible chat endpoint (OpenAI, Groq, OpenRouter, vLLM, a llama.cpp server, Ollama's
-/v1): streamed chat completions over SSE, with native tool calls (the tools strategy) or inline
-commands cut out of the text (the inline strategy)."""
+/v1): streamed chat completions over SSE, with native tool calls (the tools strategy), inline commands
+cut out of the text (the inline strategy) or a JSON schema of commands (the constrained strategy)."""
 
 from __future__ import annotations
 
@@ -12,69 +12,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
-from proto.commands import COMMANDS, command_adapter
 from services.llm_worker import constrained
-from services.llm_worker.backends.base import (
-    BackendError,
-    Chunk,
-    CommandOut,
-    InvalidCommand,
-    Prompt,
-    TextDelta,
-    Usage,
+from services.llm_worker.backends.base import BackendError, Chunk, Prompt, Round, Usage
+from services.llm_worker.backends.chat import (
+    AnswerText,
+    Strategy,
+    strategy_messages,
+    tool_call_command,
+    tool_definitions,
 )
-from services.llm_worker.commands import CommandParser
 from services.llm_worker.config import Settings
-from services.llm_worker.prompt import chat_messages, inline_corrections, system_prompt
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
-TOOLS_SYSTEM = """\
-You are ghostbus, the assistant inside a shared task list app. People chat with you to change the \
-list or to ask about it. Change the list only with the tools, one call per change; then confirm in a \
-few plain words. For a question or small talk, just answer briefly.
-
-The task list right now:
-{tasks}"""
-
-
-def tool_definitions() -> list[dict[str, Any]]:
-    """One function per command of the language, generated from the proto models (the one source)."""
-    tools = []
-    for cls in COMMANDS:
-        schema = cls.model_json_schema()
-        properties = {k: v for k, v in schema.get("properties", {}).items() if k != "op"}
-        parameters: dict[str, Any] = {"type": "object", "properties": properties}
-        required = [r for r in schema.get("required", []) if r != "op"]
-        if required:
-            parameters["required"] = required
-        if "$defs" in schema:
-            parameters["$defs"] = schema["$defs"]
-        op = cls.model_fields["op"].default
-        description = (cls.__doc__ or op).strip()
-        function = {"name": op, "description": description, "parameters": parameters}
-        tools.append({"type": "function", "function": function})
-    return tools
-
-
-def tool_call_command(call_id: str, name: str, arguments: str) -> CommandOut | InvalidCommand:
-    """A native tool call as a validated command, or the reason it is not one (for the model to fix)."""
-    try:
-        args = json.loads(arguments or "{}")
-        if not isinstance(args, dict):
-            raise ValueError("the arguments must be a JSON object")
-    except ValueError as error:
-        return InvalidCommand(arguments, f"the arguments are not valid JSON: {error}", call_id, name)
-    try:
-        return CommandOut(command_adapter.validate_python({**args, "op": name}), call_id)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or name}: {e['msg']}" for e in error.errors(include_url=False)
-        )
-        return InvalidCommand(arguments, f"{name} was called wrongly: {problems}", call_id, name)
 
 
 @dataclass
@@ -85,14 +37,16 @@ class _PendingCall:
 
 
 class OpenAIBackend:
-    """Streams from `{base_url}/chat/completions`; `strategy` is "tools" or "inline"."""
+    """Streams from `{base_url}/chat/completions`; `strategy` is "tools", "inline" or "constrained"."""
 
     name = "openai"
 
     def __init__(self, settings: Settings) -> None:
         self.base_url = settings.openai_base_url.rstrip("/")
         self.model = settings.openai_model
-        self.strategy = settings.strategy if settings.strategy in ("inline", "constrained") else "tools"
+        self.strategy: Strategy = "tools"
+        if settings.strategy in ("inline", "constrained"):
+            self.strategy = settings.strategy
         self.feeds_back = self.strategy == "tools"
         self.composes_reply = self.strategy == "constrained"
         self._key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
@@ -118,24 +72,7 @@ class OpenAIBackend:
         return sorted(m["id"] for m in response.json().get("data", []))
 
     def messages(self, prompt: Prompt) -> list[dict[str, Any]]:
-        if self.strategy == "constrained":
-            return constrained.messages(prompt)
-        if self.strategy == "inline":
-            messages: list[dict[str, Any]] = list(chat_messages(prompt))
-            return messages + inline_corrections(prompt)
-        else:
-            tasks = system_prompt(prompt.tasks).split("The task list right now:\n", 1)[-1]
-            messages = [{"role": "system", "content": TOOLS_SYSTEM.format(tasks=tasks)}]
-            messages += [{"role": t.role, "content": t.text} for t in prompt.history]
-            messages.append({"role": "user", "content": prompt.text})
-        for round_ in prompt.rounds:
-            calls = [
-                {"id": c.call_id, "type": "function", "function": {"name": c.op, "arguments": c.arguments}}
-                for c in round_.calls
-            ]
-            messages.append({"role": "assistant", "content": round_.text or None, "tool_calls": calls})
-            messages += [{"role": "tool", "tool_call_id": c.call_id, "content": c.result} for c in round_.calls]
-        return messages
+        return strategy_messages(self.strategy, prompt, _tool_round)
 
     async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
         if self._client is None:
@@ -155,8 +92,7 @@ class OpenAIBackend:
                 "type": "json_schema",
                 "json_schema": {"name": "commands", "schema": constrained.commands_schema()},
             }
-        answer: list[str] = []
-        parser = CommandParser()
+        answer = AnswerText(self.strategy)
         calls: dict[int, _PendingCall] = {}
         usage: Usage | None = None
         started = time.monotonic()
@@ -183,13 +119,8 @@ class OpenAIBackend:
                         if first is None and (delta.get("content") or delta.get("tool_calls")):
                             first = time.monotonic()
                         if delta.get("content"):
-                            if self.strategy == "constrained":
-                                answer.append(delta["content"])
-                            elif self.strategy == "inline":
-                                for item in parser.feed(delta["content"]):
-                                    yield item
-                            else:
-                                yield TextDelta(delta["content"])
+                            for item in answer.feed(delta["content"]):
+                                yield item
                         for call in delta.get("tool_calls") or []:
                             pending = calls.setdefault(int(call.get("index", 0)), _PendingCall())
                             pending.call_id = call.get("id") or pending.call_id
@@ -202,11 +133,8 @@ class OpenAIBackend:
             raise BackendError(f"the connection to {self.base_url} broke off: {error!r}") from error
         except ValueError as error:
             raise BackendError(f"the model endpoint sent something that is not its format: {error}") from error
-        for item in parser.finish():
+        for item in answer.finish():
             yield item
-        if self.strategy == "constrained":
-            for command in constrained.parse("".join(answer)):
-                yield command
         for index in sorted(calls):
             pending = calls[index]
             yield tool_call_command(pending.call_id or f"call_{index}", pending.name, "".join(pending.arguments))
@@ -233,3 +161,13 @@ class OpenAIBackend:
         if status == 429:
             return BackendError(f"the endpoint is rate limiting us; try again shortly: {message}")
         return BackendError(f"the model endpoint refused the request ({status}): {message}")
+
+
+def _tool_round(round_: Round) -> list[dict[str, Any]]:
+    """A round in OpenAI's spelling: the calls with their ids and JSON arguments, each result by call id."""
+    calls = [
+        {"id": c.call_id, "type": "function", "function": {"name": c.op, "arguments": c.arguments}}
+        for c in round_.calls
+    ]
+    out: list[dict[str, Any]] = [{"role": "assistant", "content": round_.text or None, "tool_calls": calls}]
+    return out + [{"role": "tool", "tool_call_id": c.call_id, "content": c.result} for c in round_.calls]

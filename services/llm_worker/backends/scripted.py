@@ -74,6 +74,9 @@ class ScriptedBackend:
     async def close(self) -> None:
         return None
 
+    async def models(self) -> list[str]:
+        return [self.model]
+
     async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
         started = time.monotonic()
         first: float | None = None

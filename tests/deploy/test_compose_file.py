@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def procfile() -> dict[str, list[str]]:
@@ -163,7 +163,7 @@ def test_the_dockerfile_builds_from_files_that_exist_and_runs_as_a_user() -> Non
 
 
 def test_compose_runs_the_nats_server_version_the_tests_run() -> None:
-    from tests.natsd import nats_server_binary
+    from tests.support.natsd import nats_server_binary
 
     version = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
     found = re.search(r"v(\d+\.\d+)\.", version)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.stack import free_port
+from tests.support.stack import free_port
 
 BROKEN = "breaks-midway"
 

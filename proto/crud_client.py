@@ -1,0 +1,148 @@
+"""crud's endpoints as typed calls: how every service asks the task service for anything."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from pydantic import BaseModel
+
+from proto import subjects
+from proto.codec import DecodeError, M, decode, encode
+from proto.commands import AnyCommand
+from proto.messages import (
+    Actor,
+    Appended,
+    AuditEntry,
+    AuditList,
+    AuditRequest,
+    ChatMessage,
+    CommandRequest,
+    CommandResult,
+    Confirmation,
+    ConfirmationList,
+    ConfirmationSettle,
+    Conversation,
+    ConversationRequest,
+    ListRequest,
+    NoticeRequest,
+    PendingRequest,
+    TaskList,
+    TaskPublic,
+)
+
+CRUD_TIMEOUT_S = 5.0
+START_POLL_S = 0.2
+# How a nats.micro service says that it could not do what was asked (the reply's body is then not
+# the message the endpoint promises).
+ERROR_HEADER = "Nats-Service-Error"
+ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+
+NOT_RUNNING = "not_running"
+TIMED_OUT = "timeout"
+BAD_REPLY = "bad_reply"
+
+
+class CrudError(RuntimeError):
+    """crud could not be reached, or answered that it could not do what was asked.
+
+    `reason` says why, in crud's own words when it gave any; `code` is crud's error code ("400", "404",
+    "500") when it answered with one, else `not_running`, `timeout` or `bad_reply`. The message is a
+    sentence for a person."""
+
+    def __init__(self, subject: str, reason: str, code: str) -> None:
+        self.subject = subject
+        self.reason = reason.strip().rstrip(".")
+        self.code = code
+        super().__init__(self.reason[:1].upper() + self.reason[1:] + ".")
+
+
+class CrudClient:
+    """One service's connection to crud: each method is one endpoint, typed both ways."""
+
+    def __init__(self, nc: Client, timeout_s: float = CRUD_TIMEOUT_S) -> None:
+        self.nc = nc
+        self.timeout_s = timeout_s
+
+    async def _call(self, subject: str, message: BaseModel, answer: type[M]) -> M:
+        try:
+            reply = await self.nc.request(subject, encode(message), timeout=self.timeout_s)
+        except NoRespondersError:
+            raise CrudError(subject, "the task service is not running; try again in a moment", NOT_RUNNING) from None
+        except NatsTimeout:
+            reason = f"the task service did not answer within {self.timeout_s:g} s; try again"
+            raise CrudError(subject, reason, TIMED_OUT) from None
+        headers = reply.headers or {}
+        if refused := headers.get(ERROR_HEADER):
+            raise CrudError(subject, refused, headers.get(ERROR_CODE_HEADER) or "500")
+        try:
+            return decode(answer, reply.data)
+        except DecodeError as error:
+            raise CrudError(
+                subject, f"the task service answered with something unexpected: {error}", BAD_REPLY
+            ) from None
+
+    async def execute(
+        self, command: AnyCommand, actor: Actor, *, command_id: str | None = None, run_id: str | None = None
+    ) -> CommandResult:
+        """Execute one command (once per `command_id`: the same id asked again gets the first result).
+        A command crud carried out or refused in words (not found, a conflict) is the result; a crud
+        that is away or could not take the command at all is a CrudError."""
+        request = CommandRequest(command_id=command_id or uuid.uuid4().hex, actor=actor, run_id=run_id, command=command)
+        return await self._call(subjects.crud_command(subjects.TASK_ENTITY, command.op), request, CommandResult)
+
+    async def tasks(self, wait_s: float = 0.0) -> list[TaskPublic]:
+        """The whole task list in list order. A crud that is not running is waited for up to `wait_s`:
+        services started together may need it before it is up."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return (await self._call(subjects.TASK_LIST, ListRequest(), TaskList)).tasks
+            except CrudError as error:
+                if error.code != NOT_RUNNING or time.monotonic() + START_POLL_S > deadline:
+                    raise
+            await asyncio.sleep(START_POLL_S)
+
+    async def conversation(self, thread_id: str, limit: int = 20) -> list[ChatMessage]:
+        """The last `limit` messages of a conversation, oldest first."""
+        query = ConversationRequest(thread_id=thread_id, limit=limit)
+        return (await self._call(subjects.CONVERSATION_RECENT, query, Conversation)).messages
+
+    async def append(self, message: ChatMessage) -> bool:
+        """Add a message to its conversation; False when one with its id was stored already."""
+        return (await self._call(subjects.CONVERSATION_APPEND, message, Appended)).stored
+
+    async def notify(self, notice: NoticeRequest) -> None:
+        """Show a toast in every browser (only crud publishes UI events)."""
+        await self._call(subjects.NOTIFY, notice, CommandResult)
+
+    async def ask(self, asked: Confirmation) -> Confirmation:
+        """Show every browser a command waiting for approval; the answer is the confirmation as crud keeps
+        it (already answered when the same question was asked before)."""
+        return await self._call(subjects.CONFIRMATION_ASK, asked, Confirmation)
+
+    async def settle(self, answer: ConfirmationSettle) -> Confirmation:
+        """Record how a confirmation ended; every browser replaces its buttons with the answer."""
+        return await self._call(subjects.CONFIRMATION_SET, answer, Confirmation)
+
+    async def pending_confirmations(self) -> list[Confirmation]:
+        """The questions still waiting for a person's answer."""
+        return (await self._call(subjects.CONFIRMATION_PENDING, PendingRequest(), ConfirmationList)).confirmations
+
+    async def audit(self, run_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """What was done, newest first: every command, or those of one run."""
+        return (await self._call(subjects.AUDIT_LIST, AuditRequest(run_id=run_id, limit=limit), AuditList)).entries
+
+    async def ping(self, timeout_s: float = 1.0) -> None:
+        """Return once some crud instance answers its nats.micro PING; a CrudError if none does in time."""
+        subject = subjects.service_ping(subjects.CRUD_SERVICE)
+        try:
+            await self.nc.request(subject, b"", timeout=timeout_s)
+        except NoRespondersError:
+            raise CrudError(subject, "the task service is not running", NOT_RUNNING) from None
+        except NatsTimeout:
+            raise CrudError(subject, "the task service does not answer", TIMED_OUT) from None

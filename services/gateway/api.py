@@ -1,0 +1,165 @@
+"""The JSON API: tasks and commands as a person, approvals, conversations, models, health and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from pydantic import TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from proto import subjects
+from proto.codec import DecodeError, decode, encode
+from proto.commands import Identifier
+from proto.crud_client import CrudError
+from proto.messages import Decision, DecisionReply
+from services.gateway.relay import MARKDOWN
+from services.gateway.state import Gateway, gateway_of, problems
+from services.gateway.workers import worker_models
+
+DECIDE_TIMEOUT_S = 5.0
+_identifier: TypeAdapter[str] = TypeAdapter(Identifier)
+STATUS_OF = {"not_found": 404, "invalid": 422, "ambiguous": 409, "conflict": 409}
+
+
+def _json_only(request: Request) -> bool:
+    """JSON bodies only: a cross-site HTML form cannot send application/json."""
+    return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+
+
+async def _json_body(request: Request) -> dict[str, Any] | Response:
+    if not _json_only(request):
+        return JSONResponse({"error": "send a JSON body (Content-Type: application/json)"}, status_code=415)
+    try:
+        body = await request.json()
+    except ValueError:
+        return JSONResponse({"error": "the body is not valid JSON"}, status_code=422)
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "the body must be a JSON object"}, status_code=422)
+    return body
+
+
+async def _json_command(gateway: Gateway, command: dict[str, Any], created: bool = False) -> Response:
+    try:
+        result = await gateway.run(command)
+    except ValidationError as error:
+        return JSONResponse({"error": problems(error)}, status_code=422)
+    except CrudError as error:
+        return JSONResponse({"error": str(error)}, status_code=503)
+    if not result.ok:
+        code = result.error.code if result.error else "internal"
+        status = STATUS_OF.get(code, 500)
+        return JSONResponse({"error": result.error.message if result.error else "refused"}, status_code=status)
+    body = result.task.model_dump() if result.task else {}
+    return JSONResponse(body | {"summary": result.summary}, status_code=201 if created else 200)
+
+
+async def tasks(request: Request) -> Response:
+    """GET: the list in order. POST `{"name": ...}`: add a task, as a person, through crud."""
+    gateway = gateway_of(request)
+    if request.method == "GET":
+        try:
+            listed = await gateway.crud.tasks()
+        except CrudError as error:
+            return JSONResponse({"error": str(error)}, status_code=503)
+        return JSONResponse([t.model_dump() for t in listed])
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    return await _json_command(gateway, {"op": "create", "name": body.get("name")}, created=True)
+
+
+async def task(request: Request) -> Response:
+    """DELETE /api/tasks/{id}: delete a task, as a person, through crud."""
+    return await _json_command(gateway_of(request), {"op": "delete", "id": request.path_params["task_id"]})
+
+
+async def command(request: Request) -> Response:
+    """POST `{"command": {...}}`: any command of the language, as a person."""
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    given = body.get("command")
+    if not isinstance(given, dict):
+        return JSONResponse({"error": 'the body must be {"command": {"op": ...}}'}, status_code=422)
+    return await _json_command(gateway_of(request), given)
+
+
+async def decide(request: Request) -> Response:
+    """POST `{"approve": true|false}` to /api/runs/{run_id}/confirmations/{call_id}: the person's answer to
+    a command waiting for approval, taken by the worker that waits for it (the first answer counts)."""
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
+    approve = body.get("approve")
+    if not isinstance(approve, bool):
+        return JSONResponse({"error": 'send {"approve": true} or {"approve": false}'}, status_code=422)
+    try:
+        run_id = _identifier.validate_python(request.path_params["run_id"])
+        decision = Decision(call_id=request.path_params["call_id"], approve=approve)
+    except ValidationError as error:
+        return JSONResponse({"error": problems(error)}, status_code=422)
+    gateway = gateway_of(request)
+    try:
+        reply = await gateway.nc.request(subjects.chat_decide(run_id), encode(decision), timeout=DECIDE_TIMEOUT_S)
+    except NoRespondersError:
+        message = "The assistant is no longer waiting for this answer (its run has ended)."
+        return JSONResponse({"error": message, "state": "gone"}, status_code=409)
+    except NatsTimeout:
+        return JSONResponse({"error": "The assistant did not take the answer in time; try again."}, status_code=504)
+    try:
+        answer = decode(DecisionReply, reply.data)
+    except DecodeError as error:
+        return JSONResponse({"error": f"The assistant answered with something unexpected: {error}"}, status_code=502)
+    gateway.count("confirmations_answered_total")
+    if not answer.accepted:
+        return JSONResponse({"error": answer.message, "state": answer.state}, status_code=409)
+    return JSONResponse({"state": answer.state})
+
+
+async def conversation(request: Request) -> Response:
+    """The last messages of a conversation, oldest first, so a reloaded page shows its chat again; an
+    answer comes with its Markdown rendered here (`html`), as it was shown when it finished."""
+    gateway = gateway_of(request)
+    try:
+        messages = await gateway.crud.conversation(request.path_params["thread_id"], limit=50)
+    except ValidationError:
+        return JSONResponse({"error": "not a conversation id"}, status_code=422)
+    except CrudError as error:
+        return JSONResponse({"error": str(error)}, status_code=503)
+    out = []
+    for message in messages:
+        shown = message.model_dump(exclude_none=True)
+        if message.role == "assistant":
+            shown["html"] = MARKDOWN.render(message.text)
+        out.append(shown)
+    return JSONResponse(out)
+
+
+async def models(request: Request) -> Response:
+    """`GET /api/models`: the models the running workers can answer with (empty when none runs)."""
+    gateway = gateway_of(request)
+    if not gateway.nc.is_connected:
+        return JSONResponse({"error": "The message bus is not connected."}, status_code=503)
+    return JSONResponse([asdict(m) for m in await worker_models(gateway.nc)])
+
+
+async def metrics(request: Request) -> Response:
+    """`GET /metrics`: Prometheus text."""
+    return PlainTextResponse(gateway_of(request).metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+async def healthz(request: Request) -> Response:
+    """200 only when NATS is connected and crud answers."""
+    gateway = gateway_of(request)
+    if not gateway.connected:
+        return PlainTextResponse("NATS is not connected", status_code=503)
+    try:
+        await gateway.crud.ping()
+    except (CrudError, NatsError):  # NATS going away during the PING: crud cannot be reached either
+        return PlainTextResponse("the task service does not answer", status_code=503)
+    return PlainTextResponse("ok")

@@ -1,0 +1,35 @@
+"""A conversation as the worker keeps it in crud: since the last `!reset`, with the `!model` chosen."""
+
+from __future__ import annotations
+
+from proto.crud_client import CrudClient, CrudError
+from proto.messages import ChatMessage
+
+
+async def history(crud: CrudClient, thread_id: str, limit: int = 20) -> tuple[list[ChatMessage], str | None]:
+    """The conversation's messages since the last `!reset` (oldest first) and the model chosen for it
+    with `!model`, if any; nothing if crud is away."""
+    try:
+        messages = await crud.conversation(thread_id, limit)
+    except CrudError:
+        return [], None
+    for n in range(len(messages) - 1, -1, -1):
+        if messages[n].kind == "reset":
+            messages = messages[n + 1 :]
+            break
+    model = None
+    kept = []
+    for message in messages:
+        if message.kind == "model":
+            model = message.text
+        elif message.kind == "message":
+            kept.append(message)
+    return kept, model
+
+
+async def remember(crud: CrudClient, message: ChatMessage) -> None:
+    """Append a message to the conversation (the same message id is stored once); best effort."""
+    try:
+        await crud.append(message)
+    except CrudError:
+        pass

@@ -1,0 +1,87 @@
+"""The crud client against the real crud: every endpoint typed both ways, and one CrudError, with crud's
+own reason, for a crud that refuses, is not running, or answers something else."""
+
+from __future__ import annotations
+
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from proto import subjects
+from proto.commands import TaskCreate, TaskToggle
+from proto.crud_client import BAD_REPLY, NOT_RUNNING, CrudClient, CrudError
+from proto.messages import (
+    PERSON,
+    Actor,
+    ChatMessage,
+    Confirmation,
+    ConfirmationSettle,
+    NoticeRequest,
+)
+
+MODEL = Actor(kind="model", backend="ollama", model="llama3.2")
+
+
+@pytest.mark.usefixtures("crud")
+async def test_commands_run_once_per_id_and_refusals_are_results(nc: Client) -> None:
+    crud = CrudClient(nc)
+    made = await crud.execute(TaskCreate(name="milk"), MODEL, command_id="c1", run_id="r1")
+    again = await crud.execute(TaskCreate(name="milk"), MODEL, command_id="c1", run_id="r1")
+    missing = await crud.execute(TaskToggle(id=42), PERSON)
+    assert made.ok and made.summary == "Added “milk”." and again == made
+    assert not missing.ok and missing.error is not None and missing.error.code == "not_found"
+    assert [(t.name, t.done) for t in await crud.tasks()] == [("milk", False)]
+    assert [(e.command_id, e.run_id, e.op) for e in await crud.audit(run_id="r1")] == [("c1", "r1", "create")]
+
+
+@pytest.mark.usefixtures("crud")
+async def test_conversations_confirmations_and_notices(nc: Client) -> None:
+    crud = CrudClient(nc)
+    said = ChatMessage(message_id="m1", thread_id="t1", role="user", text="hello", run_id="r1")
+    assert await crud.append(said) and not await crud.append(said)
+    assert [m.text for m in await crud.conversation("t1")] == ["hello"]
+    asked = Confirmation(call_id="r1-1", run_id="r1", op="clear_completed", question="Remove 2?", asked_by=MODEL)
+    assert (await crud.ask(asked)).state == "pending"
+    assert [c.call_id for c in await crud.pending_confirmations()] == ["r1-1"]
+    settled = await crud.settle(ConfirmationSettle(call_id="r1-1", state="approved", actor=PERSON))
+    assert settled.state == "approved" and await crud.pending_confirmations() == []
+    await crud.notify(NoticeRequest(notice_id="n1", actor=MODEL, text="hi"))
+    await crud.ping()
+
+
+@pytest.mark.usefixtures("crud")
+async def test_a_refusal_is_a_crud_error_with_crud_s_reason(nc: Client) -> None:
+    with pytest.raises(CrudError) as refused:
+        await CrudClient(nc).settle(ConfirmationSettle(call_id="never", state="approved", actor=PERSON))
+    assert refused.value.code == "404" and refused.value.subject == subjects.CONFIRMATION_SET
+    assert refused.value.reason == "No confirmation never was asked"
+    assert str(refused.value) == "No confirmation never was asked."
+
+
+async def test_no_crud_is_a_crud_error_at_once_or_after_waiting(nc: Client) -> None:
+    crud = CrudClient(nc)
+    with pytest.raises(CrudError) as away:
+        await crud.tasks()
+    assert (
+        away.value.code == NOT_RUNNING and str(away.value) == "The task service is not running; try again in a moment."
+    )
+    with pytest.raises(CrudError) as waited:
+        await crud.tasks(wait_s=0.5)
+    assert waited.value.code == NOT_RUNNING
+    with pytest.raises(CrudError) as no_ping:
+        await crud.ping()
+    assert no_ping.value.code == NOT_RUNNING
+
+
+async def test_an_answer_that_is_not_the_contract_is_a_crud_error(nc: Client) -> None:
+    async def foreign(msg: Msg) -> None:
+        await msg.respond(b'{"items": []}')
+
+    # Something other than crud answering on its subject (an older or foreign service).
+    sub = await nc.subscribe(subjects.TASK_LIST, cb=foreign)
+    try:
+        with pytest.raises(CrudError) as odd:
+            await CrudClient(nc).tasks()
+    finally:
+        await sub.unsubscribe()
+    assert odd.value.code == BAD_REPLY and "not a valid TaskList" in odd.value.reason
