@@ -43,7 +43,7 @@ from proto.messages import (
     PendingRequest,
     TaskList,
 )
-from proto.streams import ensure_streams
+from proto.streams import create_streams
 from services.crud.config import Settings
 from services.crud.db import Database
 from services.crud.outbox import Relay
@@ -201,9 +201,19 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
     """The crud service serving on the bus until the block exits; then it stops taking commands,
     finishes the one in hand, flushes the outbox and closes the database."""
     nc = await connect(settings.nats_url, name="crud")
-    db = await Database.open(settings.db_path)
     js = nc.jetstream()
-    await ensure_streams(js)
+    db: Database | None = None
+    try:
+        db = await Database.open(settings.db_path)
+        for note in await create_streams(js):
+            log.warning("%s", note)
+    except BaseException:
+        # A start that fails half-way closes what it opened: an open database keeps its thread, and with
+        # it the process, alive after the error.
+        if db is not None:
+            await db.close()
+        await close_bus(nc)
+        raise
     relay = Relay(db, js, settings.relay_retry_s)
     relay.start()
     crud = Crud(settings, nc, db, relay)
