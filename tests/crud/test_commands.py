@@ -109,6 +109,10 @@ def raw(command_id: str, command: dict[str, object]) -> bytes:
         ("create", raw("c3", {"op": "create", "name": "a\u0007b"}), "control"),
         ("toggle", raw("c4", {"op": "create", "name": "x"}), "toggle endpoint"),
         ("delete", raw("c5 bad id", {"op": "delete", "id": 1}), "command_id"),
+        # Beyond SQLite's 64 bits: refused where it arrives, not an overflow inside the transaction.
+        ("toggle", raw("c6", {"op": "toggle", "id": 2**70}), "id"),
+        ("reorder", raw("c7", {"op": "reorder", "order": [1, 2**63]}), "order"),
+        ("rename", raw("c8", {"op": "rename", "id": 1, "new_name": "x", "expected_version": 2**64}), "version"),
     ],
 )
 async def test_bad_requests_get_a_clear_error_and_change_nothing(
