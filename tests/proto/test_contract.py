@@ -29,6 +29,15 @@ def test_names_are_trimmed_and_bounded() -> None:
             TaskCreate(name=bad)
 
 
+def test_names_may_hold_joined_emoji_and_variation_selectors_but_no_hidden_formatting() -> None:
+    for fine in ["family 👨\u200d👩\u200d👧", "heart ❤\ufe0f", "rainbow flag 🏳\ufe0f\u200d🌈", "क्\u200dष"]:
+        assert TaskCreate(name=fine).name == fine
+    # A joiner joining nothing, a right-to-left override, a BOM: invisible, so refused.
+    for bad in ["\u200dlead", "trail\u200d", "two\u200d\u200djoiners", "evil\u202etxt.exe", "\ufeffbom"]:
+        with pytest.raises(ValueError, match="control characters"):
+            TaskCreate(name=bad)
+
+
 def test_ids_and_versions_are_bounded_integers() -> None:
     assert TaskToggle(id=MAX_INT).id == MAX_INT
     for bad in [
