@@ -42,6 +42,8 @@ START_POLL_S = 0.2
 ERROR_HEADER = "Nats-Service-Error"
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 
+ID_REUSED = "409"
+"""crud's code for a command id that already stands for another command (nothing was done)."""
 NOT_RUNNING = "not_running"
 TIMED_OUT = "timeout"
 BAD_REPLY = "bad_reply"

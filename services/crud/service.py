@@ -46,6 +46,7 @@ from proto.messages import (
 from proto.streams import create_streams
 from services.crud.config import Settings
 from services.crud.db import Database
+from services.crud.errors import IdReused
 from services.crud.outbox import Relay
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ class Crud:
         try:
             async with self.lock:
                 result, new = await self.db.execute(command_request)
+        except IdReused as reused:
+            log.warning("%s", reused)
+            await self._refuse(request, CommandError(code="conflict", message=str(reused)), "409", reused.command_id)
+            return
         except Exception:
             log.exception("command %s failed", command_request.command_id)
             failed = CommandError(code="internal", message="The task service failed to apply the command; try again.")

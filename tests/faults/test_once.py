@@ -20,11 +20,6 @@ FROZEN_S = 7.0  # longer than the worker's 5 s wait for crud's reply
 AWAY_S = 2.0  # how long crud stays away after the command was given
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 point 1: a command id (run id + call position) is not bound to the command, so a retried "
-    "run's different first command gets the stored result of the first attempt's",
-)
 async def test_a_retried_run_whose_model_now_asks_for_something_else_gets_it_done(tmp_path: Path) -> None:
     never = asyncio.Event()
 
