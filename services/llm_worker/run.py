@@ -166,7 +166,7 @@ class Run:
                     if chunk.first_token_s is not None and not prompt.rounds:
                         self.stats.first_token = self.stats.started + chunk.first_token_s
             tokens = self.stats.tokens
-            failed = [c for c in calls if not json.loads(c.result).get("ok")]
+            failed = [c for c in calls if _correctable(c.result)]
             # Inline: a command that failed validation goes back to the model once, to be corrected.
             inline = not self.backend.feeds_back and not self.backend.composes_reply
             inline_retry = inline and bool(failed) and not prompt.rounds
@@ -275,6 +275,16 @@ class Run:
     async def fail(self, message: str, code: str) -> None:
         await self.close_message()
         await self.publish(RunErrorEvent(message=message, code=code))
+
+
+CORRECTABLE = frozenset({"invalid", "not_found", "ambiguous"})
+"""Why a command may fail that writing it again can fix. Not the others: one the person rejected stays
+rejected, and one whose outcome is not known (crud did not answer) may have been carried out."""
+
+
+def _correctable(result: str) -> bool:
+    outcome = json.loads(result)
+    return not outcome.get("ok") and (outcome.get("error") or {}).get("code") in CORRECTABLE
 
 
 def _guess_op(raw: str) -> str:

@@ -89,9 +89,16 @@ class Worker:
 
     async def execute(self, request: CommandRequest) -> CommandResult:
         """Execute one command; a crud that cannot take it becomes a failed result, not an exception."""
+        # crud not answering is asked again under the same id for as long as the run may last: the outcome of
+        # a command is known before the model hears of it, and it is never sent again under another id.
+        left = self.approvals.remaining(request.run_id or "")
         try:
             return await self.crud.execute(
-                request.command, request.actor, command_id=request.command_id, run_id=request.run_id
+                request.command,
+                request.actor,
+                command_id=request.command_id,
+                run_id=request.run_id,
+                patience_s=self.settings.run_timeout_s if left is None else max(left, 0.0),
             )
         except CrudError as error:
             if error.code == ID_REUSED:

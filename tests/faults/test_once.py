@@ -1,7 +1,7 @@
 """Exactly once is about what the person asked, not only about a command id: a retried run whose model
 now asks for something else, crud answering after the worker gave up waiting, a command given while crud
 is back on a restarted nats-server but not yet listening. Each fails on the code these were found in
-(issue 11 points 1, 2 and 15); they are marked `xfail(strict=True)` until fixed, so the fix flips them."""
+(issue 11 points 1, 2 and 15); each is a regression test now."""
 
 from __future__ import annotations
 
@@ -45,11 +45,6 @@ async def test_a_retried_run_whose_model_now_asks_for_something_else_gets_it_don
         assert not any("apples" in r.get("summary", "") for r in chat.results), "the chat says it added apples again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 point 2: a worker that gets no reply in time tells the model the command was not carried "
-    "out, and the model writes it again under a new id: the task is created twice",
-)
 async def test_crud_answering_late_does_not_create_the_task_twice(tmp_path: Path) -> None:
     asking, frozen = asyncio.Event(), asyncio.Event()
 
