@@ -121,7 +121,7 @@ class CrudClient:
             try:
                 return await self._call(subject, request, CommandResult, max(min(self.timeout_s, left), 0.1))
             except CrudError as error:
-                if error.code != TIMED_OUT:
+                if error.code not in (TIMED_OUT, NOT_RUNNING):
                     raise
                 unanswered = unanswered or error.code == TIMED_OUT
                 # A timeout has waited already; no responders comes at once, so wait a little before asking.

@@ -71,11 +71,6 @@ async def test_crud_answering_late_does_not_create_the_task_twice(tmp_path: Path
         await tab.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 point 15: right after a reconnect, crud's 'no responders' is taken as final: the command "
-    "is never applied though the run finishes",
-)
 async def test_a_command_given_before_crud_is_back_after_a_nats_restart_is_applied(tmp_path: Path) -> None:
     restarted, given = asyncio.Event(), asyncio.Event()
 

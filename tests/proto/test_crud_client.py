@@ -4,6 +4,7 @@ own reason, for a crud that refuses, is not running, or answers something else."
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
@@ -20,7 +21,9 @@ from proto.messages import (
     ConfirmationSettle,
     NoticeRequest,
 )
-from services.crud.service import Crud
+from services.crud.config import Settings
+from services.crud.service import Crud, running
+from tests.support.natsd import NatsServer
 
 MODEL = Actor(kind="model", backend="ollama", model="llama3.2")
 
@@ -111,3 +114,18 @@ async def test_no_answer_until_patience_ends_says_the_outcome_is_not_known(nc: C
             await client.execute(TaskCreate(name="milk"), PERSON)
     assert unknown.value.code == TIMED_OUT and "not known" in str(unknown.value)
 
+
+async def test_a_crud_that_is_not_there_yet_is_asked_again_until_it_is(
+    nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    client = CrudClient(nc, patience_s=30)
+    asking = asyncio.create_task(client.execute(TaskCreate(name="milk"), PERSON, command_id="early-1"))
+    await asyncio.sleep(1.0)  # no responders all that time (as right after a reconnect, before crud subscribes)
+    assert not asking.done()
+    settings = Settings(NATS_URL=nats_server.url, DATA_DIR=tmp_path / "data")
+    async with running(settings):
+        made = await asyncio.wait_for(asking, 10)
+        assert made.ok and [t.name for t in await client.tasks()] == ["milk"]
+    with pytest.raises(CrudError) as away:
+        await CrudClient(nc, patience_s=0.5).execute(TaskCreate(name="bread"), PERSON)
+    assert away.value.code == NOT_RUNNING
