@@ -148,13 +148,26 @@ async def _general(conn: aiosqlite.Connection, request: CommandRequest, now: flo
             "UPDATE commands SET undone_by = ? WHERE command_id = ?",
             [(request.command_id, undone) for undone in outcome.undoes],
         )
-        # Undoing an undo (a redo) makes the commands it had undone undoable again.
-        await conn.execute(
-            f"UPDATE commands SET undone_by = NULL WHERE undone_by IN ({','.join('?' * len(outcome.undoes))})",
-            outcome.undoes,
-        )
+        await _redo(conn, outcome.undoes, changes)
     result = CommandResult(command_id=request.command_id, ok=True, op=command.op, task=task, summary=outcome.summary)
     return Applied(result, _events(request, changes, now), listlogic.inverse(changes))
+
+
+async def _redo(conn: aiosqlite.Connection, undoes: list[str], changes: Sequence[Change]) -> None:
+    """Undoing an undo (a redo) makes the commands it had undone undoable again: each is enabled, and its
+    inverse now expects the tasks at the versions the redo left them at (the versions they had before
+    the first undo are gone; versions only grow)."""
+    marks = ",".join("?" * len(undoes))
+    async with conn.execute(
+        f"SELECT command_id, inverse FROM commands WHERE undone_by IN ({marks}) ORDER BY rowid DESC", undoes
+    ) as cursor:
+        redone = [(command_id, json.loads(inverse)) for command_id, inverse in await cursor.fetchall() if inverse]
+    refreshed = listlogic.redone([inverse for _, inverse in redone], changes)
+    await conn.executemany(
+        "UPDATE commands SET inverse = ? WHERE command_id = ?",
+        [(json.dumps(inverse), command_id) for (command_id, _), inverse in zip(redone, refreshed, strict=True)],
+    )
+    await conn.execute(f"UPDATE commands SET undone_by = NULL WHERE undone_by IN ({marks})", undoes)
 
 
 async def _one_row(conn: aiosqlite.Connection, request: CommandRequest, now: float) -> Applied | None:
