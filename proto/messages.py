@@ -170,6 +170,7 @@ class ConfirmationSettle(_Message):
     call_id: Identifier
     state: Literal["approved", "rejected", "expired", "stopped"]
     actor: Actor
+    run_id: Identifier | None = Field(default=None, description="when given, the run the question must be of")
 
 
 class PendingRequest(_Message):

@@ -163,7 +163,9 @@ class Crud:
         if (answer := await _read(request, ConfirmationSettle)) is None:
             return
         async with self.lock:
-            stored, changed = await self.db.settle_confirmation(answer.call_id, answer.state, answer.actor)
+            stored, changed = await self.db.settle_confirmation(
+                answer.call_id, answer.state, answer.actor, answer.run_id
+            )
         if stored is None:
             problem = CommandError(code="not_found", message=f"No confirmation {answer.call_id} was asked.")
             await request.respond_error("404", problem.message, data=encode(problem))
