@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
 from urllib.parse import urlsplit, urlunsplit
 
-import nats
 from nats.aio.client import Client
 from nats.micro.service import Service
 
@@ -17,41 +16,89 @@ log = logging.getLogger(__name__)
 class BusUnavailable(RuntimeError):
     """NATS did not answer at start within the allowed time."""
 
-    def __init__(self, url: str, waited_s: float, cause: BaseException) -> None:
+    def __init__(self, url: str, waited_s: float, cause: BaseException | None) -> None:
         self.url = redacted(url)
         self.waited_s = waited_s
+        reason = f" ({cause!r})" if cause is not None else ""
+        super().__init__(f"NATS at {self.url} did not answer within {waited_s:.0f} s{reason}; is nats-server running?")
+
+
+class BusRefused(RuntimeError):
+    """NATS answered at start but refused the service's user or password: waiting would not help."""
+
+    def __init__(self, url: str, cause: BaseException) -> None:
+        self.url = redacted(url)
         super().__init__(
-            f"NATS at {self.url} did not answer within {waited_s:.0f} s ({cause!r}); is nats-server running?"
+            f"NATS at {self.url} refused this user or password ({cause}); check the credentials in NATS_URL"
         )
 
 
 async def connect(url: str, name: str, wait_s: float = 30.0) -> Client:
-    """Connect to NATS, retrying while the server starts (services may start before it), then
-    keep reconnecting for as long as the service runs."""
-    deadline = time.monotonic() + wait_s
-    delay = 0.05
-    while True:
-        try:
-            return await nats.connect(
-                url,
-                name=name,
-                connect_timeout=2,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                # Replies come to this service's own inboxes, so NATS permissions can keep each service
-                # from reading another's replies (deploy/nats/permissions.conf).
-                inbox_prefix=inbox_prefix(name),
-                error_cb=_on_error,
-                disconnected_cb=_on_disconnected,
-                reconnected_cb=_on_reconnected,
-            )
-        except (OSError, nats.errors.NoServersError, TimeoutError) as error:
-            if time.monotonic() + delay > deadline:
-                raise BusUnavailable(url, wait_s, error) from error
-            log.info("waiting for NATS at %s", redacted(url))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    """Connect to NATS, waiting up to `wait_s` while the server starts (services may start before it),
+    then keep reconnecting for as long as the service runs. Raises BusUnavailable when no server answered
+    in time, BusRefused at once when the server refuses the credentials."""
+    nc = Client()
+    start = _FirstConnect(url)
+    connecting = asyncio.ensure_future(
+        nc.connect(
+            url,
+            name=name,
+            connect_timeout=2,
+            allow_reconnect=True,
+            # -1 keeps reconnecting forever once connected; nats-py applies it to the first connect too
+            # (it never gives up), so the wait at start is bounded here instead.
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,  # type: ignore[arg-type]  # typed int, used as seconds to sleep
+            # Replies come to this service's own inboxes, so NATS permissions can keep each service
+            # from reading another's replies (deploy/nats/permissions.conf).
+            inbox_prefix=inbox_prefix(name),
+            error_cb=start.on_error,
+            disconnected_cb=_on_disconnected,
+            reconnected_cb=_on_reconnected,
+        )
+    )
+    try:
+        await asyncio.wait({connecting, start.refused}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        start.refused.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+    failed = None if connecting.cancelled() else connecting.exception()
+    if not connecting.cancelled() and failed is None:
+        start.connected = True
+        return nc
+    with contextlib.suppress(Exception):
+        await nc.close()
+    if start.refusal is not None:
+        raise BusRefused(url, start.refusal)
+    if failed is not None:
+        raise failed  # not the server missing (that is retried): a malformed URL, for one
+    raise BusUnavailable(url, wait_s, start.last)
+
+
+class _FirstConnect:
+    """Errors while a service connects for the first time: one line to say it waits, the last one kept
+    for the message when it gives up, a refused password noticed at once."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connected = False
+        self.last: BaseException | None = None
+        self.refusal: BaseException | None = None
+        self.refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def on_error(self, error: Exception) -> None:
+        if self.connected:
+            await _on_error(error)
+            return
+        if self.last is None:
+            log.info("waiting for NATS at %s (%s)", redacted(self.url), error.__class__.__name__)
+        self.last = error
+        if "authorization violation" in str(error).lower() and not self.refused.done():
+            self.refusal = error
+            self.refused.set_result(None)
 
 
 # nats-py logs every failed reconnect attempt with a traceback unless given callbacks: one line each.

@@ -16,9 +16,24 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, p
 """An id that is safe inside a NATS subject token: run ids, command ids, thread ids."""
 
 
+ZWJ = "\u200d"
+"""The zero-width joiner: it joins emoji into one (👨‍👩‍👧) and letters in some scripts, so a name may hold it."""
+
+MAX_INT = 2**53 - 1
+"""The largest id or version a command may name: every integer up to it is exact in a browser's JSON (and far
+inside SQLite's 64 bits), so a larger one is refused where it arrives, never overflows inside crud."""
+
+BoundedId = Annotated[int, Field(ge=1, le=MAX_INT)]
+
+
 def _clean_name(value: str) -> str:
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
-        raise ValueError("a task name cannot contain control characters")
+    for at, ch in enumerate(value):
+        if ch == ZWJ and 0 < at < len(value) - 1 and ZWJ not in (value[at - 1], value[at + 1]):
+            continue  # joining two characters; alone or at an edge it only hides something
+        # Cc: control characters; Cf: invisible formatting (zero-width spaces, bidi overrides). Variation
+        # selectors (U+FE0F, which asks for an emoji's colour form) are marks, not formatting: allowed.
+        if unicodedata.category(ch) in ("Cc", "Cf"):
+            raise ValueError("a task name cannot contain control characters")
     return value
 
 
@@ -50,10 +65,10 @@ class _Command(BaseModel):
 
 
 class _Targeted(_Command):
-    id: int | None = Field(default=None, ge=1, description="the task's id")
+    id: int | None = Field(default=None, ge=1, le=MAX_INT, description="the task's id")
     name: TaskName | None = Field(default=None, description="the task's name, when the id is not known")
     expected_version: int | None = Field(
-        default=None, ge=1, description="refuse the command if the task has changed since this version"
+        default=None, ge=1, le=MAX_INT, description="refuse the command if the task has changed since this version"
     )
 
     @model_validator(mode="after")
@@ -112,7 +127,7 @@ class TaskReorder(_Command):
     """Put the whole list in a new order: every task's id, once each."""
 
     op: Literal["reorder"] = "reorder"
-    order: list[Annotated[int, Field(ge=1)]] = Field(max_length=MAX_TASKS)
+    order: list[BoundedId] = Field(max_length=MAX_TASKS)
 
     @model_validator(mode="after")
     def _unique(self) -> Self:

@@ -36,12 +36,18 @@ from proto.messages import (
 )
 
 CRUD_TIMEOUT_S = 5.0
+PATIENCE_S = 15.0
+"""How long `execute` keeps asking, under the same command id, a crud that does not answer or is not there."""
+RETRY_PAUSE_S = (0.1, 1.0)
+"""The first and the longest pause before asking again a crud that is not there (it may be reconnecting)."""
 START_POLL_S = 0.2
 # How a nats.micro service says that it could not do what was asked (the reply's body is then not
 # the message the endpoint promises).
 ERROR_HEADER = "Nats-Service-Error"
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 
+ID_REUSED = "409"
+"""crud's code for a command id that already stands for another command (nothing was done)."""
 NOT_RUNNING = "not_running"
 TIMED_OUT = "timeout"
 BAD_REPLY = "bad_reply"
@@ -64,17 +70,19 @@ class CrudError(RuntimeError):
 class CrudClient:
     """One service's connection to crud: each method is one endpoint, typed both ways."""
 
-    def __init__(self, nc: Client, timeout_s: float = CRUD_TIMEOUT_S) -> None:
+    def __init__(self, nc: Client, timeout_s: float = CRUD_TIMEOUT_S, patience_s: float = PATIENCE_S) -> None:
         self.nc = nc
         self.timeout_s = timeout_s
+        self.patience_s = patience_s
 
-    async def _call(self, subject: str, message: BaseModel, answer: type[M]) -> M:
+    async def _call(self, subject: str, message: BaseModel, answer: type[M], timeout_s: float | None = None) -> M:
+        timeout_s = timeout_s or self.timeout_s
         try:
-            reply = await self.nc.request(subject, encode(message), timeout=self.timeout_s)
+            reply = await self.nc.request(subject, encode(message), timeout=timeout_s)
         except NoRespondersError:
             raise CrudError(subject, "the task service is not running; try again in a moment", NOT_RUNNING) from None
         except NatsTimeout:
-            reason = f"the task service did not answer within {self.timeout_s:g} s; try again"
+            reason = f"the task service did not answer within {timeout_s:g} s; try again"
             raise CrudError(subject, reason, TIMED_OUT) from None
         headers = reply.headers or {}
         if refused := headers.get(ERROR_HEADER):
@@ -87,13 +95,51 @@ class CrudClient:
             ) from None
 
     async def execute(
-        self, command: AnyCommand, actor: Actor, *, command_id: str | None = None, run_id: str | None = None
+        self,
+        command: AnyCommand,
+        actor: Actor,
+        *,
+        command_id: str | None = None,
+        run_id: str | None = None,
+        patience_s: float | None = None,
     ) -> CommandResult:
         """Execute one command (once per `command_id`: the same id asked again gets the first result).
         A command crud carried out or refused in words (not found, a conflict) is the result; a crud
-        that is away or could not take the command at all is a CrudError."""
+        that could not take the command at all is a CrudError.
+
+        No answer in time is not a failure: crud may have committed and replied late. So is no crud at
+        all, right after a reconnect, until crud has subscribed again. Either way the command is asked
+        again under the same id (crud answers an id it has done with what it did) until crud answers or
+        `patience_s` (default: the client's) has passed; only then a CrudError, which says that the
+        outcome is not known when a request went unanswered."""
         request = CommandRequest(command_id=command_id or uuid.uuid4().hex, actor=actor, run_id=run_id, command=command)
-        return await self._call(subjects.crud_command(subjects.TASK_ENTITY, command.op), request, CommandResult)
+        subject = subjects.crud_command(subjects.TASK_ENTITY, command.op)
+        deadline = time.monotonic() + (self.patience_s if patience_s is None else patience_s)
+        pause, unanswered = RETRY_PAUSE_S[0], False
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return await self._call(subject, request, CommandResult, max(min(self.timeout_s, left), 0.1))
+            except CrudError as error:
+                if error.code not in (TIMED_OUT, NOT_RUNNING):
+                    raise
+                unanswered = unanswered or error.code == TIMED_OUT
+                # A timeout has waited already; no responders comes at once, so wait a little before asking.
+                wait = pause if error.code == NOT_RUNNING else 0.0
+                if deadline - time.monotonic() <= wait:
+                    raise self._gave_up(subject, error, unanswered) from None
+            if wait:
+                await asyncio.sleep(wait)
+                pause = min(pause * 2, RETRY_PAUSE_S[1])
+
+    def _gave_up(self, subject: str, last: CrudError, unanswered: bool) -> CrudError:
+        if not unanswered:
+            return last  # never reached: nothing was done
+        reason = (
+            "the task service did not answer in time, so whether the command was carried out is not known"
+            " (the task list shows it); it was not sent again under a new id"
+        )
+        return CrudError(subject, reason, TIMED_OUT)
 
     async def tasks(self, wait_s: float = 0.0) -> list[TaskPublic]:
         """The whole task list in list order. A crud that is not running is waited for up to `wait_s`:

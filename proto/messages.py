@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from typing import Annotated, Any, Literal
 
@@ -44,12 +46,30 @@ class RunRequest(_Message):
 
 
 class CommandRequest(_Message):
-    """A command to execute in crud; `command_id` makes a retry of the same command harmless."""
+    """A command to execute in crud; `command_id` makes a retry of the same command harmless.
+
+    The id is bound to what it asks (its `fingerprint`): sent again with the same command it gets the first
+    result; with another command it is refused as a conflict, never answered with the result of the first."""
 
     command_id: Identifier
     actor: Actor
     run_id: Identifier | None = None
     command: Command
+
+    def fingerprint(self) -> str:
+        """A hash of what this command asks: the command in canonical JSON, the kind of actor and the run.
+        The model's name is left out: a run redelivered to a worker on another backend asks the same."""
+        canonical = json.dumps(
+            {
+                "command": self.command.model_dump(mode="json", exclude_none=True),
+                "actor": self.actor.kind,
+                "run_id": self.run_id,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class ListRequest(_Message):
@@ -150,6 +170,7 @@ class ConfirmationSettle(_Message):
     call_id: Identifier
     state: Literal["approved", "rejected", "expired", "stopped"]
     actor: Actor
+    run_id: Identifier | None = Field(default=None, description="when given, the run the question must be of")
 
 
 class PendingRequest(_Message):

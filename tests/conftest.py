@@ -10,7 +10,7 @@ import pytest
 from nats.aio.client import Client
 
 from proto.bus import close
-from proto.streams import ensure_streams
+from proto.streams import create_streams
 from tests.support.natsd import NatsServer
 
 
@@ -27,7 +27,7 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
     """A client connected to this test's server, with ghostbus's streams created."""
     client = await nats.connect(nats_server.url, connect_timeout=5, max_reconnect_attempts=0)
-    await ensure_streams(client.jetstream())
+    await create_streams(client.jetstream())
     yield client
     await close(client)  # drains, or closes when draining fails, so no socket is left open
 

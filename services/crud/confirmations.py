@@ -32,11 +32,15 @@ async def ask(conn: aiosqlite.Connection, asked: Confirmation) -> tuple[Confirma
 
 
 async def settle(
-    conn: aiosqlite.Connection, call_id: str, state: ConfirmationState, actor: Actor
+    conn: aiosqlite.Connection, call_id: str, state: ConfirmationState, actor: Actor, run_id: str | None = None
 ) -> tuple[Confirmation | None, bool]:
     """Answer a pending confirmation (approved, rejected, expired, stopped): (the confirmation as
-    stored, whether this changed it). An answer stands: a later one changes nothing."""
+    stored, whether this changed it; None when there is no such question, of `run_id` if given). An
+    answer stands: a later one changes nothing. One recorded while no worker waits (its run is waiting
+    to be redelivered) is what the next worker finds when it asks again."""
     stored = await get(conn, call_id)
+    if stored is not None and run_id is not None and stored.run_id != run_id:
+        return None, False
     if stored is None or stored.state != "pending" or state == "pending":
         return stored, False
     settled = stored.model_copy(update={"state": state, "at": time.time()})

@@ -83,10 +83,10 @@ class Database:
         return await confirmations.ask(self.conn, asked)
 
     async def settle_confirmation(
-        self, call_id: str, state: ConfirmationState, actor: Actor
+        self, call_id: str, state: ConfirmationState, actor: Actor, run_id: str | None = None
     ) -> tuple[Confirmation | None, bool]:
         """Answer a pending confirmation: (the confirmation as stored, whether this changed it)."""
-        return await confirmations.settle(self.conn, call_id, state, actor)
+        return await confirmations.settle(self.conn, call_id, state, actor, run_id)
 
     async def pending_confirmations(self, max_age_s: float) -> list[Confirmation]:
         """Confirmations still waiting, oldest first, asked within the last `max_age_s` seconds."""

@@ -225,6 +225,28 @@ def inverse(changes: Sequence[Change]) -> dict[str, Any] | None:
     return {"before": before, "created": created, "after": after, "tombs": tombs}
 
 
+def redone(inverses: Sequence[dict[str, Any]], changes: Sequence[Change]) -> list[dict[str, Any]]:
+    """The inverses of commands a redo brings back (newest first), expecting each task the redo wrote at
+    its new version. Only the newest command touching a task takes it: an older one is checked, when a
+    whole run is undone, against the task as the newer one's undo leaves it, which is unchanged."""
+    written = {str(c.row.id): c for c in changes}
+    claimed: set[str] = set()
+    out = []
+    for inverse in inverses:
+        after, tombs = dict(inverse["after"]), dict(inverse.get("tombs", {}))
+        for key in after:
+            change = written.get(key)
+            if change is None or key in claimed:
+                continue
+            claimed.add(key)
+            if change.kind == "deleted":
+                after[key], tombs[key] = None, change.row.version
+            else:
+                after[key] = change.row.version
+        out.append(inverse | {"after": after, "tombs": tombs})
+    return out
+
+
 def undo(command: Undo, done: Sequence[Done], rows: Sequence[Row]) -> Outcome:
     """The list with the changes of the commands `done` (newest first) taken back, or Refused when one
     was already undone, had failed, or a task it touched has changed since."""

@@ -43,9 +43,10 @@ from proto.messages import (
     PendingRequest,
     TaskList,
 )
-from proto.streams import ensure_streams
+from proto.streams import create_streams
 from services.crud.config import Settings
 from services.crud.db import Database
+from services.crud.errors import IdReused
 from services.crud.outbox import Relay
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ class Crud:
         try:
             async with self.lock:
                 result, new = await self.db.execute(command_request)
+        except IdReused as reused:
+            log.warning("%s", reused)
+            await self._refuse(request, CommandError(code="conflict", message=str(reused)), "409", reused.command_id)
+            return
         except Exception:
             log.exception("command %s failed", command_request.command_id)
             failed = CommandError(code="internal", message="The task service failed to apply the command; try again.")
@@ -158,7 +163,9 @@ class Crud:
         if (answer := await _read(request, ConfirmationSettle)) is None:
             return
         async with self.lock:
-            stored, changed = await self.db.settle_confirmation(answer.call_id, answer.state, answer.actor)
+            stored, changed = await self.db.settle_confirmation(
+                answer.call_id, answer.state, answer.actor, answer.run_id
+            )
         if stored is None:
             problem = CommandError(code="not_found", message=f"No confirmation {answer.call_id} was asked.")
             await request.respond_error("404", problem.message, data=encode(problem))
@@ -201,9 +208,19 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
     """The crud service serving on the bus until the block exits; then it stops taking commands,
     finishes the one in hand, flushes the outbox and closes the database."""
     nc = await connect(settings.nats_url, name="crud")
-    db = await Database.open(settings.db_path)
     js = nc.jetstream()
-    await ensure_streams(js)
+    db: Database | None = None
+    try:
+        db = await Database.open(settings.db_path)
+        for note in await create_streams(js):
+            log.warning("%s", note)
+    except BaseException:
+        # A start that fails half-way closes what it opened: an open database keeps its thread, and with
+        # it the process, alive after the error.
+        if db is not None:
+            await db.close()
+        await close_bus(nc)
+        raise
     relay = Relay(db, js, settings.relay_retry_s)
     relay.start()
     crud = Crud(settings, nc, db, relay)

@@ -21,7 +21,7 @@ from proto.commands import MAX_TASKS, TaskCreate, TaskRename, TaskSetDone, TaskT
 from proto.messages import CommandRequest, CommandResult, TaskEvent, TaskPublic
 from services.crud import journal, listlogic, summaries
 from services.crud.connection import one, transaction
-from services.crud.errors import Refused
+from services.crud.errors import IdReused, Refused
 from services.crud.listlogic import Change, Done, Row
 
 COLUMNS = "id, name, done, position, version"
@@ -56,10 +56,40 @@ async def stored_result(conn: aiosqlite.Connection, command_id: str) -> CommandR
     return CommandResult.model_validate_json(row[0]) if row else None
 
 
+async def _stored_for(conn: aiosqlite.Connection, request: CommandRequest) -> CommandResult | None:
+    """The stored result of this very command under its id; None when the id is new. IdReused when the id
+    was used for something else (another command, or a notice or confirmation of the audit trail)."""
+    async with conn.execute(
+        "SELECT result, fingerprint, op, command, actor, run_id FROM commands WHERE command_id = ?",
+        (request.command_id,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    result, fingerprint, op, command, actor, run_id = row
+    if fingerprint is None:
+        fingerprint = _fingerprint_of(request.command_id, command, actor, run_id)
+    if fingerprint != request.fingerprint():
+        raise IdReused(request.command_id, op)
+    return CommandResult.model_validate_json(result)
+
+
+def _fingerprint_of(command_id: str, command: str, actor: str, run_id: str | None) -> str | None:
+    """The fingerprint of a row stored before fingerprints were (None: the row is not a task command)."""
+    try:
+        stored = CommandRequest.model_validate(
+            {"command_id": command_id, "command": json.loads(command), "actor": json.loads(actor), "run_id": run_id}
+        )
+    except ValueError:
+        return None
+    return stored.fingerprint()
+
+
 async def execute(conn: aiosqlite.Connection, request: CommandRequest) -> tuple[CommandResult, bool]:
     """Apply a command exactly once: (its result, whether anything new happened). The change, the
-    result, the inverse and the events commit together or not at all."""
-    stored = await stored_result(conn, request.command_id)
+    result, the inverse and the events commit together or not at all. The same id with another command
+    is IdReused."""
+    stored = await _stored_for(conn, request)
     if stored is not None:
         return stored, False
     now = time.time()
@@ -74,8 +104,9 @@ async def execute(conn: aiosqlite.Connection, request: CommandRequest) -> tuple[
             applied = Applied(failed, [], None)
         result, events, inverse = applied
         await conn.execute(
-            "INSERT INTO commands (command_id, actor, run_id, op, command, result, ok, created_at, inverse)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO commands"
+            " (command_id, actor, run_id, op, command, result, ok, created_at, inverse, fingerprint)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.command_id,
                 request.actor.model_dump_json(exclude_none=True),
@@ -86,6 +117,7 @@ async def execute(conn: aiosqlite.Connection, request: CommandRequest) -> tuple[
                 int(result.ok),
                 now,
                 json.dumps(inverse) if inverse else None,
+                request.fingerprint(),
             ),
         )
         queued = [(event.event_id, subjects.ui_event("task", event.kind), encode(event)) for event in events]
@@ -116,13 +148,26 @@ async def _general(conn: aiosqlite.Connection, request: CommandRequest, now: flo
             "UPDATE commands SET undone_by = ? WHERE command_id = ?",
             [(request.command_id, undone) for undone in outcome.undoes],
         )
-        # Undoing an undo (a redo) makes the commands it had undone undoable again.
-        await conn.execute(
-            f"UPDATE commands SET undone_by = NULL WHERE undone_by IN ({','.join('?' * len(outcome.undoes))})",
-            outcome.undoes,
-        )
+        await _redo(conn, outcome.undoes, changes)
     result = CommandResult(command_id=request.command_id, ok=True, op=command.op, task=task, summary=outcome.summary)
     return Applied(result, _events(request, changes, now), listlogic.inverse(changes))
+
+
+async def _redo(conn: aiosqlite.Connection, undoes: list[str], changes: Sequence[Change]) -> None:
+    """Undoing an undo (a redo) makes the commands it had undone undoable again: each is enabled, and its
+    inverse now expects the tasks at the versions the redo left them at (the versions they had before
+    the first undo are gone; versions only grow)."""
+    marks = ",".join("?" * len(undoes))
+    async with conn.execute(
+        f"SELECT command_id, inverse FROM commands WHERE undone_by IN ({marks}) ORDER BY rowid DESC", undoes
+    ) as cursor:
+        redone = [(command_id, json.loads(inverse)) for command_id, inverse in await cursor.fetchall() if inverse]
+    refreshed = listlogic.redone([inverse for _, inverse in redone], changes)
+    await conn.executemany(
+        "UPDATE commands SET inverse = ? WHERE command_id = ?",
+        [(json.dumps(inverse), command_id) for (command_id, _), inverse in zip(redone, refreshed, strict=True)],
+    )
+    await conn.execute(f"UPDATE commands SET undone_by = NULL WHERE undone_by IN ({marks})", undoes)
 
 
 async def _one_row(conn: aiosqlite.Connection, request: CommandRequest, now: float) -> Applied | None:

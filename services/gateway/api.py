@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
@@ -16,10 +16,10 @@ from proto import subjects
 from proto.codec import DecodeError, decode, encode
 from proto.commands import Identifier
 from proto.crud_client import CrudError
-from proto.messages import Decision, DecisionReply
+from proto.messages import PERSON, ConfirmationSettle, Decision, DecisionReply
 from services.gateway import idempotency
 from services.gateway.relay import MARKDOWN
-from services.gateway.state import gateway_of, problems
+from services.gateway.state import Gateway, gateway_of, problems
 from services.gateway.workers import worker_models
 
 DECIDE_TIMEOUT_S = 5.0
@@ -119,8 +119,7 @@ async def decide(request: Request) -> Response:
     try:
         reply = await gateway.nc.request(subjects.chat_decide(run_id), encode(decision), timeout=DECIDE_TIMEOUT_S)
     except NoRespondersError:
-        message = "The assistant is no longer waiting for this answer (its run has ended)."
-        return JSONResponse({"error": message, "state": "gone"}, status_code=409)
+        return await _record_decision(gateway, run_id, decision)
     except NatsTimeout:
         return JSONResponse({"error": "The assistant did not take the answer in time; try again."}, status_code=504)
     try:
@@ -134,6 +133,23 @@ async def decide(request: Request) -> Response:
             return JSONResponse({"state": answer.state})
         return JSONResponse({"error": answer.message, "state": answer.state}, status_code=409)
     return JSONResponse({"state": answer.state})
+
+
+async def _record_decision(gateway: Gateway, run_id: str, decision: Decision) -> Response:
+    """No worker waits for the answer (the run's worker died and the run waits for the next one): crud
+    records it against the question, and the worker that takes the run next finds it answered."""
+    state: Literal["approved", "rejected"] = "approved" if decision.approve else "rejected"
+    answer = ConfirmationSettle(call_id=decision.call_id, state=state, actor=PERSON, run_id=run_id)
+    try:
+        stored = await gateway.crud.settle(answer)
+    except CrudError as error:
+        if error.code == "404":
+            return JSONResponse({"error": "No such question was asked in this run.", "state": "gone"}, status_code=409)
+        return JSONResponse({"error": str(error)}, status_code=503)
+    if stored.state != state:
+        return JSONResponse({"error": f"It was already {stored.state}.", "state": stored.state}, status_code=409)
+    gateway.count("confirmations_answered_total")
+    return JSONResponse({"state": stored.state})
 
 
 async def conversation(request: Request) -> Response:

@@ -51,6 +51,12 @@ class Approvals:
             finally:
                 self._deadlines.pop(run_id, None)
 
+    def remaining(self, run_id: str) -> float | None:
+        """The seconds left of the run's time limit (None: the run has none here)."""
+        deadline = self._deadlines.get(run_id)
+        when = deadline.when() if deadline is not None else None
+        return None if when is None else when - asyncio.get_running_loop().time()
+
     async def confirm(self, request: CommandRequest) -> CommandResult | None:
         """Ask the person before a command that changes many tasks at once (proto.commands'
         `approval_question`): every browser shows Approve / Reject, the first answer counts. None to go

@@ -120,6 +120,7 @@ class CommandParser:
         self._esc = False
         self._keyed = False
         self._has_op = False
+        self._last = ""
 
     def feed(self, chunk: str) -> list[Parsed]:
         """Take the next piece of the stream; return what can be shown or executed now."""
@@ -197,6 +198,7 @@ class CommandParser:
         self._obj_at = len(self._held) - 1
         self._depth = 1
         self._in_str = self._esc = self._keyed = self._has_op = False
+        self._last = "{"  # the last character outside strings: where an object may start next
 
     def _object_char(self, ch: str, data: str, i: int, out: _Out) -> tuple[str, int]:
         if not self._keyed:
@@ -206,16 +208,25 @@ class CommandParser:
                 return self._reject(data, i, out)
             self._keyed = True
         if self._in_str:
+            if ch in "\r\n":
+                # JSON strings hold no raw line break: the line ended with a quote missing. The command is
+                # broken there, and what follows (the next command line, say) stands on its own.
+                return self._broken(data, i, out, "the line ends inside a string (a closing quote is missing)")
             if self._esc:
                 self._esc = False
             elif ch == "\\":
                 self._esc = True
             elif ch == '"':
                 self._in_str = False
+                self._last = ch
             return data, i
         if ch == '"':
             self._in_str = True
         elif ch == "{":
+            if self._last not in ":,[":
+                # Not where JSON allows an object: the command before it is missing its end (a brace, a
+                # quote), and this brace starts the next one.
+                return self._broken(data, i, out, "the command ends before its closing brace")
             self._depth += 1
         elif ch == "}":
             self._depth -= 1
@@ -223,6 +234,8 @@ class CommandParser:
                 return self._close(data, i, out)
         elif ch not in _JSON_CHARS and not self._op_seen():
             return self._reject(data, i, out)
+        if not ch.isspace():
+            self._last = ch
         if len(self._held) - self._obj_at > self._limit:
             return self._too_long(data, i, out)
         return data, i
@@ -239,6 +252,15 @@ class CommandParser:
         out.add(found)
         self._after_command()
         return data, i
+
+    def _broken(self, data: str, i: int, out: _Out, reason: str) -> tuple[str, int]:
+        """The command held so far cannot be finished by the character just read: a failed command (or
+        text, if it never had an "op"), and that character is read again on its own."""
+        if not self._op_seen():
+            return self._reject(data, i, out)
+        out.add(InvalidCommand(self._held[self._obj_at : -1], f"the command is not valid JSON: {reason}"))
+        self._after_command()
+        return data[i - 1 :], 0
 
     def _after_command(self) -> None:
         self._held = ""

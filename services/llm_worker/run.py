@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from proto.commands import OPS, command_adapter
 from proto.events import (
     RunErrorEvent,
     RunFinishedEvent,
@@ -23,7 +24,7 @@ from proto.events import (
     ToolCallResultEvent,
     ToolCallStartEvent,
 )
-from proto.messages import Actor, CommandRequest, CommandResult, RunRequest
+from proto.messages import Actor, AuditEntry, CommandRequest, CommandResult, RunRequest
 from services.llm_worker.backends.base import (
     Backend,
     BackendError,
@@ -91,7 +92,8 @@ def compose_reply(results: list[CommandResult]) -> str:
 
 
 class Run:
-    """The events of one run, in AG-UI order, and the commands it executes (ids: run id + call index)."""
+    """The events of one run, in AG-UI order, and the commands it executes (ids: run id + call index; on a
+    redelivered run, see `resume`)."""
 
     def __init__(
         self,
@@ -111,6 +113,11 @@ class Run:
         self.message_id = f"{request.run_id}-m"
         self.message_open = False
         self.calls = 0
+        self.attempt = 1
+        # What earlier attempts of this run did (crud's record, see `resume`): every id they used, and the
+        # fingerprints of the commands they applied that this attempt has not asked for again yet.
+        self._taken: set[str] = set()
+        self._applied: dict[str, str] = {}
         self.results: list[CommandResult] = []
         self.stats = RunStats(model=self.model)
         self._reply: list[str] = []
@@ -159,7 +166,7 @@ class Run:
                     if chunk.first_token_s is not None and not prompt.rounds:
                         self.stats.first_token = self.stats.started + chunk.first_token_s
             tokens = self.stats.tokens
-            failed = [c for c in calls if not json.loads(c.result).get("ok")]
+            failed = [c for c in calls if _correctable(c.result)]
             # Inline: a command that failed validation goes back to the model once, to be corrected.
             inline = not self.backend.feeds_back and not self.backend.composes_reply
             inline_retry = inline and bool(failed) and not prompt.rounds
@@ -190,10 +197,46 @@ class Run:
         self.calls += 1
         return f"{self.request.run_id}-{self.calls}"
 
+    def resume(self, recorded: Sequence[AuditEntry]) -> None:
+        """This run was delivered before (`attempt` > 1: its worker died or handed it back); `recorded` is
+        what crud holds of it, newest first. A command this attempt asks again that an earlier one applied
+        keeps that command's id, so crud answers with what was done instead of doing it twice; a new command
+        never takes an id an earlier attempt used (crud would refuse it: the id stands for something else)."""
+        for entry in reversed(recorded):  # crud lists them newest first
+            self._taken.add(entry.command_id)
+            if entry.op not in OPS or not entry.result.ok:
+                continue  # a notice, an approval step, a refused command: nothing to do twice
+            try:
+                command = command_adapter.validate_python(entry.command)
+                done = CommandRequest(
+                    command_id=entry.command_id, actor=entry.actor, run_id=entry.run_id, command=command
+                )
+            except ValidationError:
+                continue
+            self._applied[entry.command_id] = done.fingerprint()
+
+    def _reconciled(self, request: CommandRequest) -> CommandRequest:
+        """The request under the id it must have given what earlier attempts of the run did (see `resume`)."""
+        if not self._taken:
+            return request
+        fingerprint = request.fingerprint()
+        same = [command_id for command_id, done in self._applied.items() if done == fingerprint]
+        if same:
+            chosen = request.command_id if request.command_id in same else same[0]
+            del self._applied[chosen]
+        elif request.command_id in self._taken:
+            chosen = f"{self.request.run_id}-{self.attempt}-{self.calls}"
+        else:
+            return request
+        return request.model_copy(update={"command_id": chosen})
+
     async def command(self, command: ProtoCommand) -> CommandResult:
-        call_id = self._next_call()
+        request = CommandRequest(
+            command_id=self._next_call(), actor=self.actor, run_id=self.request.run_id, command=command
+        )
+        request = self._reconciled(request)
+        call_id = request.command_id
         await self._call_events(call_id, command.op, command.model_dump_json(exclude_none=True))
-        request = CommandRequest(command_id=call_id, actor=self.actor, run_id=self.request.run_id, command=command)
         refused = await self.confirm(request) if self.confirm is not None else None
         result = refused or await self.execute(request)
         self.results.append(result)
@@ -232,6 +275,16 @@ class Run:
     async def fail(self, message: str, code: str) -> None:
         await self.close_message()
         await self.publish(RunErrorEvent(message=message, code=code))
+
+
+CORRECTABLE = frozenset({"invalid", "not_found", "ambiguous"})
+"""Why a command may fail that writing it again can fix. Not the others: one the person rejected stays
+rejected, and one whose outcome is not known (crud did not answer) may have been carried out."""
+
+
+def _correctable(result: str) -> bool:
+    outcome = json.loads(result)
+    return not outcome.get("ok") and (outcome.get("error") or {}).get("code") in CORRECTABLE
 
 
 def _guess_op(raw: str) -> str:

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 from nats.aio.client import Client
@@ -28,7 +29,7 @@ from proto import subjects
 from proto.bus import close as close_bus
 from proto.bus import connect, stop_service
 from proto.codec import DecodeError, decode, encode
-from proto.crud_client import CrudClient, CrudError
+from proto.crud_client import ID_REUSED, CrudClient, CrudError
 from proto.events import TextMessageContentEvent
 from proto.health import instance_metadata
 from proto.messages import CommandRequest, CommandResult, ModelList, RunRequest, same_model
@@ -50,6 +51,7 @@ STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS
 MODELS_TIMEOUT_S = 1.5
 MAX_LISTED = 400
 MAX_REMEMBERED = 10_000
+MAX_RECORDED = 1000  # the most commands crud lists of one run; a run does far fewer
 REMEMBER_S = 3600.0
 
 
@@ -87,11 +89,24 @@ class Worker:
 
     async def execute(self, request: CommandRequest) -> CommandResult:
         """Execute one command; a crud that cannot take it becomes a failed result, not an exception."""
+        # crud not answering is asked again under the same id for as long as the run may last: the outcome of
+        # a command is known before the model hears of it, and it is never sent again under another id.
+        left = self.approvals.remaining(request.run_id or "")
         try:
             return await self.crud.execute(
-                request.command, request.actor, command_id=request.command_id, run_id=request.run_id
+                request.command,
+                request.actor,
+                command_id=request.command_id,
+                run_id=request.run_id,
+                patience_s=self.settings.run_timeout_s if left is None else max(left, 0.0),
             )
         except CrudError as error:
+            if error.code == ID_REUSED:
+                # The id stands for another command of this run (an earlier attempt's, still in flight when
+                # this one read crud's record): this command was not carried out, so it goes under its own id.
+                log.warning("%s; sending it again under a new id", error)
+                fresh = f"{request.command_id}-{uuid.uuid4().hex[:8]}"
+                return await self.execute(request.model_copy(update={"command_id": fresh}))
             return CommandResult.refused(request.command_id, request.command.op, "internal", str(error))
 
     async def open(self) -> None:
@@ -203,6 +218,7 @@ class Worker:
         attempt = msg.metadata.num_delivered
         publish = functools.partial(self.publish, run_id=request.run_id)
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
+        run.attempt = attempt
         if attempt > self.settings.max_attempts:
             tries = attempt - 1
             plural = "s" if tries != 1 else ""
@@ -256,6 +272,9 @@ class Worker:
         other message by the model; both kept in the conversation."""
         try:
             task_list = await self.crud.tasks(wait_s=CRUD_START_WAIT_S)
+            if run.attempt > 1:
+                # Delivered before: what the earlier attempts did decides which ids this one's commands get.
+                run.resume(await self.crud.audit(request.run_id, limit=MAX_RECORDED))
         except CrudError as error:
             await run.start()
             await run.fail(f"The task list is not available right now: {error.reason}.", "crud")

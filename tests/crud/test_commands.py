@@ -12,7 +12,16 @@ from nats.aio.client import Client
 from proto import subjects
 from proto.codec import decode, decode_ui_event, encode
 from proto.commands import OPS, AnyCommand, TaskCreate, TaskDelete, TaskToggle
-from proto.messages import PERSON, CommandRequest, CommandResult, ListRequest, TaskEvent, TaskList
+from proto.messages import (
+    PERSON,
+    Actor,
+    CommandRequest,
+    CommandResult,
+    ListRequest,
+    NoticeRequest,
+    TaskEvent,
+    TaskList,
+)
 from services.crud.service import Crud
 
 pytestmark = pytest.mark.usefixtures("crud")
@@ -82,6 +91,47 @@ async def test_the_same_command_id_twice_changes_the_list_once(nc: Client, crud:
     assert info.state.messages == 1
 
 
+async def test_the_same_command_id_with_another_command_is_a_conflict_not_the_first_result(
+    nc: Client, crud: Crud
+) -> None:
+    model = Actor(kind="model", backend="ollama", model="llama3.2")
+    first = CommandRequest(command_id="run1-1", actor=model, run_id="run1", command=TaskCreate(name="A"))
+    added = decode(CommandResult, (await nc.request(subjects.crud_command("task", "create"), encode(first))).data)
+    assert added.ok and added.summary == "Added “A”."
+    # The run, redelivered, now asks for B under the same id: refused as a conflict, B is not "Added “A”".
+    other = first.model_copy(update={"command": TaskCreate(name="B")})
+    reply = await nc.request(subjects.crud_command("task", "create"), encode(other), timeout=5)
+    assert reply.headers and reply.headers["Nats-Service-Error-Code"] == "409"
+    refused = decode(CommandResult, reply.data)
+    assert not refused.ok and refused.error and refused.error.code == "conflict"
+    assert "run1-1" in refused.error.message and "not carried out" in refused.error.message
+    assert "A" not in refused.summary
+    # Another worker's model, same command: the same request, so the stored result.
+    again = first.model_copy(update={"actor": Actor(kind="model", backend="openai", model="gpt")})
+    reply = await nc.request(subjects.crud_command("task", "create"), encode(again), timeout=5)
+    assert decode(CommandResult, reply.data) == added
+    # A person's command under a model's id, or a task command under a notice's id: conflicts too.
+    assert (await send_raw(nc, first.model_copy(update={"actor": PERSON, "run_id": None}))) == "409"
+    await nc.request(subjects.NOTIFY, encode(NoticeRequest(notice_id="n1", text="hello", actor=PERSON)), timeout=5)
+    assert await send_raw(nc, CommandRequest(command_id="n1", actor=PERSON, command=TaskCreate(name="C"))) == "409"
+    assert await names(nc) == ["A"]
+
+
+async def test_a_command_stored_before_fingerprints_is_still_recognised(nc: Client, crud: Crud) -> None:
+    request = CommandRequest(command_id="old-1", actor=PERSON, command=TaskCreate(name="A"))
+    first = await send(nc, request.command, command_id="old-1")
+    await crud.db.conn.execute("UPDATE commands SET fingerprint = NULL")
+    assert await send(nc, request.command, command_id="old-1") == first
+    assert await send_raw(nc, request.model_copy(update={"command": TaskCreate(name="B")})) == "409"
+    assert await names(nc) == ["A"]
+
+
+async def send_raw(nc: Client, request: CommandRequest) -> str:
+    """The error code crud answers a request with ("" when it carried it out)."""
+    reply = await nc.request(subjects.crud_command("task", request.command.op), encode(request), timeout=5)
+    return (reply.headers or {}).get("Nats-Service-Error-Code", "")
+
+
 async def test_a_wrong_name_says_what_exists(nc: Client) -> None:
     await send(nc, TaskCreate(name="apples"))
     await send(nc, TaskCreate(name="milk"))
@@ -109,6 +159,10 @@ def raw(command_id: str, command: dict[str, object]) -> bytes:
         ("create", raw("c3", {"op": "create", "name": "a\u0007b"}), "control"),
         ("toggle", raw("c4", {"op": "create", "name": "x"}), "toggle endpoint"),
         ("delete", raw("c5 bad id", {"op": "delete", "id": 1}), "command_id"),
+        # Beyond SQLite's 64 bits: refused where it arrives, not an overflow inside the transaction.
+        ("toggle", raw("c6", {"op": "toggle", "id": 2**70}), "id"),
+        ("reorder", raw("c7", {"op": "reorder", "order": [1, 2**63]}), "order"),
+        ("rename", raw("c8", {"op": "rename", "id": 1, "new_name": "x", "expected_version": 2**64}), "version"),
     ],
 )
 async def test_bad_requests_get_a_clear_error_and_change_nothing(

@@ -53,6 +53,36 @@ async def test_undo_a_command_and_undo_the_undo(nc: Client, crud: Crud) -> None:
     assert redo.ok and await names(nc) == ["bread"]
 
 
+async def test_a_redo_makes_the_command_undoable_again(nc: Client, crud: Crud) -> None:
+    await send(nc, TaskCreate(name="bread"))
+    await send(nc, TaskCreate(name="apples"), command_id="add-1")
+    await send(nc, Undo(command_id="add-1"), command_id="undo-1")
+    assert await names(nc) == ["bread"]
+    redo = await send(nc, Undo(command_id="undo-1"), command_id="redo-1")
+    assert redo.ok and await names(nc) == ["bread", "apples"]
+    again = await send(nc, Undo(command_id="add-1"))
+    assert again.ok and again.summary == "Undid: Added “apples”." and await names(nc) == ["bread"]
+    # And round again: the redo of that undo brings it back, undoable once more.
+    assert (await send(nc, Undo(command_id=again.command_id))).ok and await names(nc) == ["bread", "apples"]
+    assert (await send(nc, Undo(command_id="add-1"))).ok and await names(nc) == ["bread"]
+
+
+async def test_a_redone_run_can_be_undone_again_whole_or_from_its_newest_command(nc: Client) -> None:
+    run = uuid.uuid4().hex
+    await as_model(nc, run, 1, TaskCreate(name="apples"))
+    await as_model(nc, run, 2, TaskRename(name="apples", new_name="green apples"))
+    await as_model(nc, run, 3, TaskCreate(name="pears"))
+    undone = await send(nc, Undo(run_id=run), command_id="undo-run")
+    assert undone.ok and await names(nc) == []
+    assert (await send(nc, Undo(command_id="undo-run"))).ok and await names(nc) == ["green apples", "pears"]
+    # The rename is the newest change to apples: the create under it cannot go back alone, the run can.
+    assert (await send(nc, Undo(command_id=f"{run}-1"))).error is not None
+    again = await send(nc, Undo(run_id=run))
+    assert again.ok and again.summary.startswith("Undid 3 changes:") and await names(nc) == []
+    assert (await send(nc, Undo(command_id=again.command_id))).ok and await names(nc) == ["green apples", "pears"]
+    assert (await send(nc, Undo(command_id=f"{run}-2"))).ok and await names(nc) == ["apples", "pears"]
+
+
 async def test_undo_a_whole_run_newest_first(nc: Client) -> None:
     await send(nc, TaskCreate(name="bread"))
     run = uuid.uuid4().hex

@@ -22,7 +22,7 @@ from nats.micro.service import EndpointConfig, ServiceConfig
 
 from proto import subjects
 from proto.bus import inbox_prefix
-from proto.streams import ensure_streams
+from proto.streams import create_streams, ensure_streams
 from services.llm_worker.backends.embedded import model_path
 from tests.deploy.natsconf import local_url, locked_down, violations
 from tests.support.natsd import NatsServer
@@ -166,14 +166,17 @@ async def connect_user(server: NatsServer, user: str, errors: list[str]) -> Clie
 
 async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
     """Every NATS operation each service makes, done as its own user, with no refusal: the streams
-    made sure of, crud's endpoints answering (tasks, conversations, notices, approval questions), the
-    workers answering the model picker and a person's answer, a run pulled and acknowledged, its events and the UI
-    events read by the gateway through ordered consumers, a run cancelled, each service PINGed."""
+    created by crud and found by the others, crud's endpoints answering (tasks, conversations, notices,
+    approval questions), the workers answering the model picker and a person's answer, a run pulled and
+    acknowledged, its events and the UI events read by the gateway through ordered consumers, a run
+    cancelled, each service PINGed."""
     errors: list[str] = []
     crud, worker, gateway = [await connect_user(locked, user, errors) for user in ("crud", "llm_worker", "gateway")]
     try:
-        for nc in (crud, worker, gateway):
-            await ensure_streams(nc.jetstream())
+        # crud creates the streams; the gateway and the workers only find them there.
+        assert await create_streams(crud.jetstream()) == []
+        for nc in (worker, gateway):
+            await ensure_streams(nc.jetstream(), wait_s=5)
 
         async def answer(request: Request) -> None:
             await request.respond(b'{"tasks": []}')

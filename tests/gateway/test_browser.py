@@ -330,7 +330,7 @@ async def test_markup_from_the_person_the_model_and_notices_shows_as_text(
 async def test_a_page_whose_cursor_is_gone_gets_the_whole_list(
     quick_stream_checks: None, gateway_url: str, nc: Client, browser: Browser
 ) -> None:
-    from proto.streams import ensure_streams
+    from proto.streams import create_streams
 
     await api(gateway_url, {"op": "create", "name": "apples"})
     page = await open_page(browser, gateway_url)
@@ -338,7 +338,7 @@ async def test_a_page_whose_cursor_is_gone_gets_the_whole_list(
     # nats-server lost its store: the events the page's cursor points into are gone.
     js = nc.jetstream()
     await js.delete_stream(subjects.UI_STREAM)
-    await ensure_streams(js)
+    await create_streams(js)
     await api(gateway_url, {"op": "create", "name": "bread"})
     await expect(page.locator("#tasks .task .name")).to_have_text(["apples", "bread"], timeout=15_000)
     await api(gateway_url, {"op": "toggle", "name": "apples"})

@@ -94,13 +94,13 @@ async def test_reject_keeps_the_list_and_a_late_answer_is_refused_clearly(
     chip = asking.locator(".msg.assistant").last.locator(".chip")
     await expect(chip).to_have_attribute("data-state", "failed")
     await expect(chip).to_have_attribute("title", "Rejected in the chat; nothing was changed.")
-    # The run is over: an answer now (a stale tab, a script) is refused with a reason, not lost silently.
+    # The question is answered: another answer now (a stale tab, a script) is refused with a reason.
     async with httpx.AsyncClient(base_url=gateway_url) as client:
         late = await client.post(f"/api/runs/{run_id}/confirmations/{call_id}", json={"approve": True})
         form = await client.post(f"/api/runs/{run_id}/confirmations/{call_id}", data={"approve": "true"})
         bad = await client.post("/api/runs/bad%20id/confirmations/x", json={"approve": True})
         vague = await client.post(f"/api/runs/{run_id}/confirmations/{call_id}", json={"approve": "yes"})
-    assert late.status_code == 409 and "no longer waiting" in late.json()["error"]
+    assert late.status_code == 409 and late.json() == {"error": "It was already rejected.", "state": "rejected"}
     assert form.status_code == 415  # a cross-site form cannot answer
     assert bad.status_code == 422 and vague.status_code == 422
     await expect(asking.locator("#tasks .task")).to_have_count(3)

@@ -218,7 +218,7 @@ async def test_the_fan_out_survives_a_nats_server_restart(gateway_url: str, nats
 async def test_a_stream_created_anew_sends_every_browser_the_whole_list(
     quick_stream_checks: None, gateway_url: str, nc: Client
 ) -> None:
-    from proto.streams import ensure_streams
+    from proto.streams import create_streams
 
     js = nc.jetstream()
     async with httpx.AsyncClient(base_url=gateway_url) as client:
@@ -232,7 +232,7 @@ async def test_a_stream_created_anew_sends_every_browser_the_whole_list(
         assert await following.read_until(1) == [4]
         # nats-server lost its store: the UI stream starts again from sequence 1.
         await js.delete_stream(subjects.UI_STREAM)
-        await ensure_streams(js)
+        await create_streams(js)
         await notify(nc, 1, stored=True)
         # A browser following all along is sent the whole list as of now, with the new stream's sequence.
         reset = (await following.read_until(2, timeout=10))[1]

@@ -69,7 +69,6 @@ async def test_a_malformed_key_is_refused_in_words(gateway_url: str) -> None:
     assert form.status_code == 400 and listed.json() == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs crud to bind a command id to its command (its fingerprint)")
 async def test_the_same_key_for_another_change_is_422_and_changes_nothing(gateway_url: str) -> None:
     same = key()
     async with httpx.AsyncClient(base_url=gateway_url) as client:

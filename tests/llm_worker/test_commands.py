@@ -70,6 +70,41 @@ def test_a_broken_command_becomes_an_error_the_model_can_correct_not_chat_text()
     assert "op" not in text
 
 
+BROKEN_THEN_TWO = (
+    'Adding:\n{"op": "create", "name": "broken\n'
+    '{"op": "create", "name": "eggs"}\n{"op": "create", "name": "jam"}\nDone.'
+)
+UNCLOSED_THEN_TWO = (
+    '{"op": "create", "name": "broken"\n{"op": "create", "name": "eggs"}\n{"op": "toggle", "id": 3}\nDone.'
+)
+
+
+@pytest.mark.parametrize("chunks", splits(BROKEN_THEN_TWO))
+def test_a_broken_command_line_fails_alone_and_the_lines_after_it_run(chunks: list[str]) -> None:
+    text, commands = run(chunks)
+    broken, *valid = commands
+    assert isinstance(broken, InvalidCommand) and "closing quote" in broken.error
+    assert broken.raw == '{"op": "create", "name": "broken'
+    assert valid == [CommandOut(TaskCreate(name="eggs")), CommandOut(TaskCreate(name="jam"))]
+    assert "{" not in text and "op" not in text and text.split() == ["Adding:", "Done."]
+
+
+@pytest.mark.parametrize("chunks", splits(UNCLOSED_THEN_TWO))
+def test_a_command_missing_its_closing_brace_does_not_swallow_the_next(chunks: list[str]) -> None:
+    text, commands = run(chunks)
+    broken, *valid = commands
+    assert isinstance(broken, InvalidCommand) and "closing brace" in broken.error
+    assert valid == [CommandOut(TaskCreate(name="eggs")), CommandOut(TaskToggle(id=3))]
+    assert text.split() == ["Done."]
+
+
+def test_a_nested_object_or_a_line_break_between_keys_is_still_one_command() -> None:
+    _, commands = run(['{"op": "create",\n  "name": "a {b}"}', ' {"op": "reorder", "order": [2, 1]}'])
+    assert [type(c) for c in commands] == [CommandOut, CommandOut]
+    _, nested = run(['{"op": "create", "name": "x", "extra": {"a": 1}}'])
+    assert isinstance(nested[0], InvalidCommand) and "extra" in nested[0].error
+
+
 def test_an_unfinished_command_at_the_end_of_the_stream_does_not_leak() -> None:
     text, commands = run(['Adding: {"op": "create", "name": "ap'])
     assert "{" not in text and "op" not in text

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from nats.aio.client import Client
 
@@ -27,8 +28,10 @@ from proto.messages import (
     DecisionReply,
 )
 from services.crud.service import Crud
+from services.gateway.config import Settings as GatewaySettings
 from services.llm_worker.config import Settings
 from services.llm_worker.worker import running
+from tests.gateway.conftest import serve
 from tests.llm_worker.test_worker import events_of, submit
 from tests.support.fake_ollama import FakeOllama, serving
 from tests.support.natsd import NatsServer
@@ -218,4 +221,34 @@ async def test_a_worker_stopping_while_waiting_hands_the_question_to_the_next(
     assert settled.state == "approved" and questions.seen.empty()  # asked once, answered once
     assert [e.type for e in events].count(EventType.RUN_STARTED) == 2  # the browser saw it restart
     assert events[-1].type == EventType.RUN_FINISHED
+    assert [t.name for t in await crud.db.list_tasks()] == ["bread"]
+
+
+async def test_an_answer_given_while_no_worker_holds_the_run_is_kept_for_the_next(
+    nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
+) -> None:
+    await shopping(nc)
+    fake = clearing()
+    async with serving(fake):
+        settings = worker_settings(nats_server, fake)
+        async with running(settings):
+            run_id = await submit(nc, "clear the finished ones")
+            asked = await questions.next()
+        # The worker is gone, the run waits for the next one: the person approves on the page meanwhile.
+        async for url in serve(GatewaySettings(NATS_URL=nats_server.url)):
+            async with httpx.AsyncClient(base_url=url) as http:
+                decide = f"/api/runs/{run_id}/confirmations/{asked.call_id}"
+                wrong_run = await http.post(f"/api/runs/other/confirmations/{asked.call_id}", json={"approve": False})
+                approved = await http.post(decide, json={"approve": True})
+                late = await http.post(decide, json={"approve": False})
+        assert wrong_run.status_code == 409 and wrong_run.json()["state"] == "gone"
+        assert approved.status_code == 200 and approved.json() == {"state": "approved"}
+        assert late.status_code == 409 and late.json()["state"] == "approved"
+        assert (await questions.next()).state == "approved"  # every browser's card shows the answer
+        async with running(settings):
+            # The next worker finds the question answered: it clears without asking again.
+            events = await events_of(nc, run_id)
+    assert questions.seen.empty()
+    assert events[-1].type == EventType.RUN_FINISHED
+    assert [r.summary for r in tool_results(events)] == ["Cleared 2 done: “milk”, “eggs”."]
     assert [t.name for t in await crud.db.list_tasks()] == ["bread"]

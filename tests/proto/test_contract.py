@@ -6,7 +6,16 @@ import pytest
 
 from proto import subjects
 from proto.codec import DecodeError, decode, decode_run_event, decode_ui_event, encode
-from proto.commands import EXAMPLES, OPS, TaskCreate, TaskDelete, TaskToggle, command_adapter, command_reference
+from proto.commands import (
+    EXAMPLES,
+    MAX_INT,
+    OPS,
+    TaskCreate,
+    TaskDelete,
+    TaskToggle,
+    command_adapter,
+    command_reference,
+)
 from proto.events import TextMessageContentEvent
 from proto.messages import PERSON, Actor, CommandRequest, Notice, RunRequest, TaskEvent, TaskPublic
 from proto.schema import contract
@@ -18,6 +27,27 @@ def test_names_are_trimmed_and_bounded() -> None:
     for bad in ["", "   ", "x" * 201, "bell\x07", "line\nbreak", "zero\u200bwidth"]:
         with pytest.raises(ValueError):
             TaskCreate(name=bad)
+
+
+def test_names_may_hold_joined_emoji_and_variation_selectors_but_no_hidden_formatting() -> None:
+    for fine in ["family 👨\u200d👩\u200d👧", "heart ❤\ufe0f", "rainbow flag 🏳\ufe0f\u200d🌈", "क्\u200dष"]:
+        assert TaskCreate(name=fine).name == fine
+    # A joiner joining nothing, a right-to-left override, a BOM: invisible, so refused.
+    for bad in ["\u200dlead", "trail\u200d", "two\u200d\u200djoiners", "evil\u202etxt.exe", "\ufeffbom"]:
+        with pytest.raises(ValueError, match="control characters"):
+            TaskCreate(name=bad)
+
+
+def test_ids_and_versions_are_bounded_integers() -> None:
+    assert TaskToggle(id=MAX_INT).id == MAX_INT
+    for bad in [
+        {"op": "toggle", "id": 2**70},
+        {"op": "delete", "id": MAX_INT + 1},
+        {"op": "reorder", "order": [1, 2**63]},
+        {"op": "rename", "name": "a", "new_name": "b", "expected_version": 2**64},
+    ]:
+        with pytest.raises(ValueError, match="less than or equal"):
+            command_adapter.validate_python(bad)
 
 
 def test_targeted_commands_need_exactly_one_of_id_and_name() -> None:

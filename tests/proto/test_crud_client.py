@@ -3,13 +3,16 @@ own reason, for a crud that refuses, is not running, or answers something else."
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from proto import subjects
 from proto.commands import TaskCreate, TaskToggle
-from proto.crud_client import BAD_REPLY, NOT_RUNNING, CrudClient, CrudError
+from proto.crud_client import BAD_REPLY, NOT_RUNNING, TIMED_OUT, CrudClient, CrudError
 from proto.messages import (
     PERSON,
     Actor,
@@ -18,6 +21,9 @@ from proto.messages import (
     ConfirmationSettle,
     NoticeRequest,
 )
+from services.crud.config import Settings
+from services.crud.service import Crud, running
+from tests.support.natsd import NatsServer
 
 MODEL = Actor(kind="model", backend="ollama", model="llama3.2")
 
@@ -85,3 +91,41 @@ async def test_an_answer_that_is_not_the_contract_is_a_crud_error(nc: Client) ->
     finally:
         await sub.unsubscribe()
     assert odd.value.code == BAD_REPLY and "not a valid TaskList" in odd.value.reason
+
+
+async def test_a_late_answer_is_waited_for_under_the_same_id_never_a_second_command(nc: Client, crud: Crud) -> None:
+    client = CrudClient(nc, timeout_s=0.3)
+    # crud is busy (its single writer held) for longer than a request waits: each request goes unanswered,
+    # then crud takes them all; the first creates milk, the ones asked again get its stored result.
+    async with crud.lock:
+        asking = asyncio.create_task(client.execute(TaskCreate(name="milk"), MODEL, command_id="late-1", run_id="r1"))
+        await asyncio.sleep(1.0)
+        assert not asking.done()
+    made = await asyncio.wait_for(asking, 5)
+    assert made.ok and made.summary == "Added “milk”."
+    assert [t.name for t in await client.tasks()] == ["milk"]
+    assert [e.command_id for e in await client.audit(run_id="r1")] == ["late-1"]
+
+
+async def test_no_answer_until_patience_ends_says_the_outcome_is_not_known(nc: Client, crud: Crud) -> None:
+    client = CrudClient(nc, timeout_s=0.2, patience_s=0.7)
+    async with crud.lock:
+        with pytest.raises(CrudError) as unknown:
+            await client.execute(TaskCreate(name="milk"), PERSON)
+    assert unknown.value.code == TIMED_OUT and "not known" in str(unknown.value)
+
+
+async def test_a_crud_that_is_not_there_yet_is_asked_again_until_it_is(
+    nats_server: NatsServer, nc: Client, tmp_path: Path
+) -> None:
+    client = CrudClient(nc, patience_s=30)
+    asking = asyncio.create_task(client.execute(TaskCreate(name="milk"), PERSON, command_id="early-1"))
+    await asyncio.sleep(1.0)  # no responders all that time (as right after a reconnect, before crud subscribes)
+    assert not asking.done()
+    settings = Settings(NATS_URL=nats_server.url, DATA_DIR=tmp_path / "data")
+    async with running(settings):
+        made = await asyncio.wait_for(asking, 10)
+        assert made.ok and [t.name for t in await client.tasks()] == ["milk"]
+    with pytest.raises(CrudError) as away:
+        await CrudClient(nc, patience_s=0.5).execute(TaskCreate(name="bread"), PERSON)
+    assert away.value.code == NOT_RUNNING
