@@ -245,6 +245,7 @@ class Worker:
 
     async def _perform(self, run: Run, request: RunRequest) -> None:
         try:
+            # Held by the approvals: the run's clock stands still while it waits for the person.
             async with self.approvals.time_limit(request.run_id, self.settings.run_timeout_s):
                 await self._converse(run, request)
         except TimeoutError:
