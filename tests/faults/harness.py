@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.deploy.natsconf import locked_down, violations
 from tests.faults.ollama import Answer, ScriptedOllama, serving
-from tests.support.natsd import NatsServer
 from tests.support.stack import Service, Stack, free_port
 
 ACK_WAIT_S = 2.0  # a run whose worker died goes to another after this (the default is 15 s)
@@ -23,11 +23,13 @@ READY = {"crud": "crud ready", "llm_worker": "llm_worker ready"}
 
 @dataclass
 class FaultStack(Stack):
-    """nats-server, crud, llm workers on the scripted Ollama, and a gateway; each one restartable."""
+    """nats-server (with deploy/nats's users and permissions), crud, llm workers on the scripted Ollama,
+    and a gateway; each one restartable."""
 
     ollama_url: str = ""
     modules: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     frozen: set[str] = field(default_factory=set)
+    refusals: list[str] = field(default_factory=list)
 
     def up(
         self, workers: int = 2, worker_env: dict[str, str] | None = None, gateway_env: dict[str, str] | None = None
@@ -40,7 +42,9 @@ class FaultStack(Stack):
             "LLM_ACK_WAIT_S": str(ACK_WAIT_S),
         }
         self.base.mkdir(parents=True, exist_ok=True)
-        self.nats = NatsServer(self.base / "nats")
+        # Locked down as `make run` runs it: each service on its own NATS user, refusals logged.
+        self.secure = True
+        self.nats = locked_down(self.base)
         self.nats.start()
         self.port = free_port()
         # All at once, as honcho starts them: the gateway and the workers wait for crud's streams.
@@ -94,8 +98,14 @@ class FaultStack(Stack):
         os.kill(self.service(name).proc.pid, signal.SIGCONT)
         self.frozen.discard(name)
 
+    def refused(self) -> list[str]:
+        """Every permission refusal nats-server logged, across its restarts."""
+        assert self.nats is not None
+        return self.refusals + violations(self.nats.store_dir / "nats.log")
+
     def kill_nats(self) -> None:
         assert self.nats is not None and self.nats.proc is not None
+        self.refusals = self.refused()  # a start begins a new log
         self.nats.proc.kill()
         self.nats.proc.wait()
         self.nats.proc = None
@@ -144,5 +154,6 @@ async def running(
         try:
             await asyncio.to_thread(stack.up, workers, worker_env, gateway_env)
             yield stack, fake
+            assert stack.refused() == [], "a service was refused something on NATS"
         finally:
             await asyncio.to_thread(stack.stop)

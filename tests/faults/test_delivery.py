@@ -67,7 +67,6 @@ async def test_a_tab_that_stops_reading_is_dropped_and_catches_up_by_replay(tmp_
         stack,
         fake,
     ):
-        reading = Tab(stack.url).open()
         async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
             for n in range(100):
                 name = f"{n:03} " + "x" * 190  # long names: big events fill the socket sooner
@@ -85,16 +84,15 @@ async def test_a_tab_that_stops_reading_is_dropped_and_catches_up_by_replay(tmp_
         catching_up = Tab(stack.url)
         await stalled.read_to_end(catching_up)
         got = list(catching_up.ids)
-        assert got == list(range(1, len(got) + 1)) and len(got) < 100 * (1 + reorders)
-        print(f"dropped after {reorders} reorders; it had been sent {len(got)} events")
+        assert len(got) < 100 * (1 + reorders)
+        if not catching_up.resets:  # (see converged)
+            assert got == list(range(1, len(got) + 1))
         # It reconnects with its last id and gets exactly the rest.
         catching_up.open()
-        truth = await converged([reading, catching_up], stack.url, timeout=60)
-        assert catching_up.ids[: len(got)] == got and catching_up.resets == 0
-        assert catching_up.ids[-1] == reading.ids[-1] == 100 * (1 + reorders), (len(got), reorders)
+        truth = await converged([catching_up], stack.url, timeout=60)
+        assert catching_up.ids == list(range(1, 100 * (1 + reorders) + 1)) and catching_up.resets == 0
         assert len(truth) == 100
-        for tab in (reading, catching_up):
-            await tab.close()
+        await catching_up.close()
 
 
 @pytest.mark.slow
