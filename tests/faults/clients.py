@@ -16,15 +16,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 import httpx
-import pytest
 import websockets
 
 TERMINAL = ("RUN_FINISHED", "RUN_ERROR", "error")
 RETRY_S = 0.1  # how soon a dropped connection is tried again
-SPURIOUS_RESET = (
-    "issue 11 point 11: under a burst the gateway took the UI stream for one created anew and sent a tab the "
-    "whole list and an event twice"
-)
 
 
 Shown = tuple[str, bool, int]  # a task as a page shows it: name, done, position
@@ -237,13 +232,9 @@ async def converged(tabs: list[Tab], url: str, timeout: float = 20.0) -> dict[in
             shown = [tab.shown for tab in tabs]
             raise AssertionError(f"the tabs never showed the list:\n{truth}\nthey show:\n{shown}")
         await asyncio.sleep(0.1)
-    if any(tab.resets for tab in tabs):
-        # Nothing in these scenarios recreates the stream or outruns what it keeps, so a reset is the
-        # gateway mistaking a burst for a new stream (it then sends an event twice). Make this strict
-        # once that is fixed.
-        for tab in tabs:
-            await tab.close()
-        pytest.xfail(SPURIOUS_RESET)
+    # Nothing in these scenarios recreates the stream or outruns what it keeps: a full reset would be
+    # the gateway mistaking a burst for a new stream (and sending an event twice).
+    assert [tab.resets for tab in tabs] == [0] * len(tabs), "a tab was sent the whole list for no reason"
     for tab in tabs:
         how = f"over {tab.connections} connection(s), {tab.resets} reset(s)"
         twice = sorted({i for i in tab.ids if tab.ids.count(i) > 1})

@@ -102,7 +102,9 @@ async def test_two_hundred_chats_at_once_each_get_every_token_of_their_answer(tm
         return [command("create", name=f"item {n}"), *[f"t{n}.{k} " for k in range(20)], "the ", "the ", f"end{n}."]
 
     env = {"LLM_CAPACITY": "100"}
-    async with running(tmp_path, answer, workers=2, worker_env=env) as (stack, fake):
+    # 200 chats from one address: above the per-person chat limit a real person is held to.
+    limit = {"GATEWAY_CHAT_PER_MINUTE": "1000"}
+    async with running(tmp_path, answer, workers=2, worker_env=env, gateway_env=limit) as (stack, fake):
         tab = Tab(stack.url).open()
         chats = [Conversation(stack.url, f"add item {n}") for n in range(200)]
         await asyncio.gather(*(chat.run(timeout=180) for chat in chats))
