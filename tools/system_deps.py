@@ -51,7 +51,8 @@ def install(packages: list[str]) -> int:
     update = subprocess.run(["apt-get", "update", "-qq"], env=env)
     if update.returncode != 0:
         return update.returncode
-    return subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env).returncode
+    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+    return subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode
 
 
 def main(argv: list[str]) -> int:
@@ -66,12 +67,15 @@ def main(argv: list[str]) -> int:
         return 0
     if os.geteuid() == 0:
         return install(packages)
-    print(
-        f"ghostbus: this machine lacks {', '.join(packages)}. Install them, then run make again:\n"
-        f"    sudo apt-get install {' '.join(packages)}",
-        file=sys.stderr,
-    )
+    print(advice(packages), file=sys.stderr)
     return 1
+
+
+def advice(packages: list[str]) -> str:
+    return (
+        f"ghostbus: this machine lacks {', '.join(packages)}. Install them, then run make again:\n"
+        f"    sudo apt-get install {' '.join(packages)}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,34 +47,43 @@ install_packages() {
 }
 
 # dockerd with its data under DIR, the default bridge and iptables NAT (image builds reach the package
-# registries through it). What it changes on the host is saved first, for `down`.
+# registries through it). What it will change on the host is saved first, for `down`; where that cannot be
+# read (no right to the network settings, as in an unprivileged container) no dockerd is started.
 up() {
   local dir=$1
   mkdir -p "$dir"
-  install_packages
-  iptables-save >"$dir"/iptables.before
-  sysctl -n net.ipv4.ip_forward >"$dir"/ip_forward.before
+  install_packages || { say "could not install the engine's packages"; return 1; }
+  if ! iptables-save >"$dir"/iptables.before || ! sysctl -n net.ipv4.ip_forward >"$dir"/ip_forward.before; then
+    say "cannot read the host's network settings (to put them back afterwards): no engine started"
+    return 1
+  fi
   for made in /etc/docker /run/docker /run/containerd; do [ -e "$made" ] || echo "$made"; done >"$dir"/made
   say "starting dockerd (state under $dir)"
   setsid /usr/sbin/dockerd --data-root "$dir"/data --exec-root "$dir"/exec --pidfile "$dir"/dockerd.pid \
     --storage-driver overlay2 >"$dir"/dockerd.log 2>&1 </dev/null &
   echo $! >"$dir"/dockerd.started
-  for _ in $(seq 120); do engine_answers && return 0; sleep 0.5; done
-  say "dockerd did not answer within 60 s:"; tail -20 "$dir"/dockerd.log >&2
+  for _ in $(seq 120); do
+    engine_answers && return 0
+    kill -0 "$(cat "$dir"/dockerd.started)" 2>/dev/null || break
+    sleep 0.5
+  done
+  say "dockerd did not start:"; tail -5 "$dir"/dockerd.log >&2
   return 1
 }
 
 # Stop that dockerd (it ends its containers and containerd) and put back what it changed on the host.
-down() {
-  local dir=$1 pid
-  [ -f "$dir"/dockerd.started ] || return 0
+# Best effort to the end: one step failing must not keep the others from running.
+down() (
+  set +e
+  dir=$1
+  [ -f "$dir"/dockerd.started ] || { rm -rf "$dir"; exit 0; }
   pid=$(cat "$dir"/dockerd.started)
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
     for _ in $(seq 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
   fi
-  ip link delete docker0 2>/dev/null || true
+  ip link delete docker0 2>/dev/null
   if [ -s "$dir"/iptables.before ]; then
     iptables-restore <"$dir"/iptables.before
   else  # there were no rules: remove every chain and rule dockerd made
@@ -86,16 +95,18 @@ down() {
   xargs -r rm -rf <"$dir"/made
   rm -rf "$dir"
   say "stopped; network settings put back"
-}
+)
 
 run() {
   local dir=""
   if ! engine_answers; then
     if [ "$(id -u)" = 0 ] && [ -z "${GHOSTBUS_NO_DOCKER:-}" ]; then
       dir=$(mktemp -d /tmp/ghostbus-docker.XXXXXX)
-      trap 'down "$dir"' EXIT
-      trap 'exit 130' INT TERM
-      up "$dir" || { say "no engine; the compose tests will say so"; }
+      # whatever CMD does (fails, is interrupted), the engine goes and CMD's exit status is the script's
+      trap 'status=$?; down "$dir"; exit $status' EXIT
+      trap 'exit 130' INT
+      trap 'exit 143' TERM
+      up "$dir" || say "no engine: the compose tests will say so"
     else
       say "no Docker engine answers and this is not root: the compose tests will be skipped"
     fi
