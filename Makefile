@@ -83,13 +83,13 @@ model: env
 		&& touch $(VENV)/.installed-embedded; \
 	fi
 
-# The sdist's hash is checked (requirements/llama.txt); the compile's progress is shown ([n/N] per file).
+# The sdist's hash is checked (requirements/llama.txt); --verbose shows the compile's progress ([n/N] per file).
 llama-wheel: | $(VENV)/bin/python
 	@if [ -z "$(LLAMA_WHEEL)" ]; then \
 		echo "ghostbus: building llama-cpp-python $(LLAMA_VERSION) for any AVX2 x86-64 (first time only: ~7 min on 2 cores)"; \
-		set -o pipefail; PATH="$(BIN):$$PATH" CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+		PATH="$(BIN):$$PATH" CMAKE_ARGS="-DGGML_NATIVE=OFF" \
 		$(BIN)/pip wheel --verbose --no-deps --no-build-isolation --no-cache-dir --require-hashes \
-			-r requirements/llama.txt --wheel-dir $(WHEELS) 2>&1 | tools/build_progress.sh; \
+			-r requirements/llama.txt --wheel-dir $(WHEELS); \
 	fi
 
 assets: node_modules/.package-lock.json
