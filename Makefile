@@ -44,16 +44,17 @@ lint: env-test
 	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy
 
-# The embedded model (so a compiler) is needed unless LLM_BACKEND names another backend or Ollama answers.
+# The embedded model (OpenMP; a compiler while no wheel is cached) is needed unless LLM_BACKEND names another
+# backend or Ollama answers.
 run-deps:
 	@need="$(NEED_VENV) npm"; \
-	if [ ! -f $(VENV)/.installed-embedded ] && [ -z "$(LLAMA_WHEEL)" ] && $(PYTHON) -m tools.model_needed >/dev/null; then \
-		need="$$need compiler"; \
+	if $(PYTHON) -m tools.model_needed >/dev/null; then \
+		need="$$need openmp $(if $(wildcard $(VENV)/.installed-embedded),,$(NEED_COMPILER))"; \
 	fi; \
 	$(SYSTEM_DEPS) $$need
 
 test-deps:
-	@$(SYSTEM_DEPS) $(NEED_VENV) npm chromium $(if $(wildcard $(VENV)/.installed-test),,$(NEED_COMPILER))
+	@$(SYSTEM_DEPS) $(NEED_VENV) npm chromium openmp $(if $(wildcard $(VENV)/.installed-test),,$(NEED_COMPILER))
 
 env: $(VENV)/.installed
 env-test: $(VENV)/.installed-test

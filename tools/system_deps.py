@@ -1,6 +1,6 @@
 """The Debian packages `make run`/`make test` need and this machine lacks: installed as root, else named.
 
-`python3 -m tools.system_deps [--python PY] NEED...` with NEED among venv, compiler, npm, chromium. As root
+`python3 -m tools.system_deps [--python PY] NEED...` with NEED among venv, compiler, openmp, npm, chromium. As root
 the missing packages are installed with apt-get; otherwise it exits 1 at once with the exact apt-get line,
 before anything slow has started. Standard library only: it runs before the virtualenv exists.
 """
@@ -8,6 +8,7 @@ before anything slow has started. Standard library only: it runs before the virt
 from __future__ import annotations
 
 import argparse
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -30,6 +31,8 @@ NEEDS: dict[str, tuple[Callable[[str], bool], list[str]]] = {
     "venv": (has_venv, ["python3-venv"]),
     # llama-cpp-python's C/C++ sources (cmake and ninja come locked from PyPI, requirements/build.txt)
     "compiler": (has("cc", "c++"), ["build-essential"]),
+    # llama.cpp's OpenMP runtime, needed to load the embedded model even when its wheel came from the cache
+    "openmp": (lambda _python: ctypes.util.find_library("gomp") is not None, ["libgomp1"]),
     "npm": (has("npm"), ["npm"]),
     "chromium": (lambda _python: os.access("/usr/bin/chromium", os.X_OK), ["chromium"]),
 }
