@@ -52,6 +52,11 @@ install_packages() {
 up() {
   local dir=$1
   mkdir -p "$dir"
+  # dockerd must change the network settings (as in an unprivileged container it cannot): ask before installing
+  if [ ! -w /proc/sys/net/ipv4/ip_forward ]; then
+    say "this machine's network settings cannot be changed here, so no dockerd can run"
+    return 1
+  fi
   install_packages || { say "could not install the engine's packages"; return 1; }
   if ! iptables-save >"$dir"/iptables.before || ! sysctl -n net.ipv4.ip_forward >"$dir"/ip_forward.before; then
     say "cannot read the host's network settings (to put them back afterwards): no engine started"
