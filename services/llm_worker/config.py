@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from proto.settings import BusSettings
@@ -33,7 +33,10 @@ class Settings(BusSettings):
         description="any OpenAI-compatible endpoint (OpenAI, Groq, OpenRouter, vLLM, llama.cpp, Ollama /v1)",
     )
     openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias="OPENAI_API_KEY", description="the API key for OPENAI_BASE_URL"
+        default=None,
+        validate_default=True,
+        validation_alias="OPENAI_API_KEY",
+        description="the API key for OPENAI_BASE_URL (required with LLM_BACKEND=openai)",
     )
     openai_model: str = Field(
         default="gpt-4o-mini", validation_alias="OPENAI_MODEL", description="the model to ask at OPENAI_BASE_URL"
@@ -101,3 +104,15 @@ class Settings(BusSettings):
         description="CPU threads for the embedded model (0: one per core, at most 4); lower it when "
         "several workers share a machine",
     )
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _openai_has_a_key(cls, key: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # compose gives every worker OPENAI_API_KEY, empty outside the cloud profile: refuse that at start.
+        # A field check (not a model one), so the error shows this value only, never NATS_URL's password.
+        if info.data.get("backend") == "openai" and not (key and key.get_secret_value().strip()):
+            raise ValueError(
+                "LLM_BACKEND=openai needs OPENAI_API_KEY, the API key for OPENAI_BASE_URL (for an endpoint "
+                "that takes no key, such as a local llama.cpp server, set any value)"
+            )
+        return key

@@ -70,7 +70,8 @@ def test_procfile_and_compose_run_the_same_modules() -> None:
             assert command[0] == "nats-server" and "nats" in services
             continue
         assert services[name]["command"] == command, name
-    assert services["llm_worker_cloud"]["command"] == services["llm_worker"]["command"]
+    for worker in ("llm_worker_cloud", "llm_worker_embedded"):
+        assert services[worker]["command"] == services["llm_worker"]["command"], worker
 
 
 def test_each_service_connects_as_its_own_nats_user_in_both() -> None:
@@ -79,34 +80,44 @@ def test_each_service_connects_as_its_own_nats_user_in_both() -> None:
     for name, user in (("crud", "crud"), ("llm_worker", "llm_worker"), ("gateway", "gateway")):
         assert local[name]["NATS_URL"].startswith(f"nats://{user}:"), name
         assert services[name]["environment"]["NATS_URL"].startswith(f"nats://{user}:"), name
-    assert services["llm_worker_cloud"]["environment"]["NATS_URL"].startswith("nats://llm_worker:")
+    for worker in ("llm_worker_cloud", "llm_worker_embedded"):
+        assert services[worker]["environment"]["NATS_URL"].startswith("nats://llm_worker:"), worker
 
 
 def test_compose_services_wait_for_healthy_dependencies() -> None:
     services = compose()["services"]
-    for name in ("nats", "ollama", "crud", "llm_worker", "llm_worker_cloud", "gateway"):
+    workers = ("llm_worker", "llm_worker_embedded", "llm_worker_cloud")
+    for name in ("nats", "ollama", "crud", *workers, "gateway"):
         assert "healthcheck" in services[name], name
-    for name in ("crud", "llm_worker", "llm_worker_cloud", "gateway"):
+    for name in ("crud", *workers, "gateway"):
         depends = services[name]["depends_on"]
         assert depends["nats"]["condition"] == "service_healthy", name
-    for name in ("llm_worker", "llm_worker_cloud", "gateway"):
+    for name in (*workers, "gateway"):
         assert services[name]["depends_on"]["crud"]["condition"] == "service_healthy", name
     assert services["llm_worker"]["depends_on"]["ollama-pull"]["condition"] == "service_completed_successfully"
     published = [name for name, spec in services.items() if spec.get("ports")]
     assert published == ["gateway"]
-    assert set(compose()["volumes"]) == {"nats-data", "ollama-models", "crud-data"}
+    assert set(compose()["volumes"]) == {"nats-data", "ollama-models", "crud-data", "embedded-model"}
     assert "crud-data:/data" in services["crud"]["volumes"]
+    # assembled once, shared by scaled workers, where the worker looks for it (DATA_DIR/models)
+    assert services["llm_worker_embedded"]["volumes"] == ["embedded-model:/data/models"]
 
 
-def test_the_cloud_profile_swaps_only_the_worker() -> None:
+def test_the_cloud_and_embedded_profiles_swap_only_the_worker() -> None:
     services = compose()["services"]
-    local = {n for n, s in services.items() if "local" in s.get("profiles", [])}
-    cloud = {n for n, s in services.items() if "cloud" in s.get("profiles", [])}
-    always = {n for n, s in services.items() if not s.get("profiles")}
-    assert local == {"ollama", "ollama-pull", "llm_worker"} and cloud == {"llm_worker_cloud"}
-    assert always == {"nats", "crud", "gateway"}
-    worker = services["llm_worker_cloud"]["environment"]
-    assert worker["LLM_BACKEND"] == "openai" and worker["OPENAI_API_KEY"].startswith("${OPENAI_API_KEY:?")
+
+    def profile(name: str) -> set[str]:
+        return {n for n, s in services.items() if name in s.get("profiles", [])}
+
+    assert profile("local") == {"ollama", "ollama-pull", "llm_worker"}
+    assert profile("cloud") == {"llm_worker_cloud"} and profile("embedded") == {"llm_worker_embedded"}
+    assert {n for n, s in services.items() if not s.get("profiles")} == {"nats", "crud", "gateway"}
+    cloud = services["llm_worker_cloud"]["environment"]
+    # compose interpolates inactive profiles too: a required key here would stop every other profile
+    assert cloud["LLM_BACKEND"] == "openai" and cloud["OPENAI_API_KEY"] == "${OPENAI_API_KEY:-}"
+    embedded = services["llm_worker_embedded"]
+    assert embedded["environment"]["LLM_BACKEND"] == "embedded"
+    assert embedded["build"] == {"context": ".", "args": {"EXTRAS": "embedded"}}
 
 
 def test_secrets_come_from_the_environment_never_from_defaults() -> None:
@@ -175,3 +186,20 @@ def test_the_services_image_is_built_from_this_dockerfile_never_pulled() -> None
     services = compose()["services"]
     for name in ("crud", "llm_worker", "llm_worker_cloud", "gateway"):
         assert services[name]["build"] == "." and "image" not in services[name], name
+    assert "image" not in services["llm_worker_embedded"]
+
+
+def test_the_image_installs_python_packages_only_from_the_lock_files() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    installs = re.findall(r"pip install ([^;&]*)", dockerfile)
+    assert installs, "the Dockerfile installs with pip"
+    for words in installs:
+        hashed = "--require-hashes" in words and re.search(r"-r requirements/\w+\.txt", words)
+        assert hashed or words.split()[:2] == ["--no-deps", "--no-build-isolation"], words
+    for lock in re.findall(r"requirements/\w+\.txt", dockerfile):
+        assert "--hash=sha256:" in (ROOT / lock).read_text(), lock
+
+
+def test_the_node_stage_is_on_a_supported_lts() -> None:
+    found = re.search(r"^FROM node:(\d+)-slim AS assets$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert found and int(found.group(1)) in (22, 24), "Node 20 is past its end of life"
