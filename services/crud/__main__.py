@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from proto import observe
 from proto.bus import redacted
 from services.crud.config import Settings
 from services.crud.service import running
@@ -15,6 +16,7 @@ log = logging.getLogger("services.crud")
 
 async def main() -> None:
     settings = Settings()
+    observe.start("crud", settings, settings.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

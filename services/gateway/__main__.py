@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+from proto import observe
 from services.gateway.config import Settings
 from services.gateway.server import Server, create_server
 
@@ -57,6 +58,7 @@ def main() -> None:
             "can reach it could change the list. Set a token (people then sign in with it) or listen on 127.0.0.1."
         )
     print(f"ghostbus gateway: http://{settings.host}:{settings.port}", flush=True)
+    observe.start("gateway", settings)
     server = create_server(settings)
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
         stopped_by = runner.run(serve(server))
