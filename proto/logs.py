@@ -44,7 +44,7 @@ def current() -> dict[str, str]:
     return fields
 
 
-class _Context(logging.Filter):
+class ContextFilter(logging.Filter):
     """Puts the bound ids and the trace on each record (an `extra=` given to the call wins)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -94,7 +94,7 @@ def setup(service: str, log_format: LogFormat = "text", level: str = "INFO") -> 
     """Send every logger's records to stderr in `log_format`, replacing what was configured before."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service) if log_format == "json" else TextFormatter())
-    handler.addFilter(_Context())
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

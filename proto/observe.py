@@ -21,13 +21,17 @@ def start(service: str, settings: BusSettings, metrics_port: int = 0) -> int | N
     the process's Prometheus metrics on `metrics_port` (0: not served). The port served, if any."""
     logs.setup(service, settings.log_format, settings.log_level)
     tracing.setup(service, settings.otlp_endpoint)
-    if not metrics_port:
-        return None
+    return serve_metrics(settings.metrics_host, metrics_port) if metrics_port else None
+
+
+def serve_metrics(host: str, port: int) -> int:
+    """Serve this process's metrics (prometheus_client's default registry) at http://host:port/metrics;
+    the port served."""
     # prometheus_client's own server answers from a daemon thread: a scrape is served even while the event
     # loop is busy, and it ends with the process, so there is nothing to stop at shutdown.
     try:
-        server, _ = start_http_server(metrics_port, addr=settings.metrics_host)
+        server, _ = start_http_server(port, addr=host)
     except OSError as error:
-        raise MetricsUnavailable(settings.metrics_host, metrics_port, error) from None
-    port: int = server.server_port
-    return port
+        raise MetricsUnavailable(host, port, error) from None
+    served: int = server.server_port
+    return served

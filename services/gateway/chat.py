@@ -126,11 +126,12 @@ class ChatConnection:
             else:
                 await self.error("A chat message must be text.")
             return
-        # Subscribe before submitting, so not even the first event can slip by.
-        relay = await self.subscribe(run_id, RunClock(self.gateway.metrics, run_id))
-        if relay is None:
-            return
+        # Subscribe before submitting, so not even the first event can slip by; in the run's trace, so
+        # the relay's log lines carry it (nats-py calls back in a task made at subscribe).
         with telemetry.submitting(run_id, self.thread_id):
+            relay = await self.subscribe(run_id, RunClock(self.gateway.metrics, run_id))
+            if relay is None:
+                return
             try:
                 await self.gateway.js.publish(
                     subjects.CHAT_SUBMIT, encode(request), headers=tracing.inject({"Nats-Msg-Id": run_id})

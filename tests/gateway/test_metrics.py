@@ -20,7 +20,6 @@ from proto.messages import RunRequest
 from tests.gateway.test_chat import receive, ws_url
 
 
-
 def samples(text: str) -> dict[str, float]:
     """Every sample of a Prometheus text exposition, as `name{label="value",...}` (labels sorted) -> value."""
     out = {}
