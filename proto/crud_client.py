@@ -11,7 +11,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
-from proto import subjects
+from proto import subjects, tracing
 from proto.codec import DecodeError, M, decode, encode
 from proto.commands import AnyCommand
 from proto.messages import (
@@ -78,7 +78,7 @@ class CrudClient:
     async def _call(self, subject: str, message: BaseModel, answer: type[M], timeout_s: float | None = None) -> M:
         timeout_s = timeout_s or self.timeout_s
         try:
-            reply = await self.nc.request(subject, encode(message), timeout=timeout_s)
+            reply = await self.nc.request(subject, encode(message), timeout=timeout_s, headers=tracing.inject())
         except NoRespondersError:
             raise CrudError(subject, "the task service is not running; try again in a moment", NOT_RUNNING) from None
         except NatsTimeout:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,4 +23,23 @@ class BusSettings(BaseSettings):
         default=Path("var"),
         validation_alias="DATA_DIR",
         description="where a service keeps its files (crud's database, the embedded model)",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        validation_alias="LOG_FORMAT",
+        description="text: lines for a person; json: one JSON object per line (with run_id, command_id, trace_id)",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias="LOG_LEVEL", description="the least important log lines written"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        validation_alias="METRICS_HOST",
+        description="the address crud's and the worker's metrics ports listen on (0.0.0.0 in a container)",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="send trace spans to this OTLP/HTTP collector (needs the otlp extra); unset: spans stay "
+        "in the process, their trace ids in the logs",
     )

@@ -12,6 +12,7 @@ from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from proto.settings import BusSettings
 from services.crud.config import Settings as CrudSettings
 from services.gateway.config import Settings as GatewaySettings
 from services.llm_worker.config import Settings as WorkerSettings
@@ -24,7 +25,7 @@ SERVICES: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("llm_worker", WorkerSettings),
     ("gateway", GatewaySettings),
 )
-SHARED = {"nats_url", "data_dir"}
+SHARED = set(BusSettings.model_fields)
 SECRET = "(secret)"
 # Defaults computed at start from another setting, in words.
 COMPUTED = {"model_dir": "DATA_DIR/models"}

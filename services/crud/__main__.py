@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+from proto import observe
 from proto.bus import BusRefused, BusUnavailable, redacted
 from proto.streams import StreamsUnavailable
 from services.crud.config import Settings
@@ -17,6 +18,7 @@ log = logging.getLogger("services.crud")
 
 async def main() -> None:
     settings = Settings()
+    observe.start("crud", settings, settings.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

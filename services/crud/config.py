@@ -26,6 +26,13 @@ class Settings(BusSettings):
         validation_alias="CRUD_RELAY_RETRY_S",
         description="the longest the outbox relay waits before publishing again after NATS failed",
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        validation_alias="CRUD_METRICS_PORT",
+        description="serve Prometheus metrics on this port at /metrics (0: not served)",
+    )
 
     crash_after_commit: str | None = Field(
         default=None,

@@ -11,6 +11,7 @@ import logging
 
 from nats.js import JetStreamContext
 
+from services.crud import telemetry
 from services.crud.db import Database
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class Relay:
         while True:
             self._wake.clear()
             rows = await self.db.pending()
+            telemetry.OUTBOX_BACKLOG.set(await telemetry.backlog(self.db.conn) if rows else 0)
             if not rows:
                 return
             acknowledged: list[int] = []
@@ -93,6 +95,7 @@ class Relay:
                     )
                     acknowledged.append(row.seq)
                     self.published += 1
+                    telemetry.EVENTS_PUBLISHED.inc()
             finally:
                 # One write for the batch; a row acknowledged but not yet marked is published again after
                 # a crash, and JetStream drops that duplicate by its Nats-Msg-Id.

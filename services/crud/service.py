@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ from proto.messages import (
     TaskList,
 )
 from proto.streams import create_streams
+from services.crud import telemetry
 from services.crud.config import Settings
 from services.crud.db import Database
 from services.crud.errors import IdReused
@@ -78,6 +80,7 @@ class Crud:
         self.lock = asyncio.Lock()
 
     async def handle_command(self, op: str, request: Request) -> None:
+        started = time.monotonic()
         try:
             command_request = decode(CommandRequest, request.data)
             if command_request.command.op != op:
@@ -85,6 +88,7 @@ class Crud:
                     "CommandRequest", [f"command.op: {command_request.command.op} sent to the {op} endpoint"]
                 )
         except DecodeError as error:
+            telemetry.command_done(op, "invalid", started)
             await self._refuse(request, CommandError(code="invalid", message=str(error)), "400")
             return
         try:
@@ -96,6 +100,7 @@ class Crud:
             return
         except Exception:
             log.exception("command %s failed", command_request.command_id)
+            telemetry.command_done(op, "internal", started)
             failed = CommandError(code="internal", message="The task service failed to apply the command; try again.")
             await self._refuse(request, failed, "500", command_request.command_id)
             return
@@ -110,6 +115,7 @@ class Crud:
                 command_request.actor.label(),
                 result.summary or (result.error.message if result.error else ""),
             )
+        telemetry.command_done(op, telemetry.outcome(result, new), started)
         await request.respond(encode(result))
 
     async def handle_list(self, request: Request) -> None:
@@ -200,7 +206,7 @@ def _command_handler(crud: Crud, op: str) -> Callable[[Request], Awaitable[None]
     async def handler(request: Request) -> None:
         await crud.handle_command(op, request)
 
-    return handler
+    return telemetry.traced(op, handler)
 
 
 @contextlib.asynccontextmanager
@@ -251,7 +257,9 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
             ("conversation_append", subjects.CONVERSATION_APPEND, crud.handle_append),
             ("conversation_recent", subjects.CONVERSATION_RECENT, crud.handle_recent),
         ):
-            await crud.service.add_endpoint(EndpointConfig(name=name, subject=subject, handler=handler))
+            await crud.service.add_endpoint(
+                EndpointConfig(name=name, subject=subject, handler=telemetry.traced(name, handler))
+            )
         yield crud
     finally:
         if crud.service is not None:

@@ -9,6 +9,7 @@ import sys
 
 from pydantic import ValidationError
 
+from proto import observe
 from services.gateway.config import Settings
 from services.gateway.hosts import is_loopback
 from services.gateway.server import Server, create_server
@@ -53,7 +54,8 @@ def main() -> None:
             f"ghostbus gateway: refusing to listen on {settings.host} without GATEWAY_ACCESS_TOKEN: anyone who "
             "can reach it could change the list. Set a token (people then sign in with it) or listen on 127.0.0.1."
         )
-    print(f"ghostbus gateway: http://{settings.host}:{settings.port}", flush=True)
+    observe.start("gateway", settings)
+    log.info("ghostbus gateway: http://%s:%d", settings.host, settings.port)
     server = create_server(settings)
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
         stopped_by = runner.run(serve(server))

@@ -18,6 +18,7 @@ from proto.commands import Identifier
 from proto.crud_client import CrudError
 from proto.messages import PERSON, ConfirmationSettle, Decision, DecisionReply
 from services.gateway import idempotency
+from services.gateway.metrics import CONTENT_TYPE
 from services.gateway.relay import MARKDOWN
 from services.gateway.state import Gateway, gateway_of, problems
 from services.gateway.workers import worker_models
@@ -181,7 +182,7 @@ async def models(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """`GET /metrics`: Prometheus text."""
-    return PlainTextResponse(gateway_of(request).metrics.render(), media_type="text/plain; version=0.0.4")
+    return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
 async def healthz(request: Request) -> Response:

@@ -26,9 +26,10 @@ from pydantic import ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from proto import subjects
+from proto import subjects, tracing
 from proto.codec import encode
 from proto.messages import MAX_CHAT, RunRequest
+from services.gateway import telemetry
 from services.gateway.relay import RunClock, RunRelay
 from services.gateway.state import Gateway, gateway_of
 
@@ -140,22 +141,26 @@ class ChatConnection:
             else:
                 await self.error("A chat message must be text.")
             return
-        # Subscribe before submitting, so not even the first event can slip by.
-        relay = await self.subscribe(run_id, RunClock(self.gateway.metrics, run_id))
-        if relay is None:
-            return
-        try:
-            await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
-        except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
-            with contextlib.suppress(Exception):
-                await relay.sub.unsubscribe()
-            log.warning("run_id=%s could not submit: %r", run_id, error)
-            await self.error("The chat is not available right now; try again in a moment.")
-            return
-        self.gateway.count("runs_submitted_total")
-        log.info("run_id=%s thread_id=%s model=%s submitted", run_id, self.thread_id, model or "default")
-        await self.send({"type": "run", "runId": run_id, "text": request.text})
-        self.start(relay)  # its events go out only now, after the browser has heard of the run
+        # Subscribe before submitting, so not even the first event can slip by; in the run's trace, so
+        # the relay's log lines carry it (nats-py calls back in a task made at subscribe).
+        with telemetry.submitting(run_id, self.thread_id):
+            relay = await self.subscribe(run_id, RunClock(self.gateway.metrics, run_id))
+            if relay is None:
+                return
+            try:
+                await self.gateway.js.publish(
+                    subjects.CHAT_SUBMIT, encode(request), headers=tracing.inject({"Nats-Msg-Id": run_id})
+                )
+            except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
+                with contextlib.suppress(Exception):
+                    await relay.sub.unsubscribe()
+                log.warning("run_id=%s could not submit: %r", run_id, error)
+                await self.error("The chat is not available right now; try again in a moment.")
+                return
+            self.gateway.count("runs_submitted_total")
+            log.info("run_id=%s thread_id=%s model=%s submitted", run_id, self.thread_id, model or "default")
+            await self.send({"type": "run", "runId": run_id, "text": request.text})
+            self.start(relay)  # its events go out only now, after the browser has heard of the run
 
     async def follow(self, run_id: str) -> None:
         """Replay a run's events from its first and follow it (a reloaded page resuming its answer)."""

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 PREFIX = "ghostbus_gateway_"
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MAX_LABEL = 100
 
-COUNTERS = {
-    "sse_clients": ("gauge", "browsers connected to the event stream"),
-    "ws_clients": ("gauge", "browsers connected to the chat"),
-    "ui_events_relayed_total": ("counter", "UI events sent to browsers (one per browser)"),
-    "sse_clients_dropped_total": ("counter", "browsers disconnected for falling behind"),
-    "run_events_relayed_total": ("counter", "chat run events sent to browsers"),
-    "runs_submitted_total": ("counter", "chat runs put on the work queue"),
-    "runs_finished_total": ("counter", "chat runs that ended with an answer"),
+# name: (kind, help, label names). Counters are named with their `_total`, as they are exposed.
+SERIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "sse_clients": ("gauge", "browsers connected to the event stream", ()),
+    "ws_clients": ("gauge", "browsers connected to the chat", ()),
+    "ui_events_relayed_total": ("counter", "UI events sent to browsers (one per browser)", ()),
+    "sse_clients_dropped_total": ("counter", "browsers disconnected for falling behind", ()),
+    "run_events_relayed_total": ("counter", "chat run events sent to browsers, by AG-UI event type", ("type",)),
+    "runs_submitted_total": ("counter", "chat runs put on the work queue", ()),
+    "runs_finished_total": ("counter", "chat runs that ended with an answer, by the model that gave it", ("model",)),
     "runs_failed_total": (
         "counter",
-        "chat runs that ended with an error (no worker, a dead model, a timeout, stopped)",
+        "chat runs that ended with an error, by its code (no worker, a dead model, a timeout, stopped)",
+        ("code",),
     ),
-    "commands_total": ("counter", "commands sent to crud from forms and the API"),
+    "commands_total": ("counter", "commands sent to crud from forms and the API", ()),
+    "confirmations_answered_total": ("counter", "approvals and rejections a person gave", ()),
 }
 
 HISTOGRAMS = {
@@ -33,47 +39,50 @@ HISTOGRAMS = {
 }
 
 
-@dataclass
-class Histogram:
-    """Cumulative buckets, a sum and a count, as Prometheus reads them."""
+class Gauges:
+    """`metrics.gauges[name] = function`: a gauge read from the function at each scrape."""
 
-    bounds: tuple[float, ...] = SECONDS
-    counts: list[int] = field(default_factory=lambda: [0] * (len(SECONDS) + 1))
-    total: float = 0.0
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-
-    def lines(self, name: str) -> list[str]:
-        out, running = [], 0
-        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
-            running += count
-            le = "+Inf" if bound == float("inf") else f"{bound:g}"
-            out.append(f'{name}_bucket{{le="{le}"}} {running}')
-        return [*out, f"{name}_sum {self.total:.6f}", f"{name}_count {running}"]
+    def __setitem__(self, name: str, read: Callable[[], float]) -> None:
+        gauge = self.metrics.series[name]
+        assert isinstance(gauge, Gauge), f"{name} is not a gauge"
+        gauge.set_function(read)
 
 
 class Metrics:
-    """Counters and histograms, updated in place by whoever does the work (one event loop, no locks)."""
+    """One gateway's series in a registry of its own (several gateways may share a process in tests),
+    plus the process's CPU, memory and file descriptors."""
 
     def __init__(self) -> None:
-        self.counters: dict[str, int] = {}
-        self.histograms = {name: Histogram() for name in HISTOGRAMS}
-        self.gauges: dict[str, Callable[[], int]] = {}
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.series: dict[str, Counter | Gauge] = {}
+        for name, (kind, help_text, labels) in SERIES.items():
+            if kind == "gauge":
+                self.series[name] = Gauge(PREFIX + name, help_text, labels, registry=self.registry)
+            else:
+                counted = PREFIX + name.removesuffix("_total")  # prometheus_client adds `_total` itself
+                self.series[name] = Counter(counted, help_text, labels, registry=self.registry)
+        self.histograms = {
+            name: Histogram(PREFIX + name, help_text, buckets=SECONDS, registry=self.registry)
+            for name, help_text in HISTOGRAMS.items()
+        }
+        self.gauges = Gauges(self)
 
-    def count(self, name: str, by: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + by
+    def count(self, name: str, by: int = 1, **labels: str | None) -> None:
+        series = self.series[name]
+        wanted = SERIES[name][2]
+        if wanted:
+            values = {key: (labels.get(key) or "unknown")[:MAX_LABEL] for key in wanted}
+            series = series.labels(**values)
+        series.inc(by)
 
     def observe(self, name: str, seconds: float) -> None:
         self.histograms[name].observe(max(seconds, 0.0))
 
-    def render(self) -> str:
-        lines = []
-        for name, (kind, help_text) in COUNTERS.items():
-            value = self.gauges[name]() if name in self.gauges else self.counters.get(name, 0)
-            lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} {kind}", f"{PREFIX}{name} {value}"]
-        for name, help_text in HISTOGRAMS.items():
-            lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} histogram"]
-            lines += self.histograms[name].lines(PREFIX + name)
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """Every series in Prometheus' text format."""
+        return generate_latest(self.registry)

@@ -59,8 +59,8 @@ class RunClock:
             self.metrics.observe("run_first_text_seconds", elapsed)
         elif kind == EventType.RUN_FINISHED:
             self.metrics.observe("run_seconds", elapsed)
-            self.metrics.count("runs_finished_total")
             result = event.result if isinstance(event.result, dict) else {}
+            self.metrics.count("runs_finished_total", model=str(result.get("model") or ""))
             log.info(
                 "run_id=%s finished in %.3f s model=%s tokens=%s tokens_per_s=%s",
                 self.run_id,
@@ -71,7 +71,7 @@ class RunClock:
             )
         elif kind == EventType.RUN_ERROR:
             self.metrics.observe("run_seconds", elapsed)
-            self.metrics.count("runs_failed_total")
+            self.metrics.count("runs_failed_total", code=event.code)
             log.info("run_id=%s failed in %.3f s code=%s: %s", self.run_id, elapsed, event.code, event.message)
 
 
@@ -146,7 +146,7 @@ class RunRelay:
         try:
             # RUN_STARTED and RUN_FINISHED carry their runId already.
             await self.send_text(msg.data.decode() if hasattr(event, "run_id") else with_run_id(msg.data, self.run_id))
-            self.metrics.count("run_events_relayed_total")
+            self.metrics.count("run_events_relayed_total", type=event.type.value)
             if event.type == EventType.TEXT_MESSAGE_END:
                 # The finished message, as sanitized Markdown rendered here (raw HTML is not allowed).
                 html = MARKDOWN.render("".join(self.text))

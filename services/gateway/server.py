@@ -42,6 +42,8 @@ def create_server(settings: Settings, **options: Any) -> Server:
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
+        # uvicorn's lines go to the handler the service set up (proto.logs), as JSON when LOG_FORMAT=json.
+        "log_config": None,
         "timeout_graceful_shutdown": 3,
         "ws_max_size": settings.max_ws_message * 2,
         # Chat frames are one token each: compressing them costs more CPU than the bytes it saves.

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from proto import observe
 from services.llm_worker.config import Settings
 from services.llm_worker.worker import running
 
@@ -14,6 +15,7 @@ log = logging.getLogger("services.llm_worker")
 
 async def main() -> None:
     settings = Settings()
+    observe.start("llm_worker", settings, settings.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -84,6 +84,14 @@ class Settings(BusSettings):
         validation_alias="LLM_ACK_WAIT_S",
         description="a run not heard of for this long goes to another worker",
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        validation_alias="LLM_METRICS_PORT",
+        description="serve Prometheus metrics on this port at /metrics (0: not served; each worker on one "
+        "machine needs its own)",
+    )
     script_tokens: int = Field(
         default=100, ge=0, validation_alias="LLM_SCRIPT_TOKENS", description="scripted backend (benchmarks): tokens"
     )

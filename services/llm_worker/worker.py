@@ -35,7 +35,7 @@ from proto.health import instance_metadata
 from proto.messages import CommandRequest, CommandResult, ModelList, RunRequest, same_model
 from proto.streams import ensure_streams
 from proto.waiting import CalledOff, unless
-from services.llm_worker import bang, memory
+from services.llm_worker import bang, memory, telemetry
 from services.llm_worker.approval import Approvals
 from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, Prompt
@@ -82,6 +82,7 @@ class Worker:
         for the one before it to be stored; every other event (start, tool calls, end, finish) waits
         for it. One connection keeps them in order either way."""
         data = encode(event)
+        telemetry.saw(event, self.backend.name)
         if isinstance(event, TextMessageContentEvent):
             await self.nc.publish(subjects.run_events(run_id), data)
         else:
@@ -153,7 +154,7 @@ class Worker:
                 await asyncio.sleep(0.5)
                 continue
             for msg in msgs:
-                task = asyncio.create_task(self._take(msg))
+                task = asyncio.create_task(telemetry.taking(msg, self._take(msg)))
                 self._runs.add(task)
                 task.add_done_callback(self._runs.discard)
         if self._runs:

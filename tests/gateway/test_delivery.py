@@ -93,9 +93,9 @@ async def small_queue_url(nats_server: NatsServer, crud: object) -> AsyncIterato
 async def metric(url: str, name: str) -> int:
     async with httpx.AsyncClient(base_url=url) as client:
         text = (await client.get("/metrics")).text
-    found = re.search(rf"^ghostbus_gateway_{name} (\d+)$", text, re.MULTILINE)
+    found = re.search(rf"^ghostbus_gateway_{name} ([0-9.e+]+)$", text, re.MULTILINE)
     assert found, text
-    return int(found.group(1))
+    return int(float(found.group(1)))
 
 
 async def test_one_event_reaches_many_browsers_at_once(gateway_url: str, nc: Client) -> None:

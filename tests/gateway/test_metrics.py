@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 
 import httpx
 import pytest
 import websockets
 from nats.aio.client import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 from proto import subjects
 from proto.codec import decode, encode
@@ -19,21 +19,22 @@ from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEv
 from proto.messages import RunRequest
 from tests.gateway.test_chat import receive, ws_url
 
-SAMPLE = re.compile(r'^(ghostbus_gateway_[a-z_]+)(\{le="[^"]+"\})? (\d+(\.\d+)?)$')
+
+def samples(text: str) -> dict[str, float]:
+    """Every sample of a Prometheus text exposition, as `name{label="value",...}` (labels sorted) -> value."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return out
 
 
 async def figures(url: str) -> dict[str, float]:
     async with httpx.AsyncClient(base_url=url) as client:
         response = await client.get("/metrics")
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    out = {}
-    for line in response.text.splitlines():
-        if line.startswith("#"):
-            continue
-        found = SAMPLE.match(line)
-        assert found, f"not a Prometheus sample: {line!r}"
-        out[found.group(1) + (found.group(2) or "")] = float(found.group(3))
-    return out
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    return samples(response.text)
 
 
 async def test_runs_commands_and_events_are_counted_and_timed(
@@ -63,9 +64,12 @@ async def test_runs_commands_and_events_are_counted_and_timed(
     while (got := await figures(gateway_url))["ghostbus_gateway_ui_event_age_seconds_count"] < 1:
         assert time.monotonic() < deadline, "the task event never reached the gateway"
         await asyncio.sleep(0.02)
-    for name in ("runs_submitted_total", "runs_finished_total", "run_events_relayed_total", "commands_total"):
+    for name in ("runs_submitted_total", "commands_total"):
         assert got[f"ghostbus_gateway_{name}"] >= 1, name
-    assert got["ghostbus_gateway_runs_failed_total"] == 0
+    assert got['ghostbus_gateway_runs_finished_total{model="m1"}'] == 1
+    assert got['ghostbus_gateway_run_events_relayed_total{type="TEXT_MESSAGE_CONTENT"}'] == 1
+    assert not [name for name in got if name.startswith("ghostbus_gateway_runs_failed_total")]
+    assert got["process_resident_memory_bytes"] > 0
     for name in ("run_wait", "run_first_text", "run", "command", "ui_event_age"):
         assert got[f"ghostbus_gateway_{name}_seconds_count"] == 1, name
         assert got[f'ghostbus_gateway_{name}_seconds_bucket{{le="+Inf"}}'] == 1, name
