@@ -169,16 +169,16 @@ def test_the_local_profile_builds_starts_scales_restarts_and_goes(project: Proje
     figures["scale_s"] = up(project, "--scale", "llm_worker=3")
     workers = project.containers("llm_worker")
     assert len(workers) == 3 and states(project)["llm_worker"] == healthy * 3
-    # each worker takes one run at a time (LLM_CAPACITY=1) and the stand-in answers slowly: six at once spread
-    runs = chats(gateway, *(f"add item {n}" for n in range(6)))
-    assert [message["type"] for _, message in runs] == ["RUN_FINISHED"] * 6, runs
+    # each worker takes one run at a time (LLM_CAPACITY=1) and the stand-in answers slowly: nine at once spread
+    runs = chats(gateway, *(f"add item {n}" for n in range(9)))
+    assert [message["type"] for _, message in runs] == ["RUN_FINISHED"] * 9, runs
     logs = {worker: project.container_logs(worker) for worker in workers}
     took = {worker: sorted(run for run, _ in runs if run in log) for worker, log in logs.items()}
     assert sorted(run for ids in took.values() for run in ids) == sorted(run for run, _ in runs), "each run once"
     assert all(took.values()), f"a worker took no run: {took}"
     figures["spread"] = sorted(len(ids) for ids in took.values())
     kept = tasks(gateway)
-    assert sorted(kept) == sorted(["milk", *(f"item {n}" for n in range(6))])
+    assert sorted(kept) == sorted(["milk", *(f"item {n}" for n in range(9))])
 
     nats_log = project.logs("nats")
     all_logs = project.run("logs", "--no-color").stdout
