@@ -48,6 +48,7 @@ NEEDS: dict[str, tuple[list[str], list[str]]] = {
             subjects.run_events(RUN),
             CREATE,
             subjects.TASK_LIST,
+            subjects.AUDIT_LIST,  # a redelivered run reads what its earlier attempts did
             subjects.CONVERSATION_APPEND,
             subjects.CONVERSATION_RECENT,
             subjects.NOTIFY,

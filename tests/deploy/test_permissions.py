@@ -214,6 +214,7 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
             (gateway, subjects.AUDIT_LIST),
             (gateway, subjects.CONVERSATION_RECENT),
             (worker, subjects.TASK_LIST),
+            (worker, subjects.AUDIT_LIST),
             (worker, subjects.crud_command(subjects.TASK_ENTITY, "create")),
             (worker, subjects.CONVERSATION_RECENT),
             (worker, subjects.CONVERSATION_APPEND),
