@@ -34,7 +34,7 @@ RUNS = 3
 
 async def direct(rate: float, tokens: int) -> dict[str, float]:
     """The backend read in-process: the baseline rate and time to first token."""
-    backend = ScriptedBackend(Settings(LLM_SCRIPT_RATE=rate, LLM_SCRIPT_TOKENS=tokens))
+    backend = ScriptedBackend(Settings(script_rate=rate, script_tokens=tokens))
     started = time.time()
     arrivals = []
     async for chunk in backend.stream(Prompt(text="go", tasks=[])):

@@ -40,7 +40,7 @@ def wait_serving(server: Service, url: str, timeout_s: float = 30.0) -> None:
 
 async def direct(host: str) -> dict[str, Any]:
     """The Ollama backend in this process against the same server: the HTTP hop alone."""
-    backend = OllamaBackend(Settings(OLLAMA_HOST=host, OLLAMA_MODEL="scripted", LLM_STRATEGY="inline"))
+    backend = OllamaBackend(Settings(OLLAMA_HOST=host, OLLAMA_MODEL="scripted", strategy="inline"))
     await backend.start()
     try:
         started = time.time()
