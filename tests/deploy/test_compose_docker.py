@@ -26,7 +26,7 @@ import websockets
 from tests.deploy.natsconf import COMPOSE_PASSWORDS, violations
 from tests.docker import images
 from tests.docker.compose import Project, compose_cli, engine_answers, secrets_of, unavailable, upstream_images
-from tests.stack import free_port
+from tests.support.stack import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

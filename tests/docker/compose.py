@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.docker.images import CACHE, Unavailable
-from tests.stack import ROOT
+from tests.support.stack import ROOT
 
 OVERRIDE = Path(__file__).resolve().parent / "compose.test.yaml"
 # what of the caller's environment must not reach compose: its own switches and compose.yaml's variables

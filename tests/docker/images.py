@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from tests.natsd import nats_server_binary
+from tests.support.natsd import nats_server_binary
 
 HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "standin"
