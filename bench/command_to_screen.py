@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import chat, machine_load, plot_latencies, save, summary_ms
+from bench.common import chat, in_scratch, machine_load, plot_latencies, print_figures, save, summary_ms
 from tests.support.stack import Stack
 
 COMMANDS_PER_RUN = 5
@@ -57,11 +56,8 @@ async def measure(base: Path) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(measure(Path(directory)))
+    return in_scratch(measure)
 
 
 if __name__ == "__main__":
-    import json
-
-    print(json.dumps(run(), indent=2))
+    print_figures(run())

@@ -7,8 +7,9 @@ import asyncio
 import json
 import os
 import statistics
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,13 @@ def plot_bars(name: str, labels: Sequence[str], values: Sequence[float], ylabel:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def in_scratch(measure: Callable[[Path], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """A benchmark's figures, measured in a scratch directory removed afterwards."""
+    with tempfile.TemporaryDirectory() as directory:
+        return asyncio.run(measure(Path(directory)))
+
+
+def print_figures(figures: dict[str, Any]) -> None:
+    print(json.dumps(figures, indent=2))

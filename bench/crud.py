@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import nats
 
-from bench.common import save, summary_ms
+from bench.common import in_scratch, print_figures, save, summary_ms
 from proto import subjects
 from proto.codec import decode, encode
 from proto.commands import (
@@ -131,11 +130,8 @@ async def measure(base: Path) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(measure(Path(directory)))
+    return in_scratch(measure)
 
 
 if __name__ == "__main__":
-    import json
-
-    print(json.dumps(run(), indent=2))
+    print_figures(run())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import nats
 from nats.aio.msg import Msg
 
-from bench.common import machine_load, save, summary_ms
+from bench.common import in_scratch, machine_load, save, summary_ms
 from tests.support.natsd import NatsServer
 
 SUBJECT = "bench.hop"
@@ -65,8 +64,7 @@ async def measure(base: Path) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(measure(Path(directory)))
+    return in_scratch(measure)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,22 @@ import asyncio
 import contextlib
 import os
 import re
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import RunTrace, chat, machine_load, plot_latencies, process_usage, save, summary_ms
+from bench.common import (
+    RunTrace,
+    chat,
+    in_scratch,
+    machine_load,
+    plot_latencies,
+    print_figures,
+    process_usage,
+    save,
+    summary_ms,
+)
 from bench.profile import Profile
 from tests.support.stack import Stack
 
@@ -191,11 +200,8 @@ def plot_scaling(scaling: dict[str, Any]) -> None:
 
 
 def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(measure(Path(directory)))
+    return in_scratch(measure)
 
 
 if __name__ == "__main__":
-    import json
-
-    print(json.dumps(run(), indent=2))
+    print_figures(run())

@@ -142,7 +142,7 @@ async def measure(base: Path) -> dict[str, Any]:
     model_path(models)
     stack = Stack(base / "stack", env={"LLM_BACKEND": "embedded", "LLM_MODEL_DIR": str(models)})
     stack.start(workers=1)
-    backend = EmbeddedBackend(Settings(LLM_MODEL_DIR=models))
+    backend = EmbeddedBackend(Settings(model_dir=models))
     await backend.start()
     alone: list[tuple[float, float]] = []
     system: list[tuple[float, float]] = []

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import nats
 from nats.aio.msg import Msg
 
-from bench.common import chat, machine_load, plot_latencies, save, summary_ms
+from bench.common import chat, in_scratch, machine_load, plot_latencies, save, summary_ms
 from bench.profile import Profile
 from proto import subjects
 from services.llm_worker.backends.base import Prompt, TextDelta
@@ -34,7 +33,7 @@ RUNS = 3
 
 async def direct(rate: float, tokens: int) -> dict[str, float]:
     """The backend read in-process: the baseline rate and time to first token."""
-    backend = ScriptedBackend(Settings(LLM_SCRIPT_RATE=rate, LLM_SCRIPT_TOKENS=tokens))
+    backend = ScriptedBackend(Settings(script_rate=rate, script_tokens=tokens))
     started = time.time()
     arrivals = []
     async for chunk in backend.stream(Prompt(text="go", tasks=[])):
@@ -134,8 +133,7 @@ async def measure(base: Path) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(measure(Path(directory)))
+    return in_scratch(measure)
 
 
 if __name__ == "__main__":

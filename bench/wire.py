@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import chat, machine_load, plot_latencies, save, summary_ms
+from bench.common import chat, in_scratch, machine_load, plot_latencies, print_figures, save, summary_ms
 from services.llm_worker.backends.base import CommandOut, Prompt, TextDelta
 from services.llm_worker.backends.ollama import OllamaBackend
 from services.llm_worker.config import Settings
@@ -40,7 +39,7 @@ def wait_serving(server: Service, url: str, timeout_s: float = 30.0) -> None:
 
 async def direct(host: str) -> dict[str, Any]:
     """The Ollama backend in this process against the same server: the HTTP hop alone."""
-    backend = OllamaBackend(Settings(OLLAMA_HOST=host, OLLAMA_MODEL="scripted", LLM_STRATEGY="inline"))
+    backend = OllamaBackend(Settings(OLLAMA_HOST=host, OLLAMA_MODEL="scripted", strategy="inline"))
     await backend.start()
     try:
         started = time.time()
@@ -130,11 +129,8 @@ async def measure(base: Path) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(measure(Path(directory)))
+    return in_scratch(measure)
 
 
 if __name__ == "__main__":
-    import json
-
-    print(json.dumps(run(), indent=2))
+    print_figures(run())

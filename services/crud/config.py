@@ -17,26 +17,22 @@ class Settings(BusSettings):
 
     db_file: str = Field(
         default="ghostbus.sqlite3",
-        validation_alias="CRUD_DB_FILE",
         description="the SQLite file's name, inside DATA_DIR",
     )
     relay_retry_s: float = Field(
         default=0.5,
         gt=0,
-        validation_alias="CRUD_RELAY_RETRY_S",
         description="the longest the outbox relay waits before publishing again after NATS failed",
     )
     metrics_port: int = Field(
         default=0,
         ge=0,
         le=65535,
-        validation_alias="CRUD_METRICS_PORT",
         description="serve Prometheus metrics on this port at /metrics (0: not served)",
     )
 
     crash_after_commit: str | None = Field(
         default=None,
-        validation_alias="CRUD_CRASH_AFTER_COMMIT",
         description="testing only: SIGKILL the service right after committing this command id, before replying",
     )
 

@@ -17,52 +17,42 @@ class Settings(BusSettings):
 
     host: str = Field(
         default="127.0.0.1",
-        validation_alias="GATEWAY_HOST",
         description="the address to listen on; other than loopback only with GATEWAY_ACCESS_TOKEN",
     )
     access_token: SecretStr | None = Field(
         default=None,
-        validation_alias="GATEWAY_ACCESS_TOKEN",
         description=f"when set (at least {MIN_TOKEN} characters), people sign in with it; required to listen on a "
         "non-loopback address",
     )
     allowed_hosts: str = Field(
         default="",
-        validation_alias="GATEWAY_ALLOWED_HOSTS",
         description="names (comma-separated) the gateway answers to besides loopback and its own address, e.g. "
         "tasks.example.org; a request for any other Host gets 400",
     )
     session_hours: float = Field(
         default=168.0,
         gt=0,
-        validation_alias="GATEWAY_SESSION_HOURS",
         description="how long a sign-in lasts before the person signs in again",
     )
     chat_per_minute: int = Field(
         default=30,
         ge=1,
-        validation_alias="GATEWAY_CHAT_PER_MINUTE",
         description="chat messages a minute from one client address (all its sockets together)",
     )
-    port: int = Field(
-        default=8000, ge=0, le=65535, validation_alias="GATEWAY_PORT", description="the port to listen on"
-    )
+    port: int = Field(default=8000, ge=0, le=65535, description="the port to listen on")
     no_worker_s: float = Field(
         default=2.0,
         gt=0,
-        validation_alias="GATEWAY_NO_WORKER_S",
         description="how long a chat run may wait for a worker before the person is told none is running",
     )
     sse_queue: int = Field(
         default=1000,
         ge=10,
-        validation_alias="GATEWAY_SSE_QUEUE",
         description="events held for one slow browser before it is disconnected (it reconnects and replays)",
     )
     max_ws_message: int = Field(
         default=16_384,
         ge=1024,
-        validation_alias="GATEWAY_MAX_WS_MESSAGE",
         description="the largest chat WebSocket message accepted, in bytes",
     )
 

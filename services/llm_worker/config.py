@@ -18,12 +18,10 @@ class Settings(BusSettings):
 
     backend: Literal["auto", "embedded", "ollama", "openai", "scripted"] = Field(
         default="auto",
-        validation_alias="LLM_BACKEND",
         description="auto: Ollama when it answers and has OLLAMA_MODEL, else embedded; or embedded, ollama, openai",
     )
     strategy: Literal["auto", "tools", "inline", "constrained"] = Field(
         default="auto",
-        validation_alias="LLM_STRATEGY",
         description="how a chat model gives commands: tools (native tool calls), inline (JSON in its text) or "
         "constrained (its whole answer held to a JSON schema of commands); the embedded model is always constrained",
     )
@@ -52,63 +50,49 @@ class Settings(BusSettings):
     )
     model_dir: Path = Field(
         default_factory=lambda data: Path(data["data_dir"]) / "models",
-        validation_alias="LLM_MODEL_DIR",
         description="where the embedded model file is assembled (once, checksum verified)",
     )
-    run_timeout_s: float = Field(
-        default=120.0, gt=0, validation_alias="LLM_RUN_TIMEOUT_S", description="the longest one chat run may take"
-    )
+    run_timeout_s: float = Field(default=120.0, gt=0, description="the longest one chat run may take")
     confirm_timeout_s: float = Field(
         default=300.0,
         gt=0,
         le=86_400,
-        validation_alias="LLM_CONFIRM_TIMEOUT_S",
         description="how long a command that needs the person's approval waits for it (not counted in the run's time)",
     )
     max_attempts: int = Field(
         default=3,
         ge=1,
-        validation_alias="LLM_MAX_ATTEMPTS",
         description="how many times a run is tried (after a worker dies mid-run) before it ends with an error",
     )
     capacity: int = Field(
         default=1,
         ge=1,
         le=1000,
-        validation_alias="LLM_CAPACITY",
         description="how many runs this worker takes at once",
     )
     ack_wait_s: float = Field(
         default=15.0,
         ge=1,
-        validation_alias="LLM_ACK_WAIT_S",
         description="a run not heard of for this long goes to another worker",
     )
     metrics_port: int = Field(
         default=0,
         ge=0,
         le=65535,
-        validation_alias="LLM_METRICS_PORT",
         description="serve Prometheus metrics on this port at /metrics (0: not served; each worker on one "
         "machine needs its own)",
     )
-    script_tokens: int = Field(
-        default=100, ge=0, validation_alias="LLM_SCRIPT_TOKENS", description="scripted backend (benchmarks): tokens"
-    )
+    script_tokens: int = Field(default=100, ge=0, description="scripted backend (benchmarks): tokens")
     script_rate: float = Field(
         default=50.0,
         ge=0,
-        validation_alias="LLM_SCRIPT_RATE",
         description="scripted backend: tokens per second (0: as fast as possible)",
     )
-    script_commands: int = Field(
-        default=0, ge=0, validation_alias="LLM_SCRIPT_COMMANDS", description="scripted backend: commands per run"
-    )
+    script_commands: int = Field(default=0, ge=0, description="scripted backend: commands per run")
     threads: int = Field(
         default=0,
         ge=0,
         le=64,
-        validation_alias="LLM_THREADS",
         description="CPU threads for the embedded model (0: one per core, at most 4); lower it when "
         "several workers share a machine",
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.deploy.natsconf import locked_down, violations
+from tests.faults.clients import Conversation, names, until
 from tests.faults.ollama import Answer, ScriptedOllama, serving
 from tests.support.stack import Service, Stack, free_port
 
@@ -157,3 +158,18 @@ async def running(
             assert stack.refused() == [], "a service was refused something on NATS"
         finally:
             await asyncio.to_thread(stack.stop)
+
+
+async def kill_its_worker_after(stack: FaultStack, chat: Conversation, first: list[str]) -> None:
+    """Run the chat; once the list is `first` (what the first attempt applied), SIGKILL the worker that holds
+    the run. The run must then be finished by another worker."""
+    talking = asyncio.create_task(chat.run())
+
+    async def applied() -> bool:
+        return await names(stack.url) == first
+
+    await until(applied, "the first command applied")
+    assert chat.run_id is not None
+    await asyncio.to_thread(stack.kill, stack.holder(chat.run_id))
+    await talking
+    assert chat.end is not None and chat.end["type"] == "RUN_FINISHED", chat.end

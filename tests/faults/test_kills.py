@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.clients import Conversation, Tab, converged, healthy, names, until
-from tests.faults.harness import running
+from tests.faults.harness import kill_its_worker_after, running
 from tests.faults.ollama import Asked, Gate, Step, command
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -27,16 +27,7 @@ async def test_a_worker_killed_mid_run_hands_it_on_and_each_command_runs_once(tm
     async with running(tmp_path, answer) as (stack, fake):
         tabs = [Tab(stack.url).open() for _ in range(3)]
         chat = Conversation(stack.url, "add apples, bread and eggs")
-        talking = asyncio.create_task(chat.run())
-
-        async def apples_added() -> bool:
-            return await names(stack.url) == ["apples"]
-
-        await until(apples_added, "the first command applied")
-        assert chat.run_id is not None
-        await asyncio.to_thread(stack.kill, stack.holder(chat.run_id))
-        await talking
-        assert chat.end is not None and chat.end["type"] == "RUN_FINISHED", chat.end
+        await kill_its_worker_after(stack, chat, ["apples"])
         assert chat.reply.strip() == "Added all three."
         assert [r["ok"] for r in chat.results] == [True, True, True]
         assert await names(stack.url) == ["apples", "bread", "eggs"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.clients import Conversation, Tab, converged, healthy, names, until
-from tests.faults.harness import running
+from tests.faults.harness import kill_its_worker_after, running
 from tests.faults.ollama import Asked, Gate, Mark, Step, command
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -31,16 +31,7 @@ async def test_a_retried_run_whose_model_now_asks_for_something_else_gets_it_don
 
     async with running(tmp_path, answer) as (stack, fake):
         chat = Conversation(stack.url, "add apples and bread")
-        talking = asyncio.create_task(chat.run())
-
-        async def apples_added() -> bool:
-            return await names(stack.url) == ["apples"]
-
-        await until(apples_added, "the first command applied")
-        assert chat.run_id is not None
-        await asyncio.to_thread(stack.kill, stack.holder(chat.run_id))
-        await talking
-        assert chat.end is not None and chat.end["type"] == "RUN_FINISHED", chat.end
+        await kill_its_worker_after(stack, chat, ["apples"])
         assert await names(stack.url) == ["apples", "bread"]
         assert not any("apples" in r.get("summary", "") for r in chat.results), "the chat says it added apples again"
 

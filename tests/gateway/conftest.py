@@ -18,13 +18,13 @@ TOKEN = "s3cret-token-of-24-chars"
 
 @pytest.fixture
 async def gateway_url(nats_server: NatsServer, crud: object) -> AsyncIterator[str]:
-    async for url in serve(Settings(NATS_URL=nats_server.url, GATEWAY_NO_WORKER_S=1.0, GATEWAY_CHAT_PER_MINUTE=5)):
+    async for url in serve(Settings(NATS_URL=nats_server.url, no_worker_s=1.0, chat_per_minute=5)):
         yield url
 
 
 @pytest.fixture
 async def secured_url(nats_server: NatsServer, crud: object) -> AsyncIterator[str]:
-    async for url in serve(Settings(NATS_URL=nats_server.url, GATEWAY_ACCESS_TOKEN=TOKEN)):
+    async for url in serve(Settings(NATS_URL=nats_server.url, access_token=TOKEN)):
         yield url
 
 

@@ -85,7 +85,7 @@ def test_an_empty_or_short_token_is_refused_at_start(host: str, token: str) -> N
     assert "GATEWAY_ACCESS_TOKEN is empty or shorter than 16 characters" in done.stderr
     assert "Traceback" not in done.stderr
     with pytest.raises(ValueError, match="shorter than 16"):
-        Settings(GATEWAY_ACCESS_TOKEN=token)
+        Settings(access_token=token)
 
 
 async def test_a_session_has_a_lifetime_and_signing_out_ends_it(secured_url: str) -> None:
@@ -99,7 +99,7 @@ async def test_a_session_has_a_lifetime_and_signing_out_ends_it(secured_url: str
         assert 'ghostbus_session=""' in out.headers["set-cookie"] and "Max-Age=0" in out.headers["set-cookie"]
         assert (await client.get("/", headers=HTML)).status_code == 303
     # A cookie past its lifetime opens nothing, though its signature is right.
-    lifetime = Settings(GATEWAY_ACCESS_TOKEN=TOKEN).session_hours * 3600
+    lifetime = Settings(access_token=TOKEN).session_hours * 3600
     old = Sessions(TOKEN, lifetime).issue(now=time.time() - lifetime - 60)
     fresh = Sessions(TOKEN, lifetime).issue()
     forged = fresh.split(".")[0] + ".0" + fresh.split(".")[1][1:]

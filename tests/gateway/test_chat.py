@@ -211,7 +211,7 @@ async def test_the_model_picker_lists_every_model_of_the_workers_backends(
 
     fake = FakeOllama(["Hi."], model="qwen3:4b", more_models=["llama3.2:latest", "gemma3:1b"])
     async with serving(fake):
-        settings = WorkerSettings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        settings = WorkerSettings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url)
         async with running(settings), running(settings), httpx.AsyncClient(base_url=gateway_url) as client:
             found = (await client.get("/api/models")).json()
     # Ollama's "llama3.2:latest" is the "llama3.2" the workers are set to: one entry, their default.

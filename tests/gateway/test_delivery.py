@@ -86,7 +86,7 @@ class RawStream:
 
 @pytest.fixture
 async def small_queue_url(nats_server: NatsServer, crud: object) -> AsyncIterator[str]:
-    async for url in serve(Settings(NATS_URL=nats_server.url, GATEWAY_SSE_QUEUE=10)):
+    async for url in serve(Settings(NATS_URL=nats_server.url, sse_queue=10)):
         yield url
 
 

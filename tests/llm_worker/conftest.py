@@ -22,7 +22,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def embedded(model_dir: Path) -> Iterator[EmbeddedBackend]:
     """The real Gemma 3 270M backend, loaded once per test module (loading is not tied to an event loop)."""
-    backend = EmbeddedBackend(Settings(LLM_MODEL_DIR=model_dir))
+    backend = EmbeddedBackend(Settings(model_dir=model_dir))
     asyncio.run(backend.start())
     yield backend
     asyncio.run(backend.close())

@@ -99,7 +99,7 @@ async def asked_to_clear(
 
 def worker_settings(nats_server: NatsServer, fake: FakeOllama, **settings: Any) -> Settings:
     return Settings(
-        NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, LLM_BACKEND="ollama", LLM_STRATEGY="tools", **settings
+        NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, backend="ollama", strategy="tools", **settings
     )
 
 
@@ -156,7 +156,7 @@ async def test_a_rejection_changes_nothing_and_the_model_is_told(
 async def test_no_answer_in_time_expires_and_nothing_is_applied(
     nats_server: NatsServer, nc: Client, crud: Crud, questions: Questions
 ) -> None:
-    async with asked_to_clear(nats_server, nc, questions, LLM_CONFIRM_TIMEOUT_S=0.5, LLM_RUN_TIMEOUT_S=5) as (
+    async with asked_to_clear(nats_server, nc, questions, confirm_timeout_s=0.5, run_timeout_s=5) as (
         run_id,
         asked,
         _,

@@ -36,7 +36,7 @@ def test_answers_are_parsed_and_bad_commands_named() -> None:
 async def test_ollama_constrained_composes_the_reply(nats_server: NatsServer, nc: Client, crud: Crud) -> None:
     async with fake_ollama.serving(fake_ollama.FakeOllama(ANSWER)) as fake:
         settings = Settings(
-            NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_STRATEGY="constrained"
+            NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, strategy="constrained"
         )
         async with running(settings):
             events = await events_of(nc, await submit(nc, "add apples"))
@@ -55,11 +55,11 @@ async def test_openai_constrained_sends_a_json_schema_response_format(
     async with fake_openai.serving(fake_openai.FakeOpenAI([turn])) as fake:
         settings = Settings(
             NATS_URL=nats_server.url,
-            LLM_BACKEND="openai",
+            backend="openai",
             OPENAI_BASE_URL=fake.url,
             OPENAI_MODEL="gpt-test",
             OPENAI_API_KEY="sk-test",
-            LLM_STRATEGY="constrained",
+            strategy="constrained",
         )
         async with running(settings):
             events = await events_of(nc, await submit(nc, "add apples"))

@@ -77,7 +77,7 @@ async def test_tools_strategy_native_calls_and_results_fed_back(
 ) -> None:
     fake = FakeOllama(["Sure."], calls=[("create", {"name": "apples"})], followup=["Added ", "apples."])
     async with serving(fake):
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_STRATEGY="tools")
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, strategy="tools")
         async with running(settings):
             events = await events_of(nc, await submit(nc, "add apples"))
     first, second = fake.requests

@@ -56,7 +56,7 @@ async def test_a_redelivered_run_gets_what_its_model_asks_now_exactly_once(
     await first_attempt_applied(nc, run_id, "A")
     fake = FakeOllama(["On it."], calls=[("create", {"name": asked_now})], followup=["Done."])
     async with serving(fake):
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url)
         async with running(settings):
             events = await events_of(nc, run_id)
     assert events[-1].type == EventType.RUN_FINISHED

@@ -25,7 +25,7 @@ DONE = Turn(text=["Added ", "apples."])
 
 
 def backend(url: str, model: str = "gpt-test", key: str = "sk-test", strategy: str = "tools") -> OpenAIBackend:
-    return OpenAIBackend(Settings(OPENAI_BASE_URL=url, OPENAI_MODEL=model, OPENAI_API_KEY=key, LLM_STRATEGY=strategy))
+    return OpenAIBackend(Settings(OPENAI_BASE_URL=url, OPENAI_MODEL=model, OPENAI_API_KEY=key, strategy=strategy))
 
 
 async def collect(chosen: OpenAIBackend, prompt: Prompt) -> list[Chunk]:
@@ -91,7 +91,7 @@ async def test_results_go_back_to_the_model_which_answers_again(
     async with serving(FakeOpenAI([ADD_APPLES, DONE])) as fake:
         settings = Settings(
             NATS_URL=nats_server.url,
-            LLM_BACKEND="openai",
+            backend="openai",
             OPENAI_BASE_URL=fake.url,
             OPENAI_MODEL="gpt-test",
             OPENAI_API_KEY="sk-test",

@@ -52,7 +52,7 @@ async def events_of(nc: Client, run_id: str) -> list[object]:
 
 @pytest.fixture
 async def worker(nats_server: NatsServer, model_dir: Path, crud: Crud) -> AsyncIterator[Worker]:
-    settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="embedded", LLM_MODEL_DIR=model_dir)
+    settings = Settings(NATS_URL=nats_server.url, backend="embedded", model_dir=model_dir)
     async with running(settings) as running_worker:
         yield running_worker
 
@@ -93,7 +93,7 @@ async def test_a_broken_model_server_ends_the_run_with_a_readable_error(
     nats_server: NatsServer, nc: Client, crud: Crud
 ) -> None:
     async with serving(FakeOllama(["x"])) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, OLLAMA_MODEL="gone")
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, OLLAMA_MODEL="gone")
         async with running(settings):
             events = await events_of(nc, await submit(nc, "add apples"))
     assert events[-1].type == EventType.RUN_ERROR
@@ -105,7 +105,7 @@ async def test_inline_commands_from_a_chat_model_are_executed_and_never_shown(
 ) -> None:
     script = ["On it. ", '{"op": "cr', 'eate", "name": "apples"}', "\nDone."]
     async with serving(FakeOllama(script)) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url)
         async with running(settings):
             events = await events_of(nc, await submit(nc, "add apples"))
     text = "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
@@ -121,7 +121,7 @@ async def test_a_wrong_command_from_the_model_is_a_failed_action_and_writes_noth
     script = ["Sure. ", '{"op": "create", "name": 42}', " and ", '{"op": "explode"}', " done."]
     followup = ["Sorry, I cannot do that."]
     async with serving(FakeOllama(script, followup=followup)) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url)
         async with running(settings):
             events = await events_of(nc, await submit(nc, "add 42"))
     text = "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
@@ -141,7 +141,7 @@ async def test_the_conversation_is_remembered_per_thread_and_reset_on_request(
     nats_server: NatsServer, nc: Client, crud: Crud
 ) -> None:
     async with serving(FakeOllama(["Noted."])) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url)
         async with running(settings):
             await events_of(nc, await submit(nc, "my name is Ada"))
             await events_of(nc, await submit(nc, "what is my name?"))
@@ -167,7 +167,7 @@ async def test_help_and_test_are_answered_without_the_model(nc: Client, worker: 
 
 async def test_stop_ends_a_long_answer_within_200_ms(nats_server: NatsServer, nc: Client, crud: Crud) -> None:
     async with serving(FakeOllama([f"word{n} " for n in range(200)], delay_s=0.05)) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url)
         async with running(settings):
             run_id = await submit(nc, "tell me a story")
             sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
@@ -224,7 +224,7 @@ async def test_model_lists_and_switches_the_conversation_s_model(
     nats_server: NatsServer, nc: Client, crud: Crud
 ) -> None:
     async with serving(FakeOllama(["Hi."])) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, OLLAMA_MODEL="gone")
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, OLLAMA_MODEL="gone")
         async with running(settings):
             listed = await events_of(nc, await submit(nc, "!model"))
             unknown = await events_of(nc, await submit(nc, "!model nosuch"))
@@ -252,7 +252,7 @@ async def test_a_run_that_keeps_failing_ends_with_an_error_after_max_attempts(
     await first.nak()
     await queue.unsubscribe()
     async with serving(FakeOllama(["never"])) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_MAX_ATTEMPTS=1)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, max_attempts=1)
         async with running(settings):
             events = await events_of(nc, run_id)
         assert fake.requests == []
@@ -265,7 +265,7 @@ async def test_a_generation_longer_than_the_ack_wait_is_not_handed_to_another_wo
 ) -> None:
     # 3 s of answer against a 1 s ack wait: only the in_progress heartbeats keep the run here.
     async with serving(FakeOllama([f"w{n} " for n in range(30)], delay_s=0.1)) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_ACK_WAIT_S=1)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, ack_wait_s=1)
         async with running(settings), running(settings):
             events = await events_of(nc, await submit(nc, "tell me a story"))
     assert [e.type for e in events].count(EventType.RUN_STARTED) == 1
@@ -276,7 +276,7 @@ async def test_stop_on_a_run_still_in_the_queue_ends_it_when_a_worker_takes_it(
     nats_server: NatsServer, nc: Client, crud: Crud
 ) -> None:
     async with serving(FakeOllama([f"w{n} " for n in range(20)], delay_s=0.05)) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url)
         async with running(settings):
             busy = await submit(nc, "a long answer")
             queued = await submit(nc, "add apples")
@@ -305,7 +305,7 @@ async def test_a_worker_stopping_without_nats_hands_its_run_back_at_once(
     nc = lasting_nc
     script = ['{"op": "create", "name": "apples"}\n', *[f"w{n} " for n in range(100)]]
     async with serving(FakeOllama(script, delay_s=0.1)) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url, LLM_ACK_WAIT_S=1)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, ack_wait_s=1)
         async with running(settings):  # leaving it is what SIGTERM does
             run_id = await submit(nc, "add apples and chat")
             sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
@@ -337,7 +337,7 @@ async def test_a_run_taken_before_crud_is_up_waits_for_it(nats_server: NatsServe
 
     js = nc.jetstream()
     async with serving(FakeOllama(['{"op": "create", "name": "apples"}\n'])) as fake:
-        settings = Settings(NATS_URL=nats_server.url, LLM_BACKEND="ollama", OLLAMA_HOST=fake.url)
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url)
         async with running(settings):
             run_id = await submit(nc, "add apples")
             async with asyncio.timeout(10):  # the worker has taken it
