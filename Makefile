@@ -54,7 +54,7 @@ run-deps:
 	$(SYSTEM_DEPS) $$need
 
 test-deps:
-	@$(SYSTEM_DEPS) $(NEED_VENV) npm chromium openmp $(if $(wildcard $(VENV)/.installed-test),,$(NEED_COMPILER))
+	@$(SYSTEM_DEPS) $(NEED_VENV) npm chromium atomic openmp $(if $(wildcard $(VENV)/.installed-test),,$(NEED_COMPILER))
 
 env: $(VENV)/.installed
 env-test: $(VENV)/.installed-test

@@ -1,8 +1,8 @@
 """The Debian packages `make run`/`make test` need and this machine lacks: installed as root, else named.
 
-`python3 -m tools.system_deps [--python PY] NEED...` with NEED among venv, compiler, openmp, npm, chromium. As root
-the missing packages are installed with apt-get; otherwise it exits 1 at once with the exact apt-get line,
-before anything slow has started. Standard library only: it runs before the virtualenv exists.
+`python3 -m tools.system_deps [--python PY] NEED...`, NEED among venv, compiler, openmp, npm, chromium, atomic.
+As root the missing packages are installed with apt-get; otherwise it exits 1 at once with the exact apt-get
+line, before anything slow has started. Standard library only: it runs before the virtualenv exists.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ NEEDS: dict[str, tuple[Callable[[str], bool], list[str]]] = {
     "openmp": (lambda _python: ctypes.util.find_library("gomp") is not None, ["libgomp1"]),
     "npm": (has("npm"), ["npm"]),
     "chromium": (lambda _python: os.access("/usr/bin/chromium", os.X_OK), ["chromium"]),
+    # Playwright's own node binary needs libatomic (a compiler brings it; a cached llama wheel means no compiler)
+    "atomic": (lambda _python: ctypes.util.find_library("atomic") is not None, ["libatomic1"]),
 }
 
 

@@ -102,16 +102,18 @@ down() (
   say "stopped; network settings put back"
 )
 
+# The state dir of the dockerd `run` started: global, since the EXIT trap runs after run() has returned.
+STARTED=""
+
 run() {
-  local dir=""
   if ! engine_answers; then
     if [ "$(id -u)" = 0 ] && [ -z "${GHOSTBUS_NO_DOCKER:-}" ]; then
-      dir=$(mktemp -d /tmp/ghostbus-docker.XXXXXX)
+      STARTED=$(mktemp -d /tmp/ghostbus-docker.XXXXXX)
       # whatever CMD does (fails, is interrupted), the engine goes and CMD's exit status is the script's
-      trap 'status=$?; down "$dir"; exit $status' EXIT
+      trap 'status=$?; down "$STARTED"; exit $status' EXIT
       trap 'exit 130' INT
       trap 'exit 143' TERM
-      up "$dir" || say "no engine: the compose tests will say so"
+      up "$STARTED" || say "no engine: the compose tests will say so"
     else
       say "no Docker engine answers and this is not root: the compose tests will be skipped"
     fi
