@@ -57,9 +57,10 @@ async def test_a_reloaded_page_gets_the_run_and_the_list_replayed_exactly(tmp_pa
 async def dropped(url: str) -> int:
     async with httpx.AsyncClient(base_url=url) as client:
         text = (await client.get("/metrics")).text
-    found = re.search(r"^ghostbus_gateway_sse_clients_dropped_total (\d+)$", text, re.MULTILINE)
+    # prometheus-client writes a counter as a float ("1.0").
+    found = re.search(r"^ghostbus_gateway_sse_clients_dropped_total (\S+)$", text, re.MULTILINE)
     assert found, text
-    return int(found.group(1))
+    return int(float(found.group(1)))
 
 
 async def test_a_tab_that_stops_reading_is_dropped_and_catches_up_by_replay(tmp_path: Path) -> None:
