@@ -34,10 +34,13 @@ run: run-deps env assets model
 
 # The compose tests need a Docker engine: tests/docker/engine.sh starts one for the run when none answers
 # and this is root, and always stops it (and puts back the host's network settings) afterwards.
+# The whole run is bounded too: a test stuck where pytest-timeout's alarm cannot end it must not use up CI's
+# time. SIGINT first, so pytest prints what ran and what was running, then a kill. The slowest tests are listed.
+TEST_WALL ?= 45m
 test: test-deps env-test assets
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/mypy
-	tests/docker/engine.sh run $(BIN)/python -m pytest
+	tests/docker/engine.sh run timeout --signal=INT --kill-after=60 $(TEST_WALL) $(BIN)/python -m pytest --durations=20
 
 lint: env-test
 	$(BIN)/ruff check $(LINT_DIRS)

@@ -30,9 +30,9 @@ pytestmark = pytest.mark.usefixtures("crud")
 Command = AnyCommand
 
 
-async def send(nc: Client, command: Command, command_id: str | None = None) -> CommandResult:
+async def send(nc: Client, command: Command, command_id: str | None = None, timeout: float = 5) -> CommandResult:
     request = CommandRequest(command_id=command_id or uuid.uuid4().hex, actor=PERSON, command=command)
-    reply = await nc.request(subjects.crud_command("task", command.op), encode(request), timeout=5)
+    reply = await nc.request(subjects.crud_command("task", command.op), encode(request), timeout=timeout)
     assert not (reply.headers or {}).get("Nats-Service-Error")
     return decode(CommandResult, reply.data)
 
@@ -197,9 +197,11 @@ async def test_the_service_reports_its_endpoints_and_stats(nc: Client) -> None:
 
 
 async def test_a_burst_of_commands_keeps_positions_and_events_consistent(nc: Client, crud: Crud) -> None:
-    results = await asyncio.gather(*(send(nc, TaskCreate(name=f"task {n}")) for n in range(200)))
+    # 200 requests in flight at once are answered one after another: the last waits for all the others, so
+    # each gets the burst's time, not one command's (a slow disk in CI took more than 5 s for the lot).
+    results = await asyncio.gather(*(send(nc, TaskCreate(name=f"task {n}"), timeout=60) for n in range(200)))
     assert all(r.ok for r in results)
-    deletes = await asyncio.gather(*(send(nc, TaskDelete(name=f"task {n}")) for n in range(0, 200, 3)))
+    deletes = await asyncio.gather(*(send(nc, TaskDelete(name=f"task {n}"), timeout=60) for n in range(0, 200, 3)))
     assert all(d.ok for d in deletes)
     tasks = await crud.db.list_tasks()
     assert [t.position for t in tasks] == list(range(len(tasks))) == list(range(200 - len(deletes)))
