@@ -102,7 +102,7 @@ async def test_bang_test_reports_hop_timings_and_shows_a_toast_in_every_tab(stac
         await first.fill("#chat-input", "!test")
         await first.press("#chat-input", "Enter")
         reply = first.locator(".msg.assistant").last.locator(".text")
-        await expect(reply).to_contain_text("gateway → work queue → worker:")
+        await expect(reply).to_contain_text("gateway → worker:")
         for page in (first, second):
             await expect(page.locator(".toast")).to_contain_text("Test notification")
         # The conversation is kept: a reloaded page shows it again.
