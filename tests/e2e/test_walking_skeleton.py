@@ -37,7 +37,7 @@ async def test_add_apples_in_the_chat_puts_apples_on_every_open_page(stack: Stac
             await expect(page.locator("#tasks .task .name")).to_have_text(["apples"], timeout=30_000)
         reply = first.locator(".msg.assistant").last
         await expect(reply.locator(".text")).to_have_text("Added “apples”.")
-        await expect(reply.locator(".chip")).to_contain_text("✓ create apples")
+        await expect(reply.locator(".chip")).to_contain_text("✓ added: apples")
         await expect(reply.locator(".meta")).to_contain_text("gemma3-270m")
         chat = await first.locator("#messages").inner_text()
         assert "{" not in chat and '"op"' not in chat
