@@ -149,6 +149,16 @@ function showFinished(view, runId, event) {
   if (m.ttft_s != null) parts.push(`first token ${Math.round(m.ttft_s * 1000)} ms`);
   if (m.tokens_per_s != null) parts.push(`${m.tokens_per_s} tokens/s`);
   view.meta.textContent = parts.filter(Boolean).join(" · ");
+  if (view.calls.size > 0) {
+    // What the run did, as crud recorded it.
+    const link = document.createElement("a");
+    link.className = "audit-link";
+    link.href = "/audit?run=" + encodeURIComponent(runId);
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = "audit";
+    view.meta.append(link);
+  }
   if (view.undoable <= 1) return;
   const all = linkButton("undo-all", "Undo all", async () => {
     if (await command({ op: "undo", run_id: runId })) {
