@@ -322,11 +322,12 @@ class Worker:
             if run.reply and not request.text.startswith("!reset"):
                 await memory.remember(self.crud, request, "assistant", run.reply)
             return
-        turns, thread_model = await memory.recall(self.crud, request)
-        model = request.model or thread_model
+        recalled = await memory.recall(self.crud, request)
+        model = request.model or recalled.model
         if model:
             run.use_model(model)
-        prompt = Prompt(text=request.text, tasks=task_list, history=turns, model=model)
+        recent = await memory.done_by_hand(self.crud, recalled.answered_at)
+        prompt = Prompt(text=request.text, tasks=task_list, history=recalled.turns, model=model, recent=recent)
         await memory.remember(self.crud, request, "user", request.text)
         await perform(run, prompt)
         if run.reply:
