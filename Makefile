@@ -25,12 +25,18 @@ NEED_VENV := $(if $(wildcard $(VENV)/bin/python),,venv)
 NEED_COMPILER = $(if $(LLAMA_WHEEL),,compiler)
 SYSTEM_DEPS := $(PYTHON) -m tools.system_deps --python $(PYTHON)
 
-.PHONY: run test lint bench env assets model llama-wheel run-deps test-deps lock clean
+.PHONY: run dev test lint bench env assets model llama-wheel run-deps test-deps lock clean
 
 run: run-deps env assets model
 	@mkdir -p var
 	@echo "ghostbus: starting nats-server, crud, llm_worker and gateway; open http://127.0.0.1:$${GATEWAY_PORT:-8000}"
 	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+# The same stack for development: each service restarts when its code changes, open pages reload themselves.
+dev: run-deps env assets model
+	@mkdir -p var
+	@echo "ghostbus: development stack (services restart on save); open http://127.0.0.1:$${GATEWAY_PORT:-8000}"
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
 # The compose tests need a Docker engine: tests/docker/engine.sh starts one for the run when none answers
 # and this is root, and always stops it (and puts back the host's network settings) afterwards.

@@ -47,6 +47,7 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/assets/{name}", pages.asset),
+        Route("/dev/boot", pages.boot),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     secret = gateway.settings.access_token  # never empty: the settings refuse a short token

@@ -55,6 +55,10 @@ class Settings(BusSettings):
         ge=1024,
         description="the largest chat WebSocket message accepted, in bytes",
     )
+    dev: bool = Field(
+        default=False,
+        description="development (make dev): every open page reloads itself when this gateway restarts",
+    )
 
     @field_validator("access_token")
     @classmethod
