@@ -4,8 +4,11 @@ are published, in order, until the run ends.
 Browser → gateway: `{"type": "chat", "text": "...", "threadId"?: "...", "model"?: "..."}` (the
 conversation to continue, and the model to ask), `{"type": "cancel", "runId": "..."}`, and
 `{"type": "resume", "runId": "..."}` after a reload or a reconnect: the run's events are replayed
-from its first (the page rebuilds the answer from RUN_STARTED on), then follow live.
-Gateway → browser: `{"type": "run", "runId": ..., "text": ...}` when a run is accepted; then each run
+from its first (the page rebuilds the answer from RUN_STARTED on), then follow live; and
+`{"type": "join", "threadId": "..."}` as a socket opens: the conversation it shows, so a run started in
+another tab of it (on any gateway) is shown here too, followed from its first event.
+Gateway → browser: `{"type": "run", "runId": ..., "text": ...}` when a run is accepted (with
+`"mirrored": true` when another tab started it); then each run
 event as one AG-UI JSON object (`{"type": "TEXT_MESSAGE_CONTENT", "messageId": ..., "delta": ...}`)
 with the run's `runId` added; `{"type": "error", "message": ..., "runId"?: ...}` for the person,
 never a stack trace. Our own messages are lower case, AG-UI's upper case."""
@@ -20,6 +23,8 @@ import re
 import uuid
 from typing import Any
 
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
@@ -59,6 +64,8 @@ class ChatConnection:
         self.ws = websocket
         self.gateway = gateway
         self.thread_id = uuid.uuid4().hex
+        self.id = uuid.uuid4().hex  # tells this socket's own runs from those other tabs announce
+        self.joined: Subscription | None = None  # the conversation this socket shows (a `join`)
         self.runs: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
         # The person behind the socket, as far as the gateway can tell: every socket from one address
@@ -92,6 +99,8 @@ class ChatConnection:
         kind = message["type"]
         if kind == "chat":
             await self.chat_message(message)
+        elif kind == "join":
+            await self.join(message.get("threadId"))
         elif kind in ("cancel", "resume"):
             run_id = message.get("runId")
             if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
@@ -102,6 +111,43 @@ class ChatConnection:
                 await self.follow(run_id)
         else:
             await self.error(f"Unknown message type {kind[:40]!r}.")
+
+    async def join(self, thread: object) -> None:
+        """Show this socket the conversation `thread`: every run another tab starts in it is followed here
+        too, from its first event."""
+        if not isinstance(thread, str) or not THREAD.fullmatch(thread):
+            await self.error('A join needs the "threadId" of a conversation (letters, digits, "_" and "-").')
+            return
+        if self.joined is not None:
+            with contextlib.suppress(Exception):
+                await self.joined.unsubscribe()
+            self.joined = None
+        self.thread_id = thread
+        try:
+            self.joined = await self.gateway.nc.subscribe(subjects.chat_thread(thread), cb=self.mirror)
+        except Exception as error:  # noqa: BLE001 - the chat still works in this tab alone
+            log.warning("thread_id=%s could not be joined: %r", thread, error)
+
+    async def announce(self, run_id: str, text: str) -> None:
+        """Tell the other tabs of this conversation (on any gateway) of a run started here."""
+        if self.joined is None:
+            return
+        note = {"runId": run_id, "text": text, "origin": self.id}
+        with contextlib.suppress(Exception):
+            await self.gateway.nc.publish(subjects.chat_thread(self.thread_id), json.dumps(note).encode())
+
+    async def mirror(self, msg: Msg) -> None:
+        """A run another tab of this conversation started: the message shown here, the answer followed."""
+        try:
+            note = json.loads(msg.data)
+            run_id, text, origin = note["runId"], note["text"], note["origin"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if origin == self.id or not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or run_id in self.runs:
+            return
+        with contextlib.suppress(Exception):
+            await self.send({"type": "run", "runId": run_id, "text": str(text), "mirrored": True})
+            await self.follow(run_id)
 
     async def chat_message(self, message: dict[str, Any]) -> None:
         if "text" not in message:
@@ -160,6 +206,7 @@ class ChatConnection:
             log.info("run_id=%s thread_id=%s model=%s submitted", run_id, self.thread_id, model or "default")
             await self.send({"type": "run", "runId": run_id, "text": request.text})
             self.start(relay)  # its events go out only now, after the browser has heard of the run
+            await self.announce(run_id, request.text)
 
     async def submit(self, request: RunRequest) -> None:
         """A chat command goes straight to any one worker, which answers it at once whatever runs it has in
@@ -234,6 +281,9 @@ class ChatConnection:
         return True
 
     async def close(self) -> None:
+        if self.joined is not None:
+            with contextlib.suppress(Exception):
+                await self.joined.unsubscribe()
         for task in list(self.runs.values()):
             task.cancel()
 
