@@ -7,7 +7,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from services.gateway import api, pages
+from services.gateway import agui, api, pages
 from services.gateway.auth import Sessions, TokenGate, guess_throttle, login, logout
 from services.gateway.bodies import BodyLimit
 from services.gateway.chat import chat_socket
@@ -37,6 +37,8 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Route("/api/tasks/{task_id:int}", api.task, methods=["DELETE"]),
         Route("/api/commands", api.command, methods=["POST"]),
         Route("/api/runs/{run_id}/confirmations/{call_id}", api.decide, methods=["POST"]),
+        Route("/api/runs/{run_id}/cancel", agui.cancel, methods=["POST"]),
+        Route("/agui", agui.run_agent, methods=["POST"]),
         Route("/api/conversations/{thread_id}", api.conversation),
         Route("/api/models", api.models),
         Route("/events", events),
