@@ -182,7 +182,7 @@ class AguiSink:
 
     def confirmation(self, event: Any) -> None:
         """A UI event (from the hub): a question of this run waiting for approval goes out as a CUSTOM event."""
-        if not isinstance(event, ConfirmationEvent) or event.confirmation.run_id != self.run_id:
+        if not isinstance(event, ConfirmationEvent) or event.confirmation.run_id != self.run_id or self.ended.is_set():
             return
         asked = event.confirmation
         value = {

@@ -12,6 +12,7 @@ import pytest
 from mcp import Client
 
 from tests.interfaces.conftest import until
+from tests.support.browser import chromium
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -83,3 +84,25 @@ async def test_a_retried_call_with_the_same_command_id_is_applied_once(
     assert not first.is_error and not again.is_error
     names = [t["name"] for t in (await http.get("/api/tasks")).json()]
     assert names.count("only once") == 1
+
+
+@pytest.mark.browser
+async def test_a_destructive_tool_waits_for_approve_in_a_browser_tab(scripted: Stack, http: httpx.AsyncClient) -> None:
+    for name in ("approve me a", "approve me b"):
+        made = (await http.post("/api/tasks", json={"name": name})).json()
+        await http.post("/api/commands", json={"command": {"op": "set_done", "id": made["id"], "done": True}})
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(scripted.url + "/")
+        async with Client(scripted.url + "/mcp", client_info=AGENT) as client:
+            call = asyncio.create_task(client.call_tool("clear_completed", {}))
+            question = page.locator("#confirmations .confirmation[data-state=pending]")
+            await question.wait_for(timeout=10_000)
+            assert "test-agent asks" in await question.inner_text()
+            assert not call.done(), "the call must wait for the person"
+            await question.locator("button.approve").click()
+            result = await asyncio.wait_for(call, 15)
+        assert not result.is_error, text(result)
+        await page.locator("li.task", has_text="approve me a").wait_for(state="detached", timeout=10_000)
+    names = [t["name"] for t in (await http.get("/api/tasks")).json()]
+    assert "approve me a" not in names and "approve me b" not in names
