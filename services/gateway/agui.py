@@ -1,46 +1,35 @@
 """`POST /agui`: AG-UI's HTTP transport. A `RunAgentInput` becomes the same chat run as /ws (the worker
 queue, crud's commands, approvals), answered with its events as `text/event-stream`, one per `data:` line.
 
-The stream is one AG-UI run whatever happens on the bus: it opens with the gateway's own RUN_STARTED
-(with `protocolVersion`), so a run stopped before any worker took it still starts; a run redelivered to
-another worker (its first died) is not started twice: what the first attempt left open is closed, and the
-new attempt's message and tool-call ids are made distinct. A Stop (or the worker's cancel) ends it with
-RUN_FINISHED and the `cancelled` outcome; a client that goes stops the run. ghostbus's extras go as CUSTOM
-events named `ghostbus.*`: the rendered HTML of a finished message, a status line, a question waiting for
-approval (answered in any tab, or over the JSON API)."""
+The stream is one AG-UI run whatever happens on the bus (services/gateway/agui_sink.py): it opens with the
+gateway's own RUN_STARTED (with `protocolVersion`), so a run stopped before any worker took it still
+starts; a run redelivered to another worker is not started twice, and its new attempt's ids are distinct.
+A Stop ends it with the `cancelled` outcome; a client that goes stops the run. A command waiting for
+approval ends it with the `interrupt` outcome when the client declared a protocol version (the next POST
+answers it in `resume` and continues the same bus run); for other clients it is a `ghostbus.confirmation`
+CUSTOM event and the answer comes from any tab or the JSON API. ghostbus's other extras are CUSTOM events
+too: `ghostbus.rendered` (a finished message's HTML), `ghostbus.status`, `ghostbus.restarted`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-import time
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any
 
-from ag_ui.core import (
-    PROTOCOL_VERSION,
-    BaseEvent,
-    CustomEvent,
-    RunAgentInput,
-    RunErrorEvent,
-    RunFinishedCancelledOutcome,
-    RunFinishedEvent,
-    RunStartedEvent,
-    TextMessageEndEvent,
-    ToolCallEndEvent,
-)
-from ag_ui.encoder import EventEncoder
+from ag_ui.core import PROTOCOL_VERSION, MessagesSnapshotEvent, RunAgentInput, RunStartedEvent
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from proto import subjects
 from proto.commands import Identifier
-from proto.events import EventType
-from proto.messages import ConfirmationEvent, RunRequest
-from services.gateway import runs, telemetry
-from services.gateway.api import json_body
+from proto.messages import Decision, RunRequest
+from services.gateway import api, runs, telemetry
+from services.gateway.agui_sink import ENCODER, AguiSink
 from services.gateway.events import EventStream
 from services.gateway.relay import RunClock, RunRelay
 from services.gateway.state import Gateway, gateway_of
@@ -48,10 +37,15 @@ from services.gateway.state import Gateway, gateway_of
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 15.0  # an SSE comment this often while nothing else goes out, so proxies keep the stream
-QUEUE = 1024
 _identifier: TypeAdapter[str] = TypeAdapter(Identifier)
-ENCODER = EventEncoder()
-RENAMED = ("message_id", "tool_call_id", "parent_message_id")
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A run that answers an approval interrupt: the bus run it continues and the answer."""
+
+    bus_run: str
+    decision: Decision
 
 
 def _reason(error: ValidationError) -> str:
@@ -75,8 +69,27 @@ def last_user_text(given: RunAgentInput) -> str | None:
     return None
 
 
-def run_request(body: dict[str, Any]) -> tuple[RunAgentInput, RunRequest] | str:
-    """The client's input and the run it asks for, or why it cannot be run."""
+def resumed(given: RunAgentInput) -> Resume | str:
+    """The answer a resuming run gives (one approval interrupt), or why it cannot be taken."""
+    entries = given.resume or []
+    if len(entries) != 1:
+        return "resume answers one interrupt at a time"
+    entry = entries[0]
+    bus_run, _, call_id = entry.interrupt_id.partition(".")
+    payload = entry.payload
+    approve = payload.get("approve") if isinstance(payload, dict) else payload
+    if entry.status == "cancelled":
+        approve = False
+    if not isinstance(approve, bool):
+        return 'an approval is answered with the payload {"approve": true} or {"approve": false}'
+    try:
+        return Resume(_identifier.validate_python(bus_run), Decision(call_id=call_id, approve=approve))
+    except ValidationError:
+        return f"no interrupt {entry.interrupt_id[:80]!r} was raised here"
+
+
+def parse(body: dict[str, Any]) -> tuple[RunAgentInput, RunRequest | Resume] | str:
+    """The client's input and the run it asks for (or the interrupt it answers), or why it cannot be run."""
     try:
         given = RunAgentInput.model_validate(body)
     except ValidationError as error:
@@ -86,6 +99,9 @@ def run_request(body: dict[str, Any]) -> tuple[RunAgentInput, RunRequest] | str:
         _identifier.validate_python(given.run_id)
     except ValidationError:
         return "threadId and runId must be 1 to 64 letters, digits, '_' or '-'"
+    if given.resume:
+        answer = resumed(given)
+        return answer if isinstance(answer, str) else (given, answer)
     text = last_user_text(given)
     if text is None:
         return "messages has no user message to answer"
@@ -100,107 +116,12 @@ def run_request(body: dict[str, Any]) -> tuple[RunAgentInput, RunRequest] | str:
     return given, request
 
 
-class AguiSink:
-    """Turns the bus's events of one run into one conforming AG-UI run, queued as SSE frames."""
-
-    def __init__(self, thread_id: str, run_id: str) -> None:
-        self.thread_id = thread_id
-        self.run_id = run_id
-        self.frames: asyncio.Queue[str] = asyncio.Queue(QUEUE)
-        self.attempt = 0
-        self.open_messages: list[str] = []
-        self.open_calls: list[str] = []
-        self.ended = asyncio.Event()
-        self.left = False
-
-    def gone(self) -> None:
-        """The client went: wake the stream so it ends (and stops the run)."""
-        self.left = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self.frames.put_nowait("")
-
-    async def put(self, event: BaseEvent) -> None:
-        if self.ended.is_set():
-            return
-        if event.timestamp is None:
-            event = event.model_copy(update={"timestamp": int(time.time() * 1000)})
-        await self.frames.put(ENCODER.encode(event))
-        if event.type in (EventType.RUN_FINISHED, EventType.RUN_ERROR):
-            self.ended.set()
-
-    async def custom(self, name: str, value: Any) -> None:
-        await self.put(CustomEvent(name=f"ghostbus.{name}", value=value))
-
-    async def close_open(self) -> None:
-        """End what an attempt left half-written (its worker died, or the run stopped mid-message)."""
-        for call_id in self.open_calls:
-            await self.put(ToolCallEndEvent(tool_call_id=call_id))
-        for message_id in self.open_messages:
-            await self.put(TextMessageEndEvent(message_id=message_id))
-        self.open_calls, self.open_messages = [], []
-
-    def renamed(self, value: str) -> str:
-        return value if self.attempt <= 1 else f"{value}~{self.attempt}"
-
-    async def event(self, event: Any, data: bytes) -> None:
-        kind = event.type
-        if kind == EventType.RUN_STARTED:
-            self.attempt += 1
-            if self.attempt > 1:
-                await self.close_open()
-                await self.custom("restarted", {"attempt": self.attempt})
-            return
-        if kind == EventType.RUN_FINISHED:
-            await self.close_open()
-            await self.put(RunFinishedEvent(thread_id=self.thread_id, run_id=self.run_id, result=event.result))
-            return
-        if kind == EventType.RUN_ERROR:
-            await self.close_open()
-            if event.code == "cancelled":
-                await self.custom("status", {"message": event.message})
-                outcome = RunFinishedCancelledOutcome()
-                await self.put(RunFinishedEvent(thread_id=self.thread_id, run_id=self.run_id, outcome=outcome))
-            else:
-                await self.put(RunErrorEvent(message=event.message, code=event.code))
-            return
-        changes = {f: self.renamed(getattr(event, f)) for f in RENAMED if getattr(event, f, None)}
-        event = event.model_copy(update=changes)
-        if kind == EventType.TEXT_MESSAGE_START:
-            self.open_messages.append(event.message_id)
-        elif kind == EventType.TEXT_MESSAGE_END:
-            with contextlib.suppress(ValueError):
-                self.open_messages.remove(event.message_id)
-        elif kind == EventType.TOOL_CALL_START:
-            self.open_calls.append(event.tool_call_id)
-        elif kind == EventType.TOOL_CALL_END:
-            with contextlib.suppress(ValueError):
-                self.open_calls.remove(event.tool_call_id)
-        await self.put(event)
-
-    async def rendered(self, message_id: str, html: str) -> None:
-        await self.custom("rendered", {"messageId": self.renamed(message_id), "html": html})
-
-    def confirmation(self, event: Any) -> None:
-        """A UI event (from the hub): a question of this run waiting for approval goes out as a CUSTOM event."""
-        if not isinstance(event, ConfirmationEvent) or event.confirmation.run_id != self.run_id or self.ended.is_set():
-            return
-        asked = event.confirmation
-        value = {
-            "callId": asked.call_id,
-            "question": asked.question,
-            "state": asked.state,
-            "answer": f"/api/runs/{asked.run_id}/confirmations/{asked.call_id}",
-        }
-        with contextlib.suppress(asyncio.QueueFull):
-            self.frames.put_nowait(ENCODER.encode(CustomEvent(name="ghostbus.confirmation", value=value)))
-
-
 async def run_agent(request: Request) -> Response | EventStream:
     """POST a RunAgentInput; the run's AG-UI events come back as Server-Sent Events until it ends."""
-    body = await json_body(request)
+    body = await api.json_body(request)
     if isinstance(body, Response):
         return body
-    parsed = run_request(body)
+    parsed = parse(body)
     if isinstance(parsed, str):
         return JSONResponse({"error": parsed}, status_code=422)
     given, run = parsed
@@ -209,7 +130,10 @@ async def run_agent(request: Request) -> Response | EventStream:
     if gateway.chat_limit.wait(person):
         return JSONResponse({"error": "Too many runs at once from here; wait a moment."}, status_code=429)
     gateway.chat_limit.add(person)
-    sink = AguiSink(given.thread_id, given.run_id)
+    if isinstance(run, Resume):
+        return await resume(gateway, given, run)
+    interrupts = given.protocol_version is not None
+    sink = AguiSink(given.thread_id, given.run_id, run.run_id, interrupts=interrupts)
     with telemetry.submitting(run.run_id, run.thread_id):
         clock = RunClock(gateway.metrics, run.run_id)
         relay = RunRelay(run.run_id, sink, gateway.metrics, clock, gateway.settings.no_worker_s)
@@ -221,15 +145,40 @@ async def run_agent(request: Request) -> Response | EventStream:
                 await relay.sub.unsubscribe()
             log.warning("run_id=%s could not submit: %r", run.run_id, error)
             return JSONResponse({"error": "The chat is not available right now; try again in a moment."}, 503)
+    return EventStream(stream(gateway, relay, sink, given), on_disconnect=sink.gone, on_end=lambda: None)
+
+
+async def resume(gateway: Gateway, given: RunAgentInput, run: Resume) -> Response | EventStream:
+    """Answer the interrupt (as a tab's Approve or Reject would) and follow the same bus run from there."""
+    answered = await api.answer(gateway, run.bus_run, run.decision)
+    if answered.status_code >= 500:
+        return answered  # the answer could not be given: nothing to follow
+    # 409: answered already (in a tab), and the run goes on with that answer; unless nobody ever asked it.
+    if answered.status_code not in (200, 409) or json.loads(bytes(answered.body)).get("state") == "gone":
+        return JSONResponse({"error": "no such interrupt is waiting here"}, status_code=422)
+    sink = AguiSink(given.thread_id, given.run_id, run.bus_run, interrupts=True, resume_after=run.decision.call_id)
+    relay = RunRelay(run.bus_run, sink, gateway.metrics, None, gateway.settings.no_worker_s)
+    try:
+        await relay.subscribe(gateway.js)
+    except Exception as error:  # noqa: BLE001 - the bus is down
+        log.warning("run_id=%s could not follow: %r", run.bus_run, error)
+        return JSONResponse({"error": "The chat is not available right now; try again in a moment."}, 503)
+    relay.started.set()  # it started long ago: no "waiting for a worker"
+    return EventStream(stream(gateway, relay, sink, given), on_disconnect=sink.gone, on_end=lambda: None)
+
+
+async def stream(
+    gateway: Gateway, relay: RunRelay, sink: AguiSink, given: RunAgentInput
+) -> AsyncGenerator[bytes, None]:
+    """The run's frames until it ends; a client that goes first (or the gateway stopping) stops the run,
+    unless it ended waiting for an answer (an interrupt)."""
     started = RunStartedEvent(
         thread_id=given.thread_id, run_id=given.run_id, protocol_version=PROTOCOL_VERSION, input=given
     )
-    frames = stream(gateway, relay, sink, ENCODER.encode(started))
-    return EventStream(frames, on_disconnect=sink.gone, on_end=lambda: None)
-
-
-async def stream(gateway: Gateway, relay: RunRelay, sink: AguiSink, first: str) -> AsyncGenerator[bytes, None]:
-    """The run's frames until it ends; a client that goes first (or the gateway stopping) stops the run."""
+    first = [ENCODER.encode(started)]
+    if given.resume and given.messages:
+        # The conversation as the client holds it, so the answer's tool result refers to a known call.
+        first.append(ENCODER.encode(MessagesSnapshotEvent(messages=given.messages)))
 
     async def waiting(run_id: str) -> None:
         busy = await runs.workers_running(gateway.nc)
@@ -240,7 +189,8 @@ async def stream(gateway: Gateway, relay: RunRelay, sink: AguiSink, first: str) 
         hub.watchers.add(sink.confirmation)
     follower = asyncio.create_task(relay.follow(waiting))
     try:
-        yield first.encode()
+        for frame in first:
+            yield frame.encode()
         while not (sink.ended.is_set() and sink.frames.empty()):
             try:
                 frame = await asyncio.wait_for(sink.frames.get(), KEEPALIVE_S)
@@ -253,7 +203,7 @@ async def stream(gateway: Gateway, relay: RunRelay, sink: AguiSink, first: str) 
     finally:
         if hub is not None:
             hub.watchers.discard(sink.confirmation)
-        if not relay.done.is_set():
+        if not relay.done.is_set() and not sink.interrupted:
             log.info("run_id=%s: the AG-UI client went before the run ended; stopping it", relay.run_id)
             with contextlib.suppress(Exception):
                 await gateway.nc.publish(subjects.chat_cancel(relay.run_id), b"")

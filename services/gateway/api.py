@@ -116,7 +116,13 @@ async def decide(request: Request) -> Response:
         decision = Decision(call_id=request.path_params["call_id"], approve=approve)
     except ValidationError as error:
         return JSONResponse({"error": problems(error)}, status_code=422)
-    gateway = gateway_of(request)
+    return await answer(gateway_of(request), run_id, decision, retry)
+
+
+async def answer(gateway: Gateway, run_id: str, decision: Decision, retry: bool = False) -> Response:
+    """A person's answer to a question of a run, to the worker waiting for it (or recorded through crud when
+    none waits); `retry`: a client asking again under its key gets what its first answer got."""
+    approve = decision.approve
     try:
         reply = await gateway.nc.request(subjects.chat_decide(run_id), encode(decision), timeout=DECIDE_TIMEOUT_S)
     except NoRespondersError:
