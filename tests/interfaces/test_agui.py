@@ -52,10 +52,12 @@ def clean(run: Validated) -> None:
     assert run.report.summary.errors == 0 and run.report.summary.warnings == 0, run.text()
 
 
-async def test_a_plain_run_is_valid_ag_ui(scripted: Stack) -> None:
-    run = await validated(scripted.url, run_input("hello", "agui-plain"))
+async def test_a_plain_run_is_valid_ag_ui(slow: Stack) -> None:
+    run = await validated(slow.url, run_input("hello", "agui-plain"))
     clean(run)
-    assert run.types()[-1] == "RUN_FINISHED" and "TEXT_MESSAGE_CONTENT" in run.types()
+    types = run.types()
+    assert types[-1] == "RUN_FINISHED" and "outcome" not in run.events[-1]
+    assert types.count("TEXT_MESSAGE_CONTENT") == 40 and "TOOL_CALL_START" not in types
 
 
 async def test_a_stopped_run_ends_with_the_cancelled_outcome(slow: Stack) -> None:
