@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from services.gateway import agui, api, pages
+from services.gateway import agui, api, audit, pages
 from services.gateway.agents import AgentServer
 from services.gateway.auth import Sessions, TokenGate, guess_throttle, login, logout
 from services.gateway.bodies import BodyLimit
@@ -53,6 +53,8 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Route("/mcp", agents.asgi, methods=["GET", "POST", "DELETE"]),
         Route("/api/conversations/{thread_id}", api.conversation),
         Route("/api/models", api.models),
+        Route("/api/audit", audit.audit_api),
+        Route("/audit", audit.audit_page),
         Route("/events", events),
         WebSocketRoute("/ws", chat_socket),
         Route("/healthz", api.healthz),

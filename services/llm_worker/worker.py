@@ -242,6 +242,41 @@ class Worker:
         self.completed += 1
         log.info("run %s: done", request.run_id)
 
+    async def take_command(self, msg: Msg) -> None:
+        """A chat command ("!help") sent as a request: said taken at once, then answered as a run of its own,
+        beside the model runs in hand (it needs no slot: no model, a crud call at most)."""
+        try:
+            request = decode(RunRequest, msg.data)
+            problem = "" if bang.is_bang(request.text) else "only chat commands (starting with “!”) are taken here"
+        except DecodeError as error:
+            problem = str(error)
+        if problem:
+            if msg.reply:
+                with contextlib.suppress(Exception):
+                    await self.nc.publish(msg.reply, problem.encode(), headers={"Nats-Service-Error": problem[:200]})
+            return
+        if self._stopping.is_set():
+            return  # the gateway's request times out and it says so; a stopping worker starts nothing
+        with contextlib.suppress(Exception):
+            await msg.respond(b"")
+        publish = functools.partial(self.publish, run_id=request.run_id)
+        run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
+        task = asyncio.create_task(self._answer_command(run, request))
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
+    async def _answer_command(self, run: Run, request: RunRequest) -> None:
+        log.info("run %s: chat command %r", request.run_id, request.text[:40])
+        try:
+            async with self._cancellable(request.run_id) as cancelled:
+                await unless(self._converse(run, request), cancelled)
+        except CalledOff:
+            await run.fail("Stopped.", "cancelled")
+        except Exception:
+            log.exception("run %s: the chat command failed", request.run_id)
+            with contextlib.suppress(Exception):
+                await run.fail("The chat command failed; see the worker's log.", "internal")
+
     async def list_models(self, msg: Msg) -> None:
         """Answer the gateway's model picker with the backend's models (its default alone when the
         backend cannot list them right now)."""
@@ -352,11 +387,15 @@ async def running(settings: Settings, backend: Backend | None = None) -> AsyncIt
             ),
         )
         listing = await nc.subscribe(subjects.WORKER_MODELS, cb=worker.list_models)
+        commands = await nc.subscribe(
+            subjects.WORKER_COMMAND, queue=subjects.WORKER_COMMAND_QUEUE, cb=worker.take_command
+        )
         try:
             yield worker
         finally:
             with contextlib.suppress(Exception):
                 await listing.unsubscribe()
+                await commands.unsubscribe()
             await stop_service(nc, presence)
             worker.stop()
             await serving
