@@ -25,27 +25,21 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from proto import subjects, tracing
-from proto.codec import encode
+from proto import subjects
 from proto.messages import MAX_CHAT, RunRequest
-from services.gateway import telemetry
-from services.gateway.relay import RunClock, RunRelay
+from services.gateway import runs, telemetry
+from services.gateway.relay import RunClock, RunRelay, SocketSink
+from services.gateway.runs import BUSY, NO_WORKER
 from services.gateway.state import Gateway, gateway_of
 
 log = logging.getLogger(__name__)
 
 THREAD = RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_RUNS = 8  # runs one socket follows at once; each holds a JetStream consumer
-PING_WAIT_S = 2.0
-COMMAND_WAIT_S = 2.0  # a worker says it took a chat command as soon as it hears it
-NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
-BUSY = "Every model worker is busy; your message is next in line."
 
 
 def origin_allowed(websocket: WebSocket, gateway: Gateway) -> bool:
@@ -195,41 +189,16 @@ class ChatConnection:
             if relay is None:
                 return
             try:
-                await self.submit(request)
+                await runs.submit(self.gateway, request)
             except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
                 with contextlib.suppress(Exception):
                     await relay.sub.unsubscribe()
                 log.warning("run_id=%s could not submit: %r", run_id, error)
                 await self.error("The chat is not available right now; try again in a moment.")
                 return
-            self.gateway.count("runs_submitted_total")
-            log.info("run_id=%s thread_id=%s model=%s submitted", run_id, self.thread_id, model or "default")
             await self.send({"type": "run", "runId": run_id, "text": request.text})
             self.start(relay)  # its events go out only now, after the browser has heard of the run
             await self.announce(run_id, request.text)
-
-    async def submit(self, request: RunRequest) -> None:
-        """A chat command goes straight to any one worker, which answers it at once whatever runs it has in
-        hand; a message for the model (or a command when no worker runs yet) goes to the work queue."""
-        headers = tracing.inject({"Nats-Msg-Id": request.run_id})
-        if request.text.startswith("!"):
-            try:
-                reply = await self.gateway.nc.request(
-                    subjects.WORKER_COMMAND, encode(request), timeout=COMMAND_WAIT_S, headers=headers
-                )
-                refused = (reply.headers or {}).get("Nats-Service-Error")
-                if not refused:
-                    return
-                # A worker of another version that cannot read it: the queue still gets it answered.
-                log.warning("run_id=%s: a worker refused the chat command (%s); queued", request.run_id, refused)
-            except NoRespondersError:
-                pass  # no worker yet: queued, it is answered when one starts (and the person hears none runs)
-            except NatsTimeout:
-                # Taken perhaps, by a worker too loaded to say so in time: its answer still comes as the run's
-                # events; queueing it as well could answer it twice. The relay says if nothing comes.
-                log.warning("run_id=%s: no worker said it took the chat command in time", request.run_id)
-                return
-        await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers=headers)
 
     async def follow(self, run_id: str) -> None:
         """Replay a run's events from its first and follow it (a reloaded page resuming its answer)."""
@@ -242,7 +211,8 @@ class ChatConnection:
             self.start(relay)
 
     async def subscribe(self, run_id: str, clock: RunClock | None) -> RunRelay | None:
-        relay = RunRelay(run_id, self.send_text, self.gateway.metrics, clock, self.gateway.settings.no_worker_s)
+        sink = SocketSink(run_id, self.send_text)
+        relay = RunRelay(run_id, sink, self.gateway.metrics, clock, self.gateway.settings.no_worker_s)
         try:
             await relay.subscribe(self.gateway.js)
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
@@ -266,19 +236,7 @@ class ChatConnection:
             await self.error(NO_WORKER, run_id)
 
     async def workers_running(self) -> bool:
-        """Whether any llm_worker is there to take the run. With no worker at all NATS says so at once
-        (no responders to the PING). A PING that someone listens to but nobody answers in time means
-        workers too busy to answer (1,000 runs at once keep their event loops full), not none: the
-        person hears that the message waits, never a false "start a worker"."""
-        try:
-            await self.gateway.nc.request(subjects.service_ping(subjects.WORKER_SERVICE), b"", timeout=PING_WAIT_S)
-        except NoRespondersError:
-            return False
-        except NatsTimeout:
-            return True
-        except Exception:  # noqa: BLE001 - the bus itself failing: nobody can be reached
-            return False
-        return True
+        return await runs.workers_running(self.gateway.nc)
 
     async def close(self) -> None:
         if self.joined is not None:
