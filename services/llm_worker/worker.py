@@ -32,10 +32,10 @@ from proto.codec import DecodeError, decode, encode
 from proto.crud_client import ID_REUSED, CrudClient, CrudError
 from proto.events import TextMessageContentEvent
 from proto.health import instance_metadata
-from proto.messages import CommandRequest, CommandResult, ModelList, RunRequest, same_model
+from proto.messages import CommandRequest, CommandResult, RunRequest
 from proto.streams import ensure_streams
 from proto.waiting import CalledOff, unless
-from services.llm_worker import bang, memory, telemetry
+from services.llm_worker import bang, memory, models, telemetry
 from services.llm_worker.approval import Approvals
 from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, Prompt
@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 FETCH_WAIT_S = 2.0
 CRUD_START_WAIT_S = 5.0  # how long a run waits for a crud that is not running (yet)
 STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
-MODELS_TIMEOUT_S = 1.5
-MAX_LISTED = 400
 MAX_REMEMBERED = 10_000
 MAX_RECORDED = 1000  # the most commands crud lists of one run; a run does far fewer
 REMEMBER_S = 3600.0
@@ -278,22 +276,9 @@ class Worker:
                 await run.fail("The chat command failed; see the worker's log.", "internal")
 
     async def list_models(self, msg: Msg) -> None:
-        """Answer the gateway's model picker with the backend's models (its default alone when the
-        backend cannot list them right now)."""
-        default = self.backend.model
-        try:
-            async with asyncio.timeout(MODELS_TIMEOUT_S):
-                listed = await self.backend.models()
-        except Exception as error:  # noqa: BLE001 - a picker with the default still works
-            log.warning("listing the backend's models failed: %r", error)
-            listed = [default]
-        listed = listed[:MAX_LISTED]
-        named = next((m for m in listed if same_model(m, default)), None)
-        if named is None:
-            listed.append(default)
-        answer = ModelList(backend=self.backend.name, default=named or default, models=sorted(set(listed)))
+        """Answer the gateway's model picker (services.llm_worker.models)."""
         with contextlib.suppress(Exception):
-            await msg.respond(encode(answer))
+            await msg.respond(encode(await models.listing(self.backend)))
 
     async def _perform(self, run: Run, request: RunRequest) -> None:
         try:
