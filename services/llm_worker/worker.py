@@ -41,6 +41,7 @@ from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, Prompt
 from services.llm_worker.config import Settings
 from services.llm_worker.errors import HandedBack
+from services.llm_worker.outgoing import PATIENCE_S, Outgoing
 from services.llm_worker.run import Run, perform
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ FETCH_WAIT_S = 2.0
 CRUD_START_WAIT_S = 5.0  # how long a run waits for a crud that is not running (yet)
 STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
 MODELS_TIMEOUT_S = 1.5
+ACK_TRY_S = 2.0
 MAX_LISTED = 400
 MAX_REMEMBERED = 10_000
 MAX_RECORDED = 1000  # the most commands crud lists of one run; a run does far fewer
@@ -75,18 +77,19 @@ class Worker:
         self._cancels: Subscription | None = None
         self.completed = 0
 
-    async def publish(self, event: BaseModel, run_id: str) -> None:
+    async def publish(self, event: BaseModel, out: Outgoing) -> None:
         """Publish one event of a run to its subject (captured by the CHAT_EVENTS stream).
 
         Text deltas go out without waiting for JetStream's acknowledgement, so a token never waits
         for the one before it to be stored; every other event (start, tool calls, end, finish) waits
-        for it. One connection keeps them in order either way."""
+        for it. One connection keeps them in order either way, and `Outgoing` publishes them again
+        should some not be stored (a NATS node lost)."""
         data = encode(event)
         telemetry.saw(event, self.backend.name)
         if isinstance(event, TextMessageContentEvent):
-            await self.nc.publish(subjects.run_events(run_id), data)
+            await out.text(data)
         else:
-            await self.js.publish(subjects.run_events(run_id), data)
+            await out.event(data)
 
     async def execute(self, request: CommandRequest) -> CommandResult:
         """Execute one command; a crud that cannot take it becomes a failed result, not an exception."""
@@ -217,7 +220,7 @@ class Worker:
             await msg.term()
             return
         attempt = msg.metadata.num_delivered
-        publish = functools.partial(self.publish, run_id=request.run_id)
+        publish = functools.partial(self.publish, out=Outgoing(self.nc, self.js, request.run_id, attempt))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         run.attempt = attempt
         if attempt > self.settings.max_attempts:
@@ -238,9 +241,23 @@ class Worker:
                 await unless(self._perform(run, request), cancelled)
             except CalledOff:
                 await run.fail("Stopped.", "cancelled")
-        await msg.ack()
+        await self._ack(msg)
         self.completed += 1
         log.info("run %s: done", request.run_id)
+
+    async def _ack(self, msg: Msg) -> None:
+        """Acknowledge a performed run, confirmed by JetStream: an acknowledgement lost with a NATS node (or
+        while the queue's leader is elected anew) would have the whole run performed again."""
+        deadline = time.monotonic() + PATIENCE_S
+        while True:
+            try:
+                await msg.ack_sync(timeout=ACK_TRY_S)
+                return
+            except Exception as error:  # noqa: BLE001 - tried again until the patience runs out
+                if time.monotonic() > deadline:
+                    log.warning("run: its acknowledgement was not confirmed (%r); it may be redelivered", error)
+                    return
+                await asyncio.sleep(ACK_TRY_S / 10)
 
     async def list_models(self, msg: Msg) -> None:
         """Answer the gateway's model picker with the backend's models (its default alone when the

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.faults.harness import ACK_WAIT_S, FaultStack
+from tests.faults.harness import FaultStack
 from tests.faults.ollama import Answer, ScriptedOllama, serving
 from tests.support.cluster import Cluster
 from tests.support.stack import Service, free_port
@@ -49,7 +49,9 @@ class ClusterStack(FaultStack):
             "LLM_BACKEND": "ollama",
             "OLLAMA_HOST": self.ollama_url,
             "OLLAMA_MODEL": "llama3.2",
-            "LLM_ACK_WAIT_S": str(ACK_WAIT_S),
+            # The default: a run's heartbeats are lost while the queue's leader is elected anew (seconds), and
+            # a shorter wait would hand the run to the other worker while its first one still performs it.
+            "LLM_ACK_WAIT_S": "15",
         }
         self.secure = True
         self.cluster = Cluster(self.base / "cluster")

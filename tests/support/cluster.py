@@ -23,6 +23,7 @@ DEPLOY = ROOT / "deploy" / "nats"
 SIZE = 3
 CLIENT, ROUTE, MONITOR = 4222, 6222, 8222  # the shipped ports of node 1; node N adds N - 1
 ADMIN = "admin"
+ASK_S = 0.25  # one question about a stream: short, so an election is timed to within this
 
 
 def shipped(n: int) -> Path:
@@ -81,6 +82,12 @@ class Node:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor}/connz", timeout=5) as response:
             return [str(c.get("name", "")) for c in json.load(response).get("connections") or []]
 
+    def subscribed(self, subject: str) -> bool:
+        """Whether a client of this node listens on `subject` exactly."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor}/connz?subs=1", timeout=5) as response:
+            connections = json.load(response).get("connections") or []
+        return any(subject in (c.get("subscriptions_list") or []) for c in connections)
+
     @property
     def up(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -120,6 +127,10 @@ class Cluster:
     def serving(self, client: str) -> Node:
         """The node a service's connection (by its name: crud, llm_worker, gateway) is on; the first one."""
         return next(node for node in self.nodes if node.up and client in node.clients())
+
+    def listening(self, subject: str) -> Node:
+        """The node whose client listens on `subject` (a worker on its run's cancel subject, say)."""
+        return next(node for node in self.nodes if node.up and node.subscribed(subject))
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the three nodes and wait until JetStream's cluster has elected its meta leader."""
@@ -184,7 +195,7 @@ class Admin:
         """The stream's leader (its server name); None while there is none or it cannot be asked."""
         assert self.nc is not None
         try:
-            info = await self.nc.jetstream().stream_info(stream)
+            info = await self.nc.jetstream(timeout=ASK_S).stream_info(stream)
         except Exception:  # noqa: BLE001 - no leader to answer: that is the answer
             return None
         return info.cluster.leader if info.cluster is not None else None
