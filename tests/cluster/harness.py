@@ -45,14 +45,15 @@ class ClusterStack(FaultStack):
     def up(
         self, workers: int = 2, worker_env: dict[str, str] | None = None, gateway_env: dict[str, str] | None = None
     ) -> None:
-        self.env |= {
+        # The scripted Ollama unless the caller chose another backend (the benchmarks: LLM_BACKEND=scripted).
+        self.env = {
             "LLM_BACKEND": "ollama",
             "OLLAMA_HOST": self.ollama_url,
             "OLLAMA_MODEL": "llama3.2",
             # The default: a run's heartbeats are lost while the queue's leader is elected anew (seconds), and
             # a shorter wait would hand the run to the other worker while its first one still performs it.
             "LLM_ACK_WAIT_S": "15",
-        }
+        } | self.env
         self.secure = True
         self.cluster = Cluster(self.base / "cluster")
         self.cluster.start()
