@@ -27,6 +27,11 @@ UI_CONFIRMATION = "ui.confirmation"
 WORKER_SERVICE = "llm_worker"
 # Every worker answers with its backend's models (not a queue group: the gateway gathers all answers).
 WORKER_MODELS = "llm_worker.models"
+# Chat commands ("!help", "!test", ...) are not model runs: any one worker (a queue group) takes one at once,
+# beside the model runs it has in hand, so a command never waits behind the model queue. The reply only
+# says it was taken; the answer is the run's events, as for a model run.
+WORKER_COMMAND = "llm_worker.command"
+WORKER_COMMAND_QUEUE = "llm_worker_commands"
 
 
 def service_ping(service: str) -> str:

@@ -7,7 +7,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from services.gateway import api, pages
+from services.gateway import api, audit, pages
 from services.gateway.auth import Sessions, TokenGate, guess_throttle, login, logout
 from services.gateway.bodies import BodyLimit
 from services.gateway.chat import chat_socket
@@ -39,6 +39,8 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Route("/api/runs/{run_id}/confirmations/{call_id}", api.decide, methods=["POST"]),
         Route("/api/conversations/{thread_id}", api.conversation),
         Route("/api/models", api.models),
+        Route("/api/audit", audit.audit_api),
+        Route("/audit", audit.audit_page),
         Route("/events", events),
         WebSocketRoute("/ws", chat_socket),
         Route("/healthz", api.healthz),

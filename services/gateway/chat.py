@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 THREAD = RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_RUNS = 8  # runs one socket follows at once; each holds a JetStream consumer
 PING_WAIT_S = 2.0
+COMMAND_WAIT_S = 2.0  # a worker says it took a chat command as soon as it hears it
 NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
 BUSY = "Every model worker is busy; your message is next in line."
 
@@ -148,9 +149,7 @@ class ChatConnection:
             if relay is None:
                 return
             try:
-                await self.gateway.js.publish(
-                    subjects.CHAT_SUBMIT, encode(request), headers=tracing.inject({"Nats-Msg-Id": run_id})
-                )
+                await self.submit(request)
             except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
                 with contextlib.suppress(Exception):
                     await relay.sub.unsubscribe()
@@ -161,6 +160,29 @@ class ChatConnection:
             log.info("run_id=%s thread_id=%s model=%s submitted", run_id, self.thread_id, model or "default")
             await self.send({"type": "run", "runId": run_id, "text": request.text})
             self.start(relay)  # its events go out only now, after the browser has heard of the run
+
+    async def submit(self, request: RunRequest) -> None:
+        """A chat command goes straight to any one worker, which answers it at once whatever runs it has in
+        hand; a message for the model (or a command when no worker runs yet) goes to the work queue."""
+        headers = tracing.inject({"Nats-Msg-Id": request.run_id})
+        if request.text.startswith("!"):
+            try:
+                reply = await self.gateway.nc.request(
+                    subjects.WORKER_COMMAND, encode(request), timeout=COMMAND_WAIT_S, headers=headers
+                )
+                refused = (reply.headers or {}).get("Nats-Service-Error")
+                if not refused:
+                    return
+                # A worker of another version that cannot read it: the queue still gets it answered.
+                log.warning("run_id=%s: a worker refused the chat command (%s); queued", request.run_id, refused)
+            except NoRespondersError:
+                pass  # no worker yet: queued, it is answered when one starts (and the person hears none runs)
+            except NatsTimeout:
+                # Taken perhaps, by a worker too loaded to say so in time: its answer still comes as the run's
+                # events; queueing it as well could answer it twice. The relay says if nothing comes.
+                log.warning("run_id=%s: no worker said it took the chat command in time", request.run_id)
+                return
+        await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers=headers)
 
     async def follow(self, run_id: str) -> None:
         """Replay a run's events from its first and follow it (a reloaded page resuming its answer)."""

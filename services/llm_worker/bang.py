@@ -91,7 +91,7 @@ async def _test(crud: CrudClient, request: RunRequest) -> str:
     queue_ms = max(0.0, (picked_up - request.submitted_at) * 1000)
     return (
         "Sent a test notification to every open page.\n"
-        f"gateway → work queue → worker: {queue_ms:.1f} ms\n"
+        f"gateway → worker: {queue_ms:.1f} ms\n"
         f"worker → crud (committed, in the outbox): {crud_ms:.1f} ms\n"
         "crud → event stream → every page: shown as a toast where it arrives."
     )

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from proto.commands import command_adapter, command_reference
 from services.llm_worker.backends.base import CommandOut, InvalidCommand, Prompt
-from services.llm_worker.prompt import task_lines
+from services.llm_worker.prompt import recent_actions, task_lines
 
 MAX_COMMANDS = 8
 
@@ -42,7 +42,7 @@ The task list right now:
 
 
 def messages(prompt: Prompt) -> list[dict[str, Any]]:
-    system = SYSTEM.format(reference=command_reference(), tasks=task_lines(prompt.tasks))
+    system = SYSTEM.format(reference=command_reference(), tasks=task_lines(prompt.tasks)) + recent_actions(prompt)
     out: list[dict[str, Any]] = [{"role": "system", "content": system}]
     out += [{"role": t.role, "content": t.text} for t in prompt.history if t.role == "user"]
     out.append({"role": "user", "content": prompt.text})

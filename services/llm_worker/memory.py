@@ -2,26 +2,62 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Literal
 
-from proto.crud_client import CrudClient
+from proto.crud_client import CrudClient, CrudError
 from proto.messages import MAX_MESSAGE, ChatMessage, RunRequest
 from services.llm_worker import bang, conversation
 from services.llm_worker.backends.base import HistoryTurn
 
+RECENT_S = 3600.0  # a conversation the model never answered yet is told of the last hour's changes
+MAX_RECENT = 10  # the model needs the latest few, not the day's history
+AUDIT_READ = 50
 
-async def recall(crud: CrudClient, request: RunRequest) -> tuple[list[HistoryTurn], str | None]:
-    """The earlier turns for the model and the model the conversation picked with `!model`, if any.
-    Chat commands and their answers are left out (the model never sees them), and so are this run's
-    own messages when it is redelivered."""
+
+@dataclass(frozen=True)
+class Recalled:
+    """The earlier turns for the model, the model the conversation picked with `!model` (if any), and when
+    the model last answered in it (None: never)."""
+
+    turns: list[HistoryTurn]
+    model: str | None
+    answered_at: float | None
+
+
+async def recall(crud: CrudClient, request: RunRequest) -> Recalled:
+    """What the model is shown of the conversation. Chat commands and their answers are left out (the model
+    never sees them), and so are this run's own messages when it is redelivered."""
     earlier, thread_model = await conversation.history(crud, request.thread_id)
     commands = {m.run_id for m in earlier if m.role == "user" and bang.is_bang(m.text)}
-    turns = [
-        HistoryTurn(role=m.role, text=m.text)
-        for m in earlier
-        if m.run_id != request.run_id and m.run_id not in commands
-    ]
-    return turns, thread_model
+    kept = [m for m in earlier if m.run_id != request.run_id and m.run_id not in commands]
+    answers = [m.at for m in kept if m.role == "assistant"]
+    turns = [HistoryTurn(role=m.role, text=m.text) for m in kept]
+    return Recalled(turns, thread_model, max(answers) if answers else None)
+
+
+async def done_by_hand(crud: CrudClient, since: float | None, now: float | None = None) -> tuple[str, ...]:
+    """What people changed by hand (from crud's audit, not from any page) since the model last answered in
+    this conversation, or in the last RECENT_S when it never has: at most MAX_RECENT lines, oldest first,
+    each "10:42: added “milk”". Nothing when crud cannot say: the run goes on without it."""
+    now = time.time() if now is None else now
+    start = max(since or 0.0, now - RECENT_S)
+    try:
+        entries = await crud.audit(limit=AUDIT_READ)
+    except CrudError:
+        return ()
+    lines = []
+    for entry in entries:  # newest first
+        if entry.at <= start:
+            break
+        if entry.actor.kind != "person" or not entry.result.ok or not entry.result.summary:
+            continue
+        said = entry.result.summary.rstrip(".")
+        lines.append(f"{time.strftime('%H:%M', time.localtime(entry.at))}: {said[:1].lower()}{said[1:]}")
+        if len(lines) == MAX_RECENT:
+            break
+    return tuple(reversed(lines))
 
 
 async def remember(crud: CrudClient, request: RunRequest, role: Literal["user", "assistant"], text: str) -> None:

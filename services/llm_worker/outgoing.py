@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import deque
 
 from nats.aio.client import Client
@@ -51,7 +52,8 @@ class Outgoing:
         self.js = js  # the worker's one context: each holds a subscription for its acknowledgements
         self.subject = subjects.run_events(run_id)
         self.run_id = run_id
-        self.prefix = f"{run_id}-{attempt}"
+        # Its own ids: a retry of this attempt's event is dropped as a duplicate, nothing of another's is.
+        self.prefix = f"{run_id}-{attempt}-{uuid.uuid4().hex[:8]}"
         self.patience_s = patience_s
         self.sent: list[bytes] = []
         self.replays = 0

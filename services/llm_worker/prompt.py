@@ -35,15 +35,25 @@ def task_lines(tasks: list[TaskPublic]) -> str:
     return "\n".join(f"{n}. id {t.id}: {t.name}{' (done)' if t.done else ''}" for n, t in enumerate(ordered, 1))
 
 
-def system_prompt(tasks: list[TaskPublic]) -> str:
-    """Who the model is, the command language (from proto, the single source) and the current list."""
+def recent_actions(prompt: Prompt) -> str:
+    """What people changed by hand since the model last answered, for the end of a system prompt, so that
+    "undo that" or "rename the one I just added" can be understood; empty when nothing was."""
+    if not prompt.recent:
+        return ""
+    lines = "\n".join(f"Person, {line}" for line in prompt.recent)
+    return f"\n\nChanges the person made by hand since your last answer (oldest first):\n{lines}"
+
+
+def system_prompt(prompt: Prompt) -> str:
+    """Who the model is, the command language (from proto, the single source), the current list and what the
+    person did by hand since the model last answered."""
     rules = RULES.replace("{reference}", command_reference())
-    return f"{INTRO}\n\n{rules}\n\nThe task list right now:\n{task_lines(tasks)}"
+    return f"{INTRO}\n\n{rules}\n\nThe task list right now:\n{task_lines(prompt.tasks)}{recent_actions(prompt)}"
 
 
 def chat_messages(prompt: Prompt) -> list[dict[str, str]]:
     """The messages for a chat API: the system prompt, the earlier turns, then the person's message."""
-    messages = [{"role": "system", "content": system_prompt(prompt.tasks)}]
+    messages = [{"role": "system", "content": system_prompt(prompt)}]
     messages += [{"role": turn.role, "content": turn.text} for turn in prompt.history]
     messages.append({"role": "user", "content": prompt.text})
     return messages

@@ -259,6 +259,41 @@ class Worker:
                     return
                 await asyncio.sleep(ACK_TRY_S / 10)
 
+    async def take_command(self, msg: Msg) -> None:
+        """A chat command ("!help") sent as a request: said taken at once, then answered as a run of its own,
+        beside the model runs in hand (it needs no slot: no model, a crud call at most)."""
+        try:
+            request = decode(RunRequest, msg.data)
+            problem = "" if bang.is_bang(request.text) else "only chat commands (starting with “!”) are taken here"
+        except DecodeError as error:
+            problem = str(error)
+        if problem:
+            if msg.reply:
+                with contextlib.suppress(Exception):
+                    await self.nc.publish(msg.reply, problem.encode(), headers={"Nats-Service-Error": problem[:200]})
+            return
+        if self._stopping.is_set():
+            return  # the gateway's request times out and it says so; a stopping worker starts nothing
+        with contextlib.suppress(Exception):
+            await msg.respond(b"")
+        publish = functools.partial(self.publish, out=Outgoing(self.nc, self.js, request.run_id, 1))
+        run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
+        task = asyncio.create_task(self._answer_command(run, request))
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
+    async def _answer_command(self, run: Run, request: RunRequest) -> None:
+        log.info("run %s: chat command %r", request.run_id, request.text[:40])
+        try:
+            async with self._cancellable(request.run_id) as cancelled:
+                await unless(self._converse(run, request), cancelled)
+        except CalledOff:
+            await run.fail("Stopped.", "cancelled")
+        except Exception:
+            log.exception("run %s: the chat command failed", request.run_id)
+            with contextlib.suppress(Exception):
+                await run.fail("The chat command failed; see the worker's log.", "internal")
+
     async def list_models(self, msg: Msg) -> None:
         """Answer the gateway's model picker with the backend's models (its default alone when the
         backend cannot list them right now)."""
@@ -304,11 +339,12 @@ class Worker:
             if run.reply and not request.text.startswith("!reset"):
                 await memory.remember(self.crud, request, "assistant", run.reply)
             return
-        turns, thread_model = await memory.recall(self.crud, request)
-        model = request.model or thread_model
+        recalled = await memory.recall(self.crud, request)
+        model = request.model or recalled.model
         if model:
             run.use_model(model)
-        prompt = Prompt(text=request.text, tasks=task_list, history=turns, model=model)
+        recent = await memory.done_by_hand(self.crud, recalled.answered_at)
+        prompt = Prompt(text=request.text, tasks=task_list, history=recalled.turns, model=model, recent=recent)
         await memory.remember(self.crud, request, "user", request.text)
         await perform(run, prompt)
         if run.reply:
@@ -369,11 +405,15 @@ async def running(settings: Settings, backend: Backend | None = None) -> AsyncIt
             ),
         )
         listing = await nc.subscribe(subjects.WORKER_MODELS, cb=worker.list_models)
+        commands = await nc.subscribe(
+            subjects.WORKER_COMMAND, queue=subjects.WORKER_COMMAND_QUEUE, cb=worker.take_command
+        )
         try:
             yield worker
         finally:
             with contextlib.suppress(Exception):
                 await listing.unsubscribe()
+                await commands.unsubscribe()
             await stop_service(nc, presence)
             worker.stop()
             await serving

@@ -37,7 +37,7 @@ async def test_add_apples_in_the_chat_puts_apples_on_every_open_page(stack: Stac
             await expect(page.locator("#tasks .task .name")).to_have_text(["apples"], timeout=30_000)
         reply = first.locator(".msg.assistant").last
         await expect(reply.locator(".text")).to_have_text("Added “apples”.")
-        await expect(reply.locator(".chip")).to_contain_text("✓ create apples")
+        await expect(reply.locator(".chip")).to_contain_text("✓ added: apples")
         await expect(reply.locator(".meta")).to_contain_text("gemma3-270m")
         chat = await first.locator("#messages").inner_text()
         assert "{" not in chat and '"op"' not in chat
@@ -102,7 +102,7 @@ async def test_bang_test_reports_hop_timings_and_shows_a_toast_in_every_tab(stac
         await first.fill("#chat-input", "!test")
         await first.press("#chat-input", "Enter")
         reply = first.locator(".msg.assistant").last.locator(".text")
-        await expect(reply).to_contain_text("gateway → work queue → worker:")
+        await expect(reply).to_contain_text("gateway → worker:")
         for page in (first, second):
             await expect(page.locator(".toast")).to_contain_text("Test notification")
         # The conversation is kept: a reloaded page shows it again.

@@ -407,3 +407,47 @@ async def test_a_reloaded_page_shows_the_conversation_since_the_last_reset_witho
     await expect(page.locator(".msg.user")).to_have_text(["!model qwen3:4b"])
     await expect(page.locator(".msg.assistant .text")).to_have_text(["From now on this conversation uses qwen3:4b."])
     assert page.dialogs == []
+
+
+async def test_command_chips_say_what_happened_in_words(gateway_url: str, nc: Client, browser: Browser) -> None:
+    js = nc.jetstream()
+    queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
+    page = await open_page(browser, gateway_url)
+    await page.fill("#chat-input", "tidy up my list")
+    await page.press("#chat-input", "Enter")
+    msg = (await queue.fetch(1, timeout=5))[0]
+    request = decode(RunRequest, msg.data)
+    milk = {"id": 2, "name": "milk", "done": True, "position": 0}
+    calls = [  # (arguments, the result crud gave)
+        ({"op": "toggle", "id": 2}, {"ok": True, "task": milk}),
+        ({"op": "move", "name": "eggs", "position": 0}, {"ok": True, "task": milk | {"id": 3, "name": "eggs"}}),
+        ({"op": "rename", "name": "bread", "new_name": "rye bread"}, {"ok": True}),
+        ({"op": "set_done", "name": "milk", "done": False}, {"ok": True, "task": milk | {"done": False}}),
+        ({"op": "clear_completed"}, {"ok": True}),
+        ({"op": "delete", "name": "jam"}, {"ok": False, "error": {"code": "not_found", "message": "No “jam”."}}),
+    ]
+    events: list[object] = [RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id)]
+    for n, (args, result) in enumerate(calls):
+        call_id = f"{request.run_id}-1-{n}"
+        events += [
+            ToolCallStartEvent(tool_call_id=call_id, tool_call_name=str(args["op"])),
+            ToolCallArgsEvent(tool_call_id=call_id, delta=json.dumps(args)),
+            ToolCallEndEvent(tool_call_id=call_id),
+            ToolCallResultEvent(
+                message_id=f"r{n}", tool_call_id=call_id, content=json.dumps({"command_id": call_id} | result)
+            ),
+        ]
+    for event in events:
+        await js.publish(subjects.run_events(request.run_id), encode(event))
+    await msg.ack()
+    chips = page.locator(".msg.assistant .chip")
+    await expect(chips).to_have_text(
+        [
+            "✓ done: milk Undo",
+            "✓ moved: eggs → 1st Undo",
+            "✓ renamed: bread → rye bread Undo",
+            "✓ not done: milk Undo",
+            "✓ cleared the done tasks Undo",
+            "✗ not removed: jam",
+        ]
+    )

@@ -32,9 +32,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def clearing_worker(nats_server: NatsServer) -> AsyncIterator[FakeOllama]:
     fake = FakeOllama(["Let me clear those."], calls=[("clear_completed", {})], followup=["All right."])
     async with serving(fake):
-        settings = WorkerSettings(
-            NATS_URL=nats_server.url, backend="ollama", strategy="tools", OLLAMA_HOST=fake.url
-        )
+        settings = WorkerSettings(NATS_URL=nats_server.url, backend="ollama", strategy="tools", OLLAMA_HOST=fake.url)
         async with running(settings):
             yield fake
 

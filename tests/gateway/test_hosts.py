@@ -19,9 +19,7 @@ from tests.support.natsd import NatsServer
 
 @pytest.fixture
 async def named_url(nats_server: NatsServer, crud: object) -> AsyncIterator[str]:
-    async for url in serve(
-        Settings(NATS_URL=nats_server.url, allowed_hosts="tasks.example.org, Other.Example")
-    ):
+    async for url in serve(Settings(NATS_URL=nats_server.url, allowed_hosts="tasks.example.org, Other.Example")):
         yield url
 
 

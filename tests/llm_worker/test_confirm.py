@@ -98,9 +98,7 @@ async def asked_to_clear(
 
 
 def worker_settings(nats_server: NatsServer, fake: FakeOllama, **settings: Any) -> Settings:
-    return Settings(
-        NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, backend="ollama", strategy="tools", **settings
-    )
+    return Settings(NATS_URL=nats_server.url, OLLAMA_HOST=fake.url, backend="ollama", strategy="tools", **settings)
 
 
 def tool_results(events: list[Any]) -> list[CommandResult]:

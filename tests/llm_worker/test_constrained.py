@@ -35,9 +35,7 @@ def test_answers_are_parsed_and_bad_commands_named() -> None:
 
 async def test_ollama_constrained_composes_the_reply(nats_server: NatsServer, nc: Client, crud: Crud) -> None:
     async with fake_ollama.serving(fake_ollama.FakeOllama(ANSWER)) as fake:
-        settings = Settings(
-            NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, strategy="constrained"
-        )
+        settings = Settings(NATS_URL=nats_server.url, backend="ollama", OLLAMA_HOST=fake.url, strategy="constrained")
         async with running(settings):
             events = await events_of(nc, await submit(nc, "add apples"))
     sent = fake.requests[0]

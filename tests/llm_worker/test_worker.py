@@ -37,12 +37,13 @@ async def submit(nc: Client, text: str) -> str:
 
 
 async def events_of(nc: Client, run_id: str) -> list[object]:
-    """Every event of the run, up to and including the terminal one (each wait has a deadline)."""
+    """Every event of the run, up to and including the terminal one (each wait has a deadline: the model runs in
+    this process, and on a loaded machine its answer can take tens of seconds)."""
     sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
     out = []
     try:
         while True:
-            event = decode_run_event((await sub.next_msg(timeout=30)).data)
+            event = decode_run_event((await sub.next_msg(timeout=90)).data)
             out.append(event)
             if event.type in TERMINAL:
                 return out
@@ -57,11 +58,6 @@ async def worker(nats_server: NatsServer, model_dir: Path, crud: Crud) -> AsyncI
         yield running_worker
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: since this stop's merges the in-process embedded worker's run ends ('done') but its events are "
-    "not read back by events_of within 30 s; the same request through the whole stack (tests/e2e) passes",
-)
 async def test_add_apples_runs_the_command_once_and_replies_in_words(nc: Client, worker: Worker, crud: Crud) -> None:
     run_id = await submit(nc, "add apples")
     events = await events_of(nc, run_id)
@@ -87,11 +83,6 @@ async def test_add_apples_runs_the_command_once_and_replies_in_words(nc: Client,
     assert [t.name for t in await crud.db.list_tasks()] == ["apples"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: since this stop's merges the in-process embedded worker's run ends ('done') but its events are "
-    "not read back by events_of within 30 s; the same request through the whole stack (tests/e2e) passes",
-)
 async def test_small_talk_gets_a_helpful_reply_and_changes_nothing(nc: Client, worker: Worker, crud: Crud) -> None:
     events = await events_of(nc, await submit(nc, "hello there"))
     text = "".join(e.delta for e in events if e.type == EventType.TEXT_MESSAGE_CONTENT)
@@ -169,7 +160,7 @@ async def test_help_and_test_are_answered_without_the_model(nc: Client, worker: 
     ui = await nc.jetstream().subscribe(subjects.UI_NOTIFY, ordered_consumer=True)
     test_events = await events_of(nc, await submit(nc, "!test"))
     text = "".join(e.delta for e in test_events if e.type == EventType.TEXT_MESSAGE_CONTENT)
-    assert "gateway → work queue → worker:" in text and "ms" in text
+    assert "gateway → worker:" in text and "ms" in text
     notice = decode_ui_event((await ui.next_msg(timeout=10)).data)
     assert notice.type == "notice" and notice.text.startswith("Test notification")
     await ui.unsubscribe()

@@ -56,14 +56,53 @@ export function showStatus(runId, text) {
   runView(runId).meta.textContent = text;
 }
 
-function chipLabel(call) {
+// What a command did, in words: "done: milk", "moved: eggs → 1st", "renamed: milk → oat milk".
+// Each op: what it is called while it runs, once done, and when it could not be done.
+const WORDS = {
+  create: ["adding", "added", "not added"],
+  delete: ["removing", "removed", "not removed"],
+  rename: ["renaming", "renamed", "not renamed"],
+  move: ["moving", "moved", "not moved"],
+  set_done: ["ticking", "done", "not ticked"],
+  toggle: ["ticking", "done", "not ticked"],
+  reorder: ["reordering the list", "reordered the list", "not reordered"],
+  clear_completed: ["clearing the done tasks", "cleared the done tasks", "not cleared"],
+  undo: ["undoing", "undone", "not undone"],
+};
+const NO_TARGET = new Set(["reorder", "clear_completed", "undo"]);
+
+function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+  return n + suffix;
+}
+
+function parsedArgs(call) {
   try {
     const args = JSON.parse(call.args);
-    const target = args.name !== undefined ? args.name : args.id !== undefined ? "#" + args.id : "";
-    return `${call.name} ${target}`.trim();
+    return args && typeof args === "object" ? args : {};
   } catch (err) {
-    return call.name;
+    return {};
   }
+}
+
+function chipLabel(call, result) {
+  const args = parsedArgs(call);
+  const task = result && result.task;
+  const target = args.name !== undefined ? args.name : args.id !== undefined ? "#" + args.id : "";
+  const named = task && task.name !== undefined ? task.name : target;
+  const words = Object.hasOwn(WORDS, call.name) ? WORDS[call.name] : null;
+  if (!words) return `${call.name} ${target}`.trim();
+  const [running, done, failed] = words;
+  if (!result) return NO_TARGET.has(call.name) ? running : `${running} ${target}`.trim();
+  if (!result.ok) return NO_TARGET.has(call.name) || !target ? failed : `${failed}: ${target}`;
+  if (NO_TARGET.has(call.name)) return done;
+  if ((call.name === "set_done" || call.name === "toggle") && task && !task.done) return `not done: ${named}`;
+  if (call.name === "rename") return `${done}: ${target} → ${args.new_name !== undefined ? args.new_name : named}`;
+  if (call.name === "move" && typeof args.position === "number") {
+    return `${done}: ${named} → ${ordinal(args.position + 1)}`;
+  }
+  return `${done}: ${named}`;
 }
 
 function linkButton(className, label, onClick) {
@@ -91,7 +130,7 @@ function showResult(view, event) {
   let result = {};
   try { result = JSON.parse(event.content); } catch (err) { result = { ok: false }; }
   call.chip.dataset.state = result.ok ? "done" : "failed";
-  call.chip.textContent = (result.ok ? "✓ " : "✗ ") + chipLabel(call);
+  call.chip.textContent = (result.ok ? "✓ " : "✗ ") + chipLabel(call, result);
   call.chip.title = result.ok ? result.summary || "" : (result.error && result.error.message) || "failed";
   if (!result.ok) return;
   const undo = linkButton("undo", "Undo", async () => {
@@ -110,6 +149,16 @@ function showFinished(view, runId, event) {
   if (m.ttft_s != null) parts.push(`first token ${Math.round(m.ttft_s * 1000)} ms`);
   if (m.tokens_per_s != null) parts.push(`${m.tokens_per_s} tokens/s`);
   view.meta.textContent = parts.filter(Boolean).join(" · ");
+  if (view.calls.size > 0) {
+    // What the run did, as crud recorded it.
+    const link = document.createElement("a");
+    link.className = "audit-link";
+    link.href = "/audit?run=" + encodeURIComponent(runId);
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = "audit";
+    view.meta.append(link);
+  }
   if (view.undoable <= 1) return;
   const all = linkButton("undo-all", "Undo all", async () => {
     if (await command({ op: "undo", run_id: runId })) {
@@ -137,9 +186,10 @@ export function applyRunEvent(runId, event) {
       const chip = document.createElement("span");
       chip.className = "chip";
       chip.dataset.state = "pending";
-      chip.textContent = event.toolCallName + "…";
+      const call = { name: event.toolCallName, args: "", chip };
+      chip.textContent = chipLabel(call, null) + "…";
       view.chips.append(chip);
-      view.calls.set(event.toolCallId, { name: event.toolCallName, args: "", chip });
+      view.calls.set(event.toolCallId, call);
       break;
     }
     case "TOOL_CALL_ARGS": {
@@ -149,7 +199,7 @@ export function applyRunEvent(runId, event) {
     }
     case "TOOL_CALL_END": {
       const call = view.calls.get(event.toolCallId);
-      if (call) call.chip.textContent = chipLabel(call) + "…";
+      if (call) call.chip.textContent = chipLabel(call, null) + "…";
       break;
     }
     case "TOOL_CALL_RESULT":

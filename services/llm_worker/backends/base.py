@@ -48,6 +48,8 @@ class Prompt:
     history: list[HistoryTurn] = field(default_factory=list)
     model: str | None = None
     rounds: tuple[Round, ...] = ()
+    # What people did on the list by hand since the model last answered, oldest first ("10:42: added “milk”").
+    recent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

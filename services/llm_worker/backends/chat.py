@@ -12,7 +12,7 @@ from proto.commands import COMMANDS, command_adapter
 from services.llm_worker import constrained
 from services.llm_worker.backends.base import Chunk, CommandOut, InvalidCommand, Prompt, Round, TextDelta
 from services.llm_worker.commands import CommandParser
-from services.llm_worker.prompt import chat_messages, inline_corrections, task_lines
+from services.llm_worker.prompt import chat_messages, inline_corrections, recent_actions, task_lines
 
 Strategy = Literal["tools", "inline", "constrained"]
 
@@ -35,7 +35,8 @@ def strategy_messages(strategy: Strategy, prompt: Prompt, tool_round: ToolRound)
         return constrained.messages(prompt)
     if strategy == "inline":
         return [*chat_messages(prompt), *inline_corrections(prompt)]
-    out: list[dict[str, Any]] = [{"role": "system", "content": TOOLS_SYSTEM.format(tasks=task_lines(prompt.tasks))}]
+    system = TOOLS_SYSTEM.format(tasks=task_lines(prompt.tasks)) + recent_actions(prompt)
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}]
     out += [{"role": t.role, "content": t.text} for t in prompt.history]
     out.append({"role": "user", "content": prompt.text})
     for round_ in prompt.rounds:
