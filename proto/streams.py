@@ -17,7 +17,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
 
 from proto import subjects
 
@@ -185,6 +185,20 @@ async def _create(js: JetStreamContext, config: StreamConfig) -> str | None:
         f"the {config.name} stream differs from this version's configuration ({'; '.join(changed)}); "
         "`python -m proto.streams` as the NATS admin user brings it up to date"
     )
+
+
+async def through_election(call: Callable[[], Awaitable[T]], wait_s: float) -> T:
+    """`call` (a publish to a stream, a consumer made), tried again while JetStream does not answer, for up to
+    `wait_s`: on a cluster, a stream whose leader died has none until the others elect one (seconds). The
+    last error is raised when it does not answer in time."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await call()
+        except (*UNANSWERED, NoStreamResponseError):
+            if time.monotonic() + RETRY_S > deadline:
+                raise
+            await asyncio.sleep(RETRY_S)
 
 
 async def _answered(call: Callable[[], Awaitable[T]], wait_s: float, what: str) -> T:

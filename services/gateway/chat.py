@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from proto import subjects, tracing
 from proto.codec import encode
 from proto.messages import MAX_CHAT, RunRequest
+from proto.streams import through_election
 from services.gateway import telemetry
 from services.gateway.relay import RunClock, RunRelay
 from services.gateway.state import Gateway, gateway_of
@@ -39,6 +40,9 @@ THREAD = RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_RUNS = 8  # runs one socket follows at once; each holds a JetStream consumer
 PING_WAIT_S = 2.0
 COMMAND_WAIT_S = 2.0  # a worker says it took a chat command as soon as it hears it
+# A NATS node lost with a stream's leader: the cluster elects another within seconds (bench.cluster: up to 7 s);
+# a chat sent meanwhile waits for it rather than being refused.
+ELECTION_S = 15.0
 NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
 BUSY = "Every model worker is busy; your message is next in line."
 
@@ -182,7 +186,10 @@ class ChatConnection:
                 # events; queueing it as well could answer it twice. The relay says if nothing comes.
                 log.warning("run_id=%s: no worker said it took the chat command in time", request.run_id)
                 return
-        await self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers=headers)
+        # Under its run id, so a publish whose acknowledgement was lost and is tried again queues the run once.
+        await through_election(
+            lambda: self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers=headers), ELECTION_S
+        )
 
     async def follow(self, run_id: str) -> None:
         """Replay a run's events from its first and follow it (a reloaded page resuming its answer)."""
@@ -197,7 +204,7 @@ class ChatConnection:
     async def subscribe(self, run_id: str, clock: RunClock | None) -> RunRelay | None:
         relay = RunRelay(run_id, self.send_text, self.gateway.metrics, clock, self.gateway.settings.no_worker_s)
         try:
-            await relay.subscribe(self.gateway.js)
+            await through_election(lambda: relay.subscribe(self.gateway.js), ELECTION_S)
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
             log.warning("run_id=%s could not follow: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")

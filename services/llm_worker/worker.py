@@ -33,7 +33,7 @@ from proto.crud_client import ID_REUSED, CrudClient, CrudError
 from proto.events import TextMessageContentEvent
 from proto.health import instance_metadata
 from proto.messages import CommandRequest, CommandResult, ModelList, RunRequest, same_model
-from proto.streams import ensure_streams
+from proto.streams import ensure_streams, through_election
 from proto.waiting import CalledOff, unless
 from services.llm_worker import bang, memory, telemetry
 from services.llm_worker.approval import Approvals
@@ -51,6 +51,7 @@ CRUD_START_WAIT_S = 5.0  # how long a run waits for a crud that is not running (
 STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
 MODELS_TIMEOUT_S = 1.5
 ACK_TRY_S = 2.0
+START_ELECTION_S = 30.0
 MAX_LISTED = 400
 MAX_REMEMBERED = 10_000
 MAX_RECORDED = 1000  # the most commands crud lists of one run; a run does far fewer
@@ -124,8 +125,12 @@ class Worker:
             max_ack_pending=-1,
         )
         self._cancels = await self.nc.subscribe(subjects.CHAT_CANCEL_ALL, cb=self._remember_cancel)
-        self._queue = await self.js.pull_subscribe(
-            subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM, config=config
+        # On a cluster the queue's stream may still be electing its first leader when the worker starts.
+        self._queue = await through_election(
+            lambda: self.js.pull_subscribe(
+                subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM, config=config
+            ),
+            START_ELECTION_S,
         )
         await self.nc.flush()
 

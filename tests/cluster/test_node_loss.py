@@ -168,3 +168,28 @@ async def test_the_node_the_answering_worker_is_on_killed_mid_answer_it_moves_an
         await everyone_agrees(stack, tabs, node)
         for tab in tabs:
             await tab.close()
+
+
+async def test_a_chat_sent_while_the_queue_elects_its_leader_waits_for_it_and_is_answered(tmp_path: Path) -> None:
+    def answer(asked: Asked) -> list[Step]:
+        return [command("create", name="apples"), "Added."]
+
+    async with running(tmp_path, answer) as (stack, fake):
+        assert stack.cluster is not None
+        async with Admin(stack.cluster) as admin:
+            leader = await admin.leader(subjects.RUNS_STREAM)
+            assert leader is not None
+            node = stack.cluster.node(leader)
+            killed = time.monotonic()
+            node.kill()
+            # At once, through the gateway that is not on the killed node if there is one: the queue has no
+            # leader yet, so the run can be neither queued nor followed until the election ends.
+            chat = await Conversation(stack.urls[0], "add apples").run()
+            took = time.monotonic() - killed
+            _, election = await admin.new_leader(subjects.RUNS_STREAM, node.name)
+        print(f"\nchat sent as the queue's leader died: answered {took * 1000:.0f} ms after the kill")
+        assert chat.end is not None and chat.end["type"] == "RUN_FINISHED", chat.end
+        assert await names(stack.urls[1]) == ["apples"]
+        assert [a.attempt for a in fake.asked] == [1]
+        await asyncio.to_thread(stack.cluster.restart, node)
+        await everyone_agrees(stack, [], node)
