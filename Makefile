@@ -25,7 +25,7 @@ NEED_VENV := $(if $(wildcard $(VENV)/bin/python),,venv)
 NEED_COMPILER = $(if $(LLAMA_WHEEL),,compiler)
 SYSTEM_DEPS := $(PYTHON) -m tools.system_deps --python $(PYTHON)
 
-.PHONY: run run-cluster test lint bench env assets model llama-wheel run-deps test-deps lock clean
+.PHONY: run run-cluster dev test lint bench env assets model llama-wheel run-deps test-deps lock clean
 
 run: run-deps env assets model
 	@mkdir -p var
@@ -39,6 +39,12 @@ run-cluster: run-deps env assets model
 	@echo "ghostbus: starting three clustered nats-servers, crud, two workers and two gateways; open" \
 		"http://127.0.0.1:$${GATEWAY_PORT:-8000} or http://127.0.0.1:$$(( $${GATEWAY_PORT:-8000} + 1 ))"
 	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.cluster -c llm_worker=2
+
+# The same stack for development: each service restarts when its code changes, open pages reload themselves.
+dev: run-deps env assets model
+	@mkdir -p var
+	@echo "ghostbus: development stack (services restart on save); open http://127.0.0.1:$${GATEWAY_PORT:-8000}"
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
 # The compose tests need a Docker engine: tests/docker/engine.sh starts one for the run when none answers
 # and this is root, and always stops it (and puts back the host's network settings) afterwards.

@@ -21,14 +21,18 @@ class _Message(BaseModel):
 
 
 class Actor(_Message):
-    """Who issued a command: a person at a browser, or a model (with its backend and name)."""
+    """Who issued a command: a person at a browser, a model (with its backend and name), or an outside
+    agent over MCP (with the name its client gave)."""
 
-    kind: Literal["person", "model"]
+    kind: Literal["person", "model", "agent"]
     backend: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=200)
+    client: str | None = Field(default=None, max_length=200, description="an agent's MCP client name")
 
     def label(self) -> str:
         """How the actor is shown to people."""
+        if self.kind == "agent":
+            return self.client or "an agent"
         return "you" if self.kind == "person" else (self.model or "the model")
 
 

@@ -187,6 +187,11 @@ async def _create(js: JetStreamContext, config: StreamConfig) -> str | None:
     )
 
 
+ELECTION_S = 15.0
+"""How long a publish or a new consumer waits for a stream's leader on a cluster: a node lost with the leader,
+the others elect another within seconds (bench.cluster: up to 7 s); a chat sent meanwhile waits, not refused."""
+
+
 async def through_election(call: Callable[[], Awaitable[T]], wait_s: float) -> T:
     """`call` (a publish to a stream, a consumer made), tried again while JetStream does not answer, for up to
     `wait_s`: on a cluster, a stream whose leader died has none until the others elect one (seconds). The

@@ -59,6 +59,16 @@ def run_events(run_id: str) -> str:
     return f"chat.events.{run_id}"
 
 
+# A person's tabs share one conversation (its thread): a run one of them starts is announced to the others
+# (core NATS, gateways only), which then follow the run's events from its first.
+CHAT_THREAD_ALL = "chat.thread.*"
+
+
+def chat_thread(thread_id: str) -> str:
+    """The subject on which the gateways announce each run of a conversation to every tab showing it."""
+    return f"chat.thread.{thread_id}"
+
+
 def chat_cancel(run_id: str) -> str:
     """The subject that cancels one chat run."""
     return f"chat.cancel.{run_id}"

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 
 from pydantic import ValidationError
 
@@ -16,15 +17,24 @@ from services.gateway.server import Server, create_server
 
 log = logging.getLogger("services.gateway")
 
+SAME_PRESS_S = 0.5
+
 
 async def serve(server: Server) -> int | None:
-    """Serve until SIGINT or SIGTERM sets the gateway's closing event (a second SIGINT: stop without
+    """Serve until SIGINT or SIGTERM sets the gateway's closing event (a second Ctrl-C: stop without
     waiting for open connections); the signal that stopped it, if one did."""
     received: list[int] = []
+    first_at = 0.0
 
     def on_signal(sig: int) -> None:
-        if received and sig == signal.SIGINT:
+        nonlocal first_at
+        now = time.monotonic()
+        # One Ctrl-C can arrive twice within milliseconds: from the terminal to the whole process group, and
+        # passed on by a supervisor (watchfiles under make dev). Only a later one is a person's second press.
+        if received and sig == signal.SIGINT and now - first_at > SAME_PRESS_S:
             server.force_exit = True
+        if not received:
+            first_at = now
         received.append(sig)
         server.closing.set()
 

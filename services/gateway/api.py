@@ -33,7 +33,7 @@ def _json_only(request: Request) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
 
 
-async def _json_body(request: Request) -> dict[str, Any] | Response:
+async def json_body(request: Request) -> dict[str, Any] | Response:
     if not _json_only(request):
         return JSONResponse({"error": "send a JSON body (Content-Type: application/json)"}, status_code=415)
     try:
@@ -76,7 +76,7 @@ async def tasks(request: Request) -> Response:
         except CrudError as error:
             return JSONResponse({"error": str(error)}, status_code=503)
         return JSONResponse([t.model_dump() for t in listed])
-    body = await _json_body(request)
+    body = await json_body(request)
     if isinstance(body, Response):
         return body
     return await _json_command(request, {"op": "create", "name": body.get("name")}, created=True)
@@ -89,7 +89,7 @@ async def task(request: Request) -> Response:
 
 async def command(request: Request) -> Response:
     """POST `{"command": {...}}`: any command of the language, as a person."""
-    body = await _json_body(request)
+    body = await json_body(request)
     if isinstance(body, Response):
         return body
     given = body.get("command")
@@ -101,7 +101,7 @@ async def command(request: Request) -> Response:
 async def decide(request: Request) -> Response:
     """POST `{"approve": true|false}` to /api/runs/{run_id}/confirmations/{call_id}: the person's answer to
     a command waiting for approval, taken by the worker that waits for it (the first answer counts)."""
-    body = await _json_body(request)
+    body = await json_body(request)
     if isinstance(body, Response):
         return body
     approve = body.get("approve")
@@ -116,7 +116,13 @@ async def decide(request: Request) -> Response:
         decision = Decision(call_id=request.path_params["call_id"], approve=approve)
     except ValidationError as error:
         return JSONResponse({"error": problems(error)}, status_code=422)
-    gateway = gateway_of(request)
+    return await answer(gateway_of(request), run_id, decision, retry)
+
+
+async def answer(gateway: Gateway, run_id: str, decision: Decision, retry: bool = False) -> Response:
+    """A person's answer to a question of a run, to the worker waiting for it (or recorded through crud when
+    none waits); `retry`: a client asking again under its key gets what its first answer got."""
+    approve = decision.approve
     try:
         reply = await gateway.nc.request(subjects.chat_decide(run_id), encode(decision), timeout=DECIDE_TIMEOUT_S)
     except NoRespondersError:

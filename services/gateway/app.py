@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from services.gateway import api, audit, pages
+from services.gateway import agui, api, audit, pages
+from services.gateway.agents import AgentServer
 from services.gateway.auth import Sessions, TokenGate, guess_throttle, login, logout
 from services.gateway.bodies import BodyLimit
 from services.gateway.chat import chat_socket
@@ -15,7 +19,7 @@ from services.gateway.config import Settings
 from services.gateway.events import events
 from services.gateway.headers import SecurityHeaders
 from services.gateway.hosts import HostGate
-from services.gateway.state import HERE, Gateway
+from services.gateway.state import HERE, Gateway, State
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -24,7 +28,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 def gateway_app(gateway: Gateway) -> Starlette:
-    """The app serving one gateway: its lifespan starts and stops it."""
+    """The app serving one gateway: its lifespan starts and stops it (and its MCP sessions)."""
+    agents = AgentServer(gateway)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        async with gateway.lifespan(app) as state, agents.running():
+            yield state
+
     routes = [
         Route("/", pages.index),
         Route("/tasks", pages.add_task, methods=["POST"]),
@@ -37,6 +48,9 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Route("/api/tasks/{task_id:int}", api.task, methods=["DELETE"]),
         Route("/api/commands", api.command, methods=["POST"]),
         Route("/api/runs/{run_id}/confirmations/{call_id}", api.decide, methods=["POST"]),
+        Route("/api/runs/{run_id}/cancel", agui.cancel, methods=["POST"]),
+        Route("/agui", agui.run_agent, methods=["POST"]),
+        Route("/mcp", agents.asgi, methods=["GET", "POST", "DELETE"]),
         Route("/api/conversations/{thread_id}", api.conversation),
         Route("/api/models", api.models),
         Route("/api/audit", audit.audit_api),
@@ -47,6 +61,7 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/assets/{name}", pages.asset),
+        Route("/dev/boot", pages.boot),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     secret = gateway.settings.access_token  # never empty: the settings refuse a short token
@@ -61,7 +76,7 @@ def gateway_app(gateway: Gateway) -> Starlette:
     ]
     if sessions is not None:
         middleware.append(Middleware(TokenGate, sessions=sessions, throttle=guesses))
-    app = Starlette(routes=routes, lifespan=gateway.lifespan, middleware=middleware)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.sessions = sessions
     app.state.throttle = guesses
     return app

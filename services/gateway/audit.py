@@ -18,9 +18,12 @@ DEFAULT_LIMIT = 200
 
 
 def who(actor: Actor) -> str:
-    """The actor in words: "person", or the model and the backend that ran it."""
+    """The actor in words: "person", an outside agent by its MCP client's name, or the model and the backend
+    that ran it."""
     if actor.kind == "person":
         return "person"
+    if actor.kind == "agent":
+        return f"agent {actor.client}" if actor.client else "agent"
     name = actor.model or actor.kind
     return f"{name} ({actor.backend})" if actor.backend else name
 

@@ -4,8 +4,11 @@ are published, in order, until the run ends.
 Browser → gateway: `{"type": "chat", "text": "...", "threadId"?: "...", "model"?: "..."}` (the
 conversation to continue, and the model to ask), `{"type": "cancel", "runId": "..."}`, and
 `{"type": "resume", "runId": "..."}` after a reload or a reconnect: the run's events are replayed
-from its first (the page rebuilds the answer from RUN_STARTED on), then follow live.
-Gateway → browser: `{"type": "run", "runId": ..., "text": ...}` when a run is accepted; then each run
+from its first (the page rebuilds the answer from RUN_STARTED on), then follow live; and
+`{"type": "join", "threadId": "..."}` as a socket opens: the conversation it shows, so a run started in
+another tab of it (on any gateway) is shown here too, followed from its first event.
+Gateway → browser: `{"type": "run", "runId": ..., "text": ...}` when a run is accepted (with
+`"mirrored": true` when another tab started it); then each run
 event as one AG-UI JSON object (`{"type": "TEXT_MESSAGE_CONTENT", "messageId": ..., "delta": ...}`)
 with the run's `runId` added; `{"type": "error", "message": ..., "runId"?: ...}` for the person,
 never a stack trace. Our own messages are lower case, AG-UI's upper case."""
@@ -20,31 +23,23 @@ import re
 import uuid
 from typing import Any
 
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from proto import subjects, tracing
-from proto.codec import encode
+from proto import subjects
 from proto.messages import MAX_CHAT, RunRequest
-from proto.streams import through_election
-from services.gateway import telemetry
-from services.gateway.relay import RunClock, RunRelay
+from services.gateway import runs, telemetry
+from services.gateway.relay import RunClock, RunRelay, SocketSink
+from services.gateway.runs import BUSY, NO_WORKER
 from services.gateway.state import Gateway, gateway_of
 
 log = logging.getLogger(__name__)
 
 THREAD = RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_RUNS = 8  # runs one socket follows at once; each holds a JetStream consumer
-PING_WAIT_S = 2.0
-COMMAND_WAIT_S = 2.0  # a worker says it took a chat command as soon as it hears it
-# A NATS node lost with a stream's leader: the cluster elects another within seconds (bench.cluster: up to 7 s);
-# a chat sent meanwhile waits for it rather than being refused.
-ELECTION_S = 15.0
-NO_WORKER = "No model worker is running, so nobody can answer yet; start one (make run starts one)."
-BUSY = "Every model worker is busy; your message is next in line."
 
 
 def origin_allowed(websocket: WebSocket, gateway: Gateway) -> bool:
@@ -63,6 +58,8 @@ class ChatConnection:
         self.ws = websocket
         self.gateway = gateway
         self.thread_id = uuid.uuid4().hex
+        self.id = uuid.uuid4().hex  # tells this socket's own runs from those other tabs announce
+        self.joined: Subscription | None = None  # the conversation this socket shows (a `join`)
         self.runs: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
         # The person behind the socket, as far as the gateway can tell: every socket from one address
@@ -96,6 +93,8 @@ class ChatConnection:
         kind = message["type"]
         if kind == "chat":
             await self.chat_message(message)
+        elif kind == "join":
+            await self.join(message.get("threadId"))
         elif kind in ("cancel", "resume"):
             run_id = message.get("runId")
             if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
@@ -106,6 +105,43 @@ class ChatConnection:
                 await self.follow(run_id)
         else:
             await self.error(f"Unknown message type {kind[:40]!r}.")
+
+    async def join(self, thread: object) -> None:
+        """Show this socket the conversation `thread`: every run another tab starts in it is followed here
+        too, from its first event."""
+        if not isinstance(thread, str) or not THREAD.fullmatch(thread):
+            await self.error('A join needs the "threadId" of a conversation (letters, digits, "_" and "-").')
+            return
+        if self.joined is not None:
+            with contextlib.suppress(Exception):
+                await self.joined.unsubscribe()
+            self.joined = None
+        self.thread_id = thread
+        try:
+            self.joined = await self.gateway.nc.subscribe(subjects.chat_thread(thread), cb=self.mirror)
+        except Exception as error:  # noqa: BLE001 - the chat still works in this tab alone
+            log.warning("thread_id=%s could not be joined: %r", thread, error)
+
+    async def announce(self, run_id: str, text: str) -> None:
+        """Tell the other tabs of this conversation (on any gateway) of a run started here."""
+        if self.joined is None:
+            return
+        note = {"runId": run_id, "text": text, "origin": self.id}
+        with contextlib.suppress(Exception):
+            await self.gateway.nc.publish(subjects.chat_thread(self.thread_id), json.dumps(note).encode())
+
+    async def mirror(self, msg: Msg) -> None:
+        """A run another tab of this conversation started: the message shown here, the answer followed."""
+        try:
+            note = json.loads(msg.data)
+            run_id, text, origin = note["runId"], note["text"], note["origin"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if origin == self.id or not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or run_id in self.runs:
+            return
+        with contextlib.suppress(Exception):
+            await self.send({"type": "run", "runId": run_id, "text": str(text), "mirrored": True})
+            await self.follow(run_id)
 
     async def chat_message(self, message: dict[str, Any]) -> None:
         if "text" not in message:
@@ -153,43 +189,16 @@ class ChatConnection:
             if relay is None:
                 return
             try:
-                await self.submit(request)
+                await runs.submit(self.gateway, request)
             except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
                 with contextlib.suppress(Exception):
                     await relay.sub.unsubscribe()
                 log.warning("run_id=%s could not submit: %r", run_id, error)
                 await self.error("The chat is not available right now; try again in a moment.")
                 return
-            self.gateway.count("runs_submitted_total")
-            log.info("run_id=%s thread_id=%s model=%s submitted", run_id, self.thread_id, model or "default")
             await self.send({"type": "run", "runId": run_id, "text": request.text})
             self.start(relay)  # its events go out only now, after the browser has heard of the run
-
-    async def submit(self, request: RunRequest) -> None:
-        """A chat command goes straight to any one worker, which answers it at once whatever runs it has in
-        hand; a message for the model (or a command when no worker runs yet) goes to the work queue."""
-        headers = tracing.inject({"Nats-Msg-Id": request.run_id})
-        if request.text.startswith("!"):
-            try:
-                reply = await self.gateway.nc.request(
-                    subjects.WORKER_COMMAND, encode(request), timeout=COMMAND_WAIT_S, headers=headers
-                )
-                refused = (reply.headers or {}).get("Nats-Service-Error")
-                if not refused:
-                    return
-                # A worker of another version that cannot read it: the queue still gets it answered.
-                log.warning("run_id=%s: a worker refused the chat command (%s); queued", request.run_id, refused)
-            except NoRespondersError:
-                pass  # no worker yet: queued, it is answered when one starts (and the person hears none runs)
-            except NatsTimeout:
-                # Taken perhaps, by a worker too loaded to say so in time: its answer still comes as the run's
-                # events; queueing it as well could answer it twice. The relay says if nothing comes.
-                log.warning("run_id=%s: no worker said it took the chat command in time", request.run_id)
-                return
-        # Under its run id, so a publish whose acknowledgement was lost and is tried again queues the run once.
-        await through_election(
-            lambda: self.gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers=headers), ELECTION_S
-        )
+            await self.announce(run_id, request.text)
 
     async def follow(self, run_id: str) -> None:
         """Replay a run's events from its first and follow it (a reloaded page resuming its answer)."""
@@ -202,9 +211,10 @@ class ChatConnection:
             self.start(relay)
 
     async def subscribe(self, run_id: str, clock: RunClock | None) -> RunRelay | None:
-        relay = RunRelay(run_id, self.send_text, self.gateway.metrics, clock, self.gateway.settings.no_worker_s)
+        sink = SocketSink(run_id, self.send_text)
+        relay = RunRelay(run_id, sink, self.gateway.metrics, clock, self.gateway.settings.no_worker_s)
         try:
-            await through_election(lambda: relay.subscribe(self.gateway.js), ELECTION_S)
+            await relay.subscribe(self.gateway.js)
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
             log.warning("run_id=%s could not follow: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")
@@ -226,21 +236,12 @@ class ChatConnection:
             await self.error(NO_WORKER, run_id)
 
     async def workers_running(self) -> bool:
-        """Whether any llm_worker is there to take the run. With no worker at all NATS says so at once
-        (no responders to the PING). A PING that someone listens to but nobody answers in time means
-        workers too busy to answer (1,000 runs at once keep their event loops full), not none: the
-        person hears that the message waits, never a false "start a worker"."""
-        try:
-            await self.gateway.nc.request(subjects.service_ping(subjects.WORKER_SERVICE), b"", timeout=PING_WAIT_S)
-        except NoRespondersError:
-            return False
-        except NatsTimeout:
-            return True
-        except Exception:  # noqa: BLE001 - the bus itself failing: nobody can be reached
-            return False
-        return True
+        return await runs.workers_running(self.gateway.nc)
 
     async def close(self) -> None:
+        if self.joined is not None:
+            with contextlib.suppress(Exception):
+                await self.joined.unsubscribe()
         for task in list(self.runs.values()):
             task.cancel()
 

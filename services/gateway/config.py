@@ -45,6 +45,12 @@ class Settings(BusSettings):
         gt=0,
         description="how long a chat run may wait for a worker before the person is told none is running",
     )
+    confirm_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="how long an MCP tool call that needs a person's approval waits for it",
+    )
     sse_queue: int = Field(
         default=1000,
         ge=10,
@@ -54,6 +60,10 @@ class Settings(BusSettings):
         default=16_384,
         ge=1024,
         description="the largest chat WebSocket message accepted, in bytes",
+    )
+    dev: bool = Field(
+        default=False,
+        description="development (make dev): every open page reloads itself when this gateway restarts",
     )
 
     @field_validator("access_token")

@@ -115,6 +115,9 @@ class Hub:
         self.closing = closing  # set when the gateway starts to stop: every browser's stream ends
         self._sub: Any = None
         self._closer: asyncio.Task[None] | None = None
+        # In-process listeners to each live UI event, decoded (the MCP server, an /agui stream): called
+        # in order from the subscription's callback, so each must only note the event, never wait.
+        self.watchers: set[Callable[[Any], None]] = set()
 
     async def start(self) -> None:
         info = await self.js.stream_info(subjects.UI_STREAM)
@@ -212,13 +215,13 @@ class Hub:
         state = (await self.js.stream_info(subjects.UI_STREAM)).state
         return int(state.first_seq), int(state.last_seq)
 
-    def frame(self, msg: Msg, live: bool = False) -> Frame | None:
-        """The SSE frame of one message of the UI stream; None for one that is not a UI event."""
+    def frame(self, msg: Msg, live: bool = False, event: Any = None) -> Frame | None:
+        """The SSE frame of one message of the UI stream (`event`: decoded already); None for one that is
+        not a UI event."""
         seq = int(msg.metadata.sequence.stream)
-        try:
-            event = decode_ui_event(msg.data)
-        except DecodeError as error:
-            log.error("skipping malformed UI event %d: %s", seq, error)
+        if event is None:
+            event = self.decoded(msg)
+        if event is None:
             return None
         if live:
             self.metrics.observe("ui_event_age_seconds", time.time() - event.at)
@@ -231,12 +234,24 @@ class Hub:
             sse = ServerSentEvent(data=notice, event="notice", id=str(seq))
         return Frame(seq, sse.encode())
 
+    def decoded(self, msg: Msg) -> Any:
+        try:
+            return decode_ui_event(msg.data)
+        except DecodeError as error:
+            log.error("skipping malformed UI event %d: %s", int(msg.metadata.sequence.stream), error)
+            return None
+
     async def _deliver(self, msg: Msg) -> None:
         seq = int(msg.metadata.sequence.stream)
         if seq <= self.seq:
             return
         self.seq = seq
-        frame = self.frame(msg, live=True)
+        event = self.decoded(msg)
+        if event is None:
+            return
+        for watcher in list(self.watchers):
+            watcher(event)
+        frame = self.frame(msg, live=True, event=event)
         if frame is None:
             return
         self._offer(frame)

@@ -51,7 +51,14 @@ async def index(request: Request) -> Response:
     except CrudError as failure:
         tasks, confirmations, error = [], [], str(failure)
     signed_in = request.app.state.sessions is not None
-    context = {"tasks": tasks, "confirmations": confirmations, "seq": seq, "error": error, "signed_in": signed_in}
+    context = {
+        "tasks": tasks,
+        "confirmations": confirmations,
+        "seq": seq,
+        "error": error,
+        "signed_in": signed_in,
+        "boot": gateway.boot,
+    }
     page: Response = gateway.templates.TemplateResponse(request, "pages/index.html", context)
     return page
 
@@ -112,6 +119,15 @@ async def rename_task(request: Request) -> Response:
 
 async def clear_completed(request: Request) -> Response:
     return await _form_command(request, lambda form: {"op": "clear_completed"})
+
+
+async def boot(request: Request) -> Response:
+    """`GET /dev/boot` (make dev only): which start of the gateway this is; a page that was served by
+    another one reloads itself."""
+    gateway = gateway_of(request)
+    if not gateway.boot:
+        return PlainTextResponse("Not found", status_code=404)
+    return PlainTextResponse(gateway.boot, headers={"Cache-Control": "no-store"})
 
 
 async def asset(request: Request) -> Response:

@@ -1,8 +1,9 @@
-"""One chat run followed for one browser: its AG-UI events, in order, from JetStream to the socket.
+"""One chat run followed for one client: its AG-UI events, in order, from JetStream to a `RunSink` (the
+chat socket of /ws, the event stream of /agui).
 
-Each event is forwarded from the subscription's own callback (nats-py delivers them one at a time, in
-order), and goes out as the worker published it with the run's `runId` spliced in: no second parse
-and no re-serialising per token."""
+Each event is handed on from the subscription's own callback (nats-py delivers them one at a time, in
+order), decoded once, with the bytes the worker published, so a sink that forwards them as they are
+(the socket, with the run's `runId` spliced in) does not re-serialise per token."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from markdown_it import MarkdownIt
 from nats.aio.msg import Msg
@@ -23,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 from proto import subjects
 from proto.codec import DecodeError, decode_run_event
 from proto.events import TERMINAL, EventType
+from proto.streams import ELECTION_S, through_election
 from services.gateway.hub import HEARTBEAT_S
 from services.gateway.metrics import Metrics
 
@@ -34,8 +36,18 @@ MARKDOWN = (
     MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough").disable("image")
 )
 
-SendText = Callable[[str], Awaitable[None]]
 Waiting = Callable[[str], Awaitable[None]]
+
+
+class RunSink(Protocol):
+    """Where one run's events go. Either method raises WebSocketDisconnect or RuntimeError once the
+    client has gone: the relay then stops."""
+
+    async def event(self, event: Any, data: bytes) -> None:
+        """One AG-UI event of the run, decoded, and as the worker published it."""
+
+    async def rendered(self, message_id: str, html: str) -> None:
+        """A finished text message as sanitized HTML (its Markdown rendered here)."""
 
 
 class RunClock:
@@ -84,14 +96,14 @@ def with_run_id(data: bytes, run_id: str) -> str:
 
 
 class RunRelay:
-    """Forwards one run's events to one socket until the run ends, the socket goes, or it is stopped.
-    `clock` times a run this socket submitted (not one it resumed)."""
+    """Forwards one run's events to one sink until the run ends, the client goes, or it is stopped.
+    `clock` times a run this client submitted (not one it resumed)."""
 
     def __init__(
-        self, run_id: str, send_text: SendText, metrics: Metrics, clock: RunClock | None, no_worker_s: float
+        self, run_id: str, sink: RunSink, metrics: Metrics, clock: RunClock | None, no_worker_s: float
     ) -> None:
         self.run_id = run_id
-        self.send_text = send_text
+        self.sink = sink
         self.metrics = metrics
         self.clock = clock
         self.no_worker_s = no_worker_s
@@ -102,14 +114,18 @@ class RunRelay:
         self.sub: Any = None
 
     async def subscribe(self, js: JetStreamContext) -> None:
-        """Follow the run's events from its first (call before submitting the run)."""
-        self.sub = await js.subscribe(
-            subjects.run_events(self.run_id),
-            stream=subjects.RUN_EVENTS_STREAM,
-            cb=self._forward,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            idle_heartbeat=HEARTBEAT_S,  # back within seconds after a nats-server restart
+        """Follow the run's events from its first (call before submitting the run); waits while the run
+        events' stream elects a leader (a NATS node lost)."""
+        self.sub = await through_election(
+            lambda: js.subscribe(
+                subjects.run_events(self.run_id),
+                stream=subjects.RUN_EVENTS_STREAM,
+                cb=self._forward,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
+                idle_heartbeat=HEARTBEAT_S,  # back within seconds after a nats-server restart
+            ),
+            ELECTION_S,
         )
 
     async def follow(self, waiting: Waiting) -> None:
@@ -144,16 +160,30 @@ class RunRelay:
         if self.clock is not None:
             self.clock.saw(event)
         try:
-            # RUN_STARTED and RUN_FINISHED carry their runId already.
-            await self.send_text(msg.data.decode() if hasattr(event, "run_id") else with_run_id(msg.data, self.run_id))
+            await self.sink.event(event, msg.data)
             self.metrics.count("run_events_relayed_total", type=event.type.value)
             if event.type == EventType.TEXT_MESSAGE_END:
                 # The finished message, as sanitized Markdown rendered here (raw HTML is not allowed).
-                html = MARKDOWN.render("".join(self.text))
-                rendered = {"type": "rendered", "runId": self.run_id, "messageId": event.message_id, "html": html}
-                await self.send_text(json.dumps(rendered, ensure_ascii=False))
+                await self.sink.rendered(event.message_id, MARKDOWN.render("".join(self.text)))
         except (WebSocketDisconnect, RuntimeError):
-            self.done.set()  # the browser has gone
+            self.done.set()  # the client has gone
             return
         if event.type in TERMINAL:
             self.done.set()
+
+
+class SocketSink:
+    """A run's events for the chat socket: each as the worker published it with the run's `runId` added,
+    and `{"type": "rendered", ...}` after each finished message."""
+
+    def __init__(self, run_id: str, send_text: Callable[[str], Awaitable[None]]) -> None:
+        self.run_id = run_id
+        self.send_text = send_text
+
+    async def event(self, event: Any, data: bytes) -> None:
+        # RUN_STARTED and RUN_FINISHED carry their runId already.
+        await self.send_text(data.decode() if hasattr(event, "run_id") else with_run_id(data, self.run_id))
+
+    async def rendered(self, message_id: str, html: str) -> None:
+        rendered = {"type": "rendered", "runId": self.run_id, "messageId": message_id, "html": html}
+        await self.send_text(json.dumps(rendered, ensure_ascii=False))

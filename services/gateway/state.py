@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypedDict
@@ -50,6 +51,8 @@ class Gateway:
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
         self.templates = Jinja2Templates(env=env)
+        # Which start of the gateway served a page: in development a page that finds another one reloads.
+        self.boot = uuid.uuid4().hex if settings.dev else ""
         self.closing = asyncio.Event()
         self._nc: Client | None = None
         self._crud: CrudClient | None = None

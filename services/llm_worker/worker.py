@@ -32,10 +32,10 @@ from proto.codec import DecodeError, decode, encode
 from proto.crud_client import ID_REUSED, CrudClient, CrudError
 from proto.events import TextMessageContentEvent
 from proto.health import instance_metadata
-from proto.messages import CommandRequest, CommandResult, ModelList, RunRequest, same_model
+from proto.messages import CommandRequest, CommandResult, RunRequest
 from proto.streams import ensure_streams, through_election
 from proto.waiting import CalledOff, unless
-from services.llm_worker import bang, memory, telemetry
+from services.llm_worker import bang, memory, models, telemetry
 from services.llm_worker.approval import Approvals
 from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, Prompt
@@ -47,12 +47,11 @@ from services.llm_worker.run import Run, perform
 log = logging.getLogger(__name__)
 
 FETCH_WAIT_S = 2.0
+FETCH_MAX = 256  # runs asked for in one fetch at most (a worker of large capacity fetches again for more)
 CRUD_START_WAIT_S = 5.0  # how long a run waits for a crud that is not running (yet)
 STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
-MODELS_TIMEOUT_S = 1.5
 ACK_TRY_S = 2.0
 START_ELECTION_S = 30.0
-MAX_LISTED = 400
 MAX_REMEMBERED = 10_000
 MAX_RECORDED = 1000  # the most commands crud lists of one run; a run does far fewer
 REMEMBER_S = 3600.0
@@ -145,22 +144,29 @@ class Worker:
             if self._stopping.is_set():
                 self._slots.release()
                 break
-            self._fetching = asyncio.create_task(sub.fetch(1, timeout=FETCH_WAIT_S))
+            # As many runs as there are free slots, in one fetch: 500 chats sent at once start together
+            # instead of one fetch round trip after another.
+            free = 1
+            while free < FETCH_MAX and not self._slots.locked():
+                await self._slots.acquire()  # a free slot: taken at once
+                free += 1
+            self._fetching = asyncio.create_task(sub.fetch(free, timeout=FETCH_WAIT_S))
             try:
                 msgs = await asyncio.shield(self._fetching)
             except asyncio.CancelledError:
                 if not self._fetching.cancelled():
                     raise
-                self._slots.release()
+                self._release(free)
                 break
             except NatsTimeout:
-                self._slots.release()
+                self._release(free)
                 continue
             except Exception as error:  # noqa: BLE001 - NATS reconnecting; try again shortly
-                self._slots.release()
+                self._release(free)
                 log.warning("fetching runs failed (%r); retrying", error)
                 await asyncio.sleep(0.5)
                 continue
+            self._release(free - len(msgs))  # the slots no run came for
             for msg in msgs:
                 task = asyncio.create_task(telemetry.taking(msg, self._take(msg)))
                 self._runs.add(task)
@@ -171,6 +177,10 @@ class Worker:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
             await cancels.unsubscribe()
+
+    def _release(self, slots: int) -> None:
+        for _ in range(slots):
+            self._slots.release()
 
     async def _finish_runs(self) -> None:
         """Let the runs in hand finish, while NATS is there. Without it they cannot (their commands go
@@ -300,22 +310,9 @@ class Worker:
                 await run.fail("The chat command failed; see the worker's log.", "internal")
 
     async def list_models(self, msg: Msg) -> None:
-        """Answer the gateway's model picker with the backend's models (its default alone when the
-        backend cannot list them right now)."""
-        default = self.backend.model
-        try:
-            async with asyncio.timeout(MODELS_TIMEOUT_S):
-                listed = await self.backend.models()
-        except Exception as error:  # noqa: BLE001 - a picker with the default still works
-            log.warning("listing the backend's models failed: %r", error)
-            listed = [default]
-        listed = listed[:MAX_LISTED]
-        named = next((m for m in listed if same_model(m, default)), None)
-        if named is None:
-            listed.append(default)
-        answer = ModelList(backend=self.backend.name, default=named or default, models=sorted(set(listed)))
+        """Answer the gateway's model picker (services.llm_worker.models)."""
         with contextlib.suppress(Exception):
-            await msg.respond(encode(answer))
+            await msg.respond(encode(await models.listing(self.backend)))
 
     async def _perform(self, run: Run, request: RunRequest) -> None:
         try:

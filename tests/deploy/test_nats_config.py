@@ -73,6 +73,9 @@ NEEDS: dict[str, tuple[list[str], list[str]]] = {
             subjects.TASK_LIST,
             subjects.AUDIT_LIST,
             subjects.CONVERSATION_RECENT,
+            subjects.CONFIRMATION_ASK,  # an MCP agent's bulk change waits for a person's approval
+            subjects.CONFIRMATION_SET,
+            subjects.chat_decide(RUN),
             subjects.service_ping(subjects.CRUD_SERVICE),
             subjects.service_ping(subjects.WORKER_SERVICE),
             f"$JS.API.CONSUMER.CREATE.{subjects.UI_STREAM}",

@@ -55,6 +55,7 @@ function endRun(runId) {
 
 function onFrame(message) {
   if (message.type === "run") {
+    if (message.mirrored) bubble("user", message.text); // sent from another tab of this conversation
     sessionStorage.setItem(PENDING, JSON.stringify({ runId: message.runId, text: message.text, at: Date.now() }));
     startRun(message.runId);
     runView(message.runId);
@@ -76,6 +77,8 @@ function connectChat() {
   socket.onopen = () => {
     setStatus("ws-status", "open");
     retryMs = FIRST_RETRY_MS;
+    // Every tab of this browser shows the same conversation: runs started elsewhere come here too.
+    socket.send(JSON.stringify({ type: "join", threadId }));
     const pending = pendingRun();
     if (pending) {
       startRun(pending.runId);
@@ -118,10 +121,19 @@ async function loadHistory() {
     // A run that was under way when the page went away: finished since (its answer is in the history),
     // or to be resumed once the socket opens, below the question it answers.
     const pending = pendingRun();
-    if (pending && past.some((m) => m.run_id === pending.runId && m.role === "assistant")) {
+    const answered = new Set(past.filter((m) => m.role === "assistant").map((m) => m.run_id));
+    if (pending && answered.has(pending.runId)) {
       sessionStorage.removeItem(PENDING);
     } else if (pending && !past.some((m) => m.run_id === pending.runId)) {
       bubble("user", pending.text);
+    } else if (!pending) {
+      // A tab opened while another tab's question is being answered: that answer is replayed here from
+      // its first token once the socket opens, then followed live.
+      const asked = currentConversation(past).filter((m) => m.role === "user" && m.run_id);
+      const last = asked[asked.length - 1];
+      if (last && !answered.has(last.run_id) && Date.now() - last.at * 1000 < PENDING_MAX_AGE_MS) {
+        sessionStorage.setItem(PENDING, JSON.stringify({ runId: last.run_id, text: last.text, at: last.at * 1000 }));
+      }
     }
   } catch (err) {
     // No history is not an error worth showing.

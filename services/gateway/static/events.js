@@ -26,12 +26,27 @@ function follow(event, apply) {
   apply(event.data);
 }
 
+// make dev: the gateway restarts when its code, a template, the CSS or the JS changes; a page served by an
+// earlier start reloads itself once the event stream is back (the conversation and the list come from the
+// bus and crud, so they come back as they were).
+async function reloadIfRestarted() {
+  const served = document.querySelector('meta[name="ghostbus-boot"]');
+  if (!served) return;
+  try {
+    const response = await fetch("/dev/boot", { cache: "no-store" });
+    if (response.ok && (await response.text()) !== served.content) location.reload();
+  } catch (err) {
+    // the gateway went away again: the next open asks again
+  }
+}
+
 export function connectEvents() {
   const stream = new EventSource("/events?after=" + encodeURIComponent(cursor));
   source = stream;
   stream.onopen = () => {
     setStatus("sse-status", "open");
     retryMs = FIRST_RETRY_MS;
+    reloadIfRestarted();
   };
   stream.onerror = () => {
     if (stream.readyState !== EventSource.CLOSED) {
