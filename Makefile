@@ -25,12 +25,20 @@ NEED_VENV := $(if $(wildcard $(VENV)/bin/python),,venv)
 NEED_COMPILER = $(if $(LLAMA_WHEEL),,compiler)
 SYSTEM_DEPS := $(PYTHON) -m tools.system_deps --python $(PYTHON)
 
-.PHONY: run dev test lint bench env assets model llama-wheel run-deps test-deps lock clean
+.PHONY: run run-cluster dev test lint bench env assets model llama-wheel run-deps test-deps lock clean
 
 run: run-deps env assets model
 	@mkdir -p var
 	@echo "ghostbus: starting nats-server, crud, llm_worker and gateway; open http://127.0.0.1:$${GATEWAY_PORT:-8000}"
 	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+# The same stack on a three-node NATS cluster (Procfile.cluster, deploy/nats/cluster-N.conf): two workers and
+# two gateways; any one nats-server may die and come back without losing a run, a command or an event.
+run-cluster: run-deps env assets model
+	@mkdir -p var/nats-cluster
+	@echo "ghostbus: starting three clustered nats-servers, crud, two workers and two gateways; open" \
+		"http://127.0.0.1:$${GATEWAY_PORT:-8000} or http://127.0.0.1:$$(( $${GATEWAY_PORT:-8000} + 1 ))"
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.cluster -c llm_worker=2
 
 # The same stack for development: each service restarts when its code changes, open pages reload themselves.
 dev: run-deps env assets model

@@ -39,10 +39,16 @@ async def connect(url: str, name: str, wait_s: float = 30.0) -> Client:
     in time, BusRefused at once when the server refuses the credentials."""
     nc = Client()
     start = _FirstConnect(url)
+    servers = server_list(url)
+    user, password = _credentials(servers)
     connecting = asyncio.ensure_future(
         nc.connect(
-            url,
+            servers,
             name=name,
+            # Given once for every server, so they are sent to a server the cluster announces too (nats-py
+            # takes a URL's own credentials only for the URLs it was given).
+            user=user,
+            password=password,
             connect_timeout=2,
             allow_reconnect=True,
             # -1 keeps reconnecting forever once connected; nats-py applies it to the first connect too
@@ -158,13 +164,33 @@ async def _close(nc: Client, timeout_s: float) -> None:
         pass
 
 
+def server_list(url: str) -> list[str]:
+    """NATS_URL's servers: one URL, or several separated by commas (the nodes of a cluster, tried in turn
+    and moved to when the one in use goes away). Raises ValueError for an empty entry or differing users."""
+    servers = [part.strip() for part in url.split(",")]
+    if not all(servers):
+        raise ValueError(f"NATS_URL {redacted(url)!r} has an empty server between its commas")
+    _credentials(servers)
+    return servers
+
+
+def _credentials(servers: list[str]) -> tuple[str | None, str | None]:
+    """The one user and password the servers' URLs carry (None: none given)."""
+    found = {(urlsplit(s).username, urlsplit(s).password) for s in servers} - {(None, None)}
+    if len(found) > 1:
+        raise ValueError("NATS_URL's servers name different users or passwords: a service has one NATS user")
+    return next(iter(found), (None, None))
+
+
 def inbox_prefix(service: str) -> str:
     """The prefix of a service's reply subjects: `_INBOX_<service>`."""
     return f"_INBOX_{service}"
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for logs."""
+    """The URL (or comma-separated URLs) without its password, for logs."""
+    if "," in url:
+        return ",".join(redacted(part.strip()) for part in url.split(","))
     parts = urlsplit(url)
     if parts.password is None:
         return url

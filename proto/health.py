@@ -20,14 +20,14 @@ import nats
 from nats.aio.msg import Msg
 
 from proto import subjects
-from proto.bus import inbox_prefix
+from proto.bus import inbox_prefix, server_list
 from proto.settings import BusSettings
 
 
 async def ping(service: str, timeout_s: float = 2.0) -> bool:
     try:
         nc = await nats.connect(
-            BusSettings().nats_url,
+            server_list(BusSettings().nats_url),
             connect_timeout=timeout_s,
             allow_reconnect=False,
             inbox_prefix=inbox_prefix(service),

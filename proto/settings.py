@@ -17,7 +17,16 @@ class BusSettings(BaseSettings):
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",
         validation_alias="NATS_URL",
-        description="where NATS is; credentials go in the URL (nats://user:password@host:4222)",
+        description="where NATS is; credentials go in the URL (nats://user:password@host:4222); a cluster's "
+        "nodes separated by commas (a service moves to another when its node goes away)",
+    )
+    stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        validation_alias="STREAM_REPLICAS",
+        description="how many NATS servers keep a copy of each JetStream stream: 1 on a single server, 3 on "
+        "a three-node cluster (crud creates the streams with it, `python -m proto.streams` changes them)",
     )
     data_dir: Path = Field(
         default=Path("var"),

@@ -6,6 +6,7 @@ to this version's configuration; no service user may change a stream (deploy/nat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -16,7 +17,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
 
 from proto import subjects
 
@@ -31,7 +32,16 @@ MAX_CONSUMERS = 20_000
 # JetStream's answer to a create when a stream of that name exists with another configuration.
 NAME_IN_USE = 10058
 # The fields this module sets; another value in an existing stream is reported (an upgrade changed it).
-COMPARED = ("retention", "storage", "max_msgs", "max_age", "discard", "duplicate_window", "max_consumers")
+COMPARED = (
+    "retention",
+    "storage",
+    "max_msgs",
+    "max_age",
+    "discard",
+    "duplicate_window",
+    "max_consumers",
+    "num_replicas",
+)
 RETRY_S = 0.25
 # What JetStream not being there (yet) looks like: disabled, a cluster without a leader, a call refused.
 UNANSWERED = (ServiceUnavailableError, NoRespondersError, NatsTimeout)
@@ -67,17 +77,22 @@ STREAMS = (
 T = TypeVar("T")
 
 
+def configs(replicas: int = 1) -> list[StreamConfig]:
+    """The streams as this version wants them, each kept on `replicas` servers (STREAM_REPLICAS)."""
+    return [dataclasses.replace(config, num_replicas=replicas) for config in STREAMS]
+
+
 class StreamsUnavailable(RuntimeError):
     """The streams cannot be set up or found at start; the message says why and what to do about it."""
 
 
-async def create_streams(js: JetStreamContext, wait_s: float = 10.0) -> list[str]:
+async def create_streams(js: JetStreamContext, wait_s: float = 10.0, replicas: int = 1) -> list[str]:
     """Create each stream that does not exist yet (crud, at start: its NATS user may create the three
     streams, never change one). Returns a note for each existing stream whose configuration differs from
     this version's; raises StreamsUnavailable for a stream nothing can be published to, or when JetStream
     does not answer within `wait_s` (a cluster electing its leader answers "unavailable" for a while)."""
     notes = []
-    for config in STREAMS:
+    for config in configs(replicas):
         note = await _answered(functools.partial(_create, js, config), wait_s, f"create the {config.name} stream")
         if note:
             notes.append(note)
@@ -115,11 +130,11 @@ async def ensure_streams(js: JetStreamContext, wait_s: float = 60.0) -> None:
         await asyncio.sleep(RETRY_S)
 
 
-async def apply_streams(js: JetStreamContext) -> dict[str, str]:
+async def apply_streams(js: JetStreamContext, replicas: int = 1) -> dict[str, str]:
     """Create each stream or bring it up to this version's configuration (the administrative step):
     what was done to each, by name."""
     done = {}
-    for config in STREAMS:
+    for config in configs(replicas):
         name = str(config.name)
         try:
             have = (await js.stream_info(name)).config
@@ -172,6 +187,25 @@ async def _create(js: JetStreamContext, config: StreamConfig) -> str | None:
     )
 
 
+ELECTION_S = 15.0
+"""How long a publish or a new consumer waits for a stream's leader on a cluster: a node lost with the leader,
+the others elect another within seconds (bench.cluster: up to 7 s); a chat sent meanwhile waits, not refused."""
+
+
+async def through_election(call: Callable[[], Awaitable[T]], wait_s: float) -> T:
+    """`call` (a publish to a stream, a consumer made), tried again while JetStream does not answer, for up to
+    `wait_s`: on a cluster, a stream whose leader died has none until the others elect one (seconds). The
+    last error is raised when it does not answer in time."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await call()
+        except (*UNANSWERED, NoStreamResponseError):
+            if time.monotonic() + RETRY_S > deadline:
+                raise
+            await asyncio.sleep(RETRY_S)
+
+
 async def _answered(call: Callable[[], Awaitable[T]], wait_s: float, what: str) -> T:
     """`call`, retried while JetStream is not there to answer, for up to `wait_s`."""
     deadline = time.monotonic() + wait_s
@@ -199,7 +233,7 @@ async def main() -> None:
     settings = BusSettings()
     nc = await connect(settings.nats_url, name="streams")
     try:
-        for name, done in (await apply_streams(nc.jetstream())).items():
+        for name, done in (await apply_streams(nc.jetstream(), settings.stream_replicas)).items():
             print(f"{name}: {done}")
     finally:
         await close(nc)

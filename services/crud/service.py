@@ -218,7 +218,7 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
     db: Database | None = None
     try:
         db = await Database.open(settings.db_path)
-        for note in await create_streams(js):
+        for note in await create_streams(js, replicas=settings.stream_replicas):
             log.warning("%s", note)
     except BaseException:
         # A start that fails half-way closes what it opened: an open database keeps its thread, and with

@@ -24,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 from proto import subjects
 from proto.codec import DecodeError, decode_run_event
 from proto.events import TERMINAL, EventType
+from proto.streams import ELECTION_S, through_election
 from services.gateway.hub import HEARTBEAT_S
 from services.gateway.metrics import Metrics
 
@@ -113,14 +114,18 @@ class RunRelay:
         self.sub: Any = None
 
     async def subscribe(self, js: JetStreamContext) -> None:
-        """Follow the run's events from its first (call before submitting the run)."""
-        self.sub = await js.subscribe(
-            subjects.run_events(self.run_id),
-            stream=subjects.RUN_EVENTS_STREAM,
-            cb=self._forward,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            idle_heartbeat=HEARTBEAT_S,  # back within seconds after a nats-server restart
+        """Follow the run's events from its first (call before submitting the run); waits while the run
+        events' stream elects a leader (a NATS node lost)."""
+        self.sub = await through_election(
+            lambda: js.subscribe(
+                subjects.run_events(self.run_id),
+                stream=subjects.RUN_EVENTS_STREAM,
+                cb=self._forward,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
+                idle_heartbeat=HEARTBEAT_S,  # back within seconds after a nats-server restart
+            ),
+            ELECTION_S,
         )
 
     async def follow(self, waiting: Waiting) -> None:

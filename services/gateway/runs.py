@@ -11,6 +11,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from proto import subjects, tracing
 from proto.codec import encode
 from proto.messages import RunRequest
+from proto.streams import ELECTION_S, through_election
 from services.gateway.state import Gateway
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,10 @@ async def submit(gateway: Gateway, request: RunRequest) -> None:
     down or the queue is full."""
     headers = tracing.inject({"Nats-Msg-Id": request.run_id})
     if not (request.text.startswith("!") and await _worker_took(gateway, request, headers)):
-        await gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers=headers)
+        # Tried again while the queue elects a leader (a NATS node lost): the run id keeps it queued once.
+        await through_election(
+            lambda: gateway.js.publish(subjects.CHAT_SUBMIT, encode(request), headers=headers), ELECTION_S
+        )
     gateway.count("runs_submitted_total")
     log.info("run_id=%s thread_id=%s model=%s submitted", request.run_id, request.thread_id, request.model or "default")
 

@@ -25,7 +25,7 @@ from proto.bus import connect
 from proto.commands import command_adapter
 from proto.crud_client import CrudClient
 from proto.messages import PERSON, CommandResult, Confirmation, ConfirmationEvent, TaskEvent, TaskPublic
-from proto.streams import ensure_streams
+from proto.streams import ensure_streams, through_election
 from services.gateway.config import Settings
 from services.gateway.hosts import AllowedHosts
 from services.gateway.hub import Hub
@@ -33,6 +33,7 @@ from services.gateway.limits import SlidingWindow
 from services.gateway.metrics import Metrics
 
 HERE = Path(__file__).parent
+START_ELECTION_S = 30.0
 
 
 class Gateway:
@@ -81,7 +82,8 @@ class Gateway:
         await ensure_streams(self.js)
         self.hub = hub = Hub(self.js, self.render_event, self.settings.sse_queue, self.metrics, self.closing)
         self.metrics.gauges["sse_clients"] = lambda: len(hub.followers)
-        await hub.start()
+        # A cluster's UI stream may still be electing its first leader as the gateway starts.
+        await through_election(hub.start, START_ELECTION_S)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[State]:

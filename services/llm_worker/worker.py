@@ -33,14 +33,15 @@ from proto.crud_client import ID_REUSED, CrudClient, CrudError
 from proto.events import TextMessageContentEvent
 from proto.health import instance_metadata
 from proto.messages import CommandRequest, CommandResult, RunRequest
-from proto.streams import ensure_streams
+from proto.streams import ensure_streams, through_election
 from proto.waiting import CalledOff, unless
-from services.llm_worker import bang, memory, models, telemetry
+from services.llm_worker import bang, leases, memory, models, telemetry
 from services.llm_worker.approval import Approvals
 from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, Prompt
 from services.llm_worker.config import Settings
 from services.llm_worker.errors import HandedBack
+from services.llm_worker.outgoing import PATIENCE_S, Outgoing
 from services.llm_worker.run import Run, perform
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ FETCH_WAIT_S = 2.0
 FETCH_MAX = 256  # runs asked for in one fetch at most (a worker of large capacity fetches again for more)
 CRUD_START_WAIT_S = 5.0  # how long a run waits for a crud that is not running (yet)
 STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
+ACK_TRY_S = 2.0
+START_ELECTION_S = 30.0
 MAX_REMEMBERED = 10_000
 MAX_RECORDED = 1000  # the most commands crud lists of one run; a run does far fewer
 REMEMBER_S = 3600.0
@@ -74,18 +77,19 @@ class Worker:
         self._cancels: Subscription | None = None
         self.completed = 0
 
-    async def publish(self, event: BaseModel, run_id: str) -> None:
+    async def publish(self, event: BaseModel, out: Outgoing) -> None:
         """Publish one event of a run to its subject (captured by the CHAT_EVENTS stream).
 
         Text deltas go out without waiting for JetStream's acknowledgement, so a token never waits
         for the one before it to be stored; every other event (start, tool calls, end, finish) waits
-        for it. One connection keeps them in order either way."""
+        for it. One connection keeps them in order either way, and `Outgoing` publishes them again
+        should some not be stored (a NATS node lost)."""
         data = encode(event)
         telemetry.saw(event, self.backend.name)
         if isinstance(event, TextMessageContentEvent):
-            await self.nc.publish(subjects.run_events(run_id), data)
+            await out.text(data)
         else:
-            await self.js.publish(subjects.run_events(run_id), data)
+            await out.event(data)
 
     async def execute(self, request: CommandRequest) -> CommandResult:
         """Execute one command; a crud that cannot take it becomes a failed result, not an exception."""
@@ -120,8 +124,12 @@ class Worker:
             max_ack_pending=-1,
         )
         self._cancels = await self.nc.subscribe(subjects.CHAT_CANCEL_ALL, cb=self._remember_cancel)
-        self._queue = await self.js.pull_subscribe(
-            subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM, config=config
+        # On a cluster the queue's stream may still be electing its first leader when the worker starts.
+        self._queue = await through_election(
+            lambda: self.js.pull_subscribe(
+                subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM, config=config
+            ),
+            START_ELECTION_S,
         )
         await self.nc.flush()
 
@@ -227,7 +235,7 @@ class Worker:
             await msg.term()
             return
         attempt = msg.metadata.num_delivered
-        publish = functools.partial(self.publish, run_id=request.run_id)
+        publish = functools.partial(self.publish, out=Outgoing(self.nc, self.js, request.run_id, attempt))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         run.attempt = attempt
         if attempt > self.settings.max_attempts:
@@ -241,16 +249,33 @@ class Worker:
             await msg.ack()
             return
         log.info("run %s: attempt %d: %r", request.run_id, attempt, request.text[:80])
-        async with self._heartbeat(msg), self._cancellable(request.run_id) as cancelled:
+        async with (
+            leases.heartbeat(msg, self.settings.ack_wait_s / 3),
+            leases.cancellable(self.nc, request.run_id) as cancelled,
+        ):
             # A run handed back (the worker stops without NATS) is cancelled here: its work, the
             # model's included, ends with it, before the backend is closed under it.
             try:
                 await unless(self._perform(run, request), cancelled)
             except CalledOff:
                 await run.fail("Stopped.", "cancelled")
-        await msg.ack()
+        await self._ack(msg)
         self.completed += 1
         log.info("run %s: done", request.run_id)
+
+    async def _ack(self, msg: Msg) -> None:
+        """Acknowledge a performed run, confirmed by JetStream: an acknowledgement lost with a NATS node (or
+        while the queue's leader is elected anew) would have the whole run performed again."""
+        deadline = time.monotonic() + PATIENCE_S
+        while True:
+            try:
+                await msg.ack_sync(timeout=ACK_TRY_S)
+                return
+            except Exception as error:  # noqa: BLE001 - tried again until the patience runs out
+                if time.monotonic() > deadline:
+                    log.warning("run: its acknowledgement was not confirmed (%r); it may be redelivered", error)
+                    return
+                await asyncio.sleep(ACK_TRY_S / 10)
 
     async def take_command(self, msg: Msg) -> None:
         """A chat command ("!help") sent as a request: said taken at once, then answered as a run of its own,
@@ -269,7 +294,7 @@ class Worker:
             return  # the gateway's request times out and it says so; a stopping worker starts nothing
         with contextlib.suppress(Exception):
             await msg.respond(b"")
-        publish = functools.partial(self.publish, run_id=request.run_id)
+        publish = functools.partial(self.publish, out=Outgoing(self.nc, self.js, request.run_id, 1))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         task = asyncio.create_task(self._answer_command(run, request))
         self._runs.add(task)
@@ -278,7 +303,7 @@ class Worker:
     async def _answer_command(self, run: Run, request: RunRequest) -> None:
         log.info("run %s: chat command %r", request.run_id, request.text[:40])
         try:
-            async with self._cancellable(request.run_id) as cancelled:
+            async with leases.cancellable(self.nc, request.run_id) as cancelled:
                 await unless(self._converse(run, request), cancelled)
         except CalledOff:
             await run.fail("Stopped.", "cancelled")
@@ -329,34 +354,6 @@ class Worker:
         await perform(run, prompt)
         if run.reply:
             await memory.remember(self.crud, request, "assistant", run.reply)
-
-    @contextlib.asynccontextmanager
-    async def _heartbeat(self, msg: Msg) -> AsyncIterator[None]:
-        async def beat() -> None:
-            while True:
-                await asyncio.sleep(self.settings.ack_wait_s / 3)
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()
-
-        task = asyncio.create_task(beat())
-        try:
-            yield
-        finally:
-            task.cancel()
-
-    @contextlib.asynccontextmanager
-    async def _cancellable(self, run_id: str) -> AsyncIterator[asyncio.Event]:
-        cancelled = asyncio.Event()
-
-        async def on_cancel(_: Msg) -> None:
-            cancelled.set()
-
-        sub = await self.nc.subscribe(subjects.chat_cancel(run_id), cb=on_cancel)
-        try:
-            yield cancelled
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
 
 
 @contextlib.asynccontextmanager

@@ -32,12 +32,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 # what compose refuses to start without, whatever the profile
 NEEDED = [*COMPOSE_PASSWORDS.values(), "GATEWAY_ACCESS_TOKEN"]
-ALWAYS = {"nats", "crud", "gateway"}
+SINGLE = {"nats", "crud", "gateway"}
+CLUSTER = {"nats_1", "nats_2", "nats_3", "crud_cluster", "gateway_1", "gateway_2"}
 PROFILES = {
-    None: ALWAYS,
-    "local": ALWAYS | {"ollama", "ollama-pull", "llm_worker"},
-    "embedded": ALWAYS | {"llm_worker_embedded"},
-    "cloud": ALWAYS | {"llm_worker_cloud"},
+    "local": SINGLE | {"ollama", "ollama-pull", "llm_worker"},
+    "embedded": SINGLE | {"llm_worker_embedded"},
+    "cloud": SINGLE | {"llm_worker_cloud"},
+    "cluster": CLUSTER | {"ollama", "ollama-pull", "llm_worker_cluster"},
 }
 
 
@@ -51,7 +52,7 @@ def cli() -> list[str]:
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
-def test_compose_reads_each_profile_with_only_the_secrets_it_needs(cli: list[str], profile: str | None) -> None:
+def test_compose_reads_each_profile_with_only_the_secrets_it_needs(cli: list[str], profile: str) -> None:
     shell = {name: f"{name.lower()}-value" for name in NEEDED}
     project = Project(cli, "ghostbus", shell, profile, override=False)
     config = json.loads(project.run("config", "--format", "json").stdout)
@@ -91,6 +92,17 @@ def engine(cli: list[str]) -> list[str]:
 def project(engine: list[str]) -> Iterator[Project]:
     shell = {name: os.urandom(12).hex() for name in NEEDED} | {"GATEWAY_PORT": str(free_port())}
     project = Project(engine, f"ghostbus-test-{os.getpid()}", shell, "local")
+    try:
+        yield project
+    finally:
+        project.run("down", "--volumes", "--rmi", "local", check=False)
+
+
+@pytest.fixture
+def cluster_project(engine: list[str]) -> Iterator[Project]:
+    ports = {"GATEWAY_PORT": str(free_port()), "GATEWAY2_PORT": str(free_port())}
+    shell = {name: os.urandom(12).hex() for name in NEEDED} | ports
+    project = Project(engine, f"ghostbus-cluster-{os.getpid()}", shell, "cluster")
     try:
         yield project
     finally:
@@ -200,3 +212,45 @@ def test_the_local_profile_builds_starts_scales_restarts_and_goes(project: Proje
     assert project.leftovers() == {"containers": [], "volumes": [], "networks": []}
     rounded = {name: round(value, 1) if isinstance(value, float) else value for name, value in figures.items()}
     print(f"\ncompose figures: {json.dumps(rounded)}")
+
+
+@pytest.mark.timeout(1500)
+def test_the_cluster_profile_runs_on_three_nodes_with_two_gateways_and_outlives_a_node(
+    cluster_project: Project, tmp_path: Path
+) -> None:
+    project = cluster_project
+    token = project.env["GATEWAY_ACCESS_TOKEN"]
+    one, two = (Gateway(int(project.env[port]), token) for port in ("GATEWAY_PORT", "GATEWAY2_PORT"))
+    project.run("build", timeout=1200)
+    figures: dict[str, object] = {"up_s": up(project)}
+    healthy = [("running", "healthy", 0)]
+    assert states(project) == {
+        **{
+            name: healthy for name in ("nats_1", "nats_2", "nats_3", "ollama", "crud_cluster", "gateway_1", "gateway_2")
+        },
+        "llm_worker_cluster": healthy * 2,
+        "ollama-pull": [("exited", "", 0)],
+    }
+    _, finished = asyncio.run(chat(one, "please add milk"))
+    assert finished["type"] == "RUN_FINISHED", finished
+    assert tasks(two) == ["milk"], "the other gateway gives the same list"
+
+    killed = time.monotonic()
+    project.run("kill", "nats_2")  # SIGKILL: the services on it move to the other two nodes
+    _, again = asyncio.run(chat(two, "add bread"))
+    figures["chat_after_kill_s"] = time.monotonic() - killed
+    assert again["type"] == "RUN_FINISHED", again
+    assert tasks(one) == ["milk", "bread"]
+    project.run("start", "nats_2")
+    figures["rejoin_s"] = up(project)  # healthy again: its JetStream current with the cluster
+    assert tasks(two) == ["milk", "bread"]
+
+    logs = project.run("logs", "--no-color").stdout
+    (tmp_path / "nats.log").write_text("".join(project.logs(node) for node in ("nats_1", "nats_2", "nats_3")))
+    assert violations(tmp_path / "nats.log") == [], "every service did its job within its NATS permissions"
+    leaked = [name for name, value in secrets_of(project.env).items() if value in logs]
+    assert leaked == [], "no secret in a log line"
+    project.run("down", "--volumes", "--rmi", "local", timeout=180)
+    assert project.leftovers() == {"containers": [], "volumes": [], "networks": []}
+    rounded = {name: round(value, 1) if isinstance(value, float) else value for name, value in figures.items()}
+    print(f"\ncompose cluster figures: {json.dumps(rounded)}")

@@ -15,10 +15,10 @@ from pydantic import AliasChoices
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def procfile() -> dict[str, list[str]]:
+def procfile(name: str = "Procfile") -> dict[str, list[str]]:
     """Each process's command, without the leading VAR=value settings and `exec`."""
     entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, command = line.split(":", 1)
             words = shlex.split(command)
@@ -30,10 +30,10 @@ def procfile() -> dict[str, list[str]]:
     return entries
 
 
-def procfile_settings() -> dict[str, dict[str, str]]:
+def procfile_settings(name: str = "Procfile") -> dict[str, dict[str, str]]:
     """The VAR=value settings each Procfile process sets."""
     out: dict[str, dict[str, str]] = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, command = line.split(":", 1)
             found = dict(w.split("=", 1) for w in shlex.split(command) if re.fullmatch(r"[A-Z_]+=\S*", w))
@@ -96,8 +96,9 @@ def test_compose_services_wait_for_healthy_dependencies() -> None:
         assert services[name]["depends_on"]["crud"]["condition"] == "service_healthy", name
     assert services["llm_worker"]["depends_on"]["ollama-pull"]["condition"] == "service_completed_successfully"
     published = [name for name, spec in services.items() if spec.get("ports")]
-    assert published == ["gateway"]
-    assert set(compose()["volumes"]) == {"nats-data", "ollama-models", "crud-data", "embedded-model"}
+    assert published == ["gateway", "gateway_1", "gateway_2"]
+    nodes = {f"nats-{n}-data" for n in (1, 2, 3)}
+    assert set(compose()["volumes"]) == {"nats-data", "ollama-models", "crud-data", "embedded-model"} | nodes
     assert "crud-data:/data" in services["crud"]["volumes"]
     # assembled once, shared by scaled workers, where the worker looks for it (DATA_DIR/models)
     assert services["llm_worker_embedded"]["volumes"] == ["embedded-model:/data/models"]
@@ -109,9 +110,10 @@ def test_the_cloud_and_embedded_profiles_swap_only_the_worker() -> None:
     def profile(name: str) -> set[str]:
         return {n for n, s in services.items() if name in s.get("profiles", [])}
 
-    assert profile("local") == {"ollama", "ollama-pull", "llm_worker"}
-    assert profile("cloud") == {"llm_worker_cloud"} and profile("embedded") == {"llm_worker_embedded"}
-    assert {n for n, s in services.items() if not s.get("profiles")} == {"nats", "crud", "gateway"}
+    single = {"nats", "crud", "gateway"}
+    assert profile("local") == single | {"ollama", "ollama-pull", "llm_worker"}
+    assert profile("cloud") == single | {"llm_worker_cloud"} and profile("embedded") == single | {"llm_worker_embedded"}
+    assert {n for n, s in services.items() if not s.get("profiles")} == set(), "a profile is always named"
     cloud = services["llm_worker_cloud"]["environment"]
     # compose interpolates inactive profiles too: a required key here would stop every other profile
     assert cloud["LLM_BACKEND"] == "openai" and cloud["OPENAI_API_KEY"] == "${OPENAI_API_KEY:-}"
@@ -132,7 +134,7 @@ def test_secrets_come_from_the_environment_never_from_defaults() -> None:
 def test_compose_uses_only_settings_the_services_read() -> None:
     known = settings_names()
     # nats-server and the Ollama images read their own variables.
-    foreign = {"nats", "ollama", "ollama-pull"}
+    foreign = {"nats", "nats_1", "nats_2", "nats_3", "ollama", "ollama-pull"}
     used = set()
     for name, spec in compose()["services"].items():
         if name not in foreign:
@@ -143,7 +145,7 @@ def test_compose_uses_only_settings_the_services_read() -> None:
     assert all(f"${var}" in server_conf for var in nats_env), "nats gets exactly the passwords server.conf reads"
     text = (ROOT / "compose.yaml").read_text()
     for var in re.findall(r"\$\{(\w+):-", text):
-        assert var in known or var == "GATEWAY_PORT", var
+        assert var in known or var in ("GATEWAY_PORT", "GATEWAY2_PORT"), var
 
 
 def test_generic_variables_from_the_process_manager_do_not_leak_into_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,3 +205,49 @@ def test_the_image_installs_python_packages_only_from_the_lock_files() -> None:
 def test_the_node_stage_is_on_a_supported_lts() -> None:
     found = re.search(r"^FROM node:(\d+)-slim AS assets$", (ROOT / "Dockerfile").read_text(), re.M)
     assert found and int(found.group(1)) in (22, 24), "Node 20 is past its end of life"
+
+
+def test_the_cluster_profile_has_the_shape_of_make_run_cluster() -> None:
+    services = compose()["services"]
+    cluster = {n for n, s in services.items() if "cluster" in s.get("profiles", [])}
+    nodes = ["nats_1", "nats_2", "nats_3"]
+    workers, gateways = ["llm_worker_cluster"], ["gateway_1", "gateway_2"]
+    assert cluster == {*nodes, "crud_cluster", *workers, *gateways, "ollama", "ollama-pull"}
+    conf = (ROOT / "deploy" / "nats" / "compose-cluster.conf").read_text()
+    assert 'include "server.conf"' in conf
+    assert all(f"nats-route://{node}:6222" in conf for node in nodes)
+    names = set()
+    for node in nodes:
+        spec = services[node]
+        assert (
+            "/etc/nats/compose-cluster.conf" in spec["command"]
+            and f"{node[:4]}-{node[-1]}-data:/data" in spec["volumes"]
+        )
+        names.add(spec["environment"]["NATS_NODE"])
+    assert len(names) == 3, "each node its own server_name"
+    assert services["crud_cluster"]["environment"]["STREAM_REPLICAS"] == "3"
+    assert services["llm_worker_cluster"]["deploy"]["replicas"] == 2
+    for name, user in (
+        ("crud_cluster", "crud"),
+        ("llm_worker_cluster", "llm_worker"),
+        *((g, "gateway") for g in gateways),
+    ):
+        urls = services[name]["environment"]["NATS_URL"].split(",")
+        assert [u.split("@")[1] for u in urls] == [f"{node}:4222" for node in nodes], name
+        assert all(u.startswith(f"nats://{user}:") for u in urls), name
+        assert set(services[name]["depends_on"]) >= set(nodes), name
+    ports = [services[g]["ports"][0] for g in gateways]
+    assert len(set(ports)) == 2, "two gateways behind distinct ports"
+    # make run-cluster: the same modules, users and replicas as processes
+    local = procfile("Procfile.cluster")
+    settings = procfile_settings("Procfile.cluster")
+    assert [local[f"nats{n}"] for n in (1, 2, 3)] == [
+        ["nats-server", "-c", f"deploy/nats/cluster-{n}.conf"] for n in (1, 2, 3)
+    ]
+    for name, service in (("crud", "crud_cluster"), ("llm_worker", "llm_worker_cluster"), ("gateway1", "gateway_1")):
+        assert local[name] == services[service]["command"], name
+        urls = settings[name]["NATS_URL"].split(",")
+        user = services[service]["environment"]["NATS_URL"].split(":")[1].removeprefix("//")
+        assert urls == [f"nats://{user}:{user}-local@127.0.0.1:{port}" for port in (4222, 4223, 4224)], name
+    assert settings["crud"]["STREAM_REPLICAS"] == "3"
+    assert settings["gateway2"]["GATEWAY_PORT"] == "$((${GATEWAY_PORT:-8000}+1))"

@@ -13,7 +13,15 @@ import pytest
 from nats.js.api import StreamConfig
 
 from proto import subjects
-from proto.streams import STREAMS, StreamsUnavailable, apply_streams, create_streams, ensure_streams
+from proto.streams import (
+    STREAMS,
+    StreamsUnavailable,
+    apply_streams,
+    configs,
+    create_streams,
+    differences,
+    ensure_streams,
+)
 from tests.support.natsd import NatsServer
 
 EVENTS = next(s for s in STREAMS if s.name == subjects.RUN_EVENTS_STREAM)
@@ -86,3 +94,13 @@ async def test_waiting_for_streams_nobody_creates_ends_with_the_reason(nats_serv
     finally:
         await nc.close()
     assert time.monotonic() - started < 3
+
+
+def test_the_replicas_are_a_setting_and_a_stream_kept_on_fewer_servers_is_reported() -> None:
+    three = configs(3)
+    assert [c.num_replicas for c in three] == [3, 3, 3]
+    assert [dataclasses.replace(c, num_replicas=None) for c in three] == [
+        dataclasses.replace(c, num_replicas=None) for c in STREAMS
+    ]
+    single = dataclasses.replace(three[0], num_replicas=1)
+    assert differences(single, three[0]) == ["num_replicas 1 instead of 3"]

@@ -1,0 +1,157 @@
+"""A run's events on their way into the CHAT_EVENTS stream: every one stored, in order, through the loss of a
+NATS node (its connection moves to another node; a stream's leader is elected anew meanwhile).
+
+Text deltas are sent without waiting for JetStream, as before, but their acknowledgements are counted. A
+delta that JetStream refused (no stream leader: "no responders"), or sent on a connection that has since
+died, or not acknowledged in time may be missing from the stream, and a later one may not be: the page
+would show the answer with a hole. Then the attempt's events so far are published again, from its
+RUN_STARTED on (the page and the gateway rebuild the answer from each RUN_STARTED), until JetStream has
+acknowledged all of them. Every other event is stored before the next one is sent, retried under one
+`Nats-Msg-Id` so an acknowledgement lost on the way does not store it twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
+
+from proto import subjects
+
+log = logging.getLogger(__name__)
+
+DELTA_ACK_S = 10.0  # a delta not acknowledged by then is taken as lost (1,000 runs at once: p99 3 s)
+EVENT_ACK_S = 2.0  # one try of storing any other event
+PATIENCE_S = 60.0  # how long JetStream may not store a run's events (a cluster electing) before it fails
+RETRY_S = 0.1
+CHECK_S = 0.1  # while waiting for acknowledgements, how often to look whether the connection moved
+UNSTORED = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, ConnectionError)
+
+
+class EventsLost(RuntimeError):
+    """JetStream did not store the run's events for PATIENCE_S: the run fails (and is redelivered)."""
+
+
+class Outgoing:
+    """One attempt of one run: its events in the order they were published, and which are not yet
+    known to be stored."""
+
+    def __init__(
+        self, nc: Client, js: JetStreamContext, run_id: str, attempt: int, patience_s: float = PATIENCE_S
+    ) -> None:
+        self.nc = nc
+        self.js = js  # the worker's one context: each holds a subscription for its acknowledgements
+        self.subject = subjects.run_events(run_id)
+        self.run_id = run_id
+        # Its own ids: a retry of this attempt's event is dropped as a duplicate, nothing of another's is.
+        self.prefix = f"{run_id}-{attempt}-{uuid.uuid4().hex[:8]}"
+        self.patience_s = patience_s
+        self.sent: list[bytes] = []
+        self.replays = 0
+        # Deltas sent, not yet acknowledged: (the connection's reconnect count when sent, when, its ack).
+        self.unacked: deque[tuple[int, float, asyncio.Future[PubAck]]] = deque()
+
+    @property
+    def _connection(self) -> int:
+        return int(self.nc.stats["reconnects"])
+
+    async def text(self, data: bytes) -> None:
+        """A text delta: sent at once, its acknowledgement checked later (a token never waits for the last)."""
+        self.sent.append(data)
+        if self._lost():
+            await self._replay()
+            return
+        try:
+            future = await self.js.publish_async(self.subject, data)
+        except UNSTORED:
+            await self._replay()
+            return
+        self.unacked.append((self._connection, time.monotonic(), future))
+
+    async def event(self, data: bytes) -> None:
+        """Any other event: stored, with every delta before it, when this returns."""
+        self.sent.append(data)
+        if not await self._confirmed():
+            await self._replay()
+            return
+        await self._store(data, len(self.sent) - 1)
+
+    def _lost(self) -> bool:
+        """Whether a delta sent so far may be missing from the stream (those known stored are let go)."""
+        while self.unacked:
+            connection, at, future = self.unacked[0]
+            if future.done():
+                if future.cancelled() or future.exception() is not None:
+                    return True
+                self.unacked.popleft()
+            elif connection != self._connection or time.monotonic() - at > DELTA_ACK_S:
+                return True
+            else:
+                return False
+        return False
+
+    async def _confirmed(self) -> bool:
+        """Wait until every delta sent is acknowledged; False as soon as one may be lost."""
+        while True:
+            if self._lost():
+                return False
+            if not self.unacked:
+                return True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CHECK_S):
+                    await asyncio.wait([self.unacked[0][2]])
+
+    async def _store(self, data: bytes, index: int, generation: int = 0) -> None:
+        """Publish and wait for JetStream's acknowledgement, again and again for up to `patience_s`."""
+        headers = {"Nats-Msg-Id": f"{self.prefix}-{generation}-{index}"}
+        deadline = time.monotonic() + self.patience_s
+        while True:
+            try:
+                await self.js.publish(self.subject, data, timeout=EVENT_ACK_S, headers=headers)
+                return
+            except UNSTORED as error:
+                if time.monotonic() > deadline:
+                    raise EventsLost(
+                        f"run {self.run_id}: JetStream stored none of its events for {self.patience_s:.0f} s "
+                        f"({error.__class__.__name__})"
+                    ) from None
+                await asyncio.sleep(RETRY_S)
+
+    async def _replay(self) -> None:
+        """Publish the attempt's events again from its RUN_STARTED, until all of them are acknowledged."""
+        deadline = time.monotonic() + self.patience_s
+        while True:
+            self.replays += 1
+            for _, _, future in self.unacked:
+                future.cancel()
+            self.unacked.clear()
+            log.warning(
+                "run_id=%s some of its events may not have been stored (a NATS node gone?); publishing its %d "
+                "events again from its start (replay %d)",
+                self.run_id,
+                len(self.sent),
+                self.replays,
+            )
+            # Waits while no stream leader answers; under its own id, so a lost acknowledgement stores it once.
+            await self._store(self.sent[0], 0, self.replays)
+            try:
+                for data in self.sent[1:]:
+                    future = await self.js.publish_async(self.subject, data)
+                    self.unacked.append((self._connection, time.monotonic(), future))
+            except UNSTORED:
+                pass
+            else:
+                if await self._confirmed():
+                    log.info("run_id=%s its %d events are stored again", self.run_id, len(self.sent))
+                    return
+            if time.monotonic() > deadline:
+                raise EventsLost(f"run {self.run_id}: its events could not be stored again in {self.patience_s} s")
