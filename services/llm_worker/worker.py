@@ -47,7 +47,6 @@ from services.llm_worker.run import Run, perform
 log = logging.getLogger(__name__)
 
 FETCH_WAIT_S = 2.0
-FETCH_MAX = 256  # runs asked for in one fetch at most (a worker of large capacity fetches again for more)
 CRUD_START_WAIT_S = 5.0  # how long a run waits for a crud that is not running (yet)
 STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
 ACK_TRY_S = 2.0
@@ -144,29 +143,22 @@ class Worker:
             if self._stopping.is_set():
                 self._slots.release()
                 break
-            # As many runs as there are free slots, in one fetch: 500 chats sent at once start together
-            # instead of one fetch round trip after another.
-            free = 1
-            while free < FETCH_MAX and not self._slots.locked():
-                await self._slots.acquire()  # a free slot: taken at once
-                free += 1
-            self._fetching = asyncio.create_task(sub.fetch(free, timeout=FETCH_WAIT_S))
+            self._fetching = asyncio.create_task(sub.fetch(1, timeout=FETCH_WAIT_S))
             try:
                 msgs = await asyncio.shield(self._fetching)
             except asyncio.CancelledError:
                 if not self._fetching.cancelled():
                     raise
-                self._release(free)
+                self._slots.release()
                 break
             except NatsTimeout:
-                self._release(free)
+                self._slots.release()
                 continue
             except Exception as error:  # noqa: BLE001 - NATS reconnecting; try again shortly
-                self._release(free)
+                self._slots.release()
                 log.warning("fetching runs failed (%r); retrying", error)
                 await asyncio.sleep(0.5)
                 continue
-            self._release(free - len(msgs))  # the slots no run came for
             for msg in msgs:
                 task = asyncio.create_task(telemetry.taking(msg, self._take(msg)))
                 self._runs.add(task)
@@ -177,10 +169,6 @@ class Worker:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
             await cancels.unsubscribe()
-
-    def _release(self, slots: int) -> None:
-        for _ in range(slots):
-            self._slots.release()
 
     async def _finish_runs(self) -> None:
         """Let the runs in hand finish, while NATS is there. Without it they cannot (their commands go
