@@ -15,7 +15,7 @@ from services.llm_worker.backends.actions import (
     words,
 )
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
-from services.llm_worker.backends.decoder import joined, unmask
+from services.llm_worker.backends.decoder import is_symbol, joined, unmask
 from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, meaning_prefix
 
 TASKS = [
@@ -54,6 +54,11 @@ def test_lists_of_placeholders_are_split_in_code() -> None:
     assert joined(units, 6) == ["#1", "#2"]
     assert joined(units, 9) == []
     assert unmask([" #1", " dog"], {"#1": (TASKS[0], "hot")}) == "hot dog"
+
+
+def test_an_emoji_is_told_apart_from_punctuation_and_arrows() -> None:
+    # An emoji beside an item's words is kept with them; an arrow ("milk → oat milk") or a comma is not.
+    assert [w.text for w in words("🍕 pizza, 👍🏽 ❤️ → -> !") if is_symbol(w)] == ["🍕", "👍🏽", "❤️"]
 
 
 def test_items_of_a_list_in_one_span_are_split() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -246,14 +247,21 @@ class Decoder:
         texts = list(starts)
         index, _ = self.reader.choose([self.reader.tokens(t) for t in texts])
         at, taken = starts[texts[index]], [texts[index]]
+        # An emoji just before the first word is part of the item ("🍕 pizza night").
+        if all(i > 0 and is_symbol(units[i - 1]) for i in at):
+            taken.insert(0, f" {units[at[0] - 1].text}")
         for _ in range(MAX_SPAN_WORDS):
             following: dict[str, list[int]] = {}
             for i in at:
                 if i + 1 < len(units):
                     following.setdefault(units[i + 1].as_next(), []).append(i + 1)
-            options = list(following) + [e for e in enders if e not in following]
+            # A span does not end before "the", "my" …: "clean the windows" is one item, not "clean".
+            open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)
+            options = list(following) + [e for e in enders if e not in following and not open_ended]
             index, _ = self.reader.choose([self.reader.tokens(o) for o in options])
             if options[index] in enders and options[index] not in following:
+                if all(i + 1 < len(units) and is_symbol(units[i + 1]) for i in at):
+                    taken.append(units[at[0] + 1].as_next())  # and an emoji just after the last word
                 return unmask(taken, places), options[index]
             at = following[options[index]]
             taken.append(options[index])
@@ -261,6 +269,15 @@ class Decoder:
 
 
 PLACEHOLDER = re.compile(r"#\d+")
+DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
+
+
+def is_symbol(unit: Word) -> bool:
+    """An emoji or a pictograph (🍕, 📞, ✔; not an arrow or punctuation): it belongs to the words beside it."""
+    kinds = {unicodedata.category(ch) for ch in unit.text}
+    return "So" in kinds and kinds <= {"So", "Mn", "Cf", "Sk"}
+
+
 JOINERS = frozenset({",", "and", "&", "the", "my", "also", "plus", "both"})
 
 
