@@ -75,6 +75,7 @@ SEVERAL = [
     ("add butter and jam", [TaskCreate(name="butter"), TaskCreate(name="jam")]),
     ("remove milk and laundry", [TaskDelete(id=2), TaskDelete(id=1)]),
     ("milk and laundry are done", [TaskToggle(id=2), TaskToggle(id=1)]),
+    ("milk done, laundry done", [TaskToggle(id=2), TaskToggle(id=1)]),
     ("add bread and take the milk off", [TaskCreate(name="bread"), TaskDelete(id=2)]),
 ]
 

@@ -133,6 +133,9 @@ class Decoder:
         self.second = second
         self.prefix = few_shot_prefix()
         self.shown = ""
+        self.left: dict[str, tuple[TaskPublic, str]] = {}  # the named tasks no action has touched yet
+        self.where: dict[str, int] = {}  # where each placeholder stands in the request
+        self.reached = -1  # the furthest word of the request the answer has used
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -147,7 +150,8 @@ class Decoder:
         shown, places = masked(units, find_mentions(units, tasks))
         self.shown = "".join(u.as_next() for u in shown).strip()
         self.reader.start(f"{self.prefix}{self.shown}\n")
-        left = dict(places)  # each task is acted on once
+        left = self.left = dict(places)  # each task is acted on once
+        self.where = {unit.text: i for i, unit in reversed(list(enumerate(shown))) if unit.text in places}
         for n in range(MAX_ACTIONS):
             # Only a request that names a task of the list can finish, remove, rename or move one; only a
             # first line may say "none" or "clear" (a clear after "milk is done" would take the milk away).
@@ -172,10 +176,10 @@ class Decoder:
     ) -> tuple[list[Action], str] | None:
         """One line of the answer: its actions (one, or one per task of a list the request joins) and how the
         line ended. None, rewound, when it would add exactly an item already on the list."""
-        mark = self.reader.mark()
+        mark, untouched, reached = self.reader.mark(), dict(left), self.reached
         # After a first line the model may also end its answer here (a blank line), rather than be made
         # to choose a verb it does not mean.
-        options = verbs if "none" in verbs else [*verbs, NEXT_LINE]
+        options = verbs if "none" in verbs or len(self._enders()) == 1 else [*verbs, NEXT_LINE]
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
             share = self._second_opinion(options, share)
@@ -192,23 +196,28 @@ class Decoder:
             return [action], (LAST_LINE if action.verb == "none" else self._line_end())
         self.reader.feed(self.reader.tokens(":"))
         if action.verb == "add":
-            action.span, ender = self.span(shown, places, (NEXT_LINE, LAST_LINE))
+            action.span, ender = self.span(shown, places, 0)
             if action.span and action.span in (original for _, original in places.values()):
                 self.reader.rewind(mark)
+                left.clear()
+                left.update(untouched)
+                self.reached = reached
                 return None
             return [action], ender
         mark_at = self._place(shown, left)
         action.task, action.span = left.pop(shown[mark_at].text)
+        self.reached = max(self.reached, mark_at)
         if action.verb == "rename":
             self.reader.feed(self.reader.tokens(RENAME_TO))
             # The new name is written after the old one, and is not itself an item of the list.
-            action.new, ender = self.span(shown[mark_at + 1 :], places, (NEXT_LINE, LAST_LINE))
+            action.new, ender = self.span(shown[mark_at + 1 :], places, mark_at + 1)
             return [action], ender
         # "remove #1 and #2": the list the request joins is split here, in code, one action per task.
         more = []
         for other in joined(shown, mark_at):
             if other in left:
                 task, words_of = left.pop(other)
+                self.reached = max(self.reached, self.where[other])
                 more.append(Action(action.verb, span=words_of, task=task, confidence=action.confidence))
         return [action, *more], self._line_end()
 
@@ -227,26 +236,32 @@ class Decoder:
         index, _ = self.reader.choose([self.reader.tokens(f" {m}") for m in marks])
         return next(i for i, unit in enumerate(shown) if unit.text == marks[index])
 
+    def _enders(self) -> tuple[str, ...]:
+        """How a line may end: while the request names a task no action has touched further on than the answer
+        has read ("milk done, eggs done"), the answer goes on to another line."""
+        ahead = any(self.where[m] > self.reached for m in self.left)
+        return (NEXT_LINE,) if ahead else (NEXT_LINE, LAST_LINE)
+
     def _line_end(self) -> str:
-        enders = (NEXT_LINE, LAST_LINE)
+        enders = self._enders()
         index, _ = self.reader.choose([self.reader.tokens(e) for e in enders])
         return enders[index]
 
-    def span(
-        self, units: list[Word], places: dict[str, tuple[TaskPublic, str]], enders: tuple[str, ...]
-    ) -> tuple[str, str]:
+    def span(self, units: list[Word], places: dict[str, tuple[TaskPublic, str]], offset: int) -> tuple[str, str]:
         """Copy a span of the request: the model picks its first word, then each time either the word that
-        follows or one of `enders`. Returns the span (a placeholder in it as the words it hides) and the
-        ender chosen."""
+        follows or the end of the line (`_enders`); `units` start at word `offset` of the request. Returns the
+        span (a placeholder in it as the words it hides) and the ender chosen."""
         starts: dict[str, list[int]] = {}
         for i, unit in enumerate(units):
             if can_start(unit):
                 starts.setdefault(f" {unit.text}", []).append(i)
         if not starts:
-            return "", enders[-1]
+            return "", self._enders()[-1]
         texts = list(starts)
         index, _ = self.reader.choose([self.reader.tokens(t) for t in texts])
         at, taken = starts[texts[index]], [texts[index]]
+        self.left.pop(texts[index].strip(), None)
+        self.reached = max(self.reached, offset + at[0])
         # An emoji just before the first word is part of the item ("🍕 pizza night").
         if all(i > 0 and is_symbol(units[i - 1]) for i in at):
             taken.insert(0, f" {units[at[0] - 1].text}")
@@ -257,6 +272,7 @@ class Decoder:
                     following.setdefault(units[i + 1].as_next(), []).append(i + 1)
             # A span does not end before "the", "my" …: "clean the windows" is one item, not "clean".
             open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)
+            enders = self._enders()
             options = list(following) + [e for e in enders if e not in following and not open_ended]
             index, _ = self.reader.choose([self.reader.tokens(o) for o in options])
             if options[index] in enders and options[index] not in following:
@@ -265,7 +281,9 @@ class Decoder:
                 return unmask(taken, places), options[index]
             at = following[options[index]]
             taken.append(options[index])
-        return unmask(taken, places), enders[-1]
+            self.left.pop(options[index].strip(), None)  # a task named in the copied words is dealt with
+            self.reached = max(self.reached, offset + at[0])
+        return unmask(taken, places), self._enders()[-1]
 
 
 PLACEHOLDER = re.compile(r"#\d+")
