@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
 def main() -> None:
     if sys.argv[1:] == ["render"]:
         figures = {name: json.loads((RESULTS / f"{name}.json").read_text()) for name in BENCHMARKS}
+        if (RESULTS / "accuracy.json").exists():  # bench.accuracy's own run (minutes of both cores)
+            figures["accuracy"] = json.loads((RESULTS / "accuracy.json").read_text())
         run = json.loads((RESULTS / "all.json").read_text()) if (RESULTS / "all.json").exists() else {}
         page = render(
             figures,

@@ -123,6 +123,13 @@ def headline(f: dict[str, Any]) -> list[str]:
         f"{m['first_command_overhead_ms']} ms | | |",
         f"| embedded model: right command | {m['accuracy']['right']}/{m['accuracy']['of']} | | |",
     ]
+    for name, scored in f.get("accuracy", {}).get("sets", {}).items():
+        share = scored["right"] / scored["of"]
+        target = "" if name == "dev" else "≥ 90 %"
+        rows.append(
+            f"| embedded model: list as asked, {name} set (bench/model_set) | {scored['right']}/{scored['of']} "
+            f"({share:.0%}) | {target} | {yes(share >= 0.9) if target else ''} |"
+        )
     for size in ("1000", "10000"):
         fan = f.get("fanout", {}).get(size)
         if fan is None:
@@ -366,6 +373,15 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
     for row in m["accuracy"]["rows"]:
         lines.append(f"| {row['request']} | `{row['expected']}` | `{row['got']}` | {'✓' if row['right'] else '✗'} |")
     lines += ["", f"By kind: {json.dumps(m['accuracy']['by_kind'])}", ""]
+    if "accuracy" in f:
+        lines += [
+            "`python -m bench.accuracy dev heldout newcomer --save-figures`: each request of a set starts from its own "
+            "list in a real crud database, the backend's commands run there, and the list's end state is compared "
+            "with the expected one. The model was tuned on `dev` only; `heldout` was written before any tuning and "
+            "not looked at; `newcomer` was written afterwards, as a new user would ask, before it was tried.",
+            "",
+            *block(f["accuracy"]),
+        ]
     if "crud" in f:
         lines += [
             "## crud",

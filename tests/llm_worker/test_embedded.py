@@ -1,16 +1,15 @@
-"""The embedded backend, for real: Gemma 3 270M under the grammar turns requests into valid commands."""
+"""The embedded backend, for real: Gemma 3 270M, constrained, turns requests into the commands they ask for."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskToggle
+from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskRename, TaskToggle
 from proto.messages import TaskPublic
-from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, InvalidCommand, Prompt, Usage
-from services.llm_worker.backends.embedded import EmbeddedBackend, match_task, model_path, to_command
+from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, Prompt, Usage
+from services.llm_worker.backends.embedded import EmbeddedBackend, model_path
 
 TASKS = [
     TaskPublic(id=1, name="laundry", done=False, position=0, version=1),
@@ -28,8 +27,8 @@ def commands(chunks: list[Chunk]) -> list[object]:
 
 
 # (request, expected command) pairs a person would type; the model must get every one right.
-# A 270M base model is not always right: "please add bananas to my list" and "add call the bank" come
-# out as "finish" today. bench/ measures the accuracy over a wider set; these are the ones it must not miss.
+# A 270M base model is not always right; bench/accuracy.py measures it on sets of hundreds of requests.
+# These are the ones it must not miss.
 CASES = [
     ("I bought the milk", TaskToggle(id=2)),
     ("I finished the milk", TaskToggle(id=2)),
@@ -69,24 +68,28 @@ async def test_on_an_empty_list_nothing_can_be_finished_or_removed(embedded: Emb
     assert all(not isinstance(c.command, TaskDelete | TaskToggle) for c in chunks if isinstance(c, CommandOut))
 
 
-def test_the_model_s_item_is_matched_to_the_list() -> None:
-    assert match_task("Laundry", TASKS) == TASKS[0]
-    assert match_task("the milk", TASKS) == TASKS[1]
-    assert match_task("plumber", TASKS) == TASKS[2]
-    assert match_task("eggs", TASKS) is None
+# Rename and several actions in one request: each action is its own command, in the order asked.
+SEVERAL = [
+    ("rename milk to oat milk", [TaskRename(id=2, new_name="oat milk")]),
+    ("change the laundry to fold the laundry", [TaskRename(id=1, new_name="fold the laundry")]),
+    ("add butter and jam", [TaskCreate(name="butter"), TaskCreate(name="jam")]),
+    ("remove milk and laundry", [TaskDelete(id=2), TaskDelete(id=1)]),
+    ("milk and laundry are done", [TaskToggle(id=2), TaskToggle(id=1)]),
+    ("milk done, laundry done", [TaskToggle(id=2), TaskToggle(id=1)]),
+    ("add bread and take the milk off", [TaskCreate(name="bread"), TaskDelete(id=2)]),
+]
 
 
-def test_model_output_maps_to_commands_and_mistakes_are_named() -> None:
-    assert to_command('{"verb": "add", "item": " jam "}', TASKS) == CommandOut(TaskCreate(name="jam"))
-    assert to_command('{"verb": "none", "item": ""}', TASKS) is None
-    assert to_command('{"verb": "clear", "item": ""}', TASKS) == CommandOut(TaskClearCompleted())
-    assert to_command('{"verb": "clear", "item": "done ones"}', []) == CommandOut(TaskClearCompleted())
-    assert to_command('{"verb": "top", "item": "Milk"}', TASKS) == CommandOut(TaskMove(id=2, position=0))
-    already = to_command('{"verb": "finish", "item": "call the plumber"}', TASKS)
-    assert isinstance(already, InvalidCommand) and "already done" in already.error
-    missing = to_command(json.dumps({"verb": "remove", "item": "eggs"}), TASKS)
-    assert isinstance(missing, InvalidCommand) and "eggs" in missing.error
-    assert isinstance(to_command("{not json", TASKS), InvalidCommand)
+@pytest.mark.parametrize(("text", "expected"), SEVERAL, ids=[c[0] for c in SEVERAL])
+async def test_rename_and_several_actions_at_once(embedded: EmbeddedBackend, text: str, expected: list[object]) -> None:
+    assert commands(await ask(embedded, text, TASKS)) == expected
+
+
+async def test_a_request_naming_nothing_on_the_list_changes_no_task(embedded: EmbeddedBackend) -> None:
+    # The model may only add or clear when the request names no task: "tell me a joke" cannot tick milk.
+    for text in ("tell me a joke", "what's the weather like?", "buy oranges"):
+        targeted = [c for c in commands(await ask(embedded, text, TASKS)) if not isinstance(c, TaskCreate)]
+        assert targeted == [], text
 
 
 def test_the_model_file_is_assembled_once_and_a_damaged_one_is_refused(tmp_path: Path) -> None:

@@ -1,156 +1,35 @@
-"""The embedded backend: Gemma 3 270M in this process (llama-cpp-python), offline, constrained to commands.
+"""The embedded backend: Gemma 3 270M in this process (llama-cpp-python), offline, constrained to actions.
 
-A 270M base model cannot chat, but with a few-shot prompt and a JSON-schema grammar it reliably turns
-a simple request into one action (add, finish, remove, clear, top or none). A "finish", "remove" or
-"top" is matched to the current list, so it targets a task by id; "clear" removes every finished task
-and names none; "top" moves a task to the top of the list ("put milk first"). The worker writes the
-chat reply from the command results (`composes_reply`).
+A 270M base model cannot chat, but continuing a few-shot pattern under constraints it turns a request into
+actions: add, finish, remove, rename, top, bottom, clear or none, one or several (decoder.py). The model
+picks the verbs and copies spans of the request; code does the exact part (actions.py): it matches a span
+to a task of the list (case, accents, stems and typos forgiven), splits "a, b and c" into items, and makes
+each action a command. The worker writes the chat reply from the command results (`composes_reply`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import fcntl
-import json
 import logging
 import os
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proto.commands import MAX_NAME, TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskToggle
-from proto.messages import TaskPublic
-from services.llm_worker.backends.base import (
-    BackendError,
-    Chunk,
-    CommandOut,
-    InvalidCommand,
-    Prompt,
-    Usage,
-)
+from services.llm_worker.backends.actions import Action, Planner
+from services.llm_worker.backends.base import BackendError, Chunk, Prompt, Usage
+from services.llm_worker.backends.decoder import Decoder, Reader, Stopped
 from services.llm_worker.config import Settings
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "gemma3-270m"
 CONTEXT_TOKENS = 2048
-MAX_TOKENS = 64
-
-INSTRUCTIONS = (
-    "Each request about a to-do list becomes one action.\n"
-    "add: put a new item on the list. finish: an item is done. remove: take an item off the list. "
-    "clear: take every finished item off the list. top: move an item to the top of the list. "
-    "none: not about the list.\n\n"
-)
-
-# (request, verb, item): the few-shot examples the model continues. The two "clear" examples sit
-# apart, among the others: a single one (after "take jam off the list", or last) missed "remove
-# everything that is done", and other placements and wordings cost accuracy on bench.model's phrases.
-# So did the verb "first" for moving to the top (never chosen); "top", with these two examples where
-# they are, got 4 of 6 move phrases and kept the others (32/36, was 31/36).
-EXAMPLES: tuple[tuple[str, str, str], ...] = (
-    ("add milk", "add", "milk"),
-    ("I finished the ironing", "finish", "ironing"),
-    ("remove eggs from the list", "remove", "eggs"),
-    ("we need coffee", "add", "coffee"),
-    ("done with call mom", "finish", "call mom"),
-    ("hello there", "none", ""),
-    ("clear out the completed items", "clear", ""),
-    ("put bread first", "top", "bread"),
-    ("add pick up the kids", "add", "pick up the kids"),
-    ("delete the dentist appointment", "remove", "dentist appointment"),
-    ("put bread on the list", "add", "bread"),
-    ("I bought the butter", "finish", "butter"),
-    ("take jam off the list", "remove", "jam"),
-    ("what time is it", "none", ""),
-    ("delete everything I already finished", "clear", ""),
-    ("move call the bank to the top", "top", "call the bank"),
-    ("add call the bank", "add", "call the bank"),
-    ("mark walk the dog as done", "finish", "walk the dog"),
-)
-
-
-def few_shot_prompt(text: str) -> str:
-    """The examples, then the person's request, left open for the model's JSON."""
-    shots = "\n\n".join(
-        f"Request: {request}\nJSON: {json.dumps({'verb': verb, 'item': item})}" for request, verb, item in EXAMPLES
-    )
-    request = " ".join(text.split())
-    return f"{INSTRUCTIONS}{shots}\n\nRequest: {request}\nJSON: "
-
-
-TARGETED = ("finish", "remove", "top")  # the verbs that name a task on the list
-
-ACTION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "verb": {"enum": ["add", "finish", "remove", "clear", "top", "none"]},
-        "item": {"type": "string", "maxLength": 80},
-    },
-    "required": ["verb", "item"],
-}
-"""What the grammar enforces. A per-list enum of names was tried and made the model worse at choosing
-the verb, so the item is free text, matched to the list afterwards."""
-
-
-def match_task(item: str, tasks: list[TaskPublic]) -> TaskPublic | None:
-    """The task the model meant: the same name ignoring case, else the one clearly closest to it."""
-    wanted = item.casefold()
-    for task in tasks:
-        if task.name.casefold() == wanted:
-            return task
-    names = {task.name.casefold(): task for task in tasks}
-    close = difflib.get_close_matches(wanted, list(names), n=2, cutoff=0.6)
-    contains = [t for t in tasks if wanted in t.name.casefold() or t.name.casefold() in wanted]
-    if len(contains) == 1:
-        return contains[0]
-    if close:
-        return names[close[0]]
-    return None
-
-
-def mentions(text: str, names: list[str]) -> bool:
-    """Whether the request shares a word (of 3 letters or more) with a task's name: only then is the
-    model asked to pick a task. Small talk the model misread as an action ("thanks" → finish) must
-    not land on some task."""
-    words = {w.strip(".,!?;:'\"") for w in text.casefold().split()}
-    words = {w for w in words if len(w) >= 3}
-    return any(words & {w for w in name.casefold().split() if len(w) >= 3} for name in names)
-
-
-def to_command(raw: str, tasks: list[TaskPublic]) -> CommandOut | InvalidCommand | None:
-    """The model's JSON as a command (None for "none"; "clear" needs no item); the grammar makes
-    anything else rare."""
-    try:
-        action = json.loads(raw)
-        verb, item = str(action["verb"]), " ".join(str(action["item"]).split())
-    except (ValueError, KeyError, TypeError) as error:
-        return InvalidCommand(raw, f"not the expected JSON: {error}")
-    if verb == "none":
-        return None
-    if verb == "clear":
-        return CommandOut(TaskClearCompleted())  # every finished task: no item to match
-    if not item:
-        return InvalidCommand(raw, "the action names no item")
-    if verb == "add":
-        return CommandOut(TaskCreate(name=item[:MAX_NAME]))
-    if verb not in TARGETED:
-        return InvalidCommand(raw, f"“{verb}” is not an action")
-    task = match_task(item, tasks)
-    if task is None:
-        return InvalidCommand(raw, f"there is no “{item}” on the list")
-    if verb == "remove":
-        return CommandOut(TaskDelete(id=task.id))
-    if verb == "top":
-        return CommandOut(TaskMove(id=task.id, position=0))
-    if task.done:
-        return InvalidCommand(raw, f"“{task.name}” is already done")
-    return CommandOut(TaskToggle(id=task.id))
 
 
 def model_path(model_dir: Path) -> Path:
@@ -183,7 +62,7 @@ def model_path(model_dir: Path) -> Path:
 
 
 class EmbeddedBackend:
-    """Gemma 3 270M under a grammar: emits commands only; the worker writes the reply."""
+    """Gemma 3 270M under constraints: emits commands only; the worker writes the reply."""
 
     name = "embedded"
     composes_reply = True
@@ -194,29 +73,39 @@ class EmbeddedBackend:
         self._model_dir = settings.model_dir
         self._threads = settings.threads
         self._llm: Any = None
+        self._second: Any = None
         # llama.cpp contexts are not thread-safe: one generation at a time per worker process.
         self._busy = asyncio.Lock()
 
     async def start(self) -> None:
         if self._llm is None:
-            self._llm = await asyncio.to_thread(self._load)
+            async with self._busy:
+                if self._llm is None:
+                    self._llm, self._second = await asyncio.to_thread(self._load)
 
-    def _load(self) -> Any:
+    def _load(self) -> tuple[Any, Any]:
+        """Two contexts of the model (the weights are mapped once): one for the action lines, one for the
+        second opinion, each keeping its own few-shot prompt evaluated."""
         from llama_cpp import Llama  # type: ignore[import-not-found,unused-ignore]
 
         path = model_path(self._model_dir)
         started = time.monotonic()
         threads = self._threads or min(4, os.cpu_count() or 1)
-        llm = Llama(str(path), n_ctx=CONTEXT_TOKENS, n_threads=threads, seed=0, verbose=False)
+        llm, second = (
+            Llama(str(path), n_ctx=CONTEXT_TOKENS, n_threads=threads, seed=0, verbose=False) for _ in range(2)
+        )
+        # The few-shot examples once now, so that the first request pays only for its own words.
+        Decoder(Reader(llm), Reader(second)).warm()
         log.info("embedded model loaded from %s in %.1f s", path, time.monotonic() - started)
-        return llm
+        return llm, second
 
     async def close(self) -> None:
         # Never under a generation still running in its thread: llama.cpp would free what it is using.
         async with self._busy:
-            llm, self._llm = self._llm, None
-            if llm is not None:
-                await asyncio.to_thread(llm.close)
+            contexts, self._llm, self._second = (self._llm, self._second), None, None
+            for llm in contexts:
+                if llm is not None:
+                    await asyncio.to_thread(llm.close)
 
     async def models(self) -> list[str]:
         return [self.model]
@@ -224,74 +113,62 @@ class EmbeddedBackend:
     async def stream(self, prompt: Prompt) -> AsyncIterator[Chunk]:
         await self.start()
         async with self._busy:
-            stop = threading.Event()
             started = time.monotonic()
-            work = asyncio.create_task(asyncio.to_thread(self._decide, prompt, stop))
+            decision = Decision(started=started)
+            loop = asyncio.get_running_loop()
+            found: asyncio.Queue[Action | BaseException | None] = asyncio.Queue()
+            work = asyncio.create_task(asyncio.to_thread(self._decide, prompt, decision, loop, found))
+            planner = Planner(prompt.tasks)
             try:
-                decision = await asyncio.shield(work)
-            except asyncio.CancelledError:
-                # The person pressed Stop: the generation ends at its next token.
-                stop.set()
+                while (item := await found.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise BackendError(f"the embedded model failed: {item}") from item
+                    log.debug("embedded action %s", item)
+                    for chunk in planner.commands(item):
+                        yield chunk
+                await work
+            finally:
+                # The person pressed Stop (or the worker gave up): the decoding ends at its next token.
+                decision.stop.set()
                 with contextlib.suppress(Exception):
                     await work
-                raise
-            except Exception as error:
-                raise BackendError(f"the embedded model failed: {error}") from error
-            item = to_command(decision.raw, prompt.tasks)
-            if item is not None:
-                yield item
             yield Usage(
+                prompt_tokens=decision.prompt_tokens,
                 completion_tokens=decision.tokens,
                 duration_s=time.monotonic() - started,
-                first_token_s=None if decision.first_token is None else decision.first_token - started,
+                first_token_s=None if decision.first_action is None else decision.first_action - started,
             )
 
-    def _decide(self, prompt: Prompt, stop: threading.Event) -> Decision:
-        """Choose the action (verb and item); when the verb targets an existing task and the item names
-        none, choose the item again from the list's names, with the verb already written."""
-        from llama_cpp import LlamaGrammar  # type: ignore[attr-defined,unused-ignore]
-
-        decision = Decision()
-        base = few_shot_prompt(prompt.text)
-        grammar = LlamaGrammar.from_json_schema(json.dumps(ACTION_SCHEMA), verbose=False)
-        decision.raw = self._generate(base, grammar, stop, decision)
+    def _decide(
+        self,
+        prompt: Prompt,
+        decision: Decision,
+        loop: asyncio.AbstractEventLoop,
+        found: asyncio.Queue[Action | BaseException | None],
+    ) -> None:
+        """In a thread: the model's actions, each handed to the event loop as soon as it is complete."""
+        reader, second = Reader(self._llm, decision.stop), Reader(self._second, decision.stop)
         try:
-            action = json.loads(decision.raw)
-            verb, item = str(action["verb"]), str(action["item"])
-        except (ValueError, KeyError, TypeError):
-            return decision
-        candidates = [t for t in prompt.tasks if not (verb == "finish" and t.done)]
-        names = sorted({t.name for t in candidates})
-        if verb not in TARGETED or not names or stop.is_set():
-            return decision
-        matched = match_task(item, candidates)
-        if matched is not None:
-            decision.raw = json.dumps({"verb": verb, "item": matched.name})
-        elif mentions(prompt.text, names):
-            # The request names a task the model's item missed: let the model pick among the real names.
-            head = json.dumps({"verb": verb, "item": ""})[:-2]  # '{"verb": "finish", "item": '
-            choice = LlamaGrammar.from_json_schema(json.dumps({"enum": names}), verbose=False)
-            picked = self._generate(base + head, choice, stop, decision)
-            with contextlib.suppress(ValueError):
-                decision.raw = json.dumps({"verb": verb, "item": json.loads(picked)})
-        return decision
-
-    def _generate(self, text: str, grammar: Any, stop: threading.Event, decision: Decision) -> str:
-        pieces = []
-        for part in self._llm(text, grammar=grammar, max_tokens=MAX_TOKENS, temperature=0.0, stream=True):
-            if decision.first_token is None:
-                decision.first_token = time.monotonic()
-            decision.tokens += 1
-            pieces.append(str(part["choices"][0]["text"]))
-            if stop.is_set():
-                break
-        return "".join(pieces)
+            for action in Decoder(reader, second).actions(prompt.text, prompt.tasks):
+                if decision.first_action is None:
+                    decision.first_action = time.monotonic()
+                loop.call_soon_threadsafe(found.put_nowait, action)
+        except Stopped:
+            pass
+        except Exception as error:  # reported on the loop's side, as the run's error
+            loop.call_soon_threadsafe(found.put_nowait, error)
+        finally:
+            decision.prompt_tokens = reader.prompt_fed + second.prompt_fed
+            decision.tokens = reader.fed + second.fed - decision.prompt_tokens
+            loop.call_soon_threadsafe(found.put_nowait, None)
 
 
 @dataclass
 class Decision:
-    """What the model chose, with its own counts."""
+    """One request's decoding: its counts and when its first action was ready; `stop` ends it early."""
 
-    raw: str = ""
+    started: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    first_action: float | None = None
+    prompt_tokens: int = 0
     tokens: int = 0
-    first_token: float | None = None

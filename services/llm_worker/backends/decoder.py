@@ -1,0 +1,321 @@
+"""Constrained decoding for the embedded model, a word at a time: the model only ever chooses among the
+continuations that are allowed (a verb, the next word of a span of the request, the end of a line), by its
+own next-token probabilities read from llama.cpp, so its answer is always well formed and copies the
+request's words exactly."""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from proto.messages import TaskPublic
+from services.llm_worker.backends.actions import (
+    MAX_ACTIONS,
+    RENAME_TO,
+    SPANLESS,
+    TARGETED,
+    VERBS,
+    Action,
+    Word,
+    can_start,
+    find_mentions,
+    masked,
+    request_text,
+    words,
+)
+from services.llm_worker.backends.shots import MEANING_CUES, few_shot_prefix, meaning_prefix
+
+MAX_SPAN_WORDS = 40
+NEXT_LINE, LAST_LINE = "\n", "\n\n"
+
+
+class Stopped(Exception):
+    """The person pressed Stop while the model was deciding."""
+
+
+class Reader:
+    """A llama.cpp model whose state can be fed token by token, with the log-probabilities of its next
+    token after each feed. Counts the tokens it evaluates."""
+
+    def __init__(self, llm: Any, stop: threading.Event | None = None) -> None:
+        self.llm = llm
+        self.stop = stop or threading.Event()
+        self.vocab = int(llm.n_vocab())
+        self.fed = 0
+        self.prompt_fed = 0
+        self._tokens: dict[str, list[int]] = {}
+
+    def tokens(self, text: str) -> list[int]:
+        found = self._tokens.get(text)
+        if found is None:
+            found = self._tokens[text] = list(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+        return found
+
+    def start(self, prompt: str) -> None:
+        """Evaluate a prompt, reusing what llama.cpp already holds of the same beginning (the few-shot
+        examples): only the request's own tokens are new."""
+        tokens = list(self.llm.tokenize(prompt.encode(), add_bos=True, special=False))
+        held = self.llm.input_ids[: self.llm.n_tokens]
+        same = 0
+        for a, b in zip(held, tokens, strict=False):
+            if a != b:
+                break
+            same += 1
+        self.llm.n_tokens = min(same, len(tokens) - 1)  # at least one token to evaluate, for fresh logits
+        self.feed(tokens[self.llm.n_tokens :])
+        self.prompt_fed += len(tokens) - same
+
+    def mark(self) -> int:
+        """Where the state is now, to come back to with `rewind`."""
+        return int(self.llm.n_tokens)
+
+    def rewind(self, mark: int) -> None:
+        """Back to an earlier `mark`: its last token again, so the next-token probabilities are its own."""
+        self.llm.n_tokens = mark - 1
+        self.feed([int(self.llm.input_ids[mark - 1])])
+
+    def feed(self, tokens: list[int]) -> None:
+        if self.stop.is_set():
+            raise Stopped
+        self.llm.eval(tokens)
+        self.fed += len(tokens)
+
+    def logprobs(self) -> np.ndarray:
+        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.vocab,))
+        top = float(logits.max())
+        return logits - (top + float(np.log(np.exp(logits - top).sum())))
+
+    def share(self, options: list[list[int]]) -> np.ndarray:
+        """The probabilities of the options' first tokens, normalised among them (nothing is fed)."""
+        first = self.logprobs()
+        scores = np.array([first[o[0]] for o in options])
+        weights = np.exp(scores - scores.max())
+        return np.asarray(weights / weights.sum())
+
+    def choose(self, options: list[list[int]]) -> tuple[int, np.ndarray]:
+        """Feed the most likely of `options` (token sequences), a token at a time, and return its index with
+        the probabilities of the options' first tokens (normalised among them)."""
+        alive = list(range(len(options)))
+        first = self.logprobs()
+        weights = np.exp(np.array([first[o[0]] for o in options]) - max(first[o[0]] for o in options))
+        share = weights / weights.sum()
+        depth, logprobs = 0, first
+        while True:
+            groups: dict[int, list[int]] = {}
+            for i in alive:
+                groups.setdefault(options[i][depth], []).append(i)
+            best = max(groups, key=lambda token: float(logprobs[token]))
+            alive, depth = groups[best], depth + 1
+            finished = [i for i in alive if len(options[i]) == depth]
+            if finished or len(alive) == 1:
+                chosen = finished[0] if finished else alive[0]
+                self.feed(options[chosen][depth - 1 :])
+                return chosen, share
+            self.feed([best])
+            logprobs = self.logprobs()
+
+
+SURE = 0.7
+"""Below this probability for its first verb, the model is asked again in plain words (the second pass)."""
+
+
+class Decoder:
+    """The model's actions for one request, each as soon as its line is complete. `second`, a context of the
+    same model holding the plain-meaning prompt, gives a second opinion on a first verb the model is unsure of."""
+
+    def __init__(self, reader: Reader, second: Reader | None = None) -> None:
+        self.reader = reader
+        self.second = second
+        self.prefix = few_shot_prefix()
+        self.shown = ""
+        self.left: dict[str, tuple[TaskPublic, str]] = {}  # the named tasks no action has touched yet
+        self.where: dict[str, int] = {}  # where each placeholder stands in the request
+        self.reached = -1  # the furthest word of the request the answer has used
+
+    def warm(self) -> None:
+        """Evaluate the few-shot examples once, so the first request pays only for its own words."""
+        self.reader.start(self.prefix + "hello\n")
+        if self.second is not None:
+            self.second.start(meaning_prefix() + "hello\nMeaning:")
+
+    def actions(self, text: str, tasks: list[TaskPublic]) -> Iterator[Action]:
+        """The request with the tasks it names as placeholders (code finds them); the model then chooses
+        each line's verb, which placeholder it acts on, and the words of a new item or name."""
+        units = words(request_text(text))
+        shown, places = masked(units, find_mentions(units, tasks))
+        self.shown = "".join(u.as_next() for u in shown).strip()
+        self.reader.start(f"{self.prefix}{self.shown}\n")
+        left = self.left = dict(places)  # each task is acted on once
+        self.where = {unit.text: i for i, unit in reversed(list(enumerate(shown))) if unit.text in places}
+        for n in range(MAX_ACTIONS):
+            # Only a request that names a task of the list can finish, remove, rename or move one; only a
+            # first line may say "none" or "clear" (a clear after "milk is done" would take the milk away).
+            verbs = [v for v in VERBS if (left or v not in TARGETED) and (n == 0 or v not in SPANLESS)]
+            found = self._line(verbs, shown, places, left)
+            if found is None:  # the model would only add an item already on the list: not that, then
+                found = self._line([v for v in verbs if v != "add"], shown, places, left)
+            assert found is not None  # without "add", a line always comes out
+            for action in found[0]:
+                yield action
+                if action.verb == "none":
+                    return
+            if found[1] != NEXT_LINE:
+                return
+
+    def _line(
+        self,
+        verbs: list[str],
+        shown: list[Word],
+        places: dict[str, tuple[TaskPublic, str]],
+        left: dict[str, tuple[TaskPublic, str]],
+    ) -> tuple[list[Action], str] | None:
+        """One line of the answer: its actions (one, or one per task of a list the request joins) and how the
+        line ended. None, rewound, when it would add exactly an item already on the list."""
+        mark, untouched, reached = self.reader.mark(), dict(left), self.reached
+        # After a first line the model may also end its answer here (a blank line), rather than be made
+        # to choose a verb it does not mean.
+        options = verbs if "none" in verbs or len(self._enders()) == 1 else [*verbs, NEXT_LINE]
+        share = self.reader.share([self.reader.tokens(v) for v in options])
+        if "none" in options and share.max() < SURE and self.second is not None:
+            share = self._second_opinion(options, share)
+        index = int(share.argmax())
+        self.reader.feed(self.reader.tokens(options[index]))  # each verb is one token
+        if options[index] == NEXT_LINE:
+            return [], LAST_LINE
+        action = Action(
+            options[index],
+            confidence=float(share[index]),
+            alternatives={v: round(float(p), 3) for v, p in zip(options, share, strict=True) if p >= 0.01},
+        )
+        if action.verb in SPANLESS:
+            return [action], (LAST_LINE if action.verb == "none" else self._line_end())
+        self.reader.feed(self.reader.tokens(":"))
+        if action.verb == "add":
+            action.span, ender = self.span(shown, places, 0)
+            if action.span and action.span in (original for _, original in places.values()):
+                self.reader.rewind(mark)
+                left.clear()
+                left.update(untouched)
+                self.reached = reached
+                return None
+            return [action], ender
+        mark_at = self._place(shown, left)
+        action.task, action.span = left.pop(shown[mark_at].text)
+        self.reached = max(self.reached, mark_at)
+        if action.verb == "rename":
+            self.reader.feed(self.reader.tokens(RENAME_TO))
+            # The new name is written after the old one, and is not itself an item of the list.
+            action.new, ender = self.span(shown[mark_at + 1 :], places, mark_at + 1)
+            return [action], ender
+        # "remove #1 and #2": the list the request joins is split here, in code, one action per task.
+        more = []
+        for other in joined(shown, mark_at):
+            if other in left:
+                task, words_of = left.pop(other)
+                self.reached = max(self.reached, self.where[other])
+                more.append(Action(action.verb, span=words_of, task=task, confidence=action.confidence))
+        return [action, *more], self._line_end()
+
+    def _second_opinion(self, verbs: list[str], share: np.ndarray) -> np.ndarray:
+        """The first verb again, from the request read as "what it means": the two readings' probabilities
+        multiplied (the prompts err differently: the action lines miss renames the plain words see)."""
+        assert self.second is not None
+        self.second.start(f"{meaning_prefix()}{self.shown}\nMeaning:")
+        other = self.second.share([self.second.tokens(MEANING_CUES[v]) for v in verbs])
+        joint = share * other
+        return np.asarray(joint / joint.sum())
+
+    def _place(self, shown: list[Word], left: dict[str, tuple[TaskPublic, str]]) -> int:
+        """The placeholder the model acts on, among those not yet acted on: where it stands in the request."""
+        marks = list(left)
+        index, _ = self.reader.choose([self.reader.tokens(f" {m}") for m in marks])
+        return next(i for i, unit in enumerate(shown) if unit.text == marks[index])
+
+    def _enders(self) -> tuple[str, ...]:
+        """How a line may end: while the request names a task no action has touched further on than the answer
+        has read ("milk done, eggs done"), the answer goes on to another line."""
+        ahead = any(self.where[m] > self.reached for m in self.left)
+        return (NEXT_LINE,) if ahead else (NEXT_LINE, LAST_LINE)
+
+    def _line_end(self) -> str:
+        enders = self._enders()
+        index, _ = self.reader.choose([self.reader.tokens(e) for e in enders])
+        return enders[index]
+
+    def span(self, units: list[Word], places: dict[str, tuple[TaskPublic, str]], offset: int) -> tuple[str, str]:
+        """Copy a span of the request: the model picks its first word, then each time either the word that
+        follows or the end of the line (`_enders`); `units` start at word `offset` of the request. Returns the
+        span (a placeholder in it as the words it hides) and the ender chosen."""
+        starts: dict[str, list[int]] = {}
+        for i, unit in enumerate(units):
+            if can_start(unit):
+                starts.setdefault(f" {unit.text}", []).append(i)
+        if not starts:
+            return "", self._enders()[-1]
+        texts = list(starts)
+        index, _ = self.reader.choose([self.reader.tokens(t) for t in texts])
+        at, taken = starts[texts[index]], [texts[index]]
+        self.left.pop(texts[index].strip(), None)
+        self.reached = max(self.reached, offset + at[0])
+        # An emoji just before the first word is part of the item ("🍕 pizza night").
+        if all(i > 0 and is_symbol(units[i - 1]) for i in at):
+            taken.insert(0, f" {units[at[0] - 1].text}")
+        for _ in range(MAX_SPAN_WORDS):
+            following: dict[str, list[int]] = {}
+            for i in at:
+                if i + 1 < len(units):
+                    following.setdefault(units[i + 1].as_next(), []).append(i + 1)
+            # A span does not end before "the", "my" …: "clean the windows" is one item, not "clean".
+            open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)
+            enders = self._enders()
+            options = list(following) + [e for e in enders if e not in following and not open_ended]
+            index, _ = self.reader.choose([self.reader.tokens(o) for o in options])
+            if options[index] in enders and options[index] not in following:
+                if all(i + 1 < len(units) and is_symbol(units[i + 1]) for i in at):
+                    taken.append(units[at[0] + 1].as_next())  # and an emoji just after the last word
+                return unmask(taken, places), options[index]
+            at = following[options[index]]
+            taken.append(options[index])
+            self.left.pop(options[index].strip(), None)  # a task named in the copied words is dealt with
+            self.reached = max(self.reached, offset + at[0])
+        return unmask(taken, places), self._enders()[-1]
+
+
+PLACEHOLDER = re.compile(r"#\d+")
+DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
+
+
+def is_symbol(unit: Word) -> bool:
+    """An emoji or a pictograph (🍕, 📞, ✔; not an arrow or punctuation): it belongs to the words beside it."""
+    kinds = {unicodedata.category(ch) for ch in unit.text}
+    return "So" in kinds and kinds <= {"So", "Mn", "Cf", "Sk"}
+
+
+JOINERS = frozenset({",", "and", "&", "the", "my", "also", "plus", "both"})
+
+
+def joined(shown: list[Word], at: int) -> list[str]:
+    """The other placeholders of a list the one at `at` is part of ("#1, #2 and the #3"): only list words
+    (commas, "and", articles) between them."""
+
+    def walk(step: int) -> list[str]:
+        found, i = [], at + step
+        while 0 <= i < len(shown):
+            if PLACEHOLDER.fullmatch(shown[i].text):
+                found.append(shown[i].text)
+            elif shown[i].text.casefold() not in JOINERS:
+                break
+            i += step
+        return found
+
+    return walk(-1)[::-1] + walk(1)
+
+
+def unmask(pieces: list[str], places: dict[str, tuple[TaskPublic, str]]) -> str:
+    """The copied words as the person wrote them: each placeholder back to the words it stands for."""
+    return "".join(f" {places[p.strip()][1]}" if p.strip() in places else p for p in pieces).strip()

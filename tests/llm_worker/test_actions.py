@@ -1,0 +1,104 @@
+"""The exact part of the embedded backend, without the model: finding the tasks a request names, splitting
+lists, and turning the model's actions into commands against the list."""
+
+from __future__ import annotations
+
+from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskRename, TaskToggle
+from proto.messages import TaskPublic
+from services.llm_worker.backends.actions import (
+    Action,
+    Planner,
+    find_mentions,
+    masked,
+    match_task,
+    split_items,
+    words,
+)
+from services.llm_worker.backends.base import CommandOut, InvalidCommand
+from services.llm_worker.backends.decoder import is_symbol, joined, unmask
+from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, meaning_prefix
+
+TASKS = [
+    TaskPublic(id=1, name="laundry", done=False, position=0, version=1),
+    TaskPublic(id=2, name="milk", done=False, position=1, version=1),
+    TaskPublic(id=3, name="call the plumber", done=True, position=2, version=2),
+    TaskPublic(id=4, name="Crème brûlée", done=False, position=3, version=1),
+]
+
+
+def shown(text: str) -> tuple[str, dict[str, tuple[TaskPublic, str]]]:
+    units = words(text)
+    out, places = masked(units, find_mentions(units, TASKS))
+    return "".join(u.as_next() for u in out).strip(), places
+
+
+def test_the_tasks_a_request_names_become_placeholders() -> None:
+    assert shown("I did the Laundry and bought milk") == (
+        "I did the #1 and bought #2",
+        {"#1": (TASKS[0], "Laundry"), "#2": (TASKS[1], "milk")},
+    )
+    # Accents, a typo and a changed form of a word still name the task; a word of another task does not.
+    assert shown("creme brulee is done")[0] == "#1 is done"
+    assert shown("landry done")[0] == "#1 done"
+    assert shown("called the plumber")[0] == "called the #1"
+    assert shown("add eggs")[0] == "add eggs"
+
+
+def test_a_task_named_twice_is_masked_once_so_a_new_name_stays_readable() -> None:
+    assert shown("rename milk to skim milk")[0] == "rename #1 to skim milk"
+
+
+def test_lists_of_placeholders_are_split_in_code() -> None:
+    units = words("remove #1, #2 and the #3 but keep #4")
+    assert joined(units, 1) == ["#2", "#3"]
+    assert joined(units, 6) == ["#1", "#2"]
+    assert joined(units, 9) == []
+    assert unmask([" #1", " dog"], {"#1": (TASKS[0], "hot")}) == "hot dog"
+
+
+def test_an_emoji_is_told_apart_from_punctuation_and_arrows() -> None:
+    # An emoji beside an item's words is kept with them; an arrow ("milk → oat milk") or a comma is not.
+    assert [w.text for w in words("🍕 pizza, 👍🏽 ❤️ → -> !") if is_symbol(w)] == ["🍕", "👍🏽", "❤️"]
+
+
+def test_items_of_a_list_in_one_span_are_split() -> None:
+    assert split_items("eggs, flour and sugar") == ["eggs", "flour", "sugar"]
+    assert split_items("write the summary and send it") == ["write the summary and send it"]
+    assert split_items(" 🍕 pizza night! ") == ["🍕 pizza night"]
+
+
+def test_a_span_is_matched_to_the_task_it_clearly_names() -> None:
+    assert match_task("the Laundry", TASKS) == TASKS[0]
+    assert match_task("plumber", TASKS) == TASKS[2]
+    assert match_task("creme brulee", TASKS) == TASKS[3]
+    assert match_task("eggs", TASKS) is None
+
+
+def test_actions_become_commands_against_the_list_as_it_changes() -> None:
+    planner = Planner(TASKS)
+    assert planner.commands(Action("add", span="eggs, flour and sugar")) == [
+        CommandOut(TaskCreate(name=n)) for n in ("eggs", "flour", "sugar")
+    ]
+    assert planner.commands(Action("add", span="eggs")) == []  # this request added eggs already
+    assert planner.commands(Action("finish", span="Laundry", task=TASKS[0])) == [CommandOut(TaskToggle(id=1))]
+    (again,) = planner.commands(Action("finish", span="laundry", task=TASKS[0]))
+    assert isinstance(again, InvalidCommand) and "already done" in again.error
+    assert planner.commands(Action("remove", span="milk", task=TASKS[1])) == [CommandOut(TaskDelete(id=2))]
+    (gone,) = planner.commands(Action("top", span="milk", task=TASKS[1]))
+    assert isinstance(gone, InvalidCommand) and "no longer on the list" in gone.error
+    assert planner.commands(Action("rename", span="laundry", new="fold the laundry.", task=TASKS[0])) == [
+        CommandOut(TaskRename(id=1, new_name="fold the laundry"))
+    ]
+    # Three tasks left of the four plus three added: the bottom is position 5.
+    assert planner.commands(Action("bottom", span="plumber")) == [CommandOut(TaskMove(id=3, position=5))]
+    assert planner.commands(Action("clear")) == [CommandOut(TaskClearCompleted())]
+    assert planner.commands(Action("none")) == []
+    (missing,) = planner.commands(Action("remove", span="the dentist"))
+    assert isinstance(missing, InvalidCommand) and "dentist" in missing.error
+
+
+def test_the_two_prompts_say_the_same_examples() -> None:
+    prefix = meaning_prefix()
+    assert prefix.count("Request: ") == len(EXAMPLES) + 1
+    assert "Meaning: mark #1 as done, then mark #2 as done" in prefix
+    assert set(MEANING_CUES) >= {"add", "finish", "remove", "rename", "top", "bottom", "clear", "none"}
