@@ -4,6 +4,7 @@ and Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -63,13 +64,14 @@ def scratch_copy(dest: Path) -> Path:
     return dest
 
 
-def running_in(root: Path) -> list[str]:
-    """The command lines of the processes whose working directory is `root`."""
+def running_in(root: Path, pids: bool = False) -> list[str]:
+    """The command lines (or the pids) of the processes whose working directory is `root`."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit() and (proc / "cwd").resolve() == root:
-                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append(proc.name if pids else cmdline)
         except OSError:
             continue
     return found
@@ -109,6 +111,15 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
     try:
         yield running
     finally:
+        # Whatever the test left running (it failed half-way): honcho's children are not all in make's
+        # process group, so what still runs in the scratch copy is ended by its working directory.
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+        for pid in running_in(root, pids=True):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
