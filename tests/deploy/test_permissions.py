@@ -62,6 +62,29 @@ async def test_the_stack_runs_a_chat_with_every_service_on_its_own_user(stack: S
     assert violations(stack.nats.store_dir / "nats.log") == []
 
 
+async def test_a_chat_command_and_a_second_tab_work_on_their_own_users(stack: Stack) -> None:
+    """`!help` goes to a worker as a request (llm_worker.command) and the run is announced to the other tab
+    of the conversation (chat.thread.*): both allowed by the locked-down permissions, nothing refused."""
+    ws_url = stack.url.replace("http://", "ws://") + "/ws"
+    thread = "locked" + "0" * 26
+    async with websockets.connect(ws_url) as asking, websockets.connect(ws_url) as watching:
+        for ws in (asking, watching):
+            await ws.send(json.dumps({"type": "join", "threadId": thread}))
+        await asking.send(json.dumps({"type": "ping-the-join"}))  # answered only after the join is handled
+        assert json.loads(await asyncio.wait_for(asking.recv(), 10))["type"] == "error"
+        await watching.send(json.dumps({"type": "ping-the-join"}))
+        assert json.loads(await asyncio.wait_for(watching.recv(), 10))["type"] == "error"
+        await asking.send(json.dumps({"type": "chat", "text": "!help", "threadId": thread}))
+        seen = []
+        while not seen or seen[-1]["type"] not in ("RUN_FINISHED", "RUN_ERROR", "error"):
+            seen.append(json.loads(await asyncio.wait_for(watching.recv(), 30)))
+    assert seen[0]["type"] == "run" and seen[0]["mirrored"] is True
+    assert seen[-1]["type"] == "RUN_FINISHED"
+    assert "Chat commands: !help" in "".join(f.get("delta", "") for f in seen)
+    assert stack.nats is not None
+    assert violations(stack.nats.store_dir / "nats.log") == []
+
+
 async def connect_as(stack: Stack, user: str) -> tuple[Client, list[str]]:
     assert stack.nats is not None
     errors: list[str] = []
