@@ -16,7 +16,7 @@ from pathlib import Path
 import nats
 
 from proto.streams import configs
-from tests.support.natsd import nats_server_binary
+from tests.support.natsd import nats_server_binary, stop_process
 from tests.support.stack import ROOT, free_port
 
 DEPLOY = ROOT / "deploy" / "nats"
@@ -68,13 +68,8 @@ class Node:
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def clients(self) -> list[str]:

@@ -21,6 +21,17 @@ def nats_server_binary() -> str:
     return found
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then a kill if it has not ended within 10 s; nothing if it has ended already."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class NatsServer:
     """One nats-server process with JetStream on, its store under `store_dir`."""
 
@@ -56,13 +67,8 @@ class NatsServer:
         raise RuntimeError(f"nats-server not ready in {timeout}s:\n{log.read_text(errors='replace')}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def restart(self) -> None:
