@@ -56,6 +56,7 @@ class RunTrace:
     error: str | None = None
     command_results: int = 0
     notices: list[str] = field(default_factory=list)  # errors said about the run while it was still coming
+    frames: int = 0  # TEXT_MESSAGE_CONTENT frames received (fewer than tokens when deltas were merged)
 
     @property
     def latencies(self) -> list[float]:
@@ -73,11 +74,15 @@ async def chat(url: str, text: str, timeout_s: float = 120.0) -> RunTrace:
                 arrived = time.time()
                 kind = message.get("type")
                 if kind == "TEXT_MESSAGE_CONTENT":
-                    trace.tokens.append(message["delta"])
-                    try:
-                        trace.arrivals.append((float(message["delta"]), arrived))
-                    except ValueError:
-                        pass
+                    trace.frames += 1
+                    # Under load a worker merges the deltas waiting behind one in flight: a frame may hold
+                    # several scripted tokens ("<stamp> <stamp> "), each counted and timed on its own.
+                    for token in message["delta"].split():
+                        trace.tokens.append(token)
+                        try:
+                            trace.arrivals.append((float(token), arrived))
+                        except ValueError:
+                            pass
                 elif kind == "TOOL_CALL_RESULT":
                     trace.command_results += 1
                 elif kind == "RUN_FINISHED":

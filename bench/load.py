@@ -36,7 +36,7 @@ from tests.support.stack import Stack
 
 TOKENS = 50
 RATE = 50.0
-SIZES = (50, 100, 200, 400, 1000)
+SIZES = (50, 100, 200, 500, 1000)
 PROFILED = 1000
 SCALING_WORKERS = (1, 2, 4)
 GATEWAY_WARNING = re.compile(r"WARNING .*?(could not \w+: [^\n]{0,80})")
@@ -58,6 +58,16 @@ def check(traces: list[RunTrace | BaseException], tokens: int) -> dict[str, Any]
         "runs_told_an_error_that_then_finished": sum(1 for t in done if t.notices and t.finished is not None),
         "notices": dict(told),
     }
+
+
+def streaming_at_once(traces: list[RunTrace]) -> int:
+    """The most runs whose answers were coming in at the same moment (first token to last, as received)."""
+    edges = sorted(edge for t in traces if t.arrivals for edge in ((t.arrivals[0][1], 1), (t.arrivals[-1][1], -1)))
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
 
 
 def usage(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], wall_s: float) -> dict[str, Any]:
@@ -100,6 +110,10 @@ async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
         "tokens_per_s_offered": runs * RATE,
         "tokens_per_s_delivered": round(sum(len(t.arrivals) for t in done) / wall, 1),
         "added_latency": summary_ms(latencies),
+        # From the message sent to its first token: how long a person waits to see the answer begin.
+        "first_token": summary_ms([t.arrivals[0][1] - t.sent_at for t in done if t.arrivals]),
+        "streaming_at_once_max": streaming_at_once(done),
+        "frames_per_token": round(sum(t.frames for t in done) / max(1, sum(len(t.arrivals) for t in done)), 3),
         **check(list(traces), TOKENS),
         "processes": usage(before, after, wall),
         "cpu_us_per_token": cpu_per_token(before, after, sum(len(t.arrivals) for t in done)),

@@ -53,7 +53,8 @@ class Tap:
         arrived = time.time()
         event = json.loads(msg.data)
         if event.get("type") == "TEXT_MESSAGE_CONTENT":
-            self.arrived[event["delta"]] = arrived
+            for token in event["delta"].split():
+                self.arrived[token] = arrived
 
     def split(self, pairs: list[tuple[float, float]], tokens: list[str]) -> tuple[list[float], list[float]]:
         """(emitted → NATS, NATS → client) for each token the tap saw."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from nats.js import JetStreamContext
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 5.0
 PUBLISH_TIMEOUT_S = 2.0
+CONNECTED_CHECK_S = 0.05  # while flushing, how often to look whether the connection is still there
 
 
 class Relay:
@@ -48,13 +50,20 @@ class Relay:
         self._idle.clear()
         self._wake.set()
 
-    async def flush(self, timeout_s: float = 10.0) -> bool:
-        """Wait until every committed event is published; False if NATS did not take them in time."""
+    async def flush(self, timeout_s: float = 10.0, connected: Callable[[], bool] = lambda: True) -> bool:
+        """Wait until every committed event is published; False if NATS did not take them in time, or as soon
+        as `connected()` says the connection is gone (at shutdown nats-server may be stopping too)."""
         try:
             async with asyncio.timeout(timeout_s):
                 while True:
+                    if not connected():
+                        return False
                     self.wake()
-                    await self._idle.wait()
+                    try:
+                        async with asyncio.timeout(CONNECTED_CHECK_S):
+                            await self._idle.wait()
+                    except TimeoutError:
+                        continue
                     if not await self.db.pending(limit=1):
                         return True
         except TimeoutError:

@@ -54,7 +54,9 @@ from services.crud.outbox import Relay
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
-FLUSH_ON_EXIT_S = 5.0
+# What crud's shutdown may take, inside the 5 s that honcho (make run) allows before it kills a process.
+FLUSH_ON_EXIT_S = 3.0
+STOP_SERVICE_S = 1.0
 
 
 def _command_id_of(data: bytes) -> str:
@@ -225,7 +227,7 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
         # it the process, alive after the error.
         if db is not None:
             await db.close()
-        await close_bus(nc)
+        await close_bus(nc, timeout_s=1.0)
         raise
     relay = Relay(db, js, settings.relay_retry_s)
     relay.start()
@@ -263,10 +265,10 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
         yield crud
     finally:
         if crud.service is not None:
-            await stop_service(nc, crud.service)
+            await stop_service(nc, crud.service, STOP_SERVICE_S)
         async with crud.lock:
-            if not nc.is_connected or not await relay.flush(FLUSH_ON_EXIT_S):
+            if not await relay.flush(FLUSH_ON_EXIT_S, connected=lambda: nc.is_connected):
                 log.warning("outbox: events still pending at exit; they are published at the next start")
         await relay.stop()
         await db.close()
-        await close_bus(nc)
+        await close_bus(nc, timeout_s=1.0)
