@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import re
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -124,12 +125,12 @@ async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
     return result
 
 
-async def concurrency(base: Path) -> dict[str, Any]:
+async def concurrency(base: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
     """Each size on a fresh stack, so one step's leftovers (consumers, history writes) do not load the next."""
     env = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": str(TOKENS), "LLM_SCRIPT_RATE": str(RATE)}
     env |= {"LLM_CAPACITY": str(max(SIZES)), "GATEWAY_CHAT_PER_MINUTE": "1000"}
     results: dict[str, Any] = {}
-    for runs in SIZES:
+    for runs in sizes:
         stack = Stack(base / str(runs), env=env)
         stack.start(workers=2)
         try:
@@ -217,5 +218,15 @@ def run() -> dict[str, Any]:
     return in_scratch(measure)
 
 
+async def concurrency_only(base: Path, sizes: tuple[int, ...]) -> dict[str, Any]:
+    figures = await concurrency(base, sizes)
+    for step in figures.values():
+        step.pop("_latencies")
+    return {"machine_at_start": machine_load(), "concurrent": figures}
+
+
 if __name__ == "__main__":
-    print_figures(run())
+    # `python -m bench.load 500 1000`: only those concurrency steps, printed and not saved (to compare two
+    # versions of the code back to back); with no argument, everything, saved in bench/results.
+    chosen = tuple(int(arg) for arg in sys.argv[1:])
+    print_figures(in_scratch(lambda base: concurrency_only(base, chosen)) if chosen else run())
