@@ -195,10 +195,19 @@ class Admin:
             return None
         return info.cluster.leader if info.cluster is not None else None
 
-    async def replicas(self, stream: str) -> list[tuple[str, bool, int]]:
-        """The stream's followers: (name, current, lag)."""
+    async def replicas(self, stream: str, timeout: float = 30.0) -> list[tuple[str, bool, int]]:
+        """The stream's followers: (name, current, lag). Asked again while no leader answers: a node that has
+        just come back may set off an election of this stream too (seen taking over 5 s on 2 busy cores)."""
         assert self.nc is not None
-        info = await self.nc.jetstream().stream_info(stream)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                info = await self.nc.jetstream(timeout=2.0).stream_info(stream)
+                break
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(ASK_S)
         assert info.cluster is not None
         return [(r.name, bool(r.current), int(r.lag or 0)) for r in info.cluster.replicas or []]
 
