@@ -53,8 +53,13 @@ def http_checks(url: str) -> None:
     deep = b"[" * 5000 + b"]" * 5000
     bad: list[tuple[str, str, bytes, dict[str, str]]] = [
         ("deeply nested JSON", "/api/commands", deep, {}),
-        ("an id past SQLite's integers", "/api/commands", json.dumps({"op": "toggle", "id": 2**70}).encode(), {}),
-        ("a command that is no command", "/api/commands", b'{"op": "drop_table"}', {}),
+        (
+            "an id past SQLite's integers",
+            "/api/commands",
+            json.dumps({"command": {"op": "toggle", "id": 2**70}}).encode(),
+            {},
+        ),
+        ("a command that is no command", "/api/commands", b'{"command": {"op": "drop_table"}}', {}),
         ("not JSON at all", "/api/tasks", b"\xff\xfe{", {}),
         ("an empty name", "/api/tasks", b'{"name": ""}', {}),
         ("a name with a control character", "/api/tasks", b'{"name": "a\\u0007b"}', {}),
@@ -63,9 +68,15 @@ def http_checks(url: str) -> None:
             "a file posted to the page's form",
             "/tasks",
             b'--b\r\nContent-Disposition: form-data; name="name"; filename="x.txt"\r\n\r\nhello\r\n--b--\r\n',
-            {"Content-Type": "multipart/form-data; boundary=b"},
+            {"Content-Type": "multipart/form-data; boundary=b", "HX-Request": "true"},
         ),
-        ("a form with the wrong content type", "/tasks", b"name=probe", {"Content-Type": "text/plain"}),
+        (
+            "a form with the wrong content type",
+            "/tasks",
+            b"name=probe",
+            {"Content-Type": "text/plain", "HX-Request": "true"},
+        ),
+        ("a form from another site", "/tasks", b"name=probe", {"Content-Type": "application/x-www-form-urlencoded"}),
     ]
     for what, path, body, headers in bad:
         status, text = request(url, "POST", path, body, headers)
