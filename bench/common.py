@@ -57,6 +57,7 @@ class RunTrace:
     command_results: int = 0
     notices: list[str] = field(default_factory=list)  # errors said about the run while it was still coming
     frames: int = 0  # TEXT_MESSAGE_CONTENT frames received (fewer than tokens when deltas were merged)
+    started: float | None = None  # when RUN_STARTED arrived (a worker took the run)
 
     @property
     def latencies(self) -> list[float]:
@@ -83,6 +84,8 @@ async def chat(url: str, text: str, timeout_s: float = 120.0) -> RunTrace:
                             trace.arrivals.append((float(token), arrived))
                         except ValueError:
                             pass
+                elif kind == "RUN_STARTED" and trace.started is None:
+                    trace.started = arrived
                 elif kind == "TOOL_CALL_RESULT":
                     trace.command_results += 1
                 elif kind == "RUN_FINISHED":

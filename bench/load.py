@@ -38,7 +38,7 @@ from tests.support.stack import Stack
 TOKENS = 50
 RATE = 50.0
 SIZES = (50, 100, 200, 500, 1000)
-PROFILED = 1000
+PROFILED = int(os.environ.get("BENCH_PROFILED", "1000"))  # the step profiled (py-spy)
 SCALING_WORKERS = (1, 2, 4)
 GATEWAY_WARNING = re.compile(r"WARNING .*?(could not \w+: [^\n]{0,80})")
 
@@ -113,6 +113,7 @@ async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
         "added_latency": summary_ms(latencies),
         # From the message sent to its first token: how long a person waits to see the answer begin.
         "first_token": summary_ms([t.arrivals[0][1] - t.sent_at for t in done if t.arrivals]),
+        "run_started": summary_ms([t.started - t.sent_at for t in done if t.started is not None]),
         "streaming_at_once_max": streaming_at_once(done),
         "frames_per_token": round(sum(t.frames for t in done) / max(1, sum(len(t.arrivals) for t in done)), 3),
         **check(list(traces), TOKENS),

@@ -35,7 +35,7 @@ from proto.health import instance_metadata
 from proto.messages import CommandRequest, CommandResult, RunRequest
 from proto.streams import ensure_streams, through_election
 from proto.waiting import CalledOff, unless
-from services.llm_worker import bang, leases, memory, models, telemetry
+from services.llm_worker import bang, intake, leases, memory, models, telemetry
 from services.llm_worker.approval import Approvals
 from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, Prompt
@@ -139,7 +139,7 @@ class Worker:
         sub, cancels = self._queue, self._cancels
         assert sub is not None and cancels is not None
         while not self._stopping.is_set():
-            await self._slots.acquire()
+            await intake.slot(sub, self._slots)
             if self._stopping.is_set():
                 self._slots.release()
                 break
@@ -159,6 +159,7 @@ class Worker:
                 log.warning("fetching runs failed (%r); retrying", error)
                 await asyncio.sleep(0.5)
                 continue
+            msgs += await intake.more(sub, self._slots)
             for msg in msgs:
                 task = asyncio.create_task(telemetry.taking(msg, self._take(msg)))
                 self._runs.add(task)

@@ -1,0 +1,97 @@
+"""How a worker takes runs from the queue: a burst is taken in a few pulls, not one pull per run, each run once;
+and a run that reaches the worker after its pull gave up is handed back, not left to go stale in the client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from proto import subjects
+from proto.codec import encode
+from proto.messages import RunRequest
+from services.crud.service import Crud
+from services.llm_worker import intake
+from services.llm_worker.config import Settings
+from services.llm_worker.worker import running
+from tests.support.natsd import NatsServer
+
+RUNS = 40
+
+
+async def submit(nc: Client, text: str) -> str:
+    run_id = uuid.uuid4().hex
+    request = RunRequest(run_id=run_id, thread_id=f"t-{run_id}", text=text)
+    await nc.jetstream().publish(subjects.CHAT_SUBMIT, encode(request), headers={"Nats-Msg-Id": run_id})
+    return run_id
+
+
+async def test_a_burst_of_runs_is_taken_in_a_few_pulls_and_each_run_once(
+    nats_server: NatsServer, nc: Client, crud: Crud
+) -> None:
+    pulls: list[Msg] = []
+    seen: Counter[tuple[str, str]] = Counter()
+    finished: set[str] = set()
+    done = asyncio.Event()
+
+    async def on_pull(msg: Msg) -> None:
+        pulls.append(msg)
+
+    async def on_event(msg: Msg) -> None:
+        kind = json.loads(msg.data)["type"]
+        run_id = msg.subject.rsplit(".", 1)[-1]
+        seen[(run_id, kind)] += 1
+        if kind == "RUN_FINISHED":
+            finished.add(run_id)
+            if len(finished) == RUNS:
+                done.set()
+
+    await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{subjects.RUNS_STREAM}.{subjects.RUNS_CONSUMER}", cb=on_pull)
+    await nc.subscribe(subjects.RUN_EVENTS_ALL, cb=on_event)
+    run_ids = [await submit(nc, f"go {n}") for n in range(RUNS)]
+    settings = Settings(NATS_URL=nats_server.url, backend="scripted", script_tokens=5, script_rate=10, capacity=RUNS)
+    async with running(settings):
+        async with asyncio.timeout(60):
+            await done.wait()
+    assert finished == set(run_ids)
+    assert all(seen[(run_id, "RUN_STARTED")] == 1 for run_id in run_ids), "a run was started twice"
+    # The worker's own pulls (a long poll, then one for the rest); a pull per run would be 40 or more.
+    assert len(pulls) < 10, f"{len(pulls)} pulls for {RUNS} runs"
+
+
+async def test_a_run_that_arrives_after_its_pull_with_no_slot_free_goes_back_to_the_queue(nc: Client) -> None:
+    js = nc.jetstream()
+    config = ConsumerConfig(durable_name="intake_test", ack_policy=AckPolicy.EXPLICIT, ack_wait=30)
+    sub = await js.pull_subscribe(
+        subjects.CHAT_SUBMIT, durable="intake_test", stream=subjects.RUNS_STREAM, config=config
+    )
+    await submit(nc, "late")
+    # A pull that gives up before the run reaches the client (it expires as it is sent) leaves the run queued
+    # in the client, as a slow event loop would.
+    for _ in range(200):
+        try:
+            await sub.fetch(1, timeout=0.0002)
+        except Exception:  # noqa: BLE001 - nats-py's timeout: what this step is after
+            pass
+        if sub.pending_msgs:
+            break
+        await asyncio.sleep(0.01)
+    assert sub.pending_msgs == 1, "could not leave a run in the client's queue"
+    slots = asyncio.Semaphore(1)
+    await slots.acquire()  # no slot free
+    waiting = asyncio.create_task(intake.slot(sub, slots))
+    async with asyncio.timeout(5):
+        while sub.pending_msgs:
+            await asyncio.sleep(0.05)
+    # Handed back: the server delivers it again (a second delivery), well within the 30 s ack wait.
+    again = (await sub.fetch(1, timeout=5))[0]
+    assert again.metadata.num_delivered == 2
+    await again.ack()
+    slots.release()
+    async with asyncio.timeout(5):
+        await waiting
