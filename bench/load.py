@@ -92,7 +92,7 @@ def cpu_per_token(
 
 async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
     assert stack.nats is not None and stack.nats.proc is not None
-    pids = {s.name: s.proc.pid for s in stack.services if s.name != "crud"}
+    pids = {s.name: s.proc.pid for s in stack.services}
     pids |= {"nats-server": stack.nats.proc.pid, "client (this process)": os.getpid()}
     before = {name: process_usage(pid) for name, pid in pids.items()}
     profile = Profile(f"concurrent_{runs}", {k: v for k, v in pids.items() if k != "nats-server"})

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from proto.events import RunEvent
+from proto.events import RunEvent, TextMessageContentEvent
 from proto.messages import UiEvent
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,6 +38,18 @@ def encode(message: BaseModel) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
+def encode_text_delta(message_id: str, delta: str) -> bytes:
+    """A TEXT_MESSAGE_CONTENT event, byte for byte what `encode` gives for one, written from a template: it is
+    the one event sent per token, and building and dumping a model each time was a sixth of a worker's CPU."""
+    return (
+        b'{"type":"TEXT_MESSAGE_CONTENT","messageId":'
+        + json.dumps(message_id, ensure_ascii=False).encode()
+        + b',"delta":'
+        + json.dumps(delta, ensure_ascii=False).encode()
+        + b"}"
+    )
+
+
 def decode(model: type[M], data: bytes) -> M:
     """Parse and validate a message from the bus, raising DecodeError with readable problems."""
     try:
@@ -45,8 +58,29 @@ def decode(model: type[M], data: bytes) -> M:
         raise DecodeError(model.__name__, _problems(error)) from None
 
 
+_TEXT_DELTA = b'{"type":"TEXT_MESSAGE_CONTENT",'
+_TEXT_DELTA_KEYS = {"type", "messageId", "delta"}
+
+
+def _text_delta(data: bytes) -> TextMessageContentEvent | None:
+    """A text delta as workers write it (`encode_text_delta`), checked by hand: the one event per token is not
+    put through the model's validation. Anything else, or anything odd, goes the full way."""
+    try:
+        fields = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict) or fields.keys() != _TEXT_DELTA_KEYS:
+        return None
+    message_id, delta = fields["messageId"], fields["delta"]
+    if not (isinstance(message_id, str) and isinstance(delta, str) and delta):
+        return None
+    return TextMessageContentEvent.model_construct(message_id=message_id, delta=delta)
+
+
 def decode_run_event(data: bytes) -> Any:
     """Parse one AG-UI run event."""
+    if data.startswith(_TEXT_DELTA) and (event := _text_delta(data)) is not None:
+        return event
     try:
         return _run_event.validate_json(data)
     except ValidationError as error:

@@ -7,7 +7,11 @@ died, or not acknowledged in time may be missing from the stream, and a later on
 would show the answer with a hole. Then the attempt's events so far are published again, from its
 RUN_STARTED on (the page and the gateway rebuild the answer from each RUN_STARTED), until JetStream has
 acknowledged all of them. Every other event is stored before the next one is sent, retried under one
-`Nats-Msg-Id` so an acknowledgement lost on the way does not store it twice."""
+`Nats-Msg-Id` so an acknowledgement lost on the way does not store it twice.
+
+Under load, deltas are merged: while the run's last delta is not yet acknowledged, the next ones wait and go
+out as one TEXT_MESSAGE_CONTENT when its acknowledgement comes, or after COALESCE_MAX_S at most. At rest a
+token's acknowledgement is back long before the next token, so each delta goes out alone, at once."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 from proto import subjects
+from proto.codec import encode_text_delta
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,7 @@ EVENT_ACK_S = 2.0  # one try of storing any other event
 PATIENCE_S = 60.0  # how long JetStream may not store a run's events (a cluster electing) before it fails
 RETRY_S = 0.1
 CHECK_S = 0.1  # while waiting for acknowledgements, how often to look whether the connection moved
+COALESCE_MAX_S = 0.03  # the longest a delta waits behind one in flight (a reader at 50 tok/s sees 20 ms a token)
 UNSTORED = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, ConnectionError)
 
 
@@ -59,13 +65,55 @@ class Outgoing:
         self.replays = 0
         # Deltas sent, not yet acknowledged: (the connection's reconnect count when sent, when, its ack).
         self.unacked: deque[tuple[int, float, asyncio.Future[PubAck]]] = deque()
+        # Deltas waiting behind one in flight, to go out merged: (message id, the text so far, since when).
+        self.waiting: tuple[str, list[str], float] | None = None
+        self.sending = asyncio.Lock()  # one send at a time, so a merged delta never overtakes or is overtaken
+        self.flusher: asyncio.Task[None] | None = None
+        self.merged = 0  # deltas that went out inside another
 
     @property
     def _connection(self) -> int:
         return int(self.nc.stats["reconnects"])
 
-    async def text(self, data: bytes) -> None:
-        """A text delta: sent at once, its acknowledgement checked later (a token never waits for the last)."""
+    async def text(self, message_id: str, delta: str) -> None:
+        """A text delta: sent at once when nothing of the run is in flight, else merged with the next ones."""
+        if self.waiting is not None and self.waiting[0] == message_id:
+            self.waiting[1].append(delta)
+            self.merged += 1
+            return
+        await self.flush()
+        if self.flusher is not None and self.flusher.done():
+            self.flusher.result()  # a merged delta that could not be stored fails the run here
+        if self._in_flight():
+            self.waiting = (message_id, [delta], time.monotonic())
+            self.flusher = asyncio.create_task(self._flush_later())
+            return
+        async with self.sending:
+            await self._send_text(encode_text_delta(message_id, delta))
+
+    def _in_flight(self) -> bool:
+        return bool(self.unacked) and not self.unacked[-1][2].done()
+
+    async def _flush_later(self) -> None:
+        """Send the waiting deltas once the one in flight is acknowledged, or COALESCE_MAX_S after the first."""
+        if self.waiting is None:
+            return
+        left = self.waiting[2] + COALESCE_MAX_S - time.monotonic()
+        if self.unacked and left > 0:
+            await asyncio.wait([self.unacked[-1][2]], timeout=left)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Send the deltas waiting to be merged, if any (before any other event, and at the end)."""
+        async with self.sending:
+            if self.waiting is None:
+                return
+            message_id, parts, _ = self.waiting
+            self.waiting = None
+            await self._send_text(encode_text_delta(message_id, "".join(parts)))
+
+    async def _send_text(self, data: bytes) -> None:
+        """Sent without waiting for JetStream; its acknowledgement is checked later."""
         self.sent.append(data)
         if self._lost():
             await self._replay()
@@ -79,6 +127,10 @@ class Outgoing:
 
     async def event(self, data: bytes) -> None:
         """Any other event: stored, with every delta before it, when this returns."""
+        if self.flusher is not None:
+            flusher, self.flusher = self.flusher, None
+            await flusher  # the merged delta goes out first (COALESCE_MAX_S at most); its failure is the run's
+        await self.flush()
         self.sent.append(data)
         if not await self._confirmed():
             await self._replay()

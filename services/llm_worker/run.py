@@ -185,7 +185,8 @@ class Run:
         if not self.message_open:
             await self.publish(TextMessageStartEvent(message_id=self.message_id, role="assistant"))
             self.message_open = True
-        await self.publish(TextMessageContentEvent(message_id=self.message_id, delta=delta))
+        # Not validated (both are strings we made): this is the one event per token.
+        await self.publish(TextMessageContentEvent.model_construct(message_id=self.message_id, delta=delta))
         self._reply.append(delta)
 
     async def close_message(self) -> None:

@@ -83,12 +83,11 @@ class Worker:
         for the one before it to be stored; every other event (start, tool calls, end, finish) waits
         for it. One connection keeps them in order either way, and `Outgoing` publishes them again
         should some not be stored (a NATS node lost)."""
-        data = encode(event)
-        telemetry.saw(event, self.backend.name)
         if isinstance(event, TextMessageContentEvent):
-            await out.text(data)
-        else:
-            await out.event(data)
+            await out.text(event.message_id, event.delta)  # written from a template, maybe merged (Outgoing)
+            return
+        telemetry.saw(event, self.backend.name)
+        await out.event(encode(event))
 
     async def execute(self, request: CommandRequest) -> CommandResult:
         """Execute one command; a crud that cannot take it becomes a failed result, not an exception."""

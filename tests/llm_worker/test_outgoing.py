@@ -1,0 +1,85 @@
+"""A run's text deltas on their way into the stream: written from a template (the same bytes as the model
+would give), sent alone and at once while nothing of the run is in flight, merged under load, in order and
+whole either way."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from nats.aio.client import Client
+
+from proto import subjects
+from proto.codec import encode, encode_text_delta
+from proto.events import TextMessageContentEvent
+from services.llm_worker.outgoing import Outgoing
+
+
+@pytest.mark.parametrize(
+    "delta",
+    ["word ", " ", 'say "hi" \\ back', "line\nbreak\ttab\r", "\u0007\u001f\u007f", "é 漢 👨‍👩‍👧", "\u2028</script>/"],
+)
+def test_a_delta_from_the_template_is_the_event_the_model_would_give(delta: str) -> None:
+    assert encode_text_delta("m-1", delta) == encode(TextMessageContentEvent(message_id="m-1", delta=delta))
+
+
+async def stored(nc: Client, run_id: str) -> list[dict[str, object]]:
+    sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
+    out = []
+    try:
+        while not out or out[-1]["type"] != "TEXT_MESSAGE_END":
+            out.append(json.loads((await sub.next_msg(timeout=10)).data))
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+async def start(out: Outgoing) -> None:
+    await out.event(b'{"type":"TEXT_MESSAGE_START","messageId":"m","role":"assistant"}')
+
+
+END = b'{"type":"TEXT_MESSAGE_END","messageId":"m"}'
+
+
+async def test_deltas_given_faster_than_they_are_acknowledged_go_out_merged_in_order(nc: Client) -> None:
+    out = Outgoing(nc, nc.jetstream(), "burst", 1)
+    await start(out)
+    words = [f"w{n} " for n in range(300)]
+    for word in words:
+        await out.text("m", word)  # no pause: each next one comes while the last is in flight
+    await out.event(END)
+    events = await stored(nc, "burst")
+    texts = [e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT"]
+    assert "".join(texts) == "".join(words)  # (a str is never split: merged deltas are whole words here)
+    assert len(texts) < len(words) / 2, f"{len(texts)} events for {len(words)} deltas"
+    assert all(e["messageId"] == "m" for e in events)
+    assert out.merged == len(words) - len(texts)
+
+
+async def test_a_delta_with_nothing_in_flight_goes_out_alone_at_once(nc: Client) -> None:
+    out = Outgoing(nc, nc.jetstream(), "calm", 1)
+    await start(out)
+    words = [f"w{n} " for n in range(20)]
+    for word in words:
+        await out.text("m", word)
+        assert out.waiting is None, "a delta with nothing in flight waited"
+        async with asyncio.timeout(10):
+            while not out.unacked or not out.unacked[-1][2].done():  # a reader at 20 tok/s: acknowledged by then
+                await asyncio.sleep(0.005)
+    await out.event(END)
+    texts = [e["delta"] for e in await stored(nc, "calm") if e["type"] == "TEXT_MESSAGE_CONTENT"]
+    assert texts == words and out.merged == 0
+
+
+async def test_a_merged_delta_waits_no_longer_than_the_cap_when_nothing_follows(nc: Client) -> None:
+    out = Outgoing(nc, nc.jetstream(), "tail", 1)
+    await start(out)
+    await out.text("m", "first ")
+    await out.text("m", "second ")  # right behind the first, still in flight: waits to be merged
+    async with asyncio.timeout(5):
+        while out.waiting is not None:  # no later delta and no other event: the cap sends it
+            await asyncio.sleep(0.005)
+    await out.event(END)
+    texts = [e["delta"] for e in await stored(nc, "tail") if e["type"] == "TEXT_MESSAGE_CONTENT"]
+    assert "".join(texts) == "first second "
