@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -60,6 +61,7 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.series: dict[str, Counter | Gauge] = {}
+        self._children: dict[tuple[str, tuple[tuple[str, str | None], ...]], Any] = {}  # counted per token: kept
         for name, (kind, help_text, labels) in SERIES.items():
             if kind == "gauge":
                 self.series[name] = Gauge(PREFIX + name, help_text, labels, registry=self.registry)
@@ -73,11 +75,15 @@ class Metrics:
         self.gauges = Gauges(self)
 
     def count(self, name: str, by: int = 1, **labels: str | None) -> None:
-        series = self.series[name]
-        wanted = SERIES[name][2]
-        if wanted:
-            values = {key: (labels.get(key) or "unknown")[:MAX_LABEL] for key in wanted}
-            series = series.labels(**values)
+        key = (name, tuple(labels.items()))
+        series = self._children.get(key)
+        if series is None:
+            series = self.series[name]
+            wanted = SERIES[name][2]
+            if wanted:
+                values = {label: (labels.get(label) or "unknown")[:MAX_LABEL] for label in wanted}
+                series = series.labels(**values)
+            self._children[key] = series
         series.inc(by)
 
     def observe(self, name: str, seconds: float) -> None:
