@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 FETCH_WAIT_S = 2.0
 CRUD_START_WAIT_S = 5.0  # how long a run waits for a crud that is not running (yet)
+CRUD_BUSY_WAIT_S = 30.0  # how long one request waits for a crud that is running
 STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
 ACK_TRY_S = 2.0
 START_ELECTION_S = 30.0
@@ -72,6 +73,10 @@ class Worker:
         self._fetching: asyncio.Task[list[Msg]] | None = None
         self._queue: JetStreamContext.PullSubscription | None = None
         self.crud = CrudClient(nc)
+        # What a run reads before it starts waits longer for a crud that is running but busy (a burst of runs all
+        # reading at once): a run failed for a slow answer is worse than one that starts late. A crud that is not
+        # running is known at once. Commands keep the short wait and ask again under the same id.
+        self.reads = CrudClient(nc, timeout_s=CRUD_BUSY_WAIT_S)
         self.approvals = Approvals(nc, self.crud, settings.confirm_timeout_s, self._stopping)
         self._cancels: Subscription | None = None
         self.completed = 0
@@ -317,10 +322,10 @@ class Worker:
         """The run with the task list and its conversation: a chat command answered by the worker, any
         other message by the model; both kept in the conversation."""
         try:
-            task_list = await self.crud.tasks(wait_s=CRUD_START_WAIT_S)
+            task_list = await self.reads.tasks(wait_s=CRUD_START_WAIT_S)
             if run.attempt > 1:
                 # Delivered before: what the earlier attempts did decides which ids this one's commands get.
-                run.resume(await self.crud.audit(request.run_id, limit=MAX_RECORDED))
+                run.resume(await self.reads.audit(request.run_id, limit=MAX_RECORDED))
         except CrudError as error:
             await run.start()
             await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
@@ -332,11 +337,11 @@ class Worker:
             if run.reply and not request.text.startswith("!reset"):
                 await memory.remember(self.crud, request, "assistant", run.reply)
             return
-        recalled = await memory.recall(self.crud, request)
+        recalled = await memory.recall(self.reads, request)
         model = request.model or recalled.model
         if model:
             run.use_model(model)
-        recent = await memory.done_by_hand(self.crud, recalled.answered_at)
+        recent = await memory.done_by_hand(self.reads, recalled.answered_at)
         prompt = Prompt(text=request.text, tasks=task_list, history=recalled.turns, model=model, recent=recent)
         await memory.remember(self.crud, request, "user", request.text)
         await perform(run, prompt)
