@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from ag_ui.core import (
@@ -43,6 +44,7 @@ __all__ = [
     "RunFinishedEvent",
     "RunStartedEvent",
     "TERMINAL",
+    "TextChunk",
     "TextMessageContentEvent",
     "TextMessageEndEvent",
     "TextMessageStartEvent",
@@ -51,3 +53,12 @@ __all__ = [
     "ToolCallResultEvent",
     "ToolCallStartEvent",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    """A text delta on its way out of a worker: the one event per token, so it is never built as a model but
+    written from a template (`proto.codec.encode_text_delta`) as a TEXT_MESSAGE_CONTENT event."""
+
+    message_id: str
+    delta: str

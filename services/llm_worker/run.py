@@ -16,7 +16,7 @@ from proto.events import (
     RunErrorEvent,
     RunFinishedEvent,
     RunStartedEvent,
-    TextMessageContentEvent,
+    TextChunk,
     TextMessageEndEvent,
     TextMessageStartEvent,
     ToolCallArgsEvent,
@@ -40,7 +40,7 @@ from services.llm_worker.backends.base import (
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[BaseModel], Awaitable[None]]
+Publish = Callable[[BaseModel | TextChunk], Awaitable[None]]
 Execute = Callable[[CommandRequest], Awaitable[CommandResult]]
 Confirm = Callable[[CommandRequest], Awaitable[CommandResult | None]]
 """Ask the person before a command that changes many tasks at once: None to go ahead, else the
@@ -185,8 +185,7 @@ class Run:
         if not self.message_open:
             await self.publish(TextMessageStartEvent(message_id=self.message_id, role="assistant"))
             self.message_open = True
-        # Not validated (both are strings we made): this is the one event per token.
-        await self.publish(TextMessageContentEvent.model_construct(message_id=self.message_id, delta=delta))
+        await self.publish(TextChunk(self.message_id, delta))
         self._reply.append(delta)
 
     async def close_message(self) -> None:

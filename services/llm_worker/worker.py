@@ -30,7 +30,7 @@ from proto.bus import close as close_bus
 from proto.bus import connect, stop_service
 from proto.codec import DecodeError, decode, encode
 from proto.crud_client import ID_REUSED, CrudClient, CrudError
-from proto.events import TextMessageContentEvent
+from proto.events import TextChunk
 from proto.health import instance_metadata
 from proto.messages import CommandRequest, CommandResult, RunRequest
 from proto.streams import ensure_streams, through_election
@@ -81,14 +81,14 @@ class Worker:
         self._cancels: Subscription | None = None
         self.completed = 0
 
-    async def publish(self, event: BaseModel, out: Outgoing) -> None:
+    async def publish(self, event: BaseModel | TextChunk, out: Outgoing) -> None:
         """Publish one event of a run to its subject (captured by the CHAT_EVENTS stream).
 
         Text deltas go out without waiting for JetStream's acknowledgement, so a token never waits
         for the one before it to be stored; every other event (start, tool calls, end, finish) waits
         for it. One connection keeps them in order either way, and `Outgoing` publishes them again
         should some not be stored (a NATS node lost)."""
-        if isinstance(event, TextMessageContentEvent):
+        if isinstance(event, TextChunk):
             await out.text(event.message_id, event.delta)  # written from a template, maybe merged (Outgoing)
             return
         telemetry.saw(event, self.backend.name)
