@@ -3,7 +3,8 @@ its own list in a real crud database (SQLite in a temporary directory), the comm
 there as the worker would send them, and the list's end state is compared with the expected one.
 
 `python -m bench.accuracy dev` scores the development set (`--show` prints its misses); `heldout` the part held
-out from tuning, `newcomer` requests written afterwards as a new user would ask (only figures while tuning)."""
+out from tuning, `newcomer` requests written afterwards as a new user would ask (only figures while tuning), and
+`fresh` 99 requests written on 2026-12-03 before the next round of tuning, scored once at its end."""
 
 from __future__ import annotations
 
@@ -176,7 +177,7 @@ async def main(names: list[str], show: bool, threads: int, every: int = 1) -> di
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sets", nargs="+", choices=["dev", "heldout", "newcomer"])
+    parser.add_argument("sets", nargs="+", choices=["dev", "heldout", "newcomer", "fresh"])
     parser.add_argument("--show", action="store_true", help="print each miss (never while tuning on heldout)")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the worker's default)")
     parser.add_argument("--every", type=int, default=1, help="every n-th request only (a quick look while tuning)")
