@@ -3,20 +3,27 @@ lists, and turning the model's actions into commands against the list."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskRename, TaskToggle
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import (
+    VERBS,
     Action,
     Planner,
     find_mentions,
+    is_symbol,
     masked,
     match_task,
     split_items,
     words,
 )
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
-from services.llm_worker.backends.decoder import is_symbol, joined, unmask
-from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, meaning_prefix
+from services.llm_worker.backends.decoder import joined, unmask
+from services.llm_worker.backends.pool import POOL
+from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, Nearest, examples_shown, meaning_prefix
 
 TASKS = [
     TaskPublic(id=1, name="laundry", done=False, position=0, version=1),
@@ -102,3 +109,33 @@ def test_the_two_prompts_say_the_same_examples() -> None:
     assert prefix.count("Request: ") == len(EXAMPLES) + 1
     assert "Meaning: mark #1 as done, then mark #2 as done" in prefix
     assert set(MEANING_CUES) >= {"add", "finish", "remove", "rename", "top", "bottom", "clear", "none"}
+
+
+def test_the_nearest_examples_share_the_request_s_words_and_the_nearest_comes_last() -> None:
+    pool = (
+        ("add milk", ("add: milk",)),
+        ("move #1 to the bottom", ("bottom: #1",)),
+        ("move #1 to the top", ("top: #1",)),
+        ("tell me a joke", ("none",)),
+    )
+    nearest = Nearest(pool)
+    # A placeholder is a placeholder whatever its number, and only examples sharing a word come.
+    assert [r for r, _ in nearest.pick("move #2 to the top", 3)] == ["move #1 to the bottom", "move #1 to the top"]
+    # A misspelt word still finds its kin by its letters; a request sharing nothing gets no example.
+    assert nearest.pick("tel me a jokee", 1) == [pool[3]]
+    assert nearest.pick("zzz", 3) == []
+    assert examples_shown(pool[:1]) == "add milk\nadd: milk\n\nRequest: "
+
+
+def test_the_pool_is_well_formed_and_holds_no_request_of_the_measured_sets() -> None:
+    measured = set()
+    for path in (Path(__file__).parents[2] / "bench" / "model_set").glob("*.jsonl"):
+        measured |= {json.loads(line)["request"].casefold() for line in path.read_text().splitlines()}
+    for request, lines in POOL:
+        assert request.casefold() not in measured, request
+        marks = set(re.findall(r"#\d+", request))
+        for line in lines:
+            verb, _, rest = line.partition(":")
+            assert verb in VERBS, line
+            # An action acts on a placeholder of its own request, never on one it does not show.
+            assert set(re.findall(r"#\d+", rest)) <= marks, (request, line)

@@ -77,6 +77,13 @@ SEVERAL = [
     ("milk and laundry are done", [TaskToggle(id=2), TaskToggle(id=1)]),
     ("milk done, laundry done", [TaskToggle(id=2), TaskToggle(id=1)]),
     ("add bread and take the milk off", [TaskCreate(name="bread"), TaskDelete(id=2)]),
+    # A later line adds only words of a new clause: "are done" is said of the two, not a third item...
+    ("milk and the laundry are both done", [TaskToggle(id=2), TaskToggle(id=1)]),
+    # ...and a clause of its own is added, even before the words an earlier line used.
+    ("add polish the shoes; delete the laundry", [TaskCreate(name="polish the shoes"), TaskDelete(id=1)]),
+    # A task that is done already is not finished again by a later line: "delete" deletes it.
+    ("move milk to the top and delete call the plumber", [TaskMove(id=2, position=0), TaskDelete(id=3)]),
+    ("laundry ✔", [TaskToggle(id=1)]),
 ]
 
 

@@ -60,8 +60,15 @@ def words(text: str) -> list[Word]:
 
 
 def can_start(word: Word) -> bool:
-    """Whether a span may begin at this word: not at bare punctuation."""
-    return not all(ch in _PUNCT for ch in word.text)
+    """Whether a span may begin at this word: not at bare punctuation, nor at a lone emoji (one just before
+    a word joins that word's span)."""
+    return not all(ch in _PUNCT for ch in word.text) and not is_symbol(word)
+
+
+def is_symbol(unit: Word) -> bool:
+    """An emoji or a pictograph (🍕, 📞, ✔; not an arrow or punctuation): it belongs to the words beside it."""
+    kinds = {unicodedata.category(ch) for ch in unit.text}
+    return "So" in kinds and kinds <= {"So", "Mn", "Cf", "Sk"}
 
 
 @dataclass

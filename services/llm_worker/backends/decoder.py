@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,13 +23,19 @@ from services.llm_worker.backends.actions import (
     Word,
     can_start,
     find_mentions,
+    is_symbol,
     masked,
     request_text,
     words,
 )
-from services.llm_worker.backends.shots import MEANING_CUES, few_shot_prefix, meaning_prefix
+from services.llm_worker.backends.pool import POOL
+from services.llm_worker.backends.shots import MEANING_CUES, Nearest, examples_shown, few_shot_prefix, meaning_prefix
 
 MAX_SPAN_WORDS = 40
+NEAREST = Nearest(POOL)
+NEAREST_SHOWN = 3
+"""How many examples of the pool, the nearest the request, come between the fixed ones and the request: each
+costs the request ~15 tokens of evaluation (~5 ms a token on 2 cores); 3 scored best on the development set."""
 NEXT_LINE, LAST_LINE = "\n", "\n\n"
 
 
@@ -136,6 +141,8 @@ class Decoder:
         self.left: dict[str, tuple[TaskPublic, str]] = {}  # the named tasks no action has touched yet
         self.where: dict[str, int] = {}  # where each placeholder stands in the request
         self.reached = -1  # the furthest word of the request the answer has used
+        self.used: set[int] = set()  # the words of the request the answer has used
+        self.lines = 0  # the lines of the answer before the one being decided
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -149,13 +156,23 @@ class Decoder:
         units = words(request_text(text))
         shown, places = masked(units, find_mentions(units, tasks))
         self.shown = "".join(u.as_next() for u in shown).strip()
-        self.reader.start(f"{self.prefix}{self.shown}\n")
+        near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
+        self.reader.start(f"{self.prefix}{near}{self.shown}\n")
         left = self.left = dict(places)  # each task is acted on once
         self.where = {unit.text: i for i, unit in reversed(list(enumerate(shown))) if unit.text in places}
         for n in range(MAX_ACTIONS):
             # Only a request that names a task of the list can finish, remove, rename or move one; only a
             # first line may say "none" or "clear" (a clear after "milk is done" would take the milk away).
             verbs = [v for v in VERBS if (left or v not in TARGETED) and (n == 0 or v not in SPANLESS)]
+            # A later line adds words the earlier lines have not used ("walk the dog ✔" is one action).
+            if n > 0 and not any(can_start(u) and self._unused(shown, i) for i, u in enumerate(shown)):
+                verbs.remove("add")
+            # Nor does a later line finish a task that is done already ("move #1 to the top and delete #2").
+            if n > 0 and left and all(task.done for task, _ in left.values()):
+                verbs.remove("finish")
+            if not verbs:
+                return
+            self.lines = n
             found = self._line(verbs, shown, places, left)
             if found is None:  # the model would only add an item already on the list: not that, then
                 found = self._line([v for v in verbs if v != "add"], shown, places, left)
@@ -176,7 +193,7 @@ class Decoder:
     ) -> tuple[list[Action], str] | None:
         """One line of the answer: its actions (one, or one per task of a list the request joins) and how the
         line ended. None, rewound, when it would add exactly an item already on the list."""
-        mark, untouched, reached = self.reader.mark(), dict(left), self.reached
+        mark, untouched, reached, used = self.reader.mark(), dict(left), self.reached, set(self.used)
         # After a first line the model may also end its answer here (a blank line), rather than be made
         # to choose a verb it does not mean.
         options = verbs if "none" in verbs or len(self._enders()) == 1 else [*verbs, NEXT_LINE]
@@ -196,17 +213,17 @@ class Decoder:
             return [action], (LAST_LINE if action.verb == "none" else self._line_end())
         self.reader.feed(self.reader.tokens(":"))
         if action.verb == "add":
-            action.span, ender = self.span(shown, places, 0)
+            action.span, ender = self.span(shown, places, 0, clause=True)
             if action.span and action.span in (original for _, original in places.values()):
                 self.reader.rewind(mark)
                 left.clear()
                 left.update(untouched)
-                self.reached = reached
+                self.reached, self.used = reached, used
                 return None
             return [action], ender
         mark_at = self._place(shown, left)
         action.task, action.span = left.pop(shown[mark_at].text)
-        self.reached = max(self.reached, mark_at)
+        self._use(mark_at)
         if action.verb == "rename":
             self.reader.feed(self.reader.tokens(RENAME_TO))
             # The new name is written after the old one, and is not itself an item of the list.
@@ -217,7 +234,7 @@ class Decoder:
         for other in joined(shown, mark_at):
             if other in left:
                 task, words_of = left.pop(other)
-                self.reached = max(self.reached, self.where[other])
+                self._use(self.where[other])
                 more.append(Action(action.verb, span=words_of, task=task, confidence=action.confidence))
         return [action, *more], self._line_end()
 
@@ -236,6 +253,29 @@ class Decoder:
         index, _ = self.reader.choose([self.reader.tokens(f" {m}") for m in marks])
         return next(i for i, unit in enumerate(shown) if unit.text == marks[index])
 
+    def _unused(self, units: list[Word], i: int, offset: int = 0, clause: bool = True) -> bool:
+        """Whether word `i` of `units` (word `offset + i` of the request) is free for a new span: no line used
+        it, nor a later word of its clause ("delete" in "delete #1 and #2", but not "dust" in "add dust the
+        shelves; remove #1"); after the words used, with `clause`, only a word of a new clause."""
+        at = offset + i
+        if at in self.used:
+            return False
+        later = [u for u in self.used if u > at]
+        if later:
+            between = range(at + 1, min(later))
+            return any(j - offset < len(units) and units[j - offset].text in CLAUSE_ENDS for j in between)
+        # After the words used, a new span begins a new clause: "#1 and #2 are done" says nothing more.
+        earlier = [u for u in self.used if u < at]
+        if not earlier or not clause:
+            return True
+        between = range(max(earlier) + 1, at)
+        return any(j - offset >= 0 and units[j - offset].text.casefold() in CLAUSE_ENDS | CONNECTIVES for j in between)
+
+    def _use(self, at: int) -> None:
+        """Word `at` of the request is part of the answer now."""
+        self.reached = max(self.reached, at)
+        self.used.add(at)
+
     def _enders(self) -> tuple[str, ...]:
         """How a line may end: while the request names a task no action has touched further on than the answer
         has read ("milk done, eggs done"), the answer goes on to another line."""
@@ -247,13 +287,16 @@ class Decoder:
         index, _ = self.reader.choose([self.reader.tokens(e) for e in enders])
         return enders[index]
 
-    def span(self, units: list[Word], places: dict[str, tuple[TaskPublic, str]], offset: int) -> tuple[str, str]:
+    def span(
+        self, units: list[Word], places: dict[str, tuple[TaskPublic, str]], offset: int, clause: bool = False
+    ) -> tuple[str, str]:
         """Copy a span of the request: the model picks its first word, then each time either the word that
-        follows or the end of the line (`_enders`); `units` start at word `offset` of the request. Returns the
-        span (a placeholder in it as the words it hides) and the ender chosen."""
+        follows or the end of the line (`_enders`); `units` start at word `offset` of the request, and the span
+        at a word no earlier line used ("walk the dog ✔" is one action, not also "add: walk the dog ✔"). Returns
+        the span (a placeholder in it as the words it hides) and the ender chosen."""
         starts: dict[str, list[int]] = {}
         for i, unit in enumerate(units):
-            if can_start(unit):
+            if can_start(unit) and self._unused(units, i, offset, clause):
                 starts.setdefault(f" {unit.text}", []).append(i)
         if not starts:
             return "", self._enders()[-1]
@@ -261,7 +304,7 @@ class Decoder:
         index, _ = self.reader.choose([self.reader.tokens(t) for t in texts])
         at, taken = starts[texts[index]], [texts[index]]
         self.left.pop(texts[index].strip(), None)
-        self.reached = max(self.reached, offset + at[0])
+        self._use(offset + at[0])
         # An emoji just before the first word is part of the item ("🍕 pizza night").
         if all(i > 0 and is_symbol(units[i - 1]) for i in at):
             taken.insert(0, f" {units[at[0] - 1].text}")
@@ -282,18 +325,14 @@ class Decoder:
             at = following[options[index]]
             taken.append(options[index])
             self.left.pop(options[index].strip(), None)  # a task named in the copied words is dealt with
-            self.reached = max(self.reached, offset + at[0])
+            self._use(offset + at[0])
         return unmask(taken, places), self._enders()[-1]
 
 
 PLACEHOLDER = re.compile(r"#\d+")
+CLAUSE_ENDS = frozenset({",", ";", ".", "!", "?", ":", "-", "–", "—"})
+CONNECTIVES = frozenset({"and", "then", "also", "plus", "&", "+"})
 DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
-
-
-def is_symbol(unit: Word) -> bool:
-    """An emoji or a pictograph (🍕, 📞, ✔; not an arrow or punctuation): it belongs to the words beside it."""
-    kinds = {unicodedata.category(ch) for ch in unit.text}
-    return "So" in kinds and kinds <= {"So", "Mn", "Cf", "Sk"}
 
 
 JOINERS = frozenset({",", "and", "&", "the", "my", "also", "plus", "both"})

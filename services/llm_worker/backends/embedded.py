@@ -1,7 +1,9 @@
 """The embedded backend: Gemma 3 270M in this process (llama-cpp-python), offline, constrained to actions.
 
 A 270M base model cannot chat, but continuing a few-shot pattern under constraints it turns a request into
-actions: add, finish, remove, rename, top, bottom, clear or none, one or several (decoder.py). The model
+actions: add, finish, remove, rename, top, bottom, clear or none, one or several (decoder.py). Before the
+request the model sees fixed examples (shots.py) and the three of a larger pool most like the request by
+its words (pool.py): a small model follows a near example far better than distant ones. The model
 picks the verbs and copies spans of the request; code does the exact part (actions.py): it matches a span
 to a task of the list (case, accents, stems and typos forgiven), splits "a, b and c" into items, and makes
 each action a command. The worker writes the chat reply from the command results (`composes_reply`).

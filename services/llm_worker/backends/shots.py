@@ -3,6 +3,10 @@ verb when it is unsure, the same examples said in plain words ("mark #1 as done"
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter, defaultdict
+
 INSTRUCTIONS = (
     "Requests to a to-do list app, each turned into actions, one a line. #1, #2 stand for items already on "
     "the list.\n\n"
@@ -82,3 +86,67 @@ def meaning_prefix() -> str:
         for request, lines in EXAMPLES
     )
     return f"{MEANING_INSTRUCTIONS}{shots}\n\nRequest: "
+
+
+# ---- the examples nearest a request -------------------------------------------------------------------
+
+_TOKEN = re.compile(r"#\d+|\w+|[^\w\s]+")
+_FILLER = frozenset("# the a an my our your this that it some of".split())
+"""Words that say nothing of what a request asks by themselves (a placeholder, an article): a term only
+beside another word ("# done", "put #")."""
+TRIPLES_WEIGH = 0.3
+"""What a word's letter triples weigh in all, against 1 for the word itself."""
+
+
+def _terms(text: str) -> dict[str, float]:
+    """A request as the terms it is compared by, weighted: words in lower case, any placeholder as "#", symbols
+    kept; each pair of neighbours ("put #", "# last"), so that word order counts; and, weighing
+    `TRIPLES_WEIGH` in all, the letter triples of each word with its edges ("ed>" of "vacuumed" and "washed"), so
+    that a misspelling or another form of a word still finds its kin."""
+    units = ["#" if t.startswith("#") and t[1:].isdigit() else t for t in _TOKEN.findall(text.casefold())]
+    bag: dict[str, float] = defaultdict(float)
+    for unit in units:
+        if unit not in _FILLER:
+            bag[unit] += 1
+    for a, b in zip(units, units[1:], strict=False):
+        if not {a, b} <= _FILLER:
+            bag[f"{a} {b}"] += 1
+    for unit in units:
+        if unit.isalpha() and len(unit) >= 4:
+            edged = f"<{unit}>"
+            triples = [f"~{edged[i : i + 3]}" for i in range(len(edged) - 2)]
+            for triple in triples:
+                bag[triple] += TRIPLES_WEIGH / len(triples)
+    return bag
+
+
+class Nearest:
+    """The examples of the pool most like a request, by TF-IDF cosine over `_terms`."""
+
+    def __init__(self, pool: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+        self.pool = pool
+        counts: Counter[str] = Counter()
+        bags = [_terms(request) for request, _ in pool]
+        for bag in bags:
+            counts.update(set(bag))
+        self.idf = {term: math.log((1 + len(pool)) / (1 + n)) + 1.0 for term, n in counts.items()}
+        self.vectors = [self._vector(bag) for bag in bags]
+
+    def _vector(self, bag: dict[str, float]) -> dict[str, float]:
+        vector = {t: n * self.idf[t] for t, n in bag.items() if t in self.idf}
+        norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
+        return {t: v / norm for t, v in vector.items()}
+
+    def pick(self, request: str, k: int) -> list[tuple[str, tuple[str, ...]]]:
+        """The `k` nearest examples, the nearest last (just before the request, where it weighs most)."""
+        mine = self._vector(_terms(request))
+        scored = sorted(
+            ((sum(w * other.get(t, 0.0) for t, w in mine.items()), n) for n, other in enumerate(self.vectors)),
+            reverse=True,
+        )
+        return [self.pool[n] for score, n in reversed(scored[:k]) if score > 0]
+
+
+def examples_shown(examples: list[tuple[str, tuple[str, ...]]]) -> str:
+    """Examples as the prompt writes them, each followed by the next "Request: "."""
+    return "".join(f"{request}\n" + "\n".join(lines) + "\n\nRequest: " for request, lines in examples)
