@@ -4,7 +4,9 @@ there as the worker would send them, and the list's end state is compared with t
 
 `python -m bench.accuracy dev` scores the development set (`--show` prints its misses); `heldout` the part held
 out from tuning, `newcomer` requests written afterwards as a new user would ask (only figures while tuning), and
-`fresh` 99 requests written on 2026-12-03 before the next round of tuning, scored once at its end."""
+`fresh` 99 requests written on 2026-12-03 before the next round of tuning, scored once at its end, and
+`independent` 100 requests written the same day by a writer who saw neither the code, its examples nor the
+other sets (three of its requests happen to be in them too)."""
 
 from __future__ import annotations
 
@@ -177,7 +179,7 @@ async def main(names: list[str], show: bool, threads: int, every: int = 1) -> di
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sets", nargs="+", choices=["dev", "heldout", "newcomer", "fresh"])
+    parser.add_argument("sets", nargs="+", choices=["dev", "heldout", "newcomer", "fresh", "independent"])
     parser.add_argument("--show", action="store_true", help="print each miss (never while tuning on heldout)")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the worker's default)")
     parser.add_argument("--every", type=int, default=1, help="every n-th request only (a quick look while tuning)")
