@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
@@ -34,6 +36,8 @@ from proto.messages import (
     TaskList,
     TaskPublic,
 )
+
+T = TypeVar("T")
 
 CRUD_TIMEOUT_S = 5.0
 PATIENCE_S = 15.0
@@ -141,22 +145,29 @@ class CrudClient:
         )
         return CrudError(subject, reason, TIMED_OUT)
 
-    async def tasks(self, wait_s: float = 0.0) -> list[TaskPublic]:
-        """The whole task list in list order. A crud that is not running is waited for up to `wait_s`:
-        services started together may need it before it is up."""
+    async def _waiting(self, read: Callable[[], Awaitable[T]], wait_s: float) -> T:
+        """A read; a crud that is not running is waited for up to `wait_s`: services started together may
+        need it before it is up."""
         deadline = time.monotonic() + wait_s
         while True:
             try:
-                return (await self._call(subjects.TASK_LIST, ListRequest(), TaskList)).tasks
+                return await read()
             except CrudError as error:
                 if error.code != NOT_RUNNING or time.monotonic() + START_POLL_S > deadline:
                     raise
             await asyncio.sleep(START_POLL_S)
 
-    async def conversation(self, thread_id: str, limit: int = 20) -> list[ChatMessage]:
-        """The last `limit` messages of a conversation, oldest first."""
+    async def tasks(self, wait_s: float = 0.0) -> list[TaskPublic]:
+        """The whole task list in list order (a crud not running waited for up to `wait_s`)."""
+        listed = await self._waiting(lambda: self._call(subjects.TASK_LIST, ListRequest(), TaskList), wait_s)
+        return listed.tasks
+
+    async def conversation(self, thread_id: str, limit: int = 20, wait_s: float = 0.0) -> list[ChatMessage]:
+        """The last `limit` messages of a conversation, oldest first (a crud not running waited for up to
+        `wait_s`)."""
         query = ConversationRequest(thread_id=thread_id, limit=limit)
-        return (await self._call(subjects.CONVERSATION_RECENT, query, Conversation)).messages
+        found = await self._waiting(lambda: self._call(subjects.CONVERSATION_RECENT, query, Conversation), wait_s)
+        return found.messages
 
     async def append(self, message: ChatMessage) -> bool:
         """Add a message to its conversation; False when one with its id was stored already."""
@@ -179,9 +190,11 @@ class CrudClient:
         """The questions still waiting for a person's answer."""
         return (await self._call(subjects.CONFIRMATION_PENDING, PendingRequest(), ConfirmationList)).confirmations
 
-    async def audit(self, run_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        """What was done, newest first: every command, or those of one run."""
-        return (await self._call(subjects.AUDIT_LIST, AuditRequest(run_id=run_id, limit=limit), AuditList)).entries
+    async def audit(self, run_id: str | None = None, limit: int = 100, wait_s: float = 0.0) -> list[AuditEntry]:
+        """What was done, newest first: every command, or those of one run (a crud not running waited for
+        up to `wait_s`)."""
+        query = AuditRequest(run_id=run_id, limit=limit)
+        return (await self._waiting(lambda: self._call(subjects.AUDIT_LIST, query, AuditList), wait_s)).entries
 
     async def ping(self, timeout_s: float = 1.0) -> None:
         """Return once some crud instance answers its nats.micro PING; a CrudError if none does in time."""

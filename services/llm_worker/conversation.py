@@ -6,11 +6,13 @@ from proto.crud_client import CrudClient, CrudError
 from proto.messages import ChatMessage
 
 
-async def history(crud: CrudClient, thread_id: str, limit: int = 20) -> tuple[list[ChatMessage], str | None]:
+async def history(
+    crud: CrudClient, thread_id: str, limit: int = 20, wait_s: float = 0.0
+) -> tuple[list[ChatMessage], str | None]:
     """The conversation's messages since the last `!reset` (oldest first) and the model chosen for it
-    with `!model`, if any; nothing if crud is away."""
+    with `!model`, if any; nothing if crud is away (a crud not running waited for up to `wait_s`)."""
     try:
-        messages = await crud.conversation(thread_id, limit)
+        messages = await crud.conversation(thread_id, limit, wait_s=wait_s)
     except CrudError:
         return [], None
     for n in range(len(messages) - 1, -1, -1):

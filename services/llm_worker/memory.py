@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from proto.crud_client import CrudClient, CrudError
-from proto.messages import MAX_MESSAGE, ChatMessage, RunRequest
+from proto.messages import MAX_MESSAGE, AuditEntry, ChatMessage, RunRequest
 from services.llm_worker import bang, conversation
 from services.llm_worker.backends.base import HistoryTurn
 
@@ -26,10 +26,11 @@ class Recalled:
     answered_at: float | None
 
 
-async def recall(crud: CrudClient, request: RunRequest) -> Recalled:
+async def recall(crud: CrudClient, request: RunRequest, wait_s: float = 0.0) -> Recalled:
     """What the model is shown of the conversation. Chat commands and their answers are left out (the model
-    never sees them), and so are this run's own messages when it is redelivered."""
-    earlier, thread_model = await conversation.history(crud, request.thread_id)
+    never sees them), and so are this run's own messages when it is redelivered. A crud not running is waited
+    for up to `wait_s`."""
+    earlier, thread_model = await conversation.history(crud, request.thread_id, wait_s=wait_s)
     commands = {m.run_id for m in earlier if m.role == "user" and bang.is_bang(m.text)}
     kept = [m for m in earlier if m.run_id != request.run_id and m.run_id not in commands]
     answers = [m.at for m in kept if m.role == "assistant"]
@@ -37,16 +38,21 @@ async def recall(crud: CrudClient, request: RunRequest) -> Recalled:
     return Recalled(turns, thread_model, max(answers) if answers else None)
 
 
-async def done_by_hand(crud: CrudClient, since: float | None, now: float | None = None) -> tuple[str, ...]:
-    """What people changed by hand (from crud's audit, not from any page) since the model last answered in
-    this conversation, or in the last RECENT_S when it never has: at most MAX_RECENT lines, oldest first,
-    each "10:42: added “milk”". Nothing when crud cannot say: the run goes on without it."""
+async def changes(crud: CrudClient, wait_s: float = 0.0) -> list[AuditEntry]:
+    """crud's latest audit entries, newest first, for `done_by_hand`; none when crud cannot say (the run goes
+    on without them). A crud not running is waited for up to `wait_s`."""
+    try:
+        return await crud.audit(limit=AUDIT_READ, wait_s=wait_s)
+    except CrudError:
+        return []
+
+
+def done_by_hand(entries: list[AuditEntry], since: float | None, now: float | None = None) -> tuple[str, ...]:
+    """What people changed by hand (from crud's audit `entries`, newest first, not from any page) since the
+    model last answered in this conversation, or in the last RECENT_S when it never has: at most MAX_RECENT
+    lines, oldest first, each "10:42: added “milk”"."""
     now = time.time() if now is None else now
     start = max(since or 0.0, now - RECENT_S)
-    try:
-        entries = await crud.audit(limit=AUDIT_READ)
-    except CrudError:
-        return ()
     lines = []
     for entry in entries:  # newest first
         if entry.at <= start:
