@@ -13,6 +13,7 @@ from services.llm_worker.backends.actions import (
     VERBS,
     Action,
     Planner,
+    clean,
     find_mentions,
     is_symbol,
     masked,
@@ -21,7 +22,7 @@ from services.llm_worker.backends.actions import (
     words,
 )
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
-from services.llm_worker.backends.decoder import joined, unmask
+from services.llm_worker.backends.decoder import joined, quoted, unmask
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, Nearest, examples_shown, meaning_prefix
 
@@ -139,3 +140,14 @@ def test_the_pool_is_well_formed_and_holds_no_request_of_the_measured_sets() -> 
             assert verb in VERBS, line
             # An action acts on a placeholder of its own request, never on one it does not show.
             assert set(re.findall(r"#\d+", rest)) <= marks, (request, line)
+
+
+def test_quotes_stand_apart_from_the_words_they_hold_and_a_name_keeps_its_brackets() -> None:
+    units = words("add 'mop the floor' to Dave's list, don't")
+    assert [u.text for u in units] == ["add", "'", "mop", "the", "floor", "'", "to", "Dave's", "list", ",", "don't"]
+    assert quoted(units) == {2: 5}
+    assert quoted(words('change “a b” to "c"')) == {2: 4, 7: 8}
+    assert quoted(words("it's Dave's '' and an open ' quote")) == {}
+    assert clean("renew the permit (2025)") == "renew the permit (2025)"
+    assert clean("(2025) budget") == "(2025) budget"
+    assert clean("milk!! (") == "milk"

@@ -84,6 +84,10 @@ SEVERAL = [
     # A task that is done already is not finished again by a later line: "delete" deletes it.
     ("move milk to the top and delete call the plumber", [TaskMove(id=2, position=0), TaskDelete(id=3)]),
     ("laundry ✔", [TaskToggle(id=1)]),
+    # Words in quotes are a name as written, brackets and all.
+    ("could you add 'mop the kitchen floor' to my list?", [TaskCreate(name="mop the kitchen floor")]),
+    ("rename 'milk' to 'milk (2 litres)'", [TaskRename(id=2, new_name="milk (2 litres)")]),
+    ("rename 'laundry' to '🧺 laundry'", [TaskRename(id=1, new_name="🧺 laundry")]),
 ]
 
 

@@ -46,7 +46,9 @@ class Word:
         return f" {self.text}" if self.spaced else self.text
 
 
-_WORD = re.compile(r"#\d+|[\w'’]+|[^\w\s'’]+")
+_WORD = re.compile(r"#\d+|\w+(?:['’]\w+)*|[^\w\s'’]+|['’]")
+"""A placeholder; a word, an apostrophe inside it ("Dave's", "don't") but not a quote around it ("'call
+grandma'" is a quote, two words and a quote); a run of other symbols; a quote alone."""
 _PUNCT = set("!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'’…–—")
 
 
@@ -84,11 +86,21 @@ class Action:
     alternatives: dict[str, float] = field(default_factory=dict)
 
 
+_CLOSING = {")": "(", "]": "["}
+_OPENING = {opener: closer for closer, opener in _CLOSING.items()}
+
+
 def clean(span: str) -> str:
-    """A span as a task name: single spaces, no punctuation at its ends (an emoji stays)."""
+    """A span as a task name: single spaces, no punctuation at its ends (an emoji stays), but a bracket that
+    closes one the name opens stays ("renew the permit (2025)"), as does one that opens a pair."""
     text = " ".join(span.split())
-    while text and (text[0] in _PUNCT or text[-1] in _PUNCT):
-        text = text.strip("".join(_PUNCT)).strip()
+    while text:
+        if text[0] in _PUNCT and not (text[0] in _OPENING and _OPENING[text[0]] in text):
+            text = text[1:].strip()
+        elif text[-1] in _PUNCT and not (text[-1] in _CLOSING and _CLOSING[text[-1]] in text):
+            text = text[:-1].strip()
+        else:
+            break
     return text[:MAX_NAME]
 
 

@@ -143,6 +143,7 @@ class Decoder:
         self.reached = -1  # the furthest word of the request the answer has used
         self.used: set[int] = set()  # the words of the request the answer has used
         self.lines = 0  # the lines of the answer before the one being decided
+        self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -156,6 +157,7 @@ class Decoder:
         units = words(request_text(text))
         shown, places = masked(units, find_mentions(units, tasks))
         self.shown = "".join(u.as_next() for u in shown).strip()
+        self.quotes = quoted(shown)  # found in the whole request: a quote's marks pair from its start
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
         left = self.left = dict(places)  # each task is acted on once
@@ -294,9 +296,18 @@ class Decoder:
         follows or the end of the line (`_enders`); `units` start at word `offset` of the request, and the span
         at a word no earlier line used ("walk the dog ✔" is one action, not also "add: walk the dog ✔"). Returns
         the span (a placeholder in it as the words it hides) and the ender chosen."""
+        # Words in quotes are a name as written: a span that begins at one is the whole quote.
+        # (Keyed by the quote's first word that may begin a span; an emoji before it is part of the name.)
+        quotes: dict[int, tuple[int, int]] = {}
+        for first, end in self.quotes.items():
+            if first < offset or not self._unused(units, first - offset, offset, clause):
+                continue
+            begin = next((j for j in range(first, end) if can_start(units[j - offset])), None)
+            if begin is not None:
+                quotes[begin - offset] = (first - offset, end - offset)
         starts: dict[str, list[int]] = {}
         for i, unit in enumerate(units):
-            if can_start(unit) and self._unused(units, i, offset, clause):
+            if can_start(unit) and self._unused(units, i, offset, clause) and (i in quotes or not quotes):
                 starts.setdefault(f" {unit.text}", []).append(i)
         if not starts:
             return "", self._enders()[-1]
@@ -305,6 +316,19 @@ class Decoder:
         at, taken = starts[texts[index]], [texts[index]]
         self.left.pop(texts[index].strip(), None)
         self._use(offset + at[0])
+        if at[0] in quotes:
+            first, end = quotes[at[0]]
+            taken = [f" {units[j].text}" if j == first else units[j].as_next() for j in range(first, at[0] + 1)]
+            rest = units[at[0] + 1 : end]
+            if rest:
+                self.reader.feed(self.reader.tokens("".join(u.as_next() for u in rest)))
+            for i, unit in enumerate(rest, at[0] + 1):
+                taken.append(unit.as_next())
+                self.left.pop(unit.text, None)
+                self._use(offset + i)
+            enders = self._enders()
+            index, _ = self.reader.choose([self.reader.tokens(e) for e in enders])
+            return unmask(taken, places), enders[index]
         # An emoji just before the first word is part of the item ("🍕 pizza night").
         if all(i > 0 and is_symbol(units[i - 1]) for i in at):
             taken.insert(0, f" {units[at[0] - 1].text}")
@@ -330,6 +354,26 @@ class Decoder:
 
 
 PLACEHOLDER = re.compile(r"#\d+")
+QUOTES = {"'": "'", '"': '"', "‘": "’", "“": "”", "«": "»"}
+
+
+def quoted(units: list[Word]) -> dict[int, int]:
+    """The quotes of a request: for each, its first word and the index of its closing mark ("add 'call
+    grandma' please": {3: 5}). A quote holds at least one word, and a mark closes only its own kind."""
+    found: dict[int, int] = {}
+    i = 0
+    while i < len(units):
+        closing = QUOTES.get(units[i].text)
+        if closing is not None:
+            end = next((j for j in range(i + 1, len(units)) if units[j].text == closing), None)
+            if end is not None:
+                if end > i + 1 and end - i <= MAX_SPAN_WORDS:
+                    found[i + 1] = end
+                i = end
+        i += 1
+    return found
+
+
 CLAUSE_ENDS = frozenset({",", ";", ".", "!", "?", ":", "-", "–", "—"})
 CONNECTIVES = frozenset({"and", "then", "also", "plus", "&", "+"})
 DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
