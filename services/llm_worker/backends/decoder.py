@@ -140,9 +140,7 @@ class Decoder:
         self.shown = ""
         self.left: dict[str, tuple[TaskPublic, str]] = {}  # the named tasks no action has touched yet
         self.where: dict[str, int] = {}  # where each placeholder stands in the request
-        self.reached = -1  # the furthest word of the request the answer has used
         self.used: set[int] = set()  # the words of the request the answer has used
-        self.lines = 0  # the lines of the answer before the one being decided
         self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
 
     def warm(self) -> None:
@@ -174,7 +172,6 @@ class Decoder:
                 verbs.remove("finish")
             if not verbs:
                 return
-            self.lines = n
             found = self._line(verbs, shown, places, left)
             if found is None:  # the model would only add an item already on the list: not that, then
                 found = self._line([v for v in verbs if v != "add"], shown, places, left)
@@ -195,7 +192,7 @@ class Decoder:
     ) -> tuple[list[Action], str] | None:
         """One line of the answer: its actions (one, or one per task of a list the request joins) and how the
         line ended. None, rewound, when it would add exactly an item already on the list."""
-        mark, untouched, reached, used = self.reader.mark(), dict(left), self.reached, set(self.used)
+        mark, untouched, used = self.reader.mark(), dict(left), set(self.used)
         # After a first line the model may also end its answer here (a blank line), rather than be made
         # to choose a verb it does not mean.
         options = verbs if "none" in verbs or len(self._enders()) == 1 else [*verbs, NEXT_LINE]
@@ -220,7 +217,7 @@ class Decoder:
                 self.reader.rewind(mark)
                 left.clear()
                 left.update(untouched)
-                self.reached, self.used = reached, used
+                self.used = used
                 return None
             return [action], ender
         mark_at = self._place(shown, left)
@@ -275,8 +272,12 @@ class Decoder:
 
     def _use(self, at: int) -> None:
         """Word `at` of the request is part of the answer now."""
-        self.reached = max(self.reached, at)
         self.used.add(at)
+
+    @property
+    def reached(self) -> int:
+        """The furthest word of the request the answer has used (-1: none yet)."""
+        return max(self.used, default=-1)
 
     def _enders(self) -> tuple[str, ...]:
         """How a line may end: while the request names a task no action has touched further on than the answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 
 INSTRUCTIONS = (
     "Requests to a to-do list app, each turned into actions, one a line. #1, #2 stand for items already on "
@@ -41,8 +42,7 @@ EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def few_shot_prefix() -> str:
     """Everything before the person's request: the same for every request, so llama.cpp keeps it cached."""
-    shots = "\n\n".join(f"Request: {request}\n" + "\n".join(lines) for request, lines in EXAMPLES)
-    return f"{INSTRUCTIONS}{shots}\n\nRequest: "
+    return f"{INSTRUCTIONS}Request: {examples_shown(EXAMPLES)}"
 
 
 MEANING_INSTRUCTIONS = (
@@ -147,6 +147,6 @@ class Nearest:
         return [self.pool[n] for score, n in reversed(scored[:k]) if score > 0]
 
 
-def examples_shown(examples: list[tuple[str, tuple[str, ...]]]) -> str:
+def examples_shown(examples: Sequence[tuple[str, tuple[str, ...]]]) -> str:
     """Examples as the prompt writes them, each followed by the next "Request: "."""
     return "".join(f"{request}\n" + "\n".join(lines) + "\n\nRequest: " for request, lines in examples)
