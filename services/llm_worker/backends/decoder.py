@@ -25,6 +25,7 @@ from services.llm_worker.backends.actions import (
     find_mentions,
     is_symbol,
     masked,
+    names_all,
     request_text,
     words,
 )
@@ -191,7 +192,8 @@ class Decoder:
         left: dict[str, tuple[TaskPublic, str]],
     ) -> tuple[list[Action], str] | None:
         """One line of the answer: its actions (one, or one per task of a list the request joins) and how the
-        line ended. None, rewound, when it would add exactly an item already on the list."""
+        line ended. None, rewound, when it would add an item already on the list (the whole of one: "add milk"
+        still adds milk beside "oat milk")."""
         mark, untouched, used = self.reader.mark(), dict(left), set(self.used)
         # After a first line the model may also end its answer here (a blank line), rather than be made
         # to choose a verb it does not mean.
@@ -213,7 +215,7 @@ class Decoder:
         self.reader.feed(self.reader.tokens(":"))
         if action.verb == "add":
             action.span, ender = self.span(shown, places, 0, clause=True)
-            if action.span and action.span in (original for _, original in places.values()):
+            if action.span and any(names_all(action.span, task.name) for task, _ in places.values()):
                 self.reader.rewind(mark)
                 left.clear()
                 left.update(untouched)
