@@ -201,6 +201,8 @@ class Decoder:
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
             share = self._second_opinion(options, share)
+        if options[int(share.argmax())] in ("top", "bottom") and "bottom" in options and self.second is not None:
+            share = self._direction(options, share, left)
         index = int(share.argmax())
         self.reader.feed(self.reader.tokens(options[index]))  # each verb is one token
         if options[index] == NEXT_LINE:
@@ -247,6 +249,25 @@ class Decoder:
         other = self.second.share([self.second.tokens(MEANING_CUES[v]) for v in verbs])
         joint = share * other
         return np.asarray(joint / joint.sum())
+
+    def _direction(self, verbs: list[str], share: np.ndarray, left: dict[str, tuple[TaskPublic, str]]) -> np.ndarray:
+        """Top or bottom, from the request read as "move #1 to the …" too: the action lines lean to "top" (its
+        examples come first), while the plain words tell "last", "the end" and "down" from "first" and "up".
+        The two readings' probabilities multiplied, their sum kept."""
+        assert self.second is not None
+        top, bottom = verbs.index("top"), verbs.index("bottom")
+        self.second.start(f"{meaning_prefix()}{self.shown}\nMeaning: move")
+        marks = list(left)
+        self.second.choose([self.second.tokens(f" {m}") for m in marks])
+        self.second.feed(self.second.tokens(" to the"))
+        said = self.second.share([self.second.tokens(" top"), self.second.tokens(" bottom")])
+        both = share[top] * said[0] + share[bottom] * said[1]
+        out = share.copy()
+        if both > 0:
+            out[top], out[bottom] = (
+                (share[top] + share[bottom]) * np.array([share[top] * said[0], share[bottom] * said[1]]) / both
+            )
+        return out
 
     def _place(self, shown: list[Word], left: dict[str, tuple[TaskPublic, str]]) -> int:
         """The placeholder the model acts on, among those not yet acted on: where it stands in the request."""
