@@ -14,10 +14,12 @@ from services.llm_worker.backends.actions import (
     Action,
     Planner,
     clean,
+    edits,
     find_mentions,
     is_symbol,
     masked,
     match_task,
+    names_all,
     split_items,
     words,
 )
@@ -50,6 +52,50 @@ def test_the_tasks_a_request_names_become_placeholders() -> None:
     assert shown("landry done")[0] == "#1 done"
     assert shown("called the plumber")[0] == "called the #1"
     assert shown("add eggs")[0] == "add eggs"
+
+
+LONGER = [
+    TaskPublic(id=1, name="vacuum the living room", done=False, position=0, version=1),
+    TaskPublic(id=2, name="call Zoë about the weekend", done=False, position=1, version=1),
+    TaskPublic(id=3, name="book the dentist appointment", done=False, position=2, version=1),
+    TaskPublic(id=4, name="renew the car insurance before the end of March", done=False, position=3, version=1),
+    TaskPublic(id=5, name="finish the problem set", done=False, position=4, version=1),
+    TaskPublic(id=6, name="oat milk", done=False, position=5, version=1),
+    TaskPublic(id=7, name="walk the dog", done=False, position=6, version=1),
+]
+
+
+def named(text: str, tasks: list[TaskPublic] = LONGER) -> tuple[str, list[str]]:
+    """The request as the model sees it, and the names of the tasks its placeholders stand for."""
+    units = words(text)
+    out, places = masked(units, find_mentions(units, tasks))
+    return "".join(u.as_next() for u in out).strip(), [task.name for task, _ in places.values()]
+
+
+def test_another_form_of_a_task_s_word_names_it() -> None:
+    assert named("the vacuuming is done") == ("the #1 is done", ["vacuum the living room"])
+    assert named("called Zoë") == ("called #1", ["call Zoë about the weekend"])
+
+
+def test_a_misspelt_word_names_its_task() -> None:
+    assert named("booked the appointmnet") == ("booked the #1", ["book the dentist appointment"])
+    assert named("finsihed the problm set") == ("finsihed the #1", ["finish the problem set"])
+    assert edits("appointmnet", "appointment") == 1  # two letters swapped are one slip
+
+
+def test_a_telling_part_of_a_long_name_names_the_task() -> None:
+    assert named("the car insurance is sorted") == ("the #1 is sorted", [LONGER[3].name])
+
+
+def test_a_new_item_like_a_task_is_not_taken_for_it() -> None:
+    # A part of a name beside another word of the same thing describes that thing: these are new items.
+    assert named("add almond milk") == ("add almond milk", [])
+    assert named("+ dog food") == ("+ dog food", [])
+    # Nor does a word requests say what to do with ("finish", "done") name a task alone.
+    assert named("the report is finished")[1] == []
+    # "milk" is only part of "oat milk", so the model may add it; "landry" is the whole of "laundry".
+    assert not names_all("milk", "oat milk")
+    assert names_all("landry", "laundry")
 
 
 def test_a_task_named_twice_is_masked_once_so_a_new_name_stays_readable() -> None:

@@ -40,6 +40,10 @@ CASES = [
     ("delete the laundry", TaskDelete(id=1)),
     ("put milk first", TaskMove(id=2, position=0)),
     ("move the laundry to the top", TaskMove(id=1, position=0)),
+    # The end of the list is the bottom, however it is said (three tasks: the last is position 2).
+    ("move the laundry last", TaskMove(id=1, position=2)),
+    ("move milk to the end", TaskMove(id=2, position=2)),
+    ("move the laundry down to the bottom of the list", TaskMove(id=1, position=2)),
 ]
 
 
