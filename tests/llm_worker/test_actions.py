@@ -91,6 +91,8 @@ def test_a_new_item_like_a_task_is_not_taken_for_it() -> None:
     # A part of a name beside another word of the same thing describes that thing: these are new items.
     assert named("add almond milk") == ("add almond milk", [])
     assert named("+ dog food") == ("+ dog food", [])
+    assert shown("add milk chocolate")[0] == "add milk chocolate"  # a name of one word, "milk", as much
+    assert shown("milk done")[0] == "#1 done"
     # Nor does a word requests say what to do with ("finish", "done") name a task alone.
     assert named("the report is finished")[1] == []
     # "milk" is only part of "oat milk", so the model may add it; "landry" is the whole of "laundry".

@@ -379,12 +379,13 @@ def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
                     score, part = names.score(content_words(span), task)
                 if score < (PART_AT_LEAST if part else MENTION_AT_LEAST):
                     continue
-                if part and (
-                    _modifies(units, j, names.words[task.id], True)
-                    or _modifies(units, i - 1, names.words[task.id], False)
-                ):
+                marks = _marks(units, i, j, task.name)
+                # A name of one word is a part too of what it describes: "milk chocolate" is not "milk".
+                if (part or size == 1) and _modifies(units, marks[1], names.words[task.id], part):
                     continue
-                found.append(Mention(i, j, task, score, _marks(units, i, j, task.name)))
+                if part and _modifies(units, marks[0] - 1, names.words[task.id], False):
+                    continue
+                found.append(Mention(i, j, task, score, marks))
     chosen: list[Mention] = []
     for mention in sorted(found, key=lambda m: (-m.score, m.start, m.end)):
         apart = all(mention.end <= c.start or mention.start >= c.end for c in chosen)
