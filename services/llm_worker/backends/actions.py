@@ -121,7 +121,7 @@ def split_items(span: str) -> list[str]:
 
 _STOP = frozenset(
     "the a an my our your to of for on in at from with it its off this that these those one list item items "
-    "task please is are was be about up and or by as into onto".split()
+    "task thing things stuff please is are was be about up and or by as into onto".split()
 )
 
 
@@ -169,10 +169,12 @@ def edits(a: str, b: str) -> int:
 
 
 def _misspelt(a: str, b: str) -> bool:
-    """One slip in a word of four letters or more (a letter dropped, added, changed or two swapped), two in one
-    of eight or more: "appointmnet", "problm"."""
+    """One slip in a word of four letters or more (a letter dropped, added, changed or two swapped; in a word of
+    four, not a letter changed: "rent" is not "tent"), two in one of eight or more: "appointmnet", "problm"."""
     shortest = min(len(a), len(b))
     allowed = 2 if shortest >= 8 else 1 if shortest >= 4 else 0
+    if shortest == 4 and len(a) == len(b) and sorted(a) != sorted(b):
+        return False
     return allowed > 0 and abs(len(a) - len(b)) <= allowed and edits(a, b) <= allowed
 
 
