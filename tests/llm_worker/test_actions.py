@@ -14,17 +14,15 @@ from services.llm_worker.backends.actions import (
     Action,
     Planner,
     clean,
-    edits,
     find_mentions,
     is_symbol,
     masked,
-    match_task,
-    names_all,
     split_items,
     words,
 )
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
 from services.llm_worker.backends.decoder import joined, quoted, unmask
+from services.llm_worker.backends.matching import edits, match_task, names_all
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, Nearest, examples_shown, meaning_prefix
 

@@ -5,7 +5,6 @@ request's words exactly."""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -25,10 +24,10 @@ from services.llm_worker.backends.actions import (
     find_mentions,
     is_symbol,
     masked,
-    names_all,
     request_text,
     words,
 )
+from services.llm_worker.backends.matching import PLACEHOLDER, names_all
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.shots import MEANING_CUES, Nearest, examples_shown, few_shot_prefix, meaning_prefix
 
@@ -377,7 +376,6 @@ class Decoder:
         return unmask(taken, places), self._enders()[-1]
 
 
-PLACEHOLDER = re.compile(r"#\d+")
 QUOTES = {"'": "'", '"': '"', "‘": "’", "“": "”", "«": "»"}
 
 
