@@ -83,6 +83,8 @@ def test_a_misspelt_word_names_its_task() -> None:
 
 def test_a_telling_part_of_a_long_name_names_the_task() -> None:
     assert named("the car insurance is sorted") == ("the #1 is sorted", [LONGER[3].name])
+    # A verb before the part acts on it; it is not another word of the thing, as "almond" is below.
+    assert named("texted Zoë") == ("texted #1", ["call Zoë about the weekend"])
 
 
 def test_a_new_item_like_a_task_is_not_taken_for_it() -> None:
