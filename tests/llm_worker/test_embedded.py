@@ -87,6 +87,8 @@ SEVERAL = [
     ("add polish the shoes; delete the laundry", [TaskCreate(name="polish the shoes"), TaskDelete(id=1)]),
     # A task that is done already is not finished again by a later line: "delete" deletes it.
     ("move milk to the top and delete call the plumber", [TaskMove(id=2, position=0), TaskDelete(id=3)]),
+    # A move to the end in a later line goes to the end too.
+    ("mark milk done and move the laundry to the end", [TaskToggle(id=2), TaskMove(id=1, position=2)]),
     ("laundry ✔", [TaskToggle(id=1)]),
     # Words in quotes are a name as written, brackets and all.
     ("could you add 'mop the kitchen floor' to my list?", [TaskCreate(name="mop the kitchen floor")]),

@@ -127,6 +127,12 @@ class Reader:
 
 SURE = 0.7
 """Below this probability for its first verb, the model is asked again in plain words (the second pass)."""
+TOP_SAID = (" top", " start", " front", " beginning")
+BOTTOM_SAID = (" bottom", " end", " back")
+"""The words for each end of a list that may follow "move #1 to the" in plain words: the model's probability for
+an end is that of all its words, so that it may copy the request's own ("to the end")."""
+EVEN = 0.2
+"""The plain words cannot tell top from bottom when their probabilities are this close ("#1 can wait")."""
 
 
 class Decoder:
@@ -250,22 +256,24 @@ class Decoder:
         return np.asarray(joint / joint.sum())
 
     def _direction(self, verbs: list[str], share: np.ndarray, left: dict[str, tuple[TaskPublic, str]]) -> np.ndarray:
-        """Top or bottom, from the request read as "move #1 to the …" too: the action lines lean to "top" (its
-        examples come first), while the plain words tell "last", "the end" and "down" from "first" and "up".
-        The two readings' probabilities multiplied, their sum kept."""
+        """Top or bottom, from the request read as "move #1 to the …": the action lines only say that it is a
+        move (they lean to "top", whose examples come first, even for "move #1 to the end"), while the plain words
+        tell "last", "the end" and "down" from "first" and "up". Where the plain words cannot tell, the two
+        readings' probabilities multiplied. The two verbs' sum is kept."""
         assert self.second is not None
         top, bottom = verbs.index("top"), verbs.index("bottom")
         self.second.start(f"{meaning_prefix()}{self.shown}\nMeaning: move")
         marks = list(left)
         self.second.choose([self.second.tokens(f" {m}") for m in marks])
         self.second.feed(self.second.tokens(" to the"))
-        said = self.second.share([self.second.tokens(" top"), self.second.tokens(" bottom")])
-        both = share[top] * said[0] + share[bottom] * said[1]
+        ends = [*TOP_SAID, *BOTTOM_SAID]
+        each = self.second.share([self.second.tokens(e) for e in ends])
+        said = np.array([each[: len(TOP_SAID)].sum(), each[len(TOP_SAID) :].sum()])
+        if abs(said[0] - said[1]) < EVEN:
+            said = said * np.array([share[top], share[bottom]])
         out = share.copy()
-        if both > 0:
-            out[top], out[bottom] = (
-                (share[top] + share[bottom]) * np.array([share[top] * said[0], share[bottom] * said[1]]) / both
-            )
+        if said.sum() > 0:
+            out[top], out[bottom] = (share[top] + share[bottom]) * said / said.sum()
         return out
 
     def _place(self, shown: list[Word], left: dict[str, tuple[TaskPublic, str]]) -> int:
