@@ -4,6 +4,7 @@ of a word, a slip of a letter, accents and case), weighted by how much each says
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 
@@ -29,6 +30,7 @@ def content_words(text: str) -> list[str]:
     return kept or found
 
 
+@functools.lru_cache(maxsize=4096)
 def stem(word: str) -> str:
     """A word without its ending (-ing, -ed, -es, -s, -ies), a final e or a doubled last consonant, so that the
     forms of a word meet: "vacuuming", "vacuumed" → "vacuum"; "called", "call" → "cal"; "mopped" → "mop"."""
@@ -70,6 +72,7 @@ def _misspelt(a: str, b: str) -> bool:
     return allowed > 0 and abs(len(a) - len(b)) <= allowed and edits(a, b) <= allowed
 
 
+@functools.lru_cache(maxsize=65536)  # a request's windows compare the same words again and again
 def alike(a: str, b: str, strict: bool = False) -> float:
     """How alike two words are: the same, a plural, another form of the same word (mow/mowed, vacuuming/vacuum;
     not when `strict`, for "vacuumed" says more than "vacuum"), or misspelled (landry, finsihed)."""
