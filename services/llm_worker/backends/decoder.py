@@ -137,7 +137,8 @@ EVEN = 0.2
 
 class Decoder:
     """The model's actions for one request, each as soon as its line is complete. `second`, a context of the
-    same model holding the plain-meaning prompt, gives a second opinion on a first verb the model is unsure of."""
+    same model holding the plain-meaning prompt, gives a second opinion on a first verb the model is unsure of,
+    and says which end of the list a move goes to."""
 
     def __init__(self, reader: Reader, second: Reader | None = None) -> None:
         self.reader = reader
