@@ -28,7 +28,7 @@ def contract() -> dict[str, Any]:
     return {
         "subjects": {
             "run_request": subjects.CHAT_SUBMIT,
-            "run_event": subjects.run_events("{run_id}"),
+            "run_event": subjects.run_event("{run_id}", "{attempt}", "{index}"),
             "cancel": subjects.chat_cancel("{run_id}"),
             "command_request": subjects.crud_command("{entity}", "{op}"),
             "task_list": subjects.TASK_LIST,

@@ -54,9 +54,30 @@ CONVERSATION_APPEND = "crud.conversation.append"
 CONVERSATION_RECENT = "crud.conversation.recent"
 
 
+def run_event(run_id: str, attempt: int | str, index: int | str) -> str:
+    """The subject of one AG-UI event of a chat run: its place is in the subject, so a follower that reads the
+    events live (core NATS, no consumer) can tell a repeat or a gap without parsing headers. `attempt` counts
+    the run's deliveries to a worker (a redelivered run starts again at index 0 under the next attempt);
+    `index` is the event's place in its attempt, the same when a worker publishes it again."""
+    return f"chat.events.{run_id}.{attempt}.{index}"
+
+
 def run_events(run_id: str) -> str:
-    """The subject carrying the AG-UI events of one chat run."""
-    return f"chat.events.{run_id}"
+    """Every event of one chat run (a subscription's filter)."""
+    return f"chat.events.{run_id}.>"
+
+
+def run_event_place(subject: str) -> tuple[int, int] | None:
+    """(attempt, index) of a run event's subject, or None when the subject does not carry them."""
+    rest, _, index = subject.rpartition(".")
+    head, _, attempt = rest.rpartition(".")
+    if not (head.startswith("chat.events.") and _number(attempt) and _number(index)):
+        return None
+    return int(attempt), int(index)
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 10
 
 
 # A person's tabs share one conversation (its thread): a run one of them starts is announced to the others

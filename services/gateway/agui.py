@@ -138,11 +138,11 @@ async def run_agent(request: Request) -> Response | EventStream:
         clock = RunClock(gateway.metrics, run.run_id)
         relay = RunRelay(run.run_id, sink, gateway.metrics, clock, gateway.settings.no_worker_s)
         try:
-            await relay.subscribe(gateway.js)
+            await relay.subscribe(gateway.nc, gateway.js, stored=False)
             await runs.submit(gateway, run)
         except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
             with contextlib.suppress(Exception):
-                await relay.sub.unsubscribe()
+                await relay.close()
             log.warning("run_id=%s could not submit: %r", run.run_id, error)
             return JSONResponse({"error": "The chat is not available right now; try again in a moment."}, 503)
     return EventStream(stream(gateway, relay, sink, given), on_disconnect=sink.gone, on_end=lambda: None)
@@ -159,7 +159,7 @@ async def resume(gateway: Gateway, given: RunAgentInput, run: Resume) -> Respons
     sink = AguiSink(given.thread_id, given.run_id, run.bus_run, interrupts=True, resume_after=run.decision.call_id)
     relay = RunRelay(run.bus_run, sink, gateway.metrics, None, gateway.settings.no_worker_s)
     try:
-        await relay.subscribe(gateway.js)
+        await relay.subscribe(gateway.nc, gateway.js)
     except Exception as error:  # noqa: BLE001 - the bus is down
         log.warning("run_id=%s could not follow: %r", run.bus_run, error)
         return JSONResponse({"error": "The chat is not available right now; try again in a moment."}, 503)

@@ -185,14 +185,14 @@ class ChatConnection:
         # Subscribe before submitting, so not even the first event can slip by; in the run's trace, so
         # the relay's log lines carry it (nats-py calls back in a task made at subscribe).
         with telemetry.submitting(run_id, self.thread_id):
-            relay = await self.subscribe(run_id, RunClock(self.gateway.metrics, run_id))
+            relay = await self.subscribe(run_id, RunClock(self.gateway.metrics, run_id), stored=False)
             if relay is None:
                 return
             try:
                 await runs.submit(self.gateway, request)
             except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
                 with contextlib.suppress(Exception):
-                    await relay.sub.unsubscribe()
+                    await relay.close()
                 log.warning("run_id=%s could not submit: %r", run_id, error)
                 await self.error("The chat is not available right now; try again in a moment.")
                 return
@@ -205,16 +205,18 @@ class ChatConnection:
         if len(self.runs) >= MAX_RUNS:
             await self.error("Too many answers followed at once.", run_id)
             return
-        relay = await self.subscribe(run_id, None)
+        relay = await self.subscribe(run_id, None, stored=True)
         if relay is not None:
             log.info("run_id=%s resumed by a browser", run_id)
             self.start(relay)
 
-    async def subscribe(self, run_id: str, clock: RunClock | None) -> RunRelay | None:
+    async def subscribe(self, run_id: str, clock: RunClock | None, stored: bool) -> RunRelay | None:
+        """A relay for the run, subscribed; `stored`: the run may be under way (its first events are read
+        from the stream), not one about to be submitted."""
         sink = SocketSink(run_id, self.send_text)
         relay = RunRelay(run_id, sink, self.gateway.metrics, clock, self.gateway.settings.no_worker_s)
         try:
-            await relay.subscribe(self.gateway.js)
+            await relay.subscribe(self.gateway.nc, self.gateway.js, stored)
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
             log.warning("run_id=%s could not follow: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")

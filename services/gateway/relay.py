@@ -1,9 +1,9 @@
-"""One chat run followed for one client: its AG-UI events, in order, from JetStream to a `RunSink` (the
-chat socket of /ws, the event stream of /agui).
+"""One chat run followed for one client: its AG-UI events, in order and each once, to a `RunSink` (the chat
+socket of /ws, the event stream of /agui): live over core NATS, and from the CHAT_EVENTS stream to catch up.
 
-Each event is handed on from the subscription's own callback (nats-py delivers them one at a time, in
-order), decoded once, with the bytes the worker published, so a sink that forwards them as they are
-(the socket, with the run's `runId` spliced in) does not re-serialise per token."""
+Each event is handed on from a subscription's callback, decoded once, with the bytes the worker published,
+so a sink that forwards them as they are (the socket, with the run's `runId` spliced in) does not
+re-serialise per token."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from markdown_it import MarkdownIt
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
@@ -25,7 +26,6 @@ from proto import subjects
 from proto.codec import DecodeError, decode_run_event
 from proto.events import TERMINAL, EventType
 from proto.streams import ELECTION_S, through_election
-from services.gateway.hub import HEARTBEAT_S
 from services.gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,10 @@ MARKDOWN = (
 )
 
 Waiting = Callable[[str], Awaitable[None]]
+
+QUIET_S = 2.0  # a started run quiet this long is read from the stream (its last events may have been missed)
+QUIET_MAX_S = 30.0
+READ_S = 10.0  # a read of the stream that has not caught up by then is given up (the next look tries again)
 
 
 class RunSink(Protocol):
@@ -96,8 +100,15 @@ def with_run_id(data: bytes, run_id: str) -> str:
 
 
 class RunRelay:
-    """Forwards one run's events to one sink until the run ends, the client goes, or it is stopped.
-    `clock` times a run this client submitted (not one it resumed)."""
+    """Forwards one run's events to one sink, in order and each once, until the run ends, the client goes, or
+    it is stopped. `clock` times a run this client submitted (not one it resumed).
+
+    The events come live over a core NATS subscription: no JetStream consumer per run, so nats-server does no
+    consumer work per token. Each event's subject gives its place (attempt, index), so a repeat (a worker
+    publishing its events again) is dropped and a gap is noticed. The stream is read to catch up: from the
+    first event when following a run already under way (a resumed page, a second tab), when a gap shows, when
+    the connection to NATS came back, and when a started run has been quiet for a while (the events missed
+    may have been its last)."""
 
     def __init__(
         self, run_id: str, sink: RunSink, metrics: Metrics, clock: RunClock | None, no_worker_s: float
@@ -111,26 +122,48 @@ class RunRelay:
         self.started = asyncio.Event()
         self.done = asyncio.Event()
         self.text: list[str] = []
-        self.sub: Any = None
+        self.sub: Any = None  # the live subscription
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.first: Stored | None = None  # the first read of the stream, opened by `subscribe`
+        self.reading: asyncio.Task[None] | None = None  # a read of the stream under way
+        # The attempt whose events go out, the index expected next in it, and events that came before it.
+        self.attempt = 0
+        self.next = 0
+        self.ahead: dict[tuple[int, int], bytes] = {}
+        self.sent = 0  # events sent on, to tell a quiet run
+        self.taking = asyncio.Lock()  # the live subscription and a read of the stream send on one at a time
 
-    async def subscribe(self, js: JetStreamContext) -> None:
-        """Follow the run's events from its first (call before submitting the run); waits while the run
+    async def subscribe(self, nc: Client, js: JetStreamContext, stored: bool = True) -> None:
+        """Follow the run's events from its first (call before submitting the run). `stored`: also read what
+        the stream holds of it already; a run not submitted yet has nothing there. Waits while the run
         events' stream elects a leader (a NATS node lost)."""
-        self.sub = await through_election(
-            lambda: js.subscribe(
-                subjects.run_events(self.run_id),
-                stream=subjects.RUN_EVENTS_STREAM,
-                cb=self._forward,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.ALL,
-                idle_heartbeat=HEARTBEAT_S,  # back within seconds after a nats-server restart
-            ),
-            ELECTION_S,
-        )
+        self.nc, self.js = nc, js
+        self.sub = await nc.subscribe(subjects.run_events(self.run_id), cb=self._live)
+        if stored:
+            try:
+                self.first = await self._open_stored()
+            except BaseException:
+                await self.close()
+                raise
+
+    async def close(self) -> None:
+        """Stop following (the run could not be submitted, or it has ended)."""
+        self.done.set()
+        with contextlib.suppress(Exception):
+            await self.sub.unsubscribe()
+        if self.reading is not None:
+            self.reading.cancel()
+        if self.first is not None:
+            await self.first.close()
 
     async def follow(self, waiting: Waiting) -> None:
         """Until the run ends; `waiting` is told once if no worker has started it in time."""
         self.ready.set()
+        if self.first is not None:
+            first, self.first = self.first, None
+            self.reading = asyncio.create_task(self._read(first))
+        watch = asyncio.create_task(self._watch())
         try:
             try:
                 async with asyncio.timeout(self.no_worker_s):
@@ -139,16 +172,85 @@ class RunRelay:
                 await waiting(self.run_id)
             await self.done.wait()
         finally:
-            self.done.set()
-            with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
+            watch.cancel()
+            await self.close()
 
-    async def _forward(self, msg: Msg) -> None:
-        await self.ready.wait()
-        if self.done.is_set():
-            return
+    async def _watch(self) -> None:
+        """Read the stream again when live events may have been missed without a later one showing the gap:
+        the connection to NATS was lost and came back, or a started run went quiet (less often the longer it
+        stays quiet: a run waiting for a person's approval may be quiet for minutes). A run not started yet
+        may only be waiting for a worker: it is read once every QUIET_MAX_S."""
+        assert self.nc is not None
+        nc = self.nc
+        reconnects, waited = nc.stats["reconnects"], 0.0
+        while not await _set_within(self.started, QUIET_S):
+            waited += QUIET_S
+            if nc.stats["reconnects"] != reconnects or waited >= QUIET_MAX_S:
+                await self._catch_up()
+                reconnects, waited = nc.stats["reconnects"], 0.0
+        quiet, sent = QUIET_S, self.sent
+        while not await _set_within(self.done, quiet):
+            moved = nc.stats["reconnects"] != reconnects
+            if moved or self.sent == sent:
+                await self._catch_up()
+            quiet = QUIET_S if moved or self.sent != sent else min(quiet * 2, QUIET_MAX_S)
+            sent, reconnects = self.sent, nc.stats["reconnects"]
+
+    def _catch_up(self) -> asyncio.Task[None]:
+        """A read of the stream, unless one is under way."""
+        if self.reading is None or self.reading.done():
+            self.reading = asyncio.create_task(self._read(None))
+        return self.reading
+
+    async def _open_stored(self) -> Stored:
+        assert self.js is not None
+        stored = Stored(self._take)
+        await stored.open(self.js, self.run_id)
+        return stored
+
+    async def _read(self, stored: Stored | None) -> None:
+        """What the stream holds of the run, through `_take` (what went out already is dropped there)."""
         try:
-            event = decode_run_event(msg.data)
+            if stored is None:
+                stored = await self._open_stored()
+            async with asyncio.timeout(READ_S):
+                await stored.caught_up(self.done)
+        except Exception as error:  # noqa: BLE001 - the stream cannot be read now: the next look tries again
+            log.warning("run_id=%s could not read its stored events: %r", self.run_id, error)
+        finally:
+            if stored is not None:
+                await stored.close()
+
+    async def _live(self, msg: Msg) -> None:
+        await self._take(msg.subject, msg.data)
+
+    async def _take(self, subject: str, data: bytes) -> None:
+        """One event, live or stored: sent on when it is the next, kept when it came early, else dropped."""
+        await self.ready.wait()
+        place = subjects.run_event_place(subject)
+        if place is None:
+            log.error("run_id=%s skipping an event on %s: its subject does not give its place", self.run_id, subject)
+            return
+        attempt, index = place
+        async with self.taking:
+            if self.done.is_set() or attempt < self.attempt or (attempt == self.attempt and index < self.next):
+                return  # sent on already (published again), or of an attempt given up
+            if attempt > self.attempt and index == 0:
+                self.attempt, self.next = attempt, 0  # a new attempt: the answer starts again from here
+                self.ahead = {k: v for k, v in self.ahead.items() if k[0] >= attempt}
+            elif (attempt, index) != (self.attempt, self.next):
+                self.ahead[place] = data  # one before it is missing: the stream has it, or it comes again
+                self._catch_up()
+                return
+            await self._forward(data)
+            while not self.done.is_set() and (data := self.ahead.pop((self.attempt, self.next), b"")):
+                await self._forward(data)
+
+    async def _forward(self, data: bytes) -> None:
+        self.next += 1
+        self.sent += 1
+        try:
+            event = decode_run_event(data)
         except DecodeError as error:
             log.error("run_id=%s skipping a malformed event: %s", self.run_id, error)
             return
@@ -160,7 +262,7 @@ class RunRelay:
         if self.clock is not None:
             self.clock.saw(event)
         try:
-            await self.sink.event(event, msg.data)
+            await self.sink.event(event, data)
             self.metrics.count("run_events_relayed_total", type=event.type.value)
             if event.type == EventType.TEXT_MESSAGE_END:
                 # The finished message, as sanitized Markdown rendered here (raw HTML is not allowed).
@@ -170,6 +272,57 @@ class RunRelay:
             return
         if event.type in TERMINAL:
             self.done.set()
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Whether the event is set within `seconds`."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
+
+
+class Stored:
+    """One read of a run's events from the stream, from its first, until it has caught up with what the
+    stream held (an ordered consumer, deleted afterwards)."""
+
+    def __init__(self, take: Callable[[str, bytes], Awaitable[None]]) -> None:
+        self.take = take
+        self.caught = asyncio.Event()
+        self.sub: Any = None
+
+    async def open(self, js: JetStreamContext, run_id: str) -> None:
+        self.sub = await through_election(
+            lambda: js.subscribe(
+                subjects.run_events(run_id),
+                stream=subjects.RUN_EVENTS_STREAM,
+                cb=self._stored,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
+            ),
+            ELECTION_S,
+        )
+        info = await self.sub.consumer_info()
+        if info.num_pending == 0 and info.delivered.stream_seq == 0:
+            self.caught.set()  # the stream holds nothing of the run yet: everything comes live
+
+    async def _stored(self, msg: Msg) -> None:
+        await self.take(msg.subject, msg.data)
+        if msg.metadata.num_pending == 0:
+            self.caught.set()
+
+    async def caught_up(self, done: asyncio.Event) -> None:
+        """Until every event the stream held is taken, or the run is done."""
+        waits = [asyncio.ensure_future(self.caught.wait()), asyncio.ensure_future(done.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.sub.unsubscribe()
 
 
 class SocketSink:

@@ -9,6 +9,10 @@ RUN_STARTED on (the page and the gateway rebuild the answer from each RUN_STARTE
 acknowledged all of them. Every other event is stored before the next one is sent, retried under one
 `Nats-Msg-Id` so an acknowledgement lost on the way does not store it twice.
 
+Each event's subject carries its place, `chat.events.<run>.<attempt>.<index>` (`subjects.run_event`), the
+same when it is published again: a gateway that follows the run live, over core NATS, drops what it has
+already sent on and notices what it missed.
+
 Under load, deltas are merged: while the run's last delta is not yet acknowledged, the next ones wait and go
 out as one TEXT_MESSAGE_CONTENT when its acknowledgement comes, or after COALESCE_MAX_S at most. At rest a
 token's acknowledgement is back long before the next token, so each delta goes out alone, at once."""
@@ -56,8 +60,8 @@ class Outgoing:
     ) -> None:
         self.nc = nc
         self.js = js  # the worker's one context: each holds a subscription for its acknowledgements
-        self.subject = subjects.run_events(run_id)
         self.run_id = run_id
+        self.attempt = attempt
         # Its own ids: a retry of this attempt's event is dropped as a duplicate, nothing of another's is.
         self.prefix = f"{run_id}-{attempt}-{uuid.uuid4().hex[:8]}"
         self.patience_s = patience_s
@@ -70,6 +74,10 @@ class Outgoing:
         self.sending = asyncio.Lock()  # one send at a time, so a merged delta never overtakes or is overtaken
         self.flusher: asyncio.Task[None] | None = None
         self.merged = 0  # deltas that went out inside another
+
+    def _subject(self, index: int) -> str:
+        """Where the attempt's event at `index` goes: the same subject each time it is published."""
+        return subjects.run_event(self.run_id, self.attempt, index)
 
     @property
     def _connection(self) -> int:
@@ -119,7 +127,7 @@ class Outgoing:
             await self._replay()
             return
         try:
-            future = await self.js.publish_async(self.subject, data)
+            future = await self.js.publish_async(self._subject(len(self.sent) - 1), data)
         except UNSTORED:
             await self._replay()
             return
@@ -168,7 +176,7 @@ class Outgoing:
         deadline = time.monotonic() + self.patience_s
         while True:
             try:
-                await self.js.publish(self.subject, data, timeout=EVENT_ACK_S, headers=headers)
+                await self.js.publish(self._subject(index), data, timeout=EVENT_ACK_S, headers=headers)
                 return
             except UNSTORED as error:
                 if time.monotonic() > deadline:
@@ -196,8 +204,8 @@ class Outgoing:
             # Waits while no stream leader answers; under its own id, so a lost acknowledgement stores it once.
             await self._store(self.sent[0], 0, self.replays)
             try:
-                for data in self.sent[1:]:
-                    future = await self.js.publish_async(self.subject, data)
+                for index, data in enumerate(self.sent[1:], 1):
+                    future = await self.js.publish_async(self._subject(index), data)
                     self.unacked.append((self._connection, time.monotonic(), future))
             except UNSTORED:
                 pass

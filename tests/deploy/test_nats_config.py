@@ -45,7 +45,7 @@ NEEDS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "llm_worker": (
         [
-            subjects.run_events(RUN),
+            subjects.run_event(RUN, 1, 0),
             CREATE,
             subjects.TASK_LIST,
             subjects.AUDIT_LIST,  # a redelivered run reads what its earlier attempts did
@@ -82,7 +82,7 @@ NEEDS: dict[str, tuple[list[str], list[str]]] = {
             f"$JS.API.CONSUMER.CREATE.{subjects.RUN_EVENTS_STREAM}",
             f"$JS.API.STREAM.INFO.{subjects.UI_STREAM}",
         ],
-        ["_INBOX_gateway.x"],
+        ["_INBOX_gateway.x", subjects.run_events(RUN)],  # a run's events, live
     ),
 }
 # Nobody may read another service's replies.
@@ -143,7 +143,7 @@ def test_nobody_reads_another_service_s_replies(allowed: dict[str, Permissions],
 
 def test_the_gateway_neither_writes_runs_events_nor_answers_for_a_service(allowed: dict[str, Permissions]) -> None:
     gateway = allowed["gateway"]
-    assert not gateway.may_publish(subjects.run_events(RUN))
+    assert not gateway.may_publish(subjects.run_event(RUN, 1, 0))
     assert not gateway.may_subscribe("$SRV.PING.crud") and not gateway.may_subscribe("$SRV.PING.llm_worker")
     assert not allowed["crud"].may_subscribe("$SRV.PING.llm_worker")
     assert not allowed["llm_worker"].may_subscribe("$SRV.PING.crud")

@@ -274,9 +274,11 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
         cancels = await worker.subscribe(subjects.chat_cancel("r1"))
         await run.in_progress()
 
-        # Its events (acknowledged by JetStream or not) reach the gateway replaying the run from its first.
-        await worker.jetstream().publish(subjects.run_events("r1"), b"started")
-        await worker.publish(subjects.run_events("r1"), b"delta")
+        # Its events (acknowledged by JetStream or not) reach the gateway live, and replaying the run from its first.
+        live = await gateway.subscribe(subjects.run_events("r1"))
+        await worker.jetstream().publish(subjects.run_event("r1", 1, 0), b"started")
+        await worker.publish(subjects.run_event("r1", 1, 1), b"delta")
+        assert [(await live.next_msg(timeout=5)).data for _ in range(2)] == [b"started", b"delta"]
         events = await gjs.subscribe(
             subjects.run_events("r1"),
             stream=subjects.RUN_EVENTS_STREAM,
@@ -288,7 +290,7 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
         assert (await cancels.next_msg(timeout=5)).subject == subjects.chat_cancel("r1")
         await run.ack_sync(timeout=5)
         await runs.unsubscribe()
-        for sub in (ui, events):
+        for sub in (ui, events, live):
             await sub.unsubscribe()
         for sub in (listing, deciding):
             await sub.unsubscribe()

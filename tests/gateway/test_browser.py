@@ -34,6 +34,7 @@ from services.gateway.config import Settings
 from services.gateway.server import create_server
 from tests.support.browser import chromium
 from tests.support.natsd import NatsServer
+from tests.support.run_events import RunEvents
 from tests.support.stack import free_port
 
 pytestmark = pytest.mark.browser
@@ -122,15 +123,15 @@ async def fake_run(page: Page, nc: Client, tokens: list[str]) -> str:
     await page.press("#chat-input", "Enter")
     msg = (await queue.fetch(1, timeout=5))[0]
     request = decode(RunRequest, msg.data)
-    subject = subjects.run_events(request.run_id)
-    await js.publish(subject, encode(RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id)))
-    await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
+    run = RunEvents(js, request.run_id)
+    await run.publish(RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id))
+    await run.publish(TextMessageStartEvent(message_id="m", role="assistant"))
     for token in tokens:
-        await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta=token)))
-    await js.publish(subject, encode(TextMessageEndEvent(message_id="m")))
+        await run.publish(TextMessageContentEvent(message_id="m", delta=token))
+    await run.publish(TextMessageEndEvent(message_id="m"))
     result = {"model": "scripted", "ttft_s": 0.01, "tokens": len(tokens), "tokens_per_s": 50.0}
     finished = RunFinishedEvent(thread_id=request.thread_id, run_id=request.run_id, result=result)
-    await js.publish(subject, encode(finished))
+    await run.publish(finished)
     await msg.ack()
     await queue.unsubscribe()
     return request.run_id
@@ -180,20 +181,20 @@ async def test_a_reload_in_the_middle_of_an_answer_resumes_it(gateway_url: str, 
     await page.press("#chat-input", "Enter")
     msg = (await queue.fetch(1, timeout=5))[0]
     request = decode(RunRequest, msg.data)
-    subject = subjects.run_events(request.run_id)
-    await js.publish(subject, encode(RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id)))
-    await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
-    await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="Once upon ")))
+    run = RunEvents(js, request.run_id)
+    await run.publish(RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id))
+    await run.publish(TextMessageStartEvent(message_id="m", role="assistant"))
+    await run.publish(TextMessageContentEvent(message_id="m", delta="Once upon "))
     await expect(page.locator(".msg.assistant .text")).to_have_text(["Once upon "])
     await page.reload()
     await expect(page.locator("#ws-status")).to_have_attribute("data-state", "open")
     await expect(page.locator(".msg.assistant .text")).to_have_text(["Once upon "])
     await expect(page.locator("#chat-stop")).to_be_visible()
-    await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="a time.")))
-    await js.publish(subject, encode(TextMessageEndEvent(message_id="m")))
+    await run.publish(TextMessageContentEvent(message_id="m", delta="a time."))
+    await run.publish(TextMessageEndEvent(message_id="m"))
     result = {"model": "scripted", "ttft_s": 0.02, "tokens": 4, "tokens_per_s": 40.0}
     finished = RunFinishedEvent(thread_id=request.thread_id, run_id=request.run_id, result=result)
-    await js.publish(subject, encode(finished))
+    await run.publish(finished)
     await msg.ack()
     await expect(page.locator(".msg.assistant .text")).to_have_text(["Once upon a time."])
     await expect(page.locator(".msg.assistant .meta")).to_have_text(["scripted · first token 20 ms · 40 tokens/s"])
@@ -312,8 +313,9 @@ async def test_markup_from_the_person_the_model_and_notices_shows_as_text(
         ToolCallResultEvent(message_id="r1", tool_call_id="c1", content=json.dumps(result)),
         RunErrorEvent(message='<svg onload=alert(11)> "model" failed'),
     ]
+    run = RunEvents(js, request.run_id)
     for event in events:
-        await js.publish(subjects.run_events(request.run_id), encode(event))
+        await run.publish(event)
     await msg.ack()
     await nc.publish(subjects.UI_NOTIFY, encode(Notice(event_id="n1", text="<img src=t onerror=alert(12)> toast")))
     chip = page.locator(".msg.assistant .chip")
@@ -437,8 +439,9 @@ async def test_command_chips_say_what_happened_in_words(gateway_url: str, nc: Cl
                 message_id=f"r{n}", tool_call_id=call_id, content=json.dumps({"command_id": call_id} | result)
             ),
         ]
+    run = RunEvents(js, request.run_id)
     for event in events:
-        await js.publish(subjects.run_events(request.run_id), encode(event))
+        await run.publish(event)
     await msg.ack()
     chips = page.locator(".msg.assistant .chip")
     await expect(chips).to_have_text(

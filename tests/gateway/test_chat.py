@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -14,10 +13,11 @@ import websockets
 from nats.aio.client import Client
 
 from proto import subjects
-from proto.codec import decode, encode
+from proto.codec import decode
 from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEvent, TextMessageStartEvent
 from proto.messages import RunRequest
 from tests.support.natsd import NatsServer
+from tests.support.run_events import RunEvents
 
 
 def ws_url(gateway_url: str) -> str:
@@ -73,7 +73,7 @@ async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client)
         msg = (await queue.fetch(1, timeout=5))[0]
         request = decode(RunRequest, msg.data)
         assert request.run_id == run_id and request.text == "hello"
-        subject = subjects.run_events(run_id)
+        run = RunEvents(js, run_id)
         tokens = ["Hel", "lo", "lo", " there"]
         events = [
             RunStartedEvent(thread_id=request.thread_id, run_id=run_id),
@@ -82,7 +82,7 @@ async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client)
             RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "x"}),
         ]
         for event in events:
-            await js.publish(subject, encode(event))
+            await run.publish(event)
         await msg.ack()
         got = [await receive(ws) for _ in events]
     assert [g["type"] for g in got] == [e.type.value for e in events]
@@ -145,18 +145,18 @@ async def test_a_new_socket_resumes_a_run_from_its_first_event(gateway_url: str,
         msg = (await queue.fetch(1, timeout=5))[0]
         request = decode(RunRequest, msg.data)
         assert request.model == "tiny:1b"
-        subject = subjects.run_events(run_id)
-        await js.publish(subject, encode(RunStartedEvent(thread_id=request.thread_id, run_id=run_id)))
-        await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
-        await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="half ")))
+        run = RunEvents(js, run_id)
+        await run.publish(RunStartedEvent(thread_id=request.thread_id, run_id=run_id))
+        await run.publish(TextMessageStartEvent(message_id="m", role="assistant"))
+        await run.publish(TextMessageContentEvent(message_id="m", delta="half "))
         assert [(await receive(ws))["type"] for _ in range(3)][-1] == "TEXT_MESSAGE_CONTENT"
     # The page reloads: a new socket asks for the run and gets it from the start, then the rest live.
     async with websockets.connect(ws_url(gateway_url)) as ws:
         await ws.send(json.dumps({"type": "resume", "runId": run_id}))
         replayed = [await receive(ws) for _ in range(3)]
-        await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="written")))
+        await run.publish(TextMessageContentEvent(message_id="m", delta="written"))
         finished = RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "tiny:1b"})
-        await js.publish(subject, encode(finished))
+        await run.publish(finished)
         live = [await receive(ws) for _ in range(2)]
         await ws.send(json.dumps({"type": "resume", "runId": "../not an id"}))
         assert 'needs the "runId"' in (await receive(ws))["message"]
@@ -234,14 +234,14 @@ async def test_a_run_under_way_survives_a_nats_server_restart(gateway_url: str, 
             run_id = (await receive(ws))["runId"]
             msg = (await queue.fetch(1, timeout=5))[0]
             request = decode(RunRequest, msg.data)
-            subject = subjects.run_events(run_id)
-            await js.publish(subject, encode(RunStartedEvent(thread_id=request.thread_id, run_id=run_id)))
-            await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
+            run = RunEvents(js, run_id)
+            await run.publish(RunStartedEvent(thread_id=request.thread_id, run_id=run_id))
+            await run.publish(TextMessageStartEvent(message_id="m", role="assistant"))
             assert [(await receive(ws))["type"] for _ in range(2)] == ["RUN_STARTED", "TEXT_MESSAGE_START"]
             nats_server.restart()
-            await publish_retrying(js, subject, encode(TextMessageContentEvent(message_id="m", delta="still here")))
+            await run.publish(TextMessageContentEvent(message_id="m", delta="still here"), retrying_s=20)
             finished = RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "x"})
-            await js.publish(subject, encode(finished))
+            await run.publish(finished)
             rest = [await receive(ws, timeout=15) for _ in range(2)]
     finally:
         await worker.close()
@@ -249,20 +249,6 @@ async def test_a_run_under_way_survives_a_nats_server_restart(gateway_url: str, 
         ("TEXT_MESSAGE_CONTENT", "still here"),
         ("RUN_FINISHED", None),
     ]
-
-
-async def publish_retrying(js: Any, subject: str, data: bytes, within_s: float = 20.0) -> None:
-    """Publish once JetStream is back (as a worker's retry would; the message id stores it once)."""
-    deadline = time.monotonic() + within_s
-    msg_id = uuid.uuid4().hex
-    while True:
-        try:
-            await js.publish(subject, data, timeout=1, headers={"Nats-Msg-Id": msg_id})
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
 
 
 def test_the_run_id_is_spliced_into_the_worker_s_json_intact() -> None:

@@ -8,10 +8,9 @@ import json
 import websockets
 from nats.aio.client import Client
 
-from proto import subjects
-from proto.codec import encode
 from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEvent, TextMessageStartEvent
 from tests.gateway.test_chat import receive, ws_url
+from tests.support.run_events import RunEvents
 
 BAD_FRAMES: list[tuple[str | bytes, str]] = [
     (b"\x00\x01binary", "not binary ones"),
@@ -36,18 +35,18 @@ async def test_bad_frames_get_an_error_and_the_socket_and_its_run_go_on(gateway_
     async with websockets.connect(ws_url(gateway_url)) as ws:
         await ws.send(json.dumps({"type": "chat", "text": "hello"}))
         run_id = (await receive(ws))["runId"]
-        subject = subjects.run_events(run_id)
+        run = RunEvents(js, run_id)
         # Acting as the worker: the run starts (so nobody is told no worker runs), then the bad frames come.
-        await js.publish(subject, encode(RunStartedEvent(thread_id="t", run_id=run_id)))
+        await run.publish(RunStartedEvent(thread_id="t", run_id=run_id))
         assert (await receive(ws))["type"] == "RUN_STARTED"
         for frame, said in BAD_FRAMES:
             await ws.send(frame)
             answer = await receive(ws)
             assert answer["type"] == "error" and said in answer["message"], (frame[:40], answer)
         # The run this socket follows is still relayed, to the end.
-        await js.publish(subject, encode(TextMessageStartEvent(message_id="m", role="assistant")))
-        await js.publish(subject, encode(TextMessageContentEvent(message_id="m", delta="still here")))
-        await js.publish(subject, encode(RunFinishedEvent(thread_id="t", run_id=run_id)))
+        await run.publish(TextMessageStartEvent(message_id="m", role="assistant"))
+        await run.publish(TextMessageContentEvent(message_id="m", delta="still here"))
+        await run.publish(RunFinishedEvent(thread_id="t", run_id=run_id))
         got = [await receive(ws) for _ in range(3)]
         assert [g["type"] for g in got] == ["TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "RUN_FINISHED"]
         assert got[1]["delta"] == "still here" and got[1]["runId"] == run_id

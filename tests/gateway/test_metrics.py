@@ -14,10 +14,11 @@ from nats.aio.client import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from proto import subjects
-from proto.codec import decode, encode
+from proto.codec import decode
 from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEvent, TextMessageStartEvent
 from proto.messages import RunRequest
 from tests.gateway.test_chat import receive, ws_url
+from tests.support.run_events import RunEvents
 
 
 def samples(text: str) -> dict[str, float]:
@@ -54,8 +55,9 @@ async def test_runs_commands_and_events_are_counted_and_timed(
             TextMessageContentEvent(message_id="m", delta="hi"),
             RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "m1", "tokens_per_s": 9}),
         ]
+        run = RunEvents(js, run_id)
         for event in events:
-            await js.publish(subjects.run_events(run_id), encode(event))
+            await run.publish(event)
         await msg.ack()
         assert [(await receive(ws))["type"] for _ in events][-1] == "RUN_FINISHED"
     async with httpx.AsyncClient(base_url=gateway_url) as client:

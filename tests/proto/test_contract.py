@@ -105,7 +105,11 @@ def test_ui_events_are_a_tagged_union() -> None:
 
 
 def test_subjects_and_schema_export() -> None:
-    assert subjects.run_events("abc") == "chat.events.abc"
+    assert subjects.run_event("abc", 2, 7) == "chat.events.abc.2.7"
+    assert subjects.run_event_place(subjects.run_event("abc", 2, 7)) == (2, 7)
+    assert subjects.run_events("abc") == "chat.events.abc.>"
+    for subject in ("chat.events.abc", "chat.events.abc.1", "chat.events.abc.x.1", "chat.events.abc.1.²", "ui.a.1.2"):
+        assert subjects.run_event_place(subject) is None, subject
     assert subjects.crud_command("task", "create") == "crud.task.create"
     exported = contract()
     json.dumps(exported)
