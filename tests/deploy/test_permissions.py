@@ -273,9 +273,11 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
         (run,) = await runs.fetch(1, timeout=5)
         cancels = await worker.subscribe(subjects.chat_cancel("r1"))
         await run.in_progress()
+        await worker.flush()  # its subscription reaches the server before the gateway cancels
 
         # Its events (acknowledged by JetStream or not) reach the gateway live, and replaying the run from its first.
         live = await gateway.subscribe(subjects.run_events("r1"))
+        await gateway.flush()  # the subscription is in place before the worker publishes
         await worker.jetstream().publish(subjects.run_event("r1", 1, 0), b"started")
         await worker.publish(subjects.run_event("r1", 1, 1), b"delta")
         assert [(await live.next_msg(timeout=5)).data for _ in range(2)] == [b"started", b"delta"]

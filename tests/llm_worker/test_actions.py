@@ -21,10 +21,10 @@ from services.llm_worker.backends.actions import (
     words,
 )
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
-from services.llm_worker.backends.decoder import joined, quoted, unmask
 from services.llm_worker.backends.matching import edits, match_task, names_all
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, Nearest, examples_shown, meaning_prefix
+from services.llm_worker.backends.spans import joined, quoted, unmask
 
 TASKS = [
     TaskPublic(id=1, name="laundry", done=False, position=0, version=1),

@@ -44,7 +44,7 @@ async def test_a_burst_of_runs_is_taken_in_a_few_pulls_and_each_run_once(
 
     async def on_event(msg: Msg) -> None:
         kind = json.loads(msg.data)["type"]
-        run_id = msg.subject.rsplit(".", 1)[-1]
+        run_id = msg.subject.split(".")[2]  # chat.events.<run>.<attempt>.<index>
         seen[(run_id, kind)] += 1
         if kind == "RUN_FINISHED":
             finished.add(run_id)

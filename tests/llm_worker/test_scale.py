@@ -43,7 +43,7 @@ async def test_twenty_runs_over_three_workers_one_killed(
         finished: set[str] = set()
 
         async def on_event(msg: object) -> None:
-            run_id = msg.subject.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
+            run_id = msg.subject.split(".")[2]  # type: ignore[attr-defined]  # chat.events.<run>.<attempt>.<index>
             event = decode_run_event(msg.data)  # type: ignore[attr-defined]
             seen[(run_id, event.type.value)] += 1
             if event.type in (EventType.RUN_FINISHED, EventType.RUN_ERROR):
