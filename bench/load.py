@@ -40,6 +40,8 @@ RATE = 50.0
 SIZES = (50, 100, 200, 500, 1000)
 PROFILED = int(os.environ.get("BENCH_PROFILED", "1000"))  # the step profiled (py-spy)
 SCALING_WORKERS = (1, 2, 4)
+LONG_TOKENS = 200  # the longer answers of the cost split
+SPLIT_RUNS = 500
 GATEWAY_WARNING = re.compile(r"WARNING .*?(could not \w+: [^\n]{0,80})")
 
 
@@ -90,7 +92,7 @@ def cpu_per_token(
     return {name: round(us) for name, us in spent.items()} | {"all": round(sum(spent.values()))}
 
 
-async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
+async def concurrent(stack: Stack, runs: int, tokens: int = TOKENS) -> dict[str, Any]:
     assert stack.nats is not None and stack.nats.proc is not None
     pids = {s.name: s.proc.pid for s in stack.services}
     pids |= {"nats-server": stack.nats.proc.pid, "client (this process)": os.getpid()}
@@ -116,8 +118,11 @@ async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
         "run_started": summary_ms([t.started - t.sent_at for t in done if t.started is not None]),
         "streaming_at_once_max": streaming_at_once(done),
         "frames_per_token": round(sum(t.frames for t in done) / max(1, sum(len(t.arrivals) for t in done)), 3),
-        **check(list(traces), TOKENS),
+        **check(list(traces), tokens),
         "processes": usage(before, after, wall),
+        "cpu_s": {name: round(after[name]["cpu_s"] - before[name]["cpu_s"], 3) for name in after},
+        "tokens_delivered": sum(len(t.arrivals) for t in done),
+        "runs_done": len(done),
         "cpu_us_per_token": cpu_per_token(before, after, sum(len(t.arrivals) for t in done)),
         "_latencies": latencies,
     }
@@ -126,9 +131,9 @@ async def concurrent(stack: Stack, runs: int) -> dict[str, Any]:
     return result
 
 
-async def concurrency(base: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+async def concurrency(base: Path, sizes: tuple[int, ...] = SIZES, tokens: int = TOKENS) -> dict[str, Any]:
     """Each size on a fresh stack, so one step's leftovers (consumers, history writes) do not load the next."""
-    env = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": str(TOKENS), "LLM_SCRIPT_RATE": str(RATE)}
+    env = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": str(tokens), "LLM_SCRIPT_RATE": str(RATE)}
     env |= {"LLM_CAPACITY": str(max(SIZES)), "GATEWAY_CHAT_PER_MINUTE": "1000"}
     results: dict[str, Any] = {}
     for runs in sizes:
@@ -136,12 +141,52 @@ async def concurrency(base: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, A
         stack.start(workers=2)
         try:
             await chat(stack.url, "warm up")
-            results[str(runs)] = await concurrent(stack, runs)
+            results[str(runs)] = await concurrent(stack, runs, tokens)
             gateway = next(s for s in stack.services if s.name == "gateway")
             results[str(runs)]["gateway_warnings"] = dict(Counter(GATEWAY_WARNING.findall(gateway.output())))
         finally:
             stack.stop()
     return results
+
+
+async def cost_split(base: Path, runs: int = SPLIT_RUNS) -> dict[str, Any]:
+    """What a token costs and what a run costs, each process apart: the same number of runs at once, once with
+    TOKENS tokens each and once with LONG_TOKENS, at the same rate. Two equations, CPU = runs × per run +
+    tokens × per token, give both. The figure per delivered token of one step mixes them, and with short
+    answers it is mostly the runs' cost."""
+    steps = {}
+    for tokens in (TOKENS, LONG_TOKENS):
+        step = (await concurrency(base / f"split{tokens}", (runs,), tokens))[str(runs)]
+        step.pop("_latencies")
+        steps[tokens] = step
+    short, long = steps[TOKENS], steps[LONG_TOKENS]
+    extra = long["tokens_delivered"] - short["tokens_delivered"]
+    per_token = {p: (long["cpu_s"][p] - short["cpu_s"][p]) / extra * 1e6 for p in short["cpu_s"]}
+    per_run = {
+        p: (short["cpu_s"][p] * 1e6 - per_token[p] * short["tokens_delivered"]) / short["runs_done"] for p in per_token
+    }
+    return {
+        "runs_at_once": runs,
+        "tokens_per_run": [TOKENS, LONG_TOKENS],
+        "per_token_us": {p: round(v, 1) for p, v in per_token.items()} | {"all": round(sum(per_token.values()), 1)},
+        "per_run_ms": {p: round(v / 1000, 2) for p, v in per_run.items()}
+        | {"all": round(sum(per_run.values()) / 1000, 2)},
+        "steps": {
+            str(k): {
+                key: v[key]
+                for key in (
+                    "wall_s",
+                    "first_token",
+                    "added_latency",
+                    "cpu_us_per_token",
+                    "lost",
+                    "reordered",
+                    "failed_runs",
+                )
+            }
+            for k, v in steps.items()
+        },
+    }
 
 
 async def scaling(base: Path, workers: int, env: dict[str, str], runs: int, text: str) -> float:
@@ -167,6 +212,7 @@ async def measure(base: Path) -> dict[str, Any]:
     figures["concurrent"] = await concurrency(base / "concurrent")
     series = {f"{k} runs": v.pop("_latencies") for k, v in figures["concurrent"].items()}
     plot_latencies("concurrent", series, f"Added latency per token, {TOKENS} tokens at {RATE:.0f} tok/s per run")
+    figures["cost_split"] = await cost_split(base / "split")
 
     scripted = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": "20", "LLM_SCRIPT_RATE": "100"}
     from services.llm_worker.backends.embedded import model_path
@@ -228,6 +274,10 @@ async def concurrency_only(base: Path, sizes: tuple[int, ...]) -> dict[str, Any]
 
 if __name__ == "__main__":
     # `python -m bench.load 500 1000`: only those concurrency steps, printed and not saved (to compare two
-    # versions of the code back to back); with no argument, everything, saved in bench/results.
-    chosen = tuple(int(arg) for arg in sys.argv[1:])
-    print_figures(in_scratch(lambda base: concurrency_only(base, chosen)) if chosen else run())
+    # versions of the code back to back); `python -m bench.load split`: only the cost per token and per run;
+    # with no argument, everything, saved in bench/results.
+    if sys.argv[1:] == ["split"]:
+        print_figures(in_scratch(cost_split))
+    else:
+        chosen = tuple(int(arg) for arg in sys.argv[1:])
+        print_figures(in_scratch(lambda base: concurrency_only(base, chosen)) if chosen else run())

@@ -35,6 +35,8 @@ from proto.messages import (
     PendingRequest,
     TaskList,
     TaskPublic,
+    TurnBegin,
+    TurnBegun,
 )
 
 T = TypeVar("T")
@@ -168,6 +170,11 @@ class CrudClient:
         query = ConversationRequest(thread_id=thread_id, limit=limit)
         found = await self._waiting(lambda: self._call(subjects.CONVERSATION_RECENT, query, Conversation), wait_s)
         return found.messages
+
+    async def begin(self, begin: TurnBegin, wait_s: float = 0.0) -> TurnBegun:
+        """A model run's start in one request: its message stored, and the list, the conversation and the
+        latest changes read. A crud not running yet is waited for up to `wait_s`."""
+        return await self._waiting(lambda: self._call(subjects.CONVERSATION_BEGIN, begin, TurnBegun), wait_s)
 
     async def append(self, message: ChatMessage) -> bool:
         """Add a message to its conversation; False when one with its id was stored already."""

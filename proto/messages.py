@@ -264,6 +264,25 @@ class Conversation(_Message):
     messages: list[ChatMessage]
 
 
+class TurnBegin(_Message):
+    """A model run's start: store the person's `message` in its conversation, and read what the run starts
+    from, as it was before the message: the task list, the conversation's last `limit` entries, and crud's
+    latest `changes` audit entries (newest first)."""
+
+    message: ChatMessage
+    limit: int = Field(default=20, ge=1, le=200)
+    changes: int = Field(default=50, ge=0, le=1000)
+
+
+class TurnBegun(_Message):
+    """What a run starts from; `stored` is False when the message was stored before (a redelivered run)."""
+
+    stored: bool
+    tasks: list[TaskPublic]
+    messages: list[ChatMessage]
+    changes: list[AuditEntry]
+
+
 class Appended(_Message):
     """The reply to appending a message; appending the same message id twice stores it once."""
 

@@ -52,6 +52,9 @@ CONFIRMATION_SET = "crud.confirmation.set"
 CONFIRMATION_PENDING = "crud.confirmation.pending"
 CONVERSATION_APPEND = "crud.conversation.append"
 CONVERSATION_RECENT = "crud.conversation.recent"
+# A model run's start in one request: the person's message stored, and the list, the conversation and the
+# latest changes read (one round trip and one crud request per run instead of four).
+CONVERSATION_BEGIN = "crud.conversation.begin"
 
 
 def run_event(run_id: str, attempt: int | str, index: int | str) -> str:

@@ -43,6 +43,8 @@ from proto.messages import (
     NoticeRequest,
     PendingRequest,
     TaskList,
+    TurnBegin,
+    TurnBegun,
 )
 from proto.streams import create_streams
 from services.crud import telemetry
@@ -148,6 +150,18 @@ class Crud:
             return
         messages = await self.db.recent_messages(query.thread_id, query.limit)
         await request.respond(encode(Conversation(thread_id=query.thread_id, messages=messages)))
+
+    async def handle_begin(self, request: Request) -> None:
+        """A model run's start: what it starts from, read before its message is stored (the reads see the
+        conversation as the run found it; a redelivered run's own message is left out by the worker)."""
+        if (begin := await _read(request, TurnBegin)) is None:
+            return
+        tasks = await self.db.list_tasks()
+        messages = await self.db.recent_messages(begin.message.thread_id, begin.limit)
+        changes = await self.db.audit(None, begin.changes) if begin.changes else []
+        async with self.lock:
+            stored = await self.db.append_message(begin.message)
+        await request.respond(encode(TurnBegun(stored=stored, tasks=tasks, messages=messages, changes=changes)))
 
     async def handle_notify(self, request: Request) -> None:
         if (notice := await _read(request, NoticeRequest)) is None:
@@ -258,6 +272,7 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
             ("confirmation_pending", subjects.CONFIRMATION_PENDING, crud.handle_pending),
             ("conversation_append", subjects.CONVERSATION_APPEND, crud.handle_append),
             ("conversation_recent", subjects.CONVERSATION_RECENT, crud.handle_recent),
+            ("conversation_begin", subjects.CONVERSATION_BEGIN, crud.handle_begin),
         ):
             await crud.service.add_endpoint(
                 EndpointConfig(name=name, subject=subject, handler=telemetry.traced(name, handler))

@@ -15,6 +15,12 @@ async def history(
         messages = await crud.conversation(thread_id, limit, wait_s=wait_s)
     except CrudError:
         return [], None
+    return current(messages)
+
+
+def current(messages: list[ChatMessage]) -> tuple[list[ChatMessage], str | None]:
+    """Of a conversation's last entries (oldest first), the messages since the last `!reset` and the model
+    chosen with `!model`, if any."""
     for n in range(len(messages) - 1, -1, -1):
         if messages[n].kind == "reset":
             messages = messages[n + 1 :]

@@ -6,14 +6,15 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from proto.crud_client import CrudClient, CrudError
-from proto.messages import MAX_MESSAGE, AuditEntry, ChatMessage, RunRequest
+from proto.crud_client import CrudClient
+from proto.messages import MAX_MESSAGE, AuditEntry, ChatMessage, RunRequest, TaskPublic, TurnBegin
 from services.llm_worker import bang, conversation
 from services.llm_worker.backends.base import HistoryTurn
 
 RECENT_S = 3600.0  # a conversation the model never answered yet is told of the last hour's changes
 MAX_RECENT = 10  # the model needs the latest few, not the day's history
 AUDIT_READ = 50
+HISTORY = 20  # the conversation's last entries a run reads
 
 
 @dataclass(frozen=True)
@@ -26,25 +27,34 @@ class Recalled:
     answered_at: float | None
 
 
-async def recall(crud: CrudClient, request: RunRequest, wait_s: float = 0.0) -> Recalled:
-    """What the model is shown of the conversation. Chat commands and their answers are left out (the model
-    never sees them), and so are this run's own messages when it is redelivered. A crud not running is waited
-    for up to `wait_s`."""
-    earlier, thread_model = await conversation.history(crud, request.thread_id, wait_s=wait_s)
+@dataclass(frozen=True)
+class Begun:
+    """What a model run starts from: the list, the conversation as the model is shown it, and crud's latest
+    audit entries (newest first, for `done_by_hand`)."""
+
+    tasks: list[TaskPublic]
+    recalled: Recalled
+    changes: list[AuditEntry]
+
+
+async def begin(crud: CrudClient, request: RunRequest, wait_s: float = 0.0) -> Begun:
+    """A model run's start, in one crud request: the person's message kept in its conversation (once, however
+    often the run is delivered), and what the run starts from. A crud not running is waited for up to
+    `wait_s`; a crud that cannot answer is a CrudError (the run cannot start without its list)."""
+    asked = TurnBegin(message=_message(request, "user", request.text), limit=HISTORY, changes=AUDIT_READ)
+    begun = await crud.begin(asked, wait_s)
+    return Begun(begun.tasks, recalled(begun.messages, request), begun.changes)
+
+
+def recalled(messages: list[ChatMessage], request: RunRequest) -> Recalled:
+    """What the model is shown of the conversation's last entries. Chat commands and their answers are left
+    out (the model never sees them), and so are this run's own messages when it is redelivered."""
+    earlier, thread_model = conversation.current(messages)
     commands = {m.run_id for m in earlier if m.role == "user" and bang.is_bang(m.text)}
     kept = [m for m in earlier if m.run_id != request.run_id and m.run_id not in commands]
     answers = [m.at for m in kept if m.role == "assistant"]
     turns = [HistoryTurn(role=m.role, text=m.text) for m in kept]
     return Recalled(turns, thread_model, max(answers) if answers else None)
-
-
-async def changes(crud: CrudClient, wait_s: float = 0.0) -> list[AuditEntry]:
-    """crud's latest audit entries, newest first, for `done_by_hand`; none when crud cannot say (the run goes
-    on without them). A crud not running is waited for up to `wait_s`."""
-    try:
-        return await crud.audit(limit=AUDIT_READ, wait_s=wait_s)
-    except CrudError:
-        return []
 
 
 def done_by_hand(entries: list[AuditEntry], since: float | None, now: float | None = None) -> tuple[str, ...]:

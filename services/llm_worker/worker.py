@@ -322,50 +322,37 @@ class Worker:
         """The run with the task list and its conversation: a chat command answered by the worker, any
         other message by the model; both kept in the conversation."""
         is_bang = bang.is_bang(request.text)
-        # What a model run starts from is read all at once, not one round trip after another: the list (and
-        # what earlier attempts did), the conversation, and the changes made by hand.
-        # Each waits alike for a crud that is not running yet (services started together).
+        # What a run starts from is read at once, not one round trip after another. A model run's list,
+        # conversation and the changes made by hand come in one request, which also stores the person's
+        # message; a chat command needs only the list. Each waits alike for a crud that is not running yet
+        # (services started together).
         wait_s = CRUD_START_WAIT_S
-        context = (
-            None
-            if is_bang
-            else asyncio.gather(memory.recall(self.reads, request, wait_s), memory.changes(self.reads, wait_s))
-        )
         try:
-            task_list, audit = await asyncio.gather(
-                self.reads.tasks(wait_s=wait_s),
+            start, audit = await asyncio.gather(
+                self.reads.tasks(wait_s=wait_s) if is_bang else memory.begin(self.reads, request, wait_s),
                 # Delivered before: what the earlier attempts did decides which ids this one's commands get.
                 self.reads.audit(request.run_id, limit=MAX_RECORDED, wait_s=wait_s) if run.attempt > 1 else _nothing(),
             )
         except CrudError as error:
-            if context is not None:
-                context.cancel()
-                with contextlib.suppress(BaseException):
-                    await context
             await run.start()
             await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
             return
         if audit is not None:
             run.resume(audit)
-        if context is None:
+        if not isinstance(start, memory.Begun):
             # Kept in the conversation so a reloaded page shows it, but never shown to the model.
             await memory.remember(self.crud, request, "user", request.text)
             await bang.answer(self.crud, run, request, self.backend)
             if run.reply and not request.text.startswith("!reset"):
                 await memory.remember(self.crud, request, "assistant", run.reply)
             return
-        recalled, entries = await context
+        recalled = start.recalled
         model = request.model or recalled.model
         if model:
             run.use_model(model)
-        recent = memory.done_by_hand(entries, recalled.answered_at)
-        prompt = Prompt(text=request.text, tasks=task_list, history=recalled.turns, model=model, recent=recent)
-        # The person's message is stored while the model starts; the reply only after it.
-        stored = asyncio.ensure_future(memory.remember(self.crud, request, "user", request.text))
-        try:
-            await perform(run, prompt)
-        finally:
-            await stored
+        recent = memory.done_by_hand(start.changes, recalled.answered_at)
+        prompt = Prompt(text=request.text, tasks=start.tasks, history=recalled.turns, model=model, recent=recent)
+        await perform(run, prompt)  # the reply is stored only after it
         if run.reply:
             await memory.remember(self.crud, request, "assistant", run.reply)
 

@@ -190,6 +190,7 @@ async def test_the_service_reports_its_endpoints_and_stats(nc: Client) -> None:
         "confirmation_pending",
         "conversation_append",
         "conversation_recent",
+        "conversation_begin",
     }
     # nats-py's micro counts a request as an error only when the handler raises; crud answers bad input
     # with an error reply instead, so it shows in the requests, not in num_errors.

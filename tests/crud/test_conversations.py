@@ -12,7 +12,17 @@ from nats.aio.client import Client
 
 from proto import subjects
 from proto.codec import decode, encode
-from proto.messages import ChatMessage, Conversation, ConversationRequest, MessageKind
+from proto.commands import TaskCreate
+from proto.messages import (
+    Actor,
+    ChatMessage,
+    CommandRequest,
+    Conversation,
+    ConversationRequest,
+    MessageKind,
+    TurnBegin,
+    TurnBegun,
+)
 from services.crud.connection import MIGRATIONS
 from services.crud.db import Database
 
@@ -71,3 +81,36 @@ async def test_marks_stored_as_text_become_entries_of_their_kind(tmp_path: Path)
         ("message", "From now on this conversation uses llama3.2:latest."),
         ("message", "— new conversation —"),
     ]
+
+
+@pytest.mark.usefixtures("crud")
+async def test_a_run_begins_in_one_request_reading_what_it_found_and_storing_its_message_once(nc: Client) -> None:
+    await nc.request(subjects.crud_command(subjects.TASK_ENTITY, "create"), encode(create_milk()), timeout=5)
+    earlier = ChatMessage(message_id="r0-u", thread_id="t1", role="user", text="hello", run_id="r0")
+    await nc.request(subjects.CONVERSATION_APPEND, encode(earlier), timeout=5)
+    message = ChatMessage(message_id="r1-u", thread_id="t1", role="user", text="add milk", run_id="r1")
+    asked = encode(TurnBegin(message=message, changes=5))
+    first = decode(TurnBegun, (await nc.request(subjects.CONVERSATION_BEGIN, asked, timeout=5)).data)
+    assert first.stored
+    assert [t.name for t in first.tasks] == ["milk"]
+    assert [m.text for m in first.messages] == ["hello"]  # the conversation as the run found it
+    assert [e.result.summary for e in first.changes] == ["Added “milk”."]
+    # Delivered again, the run reads its own message too and stores it no second time.
+    again = decode(TurnBegun, (await nc.request(subjects.CONVERSATION_BEGIN, asked, timeout=5)).data)
+    assert not again.stored and [m.text for m in again.messages] == ["hello", "add milk"]
+    query = encode(ConversationRequest(thread_id="t1"))
+    recent = decode(Conversation, (await nc.request(subjects.CONVERSATION_RECENT, query, timeout=5)).data)
+    assert [m.text for m in recent.messages] == ["hello", "add milk"]
+
+
+@pytest.mark.usefixtures("crud")
+async def test_a_begin_crud_cannot_read_is_refused_and_stores_nothing(nc: Client) -> None:
+    reply = await nc.request(subjects.CONVERSATION_BEGIN, b'{"message": {"thread_id": "t1"}}', timeout=5)
+    assert reply.headers and reply.headers.get("Nats-Service-Error-Code") == "400"
+    query = encode(ConversationRequest(thread_id="t1"))
+    recent = decode(Conversation, (await nc.request(subjects.CONVERSATION_RECENT, query, timeout=5)).data)
+    assert recent.messages == []
+
+
+def create_milk() -> CommandRequest:
+    return CommandRequest(command_id="c1", actor=Actor(kind="person"), command=TaskCreate(name="milk"))

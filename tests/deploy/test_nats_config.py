@@ -51,6 +51,7 @@ NEEDS: dict[str, tuple[list[str], list[str]]] = {
             subjects.AUDIT_LIST,  # a redelivered run reads what its earlier attempts did
             subjects.CONVERSATION_APPEND,
             subjects.CONVERSATION_RECENT,
+            subjects.CONVERSATION_BEGIN,
             subjects.NOTIFY,
             subjects.service_ping(subjects.WORKER_SERVICE),
             f"$JS.API.CONSUMER.DURABLE.CREATE.{RUNS_API}",
