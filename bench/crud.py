@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nats
 
-from bench.common import in_scratch, print_figures, save, summary_ms
+from bench.common import in_scratch, print_figures, process_usage, save, summary_ms
 from proto import subjects
 from proto.codec import decode, encode
 from proto.commands import (
@@ -27,7 +29,17 @@ from proto.commands import (
     TaskToggle,
     Undo,
 )
-from proto.messages import PERSON, CommandRequest, CommandResult, ListRequest, TaskList
+from proto.messages import (
+    PERSON,
+    AuditRequest,
+    ChatMessage,
+    CommandRequest,
+    CommandResult,
+    ConversationRequest,
+    ListRequest,
+    TaskList,
+    TurnBegin,
+)
 from tests.support.natsd import NatsServer
 from tests.support.stack import Stack
 
@@ -112,20 +124,81 @@ async def mixed(nc: nats.NATS, total: int) -> dict[str, Any]:
     }
 
 
-async def measure(base: Path) -> dict[str, Any]:
+REQUESTS = 2_000
+
+
+async def cost_per_request(nc: nats.NATS, pid: int) -> dict[str, Any]:
+    """crud's CPU per request of each kind a chat run makes, REQUESTS of each, IN_FLIGHT at a time, on a
+    list of 50 tasks with 50 audit entries and conversations of 20 messages; and what a run's start and
+    end cost crud: the four requests a run used to make (list, conversation, changes, the person's message)
+    and the reply stored, against one `begin` and the reply."""
+    for n in range(50):
+        await send(nc, TaskCreate(name=f"seed {n}"))
+    threads = [f"t{n}" for n in range(50)]
+    for thread in threads:
+        for n in range(20):
+            said = ChatMessage(message_id=f"{thread}-{n}", thread_id=thread, role="user", text=f"message {n}")
+            await nc.request(subjects.CONVERSATION_APPEND, encode(said), timeout=30)
+
+    def message(n: int, role: str = "u") -> bytes:
+        kind = "user" if role == "u" else "assistant"
+        said = ChatMessage(message_id=f"m{n}-{role}", thread_id=threads[n % 50], role=kind, text="add milk")  # type: ignore[arg-type]
+        return encode(said)
+
+    kinds: dict[str, tuple[str, Callable[[int], bytes]]] = {
+        "list": (subjects.TASK_LIST, lambda n: encode(ListRequest())),
+        "conversation": (
+            subjects.CONVERSATION_RECENT,
+            lambda n: encode(ConversationRequest(thread_id=threads[n % 50])),
+        ),
+        "changes": (subjects.AUDIT_LIST, lambda n: encode(AuditRequest(limit=50))),
+        "append": (subjects.CONVERSATION_APPEND, lambda n: message(n)),
+        "append_reply": (subjects.CONVERSATION_APPEND, lambda n: message(n, "a")),
+        "begin": (
+            subjects.CONVERSATION_BEGIN,
+            lambda n: encode(
+                TurnBegin(message=decode(ChatMessage, message(n + REQUESTS)), changes_since=time.time() - 3600)
+            ),
+        ),
+    }
+    spent: dict[str, float] = {}
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    for kind, (subject, body) in kinds.items():
+
+        async def one(n: int, subject: str = subject, body: Callable[[int], bytes] = body) -> None:
+            async with gate:
+                reply = await nc.request(subject, body(n), timeout=30)
+                assert not (reply.headers or {}).get("Nats-Service-Error"), reply.headers
+
+        before = process_usage(pid)["cpu_s"]
+        await asyncio.gather(*(one(n) for n in range(REQUESTS)))
+        spent[kind] = (process_usage(pid)["cpu_s"] - before) / REQUESTS * 1e6
+    old = sum(spent[k] for k in ("list", "conversation", "changes", "append", "append_reply"))
+    new = spent["begin"] + spent["append_reply"]
+    return {
+        "cpu_us_per_request": {k: round(v) for k, v in spent.items()},
+        "run_start_and_end_us": {"four_requests_and_reply": round(old), "begin_and_reply": round(new)},
+    }
+
+
+async def measure(base: Path, only_requests: bool = False) -> dict[str, Any]:
     stack = Stack(base)
     stack.nats = NatsServer(base / "nats")
     stack.nats.start()
     try:
-        stack.spawn("crud", "services.crud").wait_for_line("crud ready", 30)
+        crud = stack.spawn("crud", "services.crud")
+        crud.wait_for_line("crud ready", 30)
         nc = await nats.connect(stack.nats.url)
         try:
-            figures = {"creates": await creates(nc, 10_000), "mixed": await mixed(nc, 2_000)}
+            figures = {} if only_requests else {"creates": await creates(nc, 10_000), "mixed": await mixed(nc, 2_000)}
+            await send(nc, TaskClearCompleted())
+            figures["requests"] = await cost_per_request(nc, crud.proc.pid)
         finally:
             await nc.close()
     finally:
         stack.stop()
-    save("crud", figures)
+    if not only_requests:
+        save("crud", figures)
     return figures
 
 
@@ -134,4 +207,8 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print_figures(run())
+    # `python -m bench.crud requests`: only the CPU per request (printed, not saved).
+    if sys.argv[1:] == ["requests"]:
+        print_figures(in_scratch(lambda base: measure(base, only_requests=True)))
+    else:
+        print_figures(run())

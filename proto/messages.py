@@ -266,12 +266,13 @@ class Conversation(_Message):
 
 class TurnBegin(_Message):
     """A model run's start: store the person's `message` in its conversation, and read what the run starts
-    from, as it was before the message: the task list, the conversation's last `limit` entries, and crud's
-    latest `changes` audit entries (newest first)."""
+    from, as it was before the message: the task list, the conversation's last `limit` entries, and the
+    last `changes` commands people carried out after `changes_since` (newest first)."""
 
     message: ChatMessage
     limit: int = Field(default=20, ge=1, le=200)
-    changes: int = Field(default=50, ge=0, le=1000)
+    changes: int = Field(default=10, ge=0, le=1000)
+    changes_since: float = 0.0
 
 
 class TurnBegun(_Message):

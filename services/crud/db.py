@@ -29,6 +29,11 @@ class Database:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+        # The list as last read, kept until a command may have changed it: every run reads it at its start,
+        # and this object is the only writer of the tasks. `_changes` counts commands begun and ended, so a
+        # read that overlapped one is not kept.
+        self._listed: list[TaskPublic] | None = None
+        self._changes = 0
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -44,7 +49,14 @@ class Database:
     # Tasks and the commands on them (services.crud.tasks).
 
     async def list_tasks(self) -> list[TaskPublic]:
-        return [tasks.public(row) for row in await tasks.rows(self.conn)]
+        """The whole list in list order (shared objects: read them, do not change them)."""
+        if self._listed is not None:
+            return list(self._listed)
+        changes = self._changes
+        listed = [tasks.public(row) for row in await tasks.rows(self.conn)]
+        if changes == self._changes:
+            self._listed = listed
+        return list(listed)
 
     async def stored_result(self, command_id: str) -> CommandResult | None:
         return await tasks.stored_result(self.conn, command_id)
@@ -52,7 +64,11 @@ class Database:
     async def execute(self, request: CommandRequest) -> tuple[CommandResult, bool]:
         """Apply a command exactly once: (its result, whether anything new happened). The change, the
         result, the inverse and the events commit together or not at all."""
-        return await tasks.execute(self.conn, request)
+        self._listed, self._changes = None, self._changes + 1
+        try:
+            return await tasks.execute(self.conn, request)
+        finally:
+            self._listed, self._changes = None, self._changes + 1
 
     # The audit trail and the outbox (services.crud.journal).
 
@@ -67,6 +83,10 @@ class Database:
     async def audit(self, run_id: str | None, limit: int) -> list[AuditEntry]:
         """Every command as recorded, newest first, with the ids of the events it produced."""
         return await journal.audit(self.conn, run_id, limit)
+
+    async def changes_by_people(self, since: float, limit: int) -> list[AuditEntry]:
+        """What people did after `since`, newest first (journal.by_people)."""
+        return await journal.by_people(self.conn, since, limit)
 
     async def notify(self, request: NoticeRequest) -> bool:
         """Queue a notice for every browser, once per notice id, recorded in the audit trail."""

@@ -100,6 +100,17 @@ async def mark_sent(conn: aiosqlite.Connection, seqs: list[int]) -> None:
 async def audit(conn: aiosqlite.Connection, run_id: str | None, limit: int) -> list[AuditEntry]:
     """Every command as recorded, newest first, with the ids of the events it produced."""
     where, params = ("WHERE c.run_id = ?", [run_id]) if run_id else ("", [])
+    return await _entries(conn, where, params, limit)
+
+
+async def by_people(conn: aiosqlite.Connection, since: float, limit: int) -> list[AuditEntry]:
+    """What people did (carried out, not refused) after `since`, newest first: what a model run is told
+    of the changes made by hand, without reading every model's and agent's command on the way."""
+    where = "WHERE c.ok = 1 AND c.created_at > ? AND json_extract(c.actor, '$.kind') = 'person'"
+    return await _entries(conn, where, [since], limit)
+
+
+async def _entries(conn: aiosqlite.Connection, where: str, params: list[Any], limit: int) -> list[AuditEntry]:
     query = (
         "SELECT c.command_id, c.actor, c.run_id, c.op, c.command, c.result, c.undone_by, c.created_at,"
         " (SELECT group_concat(o.event_id) FROM outbox o WHERE o.command_id = c.command_id)"

@@ -158,7 +158,7 @@ class Crud:
             return
         tasks = await self.db.list_tasks()
         messages = await self.db.recent_messages(begin.message.thread_id, begin.limit)
-        changes = await self.db.audit(None, begin.changes) if begin.changes else []
+        changes = await self.db.changes_by_people(begin.changes_since, begin.changes) if begin.changes else []
         async with self.lock:
             stored = await self.db.append_message(begin.message)
         await request.respond(encode(TurnBegun(stored=stored, tasks=tasks, messages=messages, changes=changes)))

@@ -13,7 +13,6 @@ from services.llm_worker.backends.base import HistoryTurn
 
 RECENT_S = 3600.0  # a conversation the model never answered yet is told of the last hour's changes
 MAX_RECENT = 10  # the model needs the latest few, not the day's history
-AUDIT_READ = 50
 HISTORY = 20  # the conversation's last entries a run reads
 
 
@@ -41,7 +40,8 @@ async def begin(crud: CrudClient, request: RunRequest, wait_s: float = 0.0) -> B
     """A model run's start, in one crud request: the person's message kept in its conversation (once, however
     often the run is delivered), and what the run starts from. A crud not running is waited for up to
     `wait_s`; a crud that cannot answer is a CrudError (the run cannot start without its list)."""
-    asked = TurnBegin(message=_message(request, "user", request.text), limit=HISTORY, changes=AUDIT_READ)
+    message = _message(request, "user", request.text)
+    asked = TurnBegin(message=message, limit=HISTORY, changes=MAX_RECENT, changes_since=time.time() - RECENT_S)
     begun = await crud.begin(asked, wait_s)
     return Begun(begun.tasks, recalled(begun.messages, request), begun.changes)
 

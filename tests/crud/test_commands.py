@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
@@ -22,6 +23,7 @@ from proto.messages import (
     TaskEvent,
     TaskList,
 )
+from services.crud.db import Database
 from services.crud.service import Crud
 
 pytestmark = pytest.mark.usefixtures("crud")
@@ -211,3 +213,17 @@ async def test_a_burst_of_commands_keeps_positions_and_events_consistent(nc: Cli
         total, sent = await cursor.fetchone()  # type: ignore[misc]
     info = await nc.jetstream().stream_info(subjects.UI_STREAM)
     assert total == sent == info.state.messages
+
+
+async def test_the_list_kept_between_reads_is_read_anew_after_each_command(tmp_path: Path) -> None:
+    """crud keeps the list it last read until a command may change it: with reads racing each command,
+    the list read afterwards is always the list as committed."""
+    db = await Database.open(tmp_path / "race.sqlite3")
+    await db.migrate()
+    try:
+        for n in range(20):
+            command = CommandRequest(command_id=f"c{n}", actor=PERSON, command=TaskCreate(name=f"t{n}"))
+            await asyncio.gather(db.list_tasks(), db.execute(command), db.list_tasks())
+            assert [t.name for t in await db.list_tasks()] == [f"t{k}" for k in range(n + 1)]
+    finally:
+        await db.close()

@@ -12,9 +12,12 @@ from nats.aio.client import Client
 
 from proto import subjects
 from proto.codec import decode, encode
-from proto.commands import TaskCreate
+from proto.commands import TaskCreate, TaskDelete
 from proto.messages import (
     Actor,
+    AuditEntry,
+    AuditList,
+    AuditRequest,
     ChatMessage,
     CommandRequest,
     Conversation,
@@ -114,3 +117,35 @@ async def test_a_begin_crud_cannot_read_is_refused_and_stores_nothing(nc: Client
 
 def create_milk() -> CommandRequest:
     return CommandRequest(command_id="c1", actor=Actor(kind="person"), command=TaskCreate(name="milk"))
+
+
+@pytest.mark.usefixtures("crud")
+async def test_a_run_is_told_only_of_what_people_did_since_it_asks(nc: Client) -> None:
+    model = Actor(kind="model", backend="embedded", model="gemma")
+    commands = [
+        CommandRequest(command_id="c1", actor=Actor(kind="person"), command=TaskCreate(name="milk")),
+        CommandRequest(command_id="c2", actor=model, command=TaskCreate(name="eggs")),
+        CommandRequest(command_id="c3", actor=Actor(kind="person"), command=TaskDelete(id=999)),  # refused
+        CommandRequest(command_id="c4", actor=Actor(kind="person"), command=TaskCreate(name="bread")),
+        CommandRequest(command_id="c5", actor=Actor(kind="person"), command=TaskCreate(name="jam")),
+    ]
+    for command in commands:
+        await nc.request(subjects.crud_command(subjects.TASK_ENTITY, command.command.op), encode(command), timeout=5)
+    message = ChatMessage(message_id="r1-u", thread_id="t1", role="user", text="hi", run_id="r1")
+    begun = decode(
+        TurnBegun, (await nc.request(subjects.CONVERSATION_BEGIN, encode(TurnBegin(message=message)), timeout=5)).data
+    )
+    assert [e.command_id for e in begun.changes] == ["c5", "c4", "c1"]  # neither the model's nor the refused one
+    begun = decode(
+        TurnBegun,
+        (await nc.request(subjects.CONVERSATION_BEGIN, encode(TurnBegin(message=message, changes=2)), timeout=5)).data,
+    )
+    assert [e.command_id for e in begun.changes] == ["c5", "c4"]  # newest first, at most 2
+    since = next(e.at for e in (await all_changes(nc)) if e.command_id == "c4")
+    later = TurnBegin(message=message, changes=10, changes_since=since)
+    begun = decode(TurnBegun, (await nc.request(subjects.CONVERSATION_BEGIN, encode(later), timeout=5)).data)
+    assert [e.command_id for e in begun.changes] == ["c5"]
+
+
+async def all_changes(nc: Client) -> list[AuditEntry]:
+    return decode(AuditList, (await nc.request(subjects.AUDIT_LIST, encode(AuditRequest()), timeout=5)).data).entries
