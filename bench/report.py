@@ -351,6 +351,16 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
             "",
             *profile_table(lo["concurrent"]["1000"]["profile"]),
         ]
+    if "cost_split" in lo:
+        lines += [
+            "",
+            "What a token costs and what a run costs, each process apart (`python -m bench.load split`): 500 runs at "
+            "once, with answers of 50 and then of 200 tokens at the same rate; CPU = runs × per run + tokens × per "
+            "token gives both. With 50-token answers the figure per delivered token above is mostly the runs' cost. "
+            "The workers' share includes the scripted backend standing in for the model.",
+            "",
+            *block(lo["cost_split"]),
+        ]
     lines += [
         "## Worker scaling",
         "",
@@ -392,7 +402,9 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
             "`python -m bench.crud`: requests to crud's endpoints from one client, through NATS, each command one "
             "SQLite transaction (the change, its stored result, its inverse and its events). The list holds at most "
             "1,000 tasks, so the 10,000 creates run as ten rounds of 1,000, emptying the list between rounds "
-            "(not timed); each command rewrites positions as needed, so a create costs more as the list grows.",
+            "(not timed); each command rewrites positions as needed, so a create costs more as the list grows. "
+            "`requests`: crud's own CPU per request of each kind a chat run makes (`python -m bench.crud requests`), "
+            "2,000 of each, 32 at a time, on a list of 50 tasks with conversations of 20 messages.",
             "",
             *block(f["crud"]),
         ]
