@@ -7,7 +7,15 @@ import json
 import re
 from pathlib import Path
 
-from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskRename, TaskToggle
+from proto.commands import (
+    TaskClearCompleted,
+    TaskCreate,
+    TaskDelete,
+    TaskMove,
+    TaskRename,
+    TaskSetDone,
+    TaskToggle,
+)
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import (
     VERBS,
@@ -139,6 +147,12 @@ def test_actions_become_commands_against_the_list_as_it_changes() -> None:
     assert planner.commands(Action("finish", span="Laundry", task=TASKS[0])) == [CommandOut(TaskToggle(id=1))]
     (again,) = planner.commands(Action("finish", span="laundry", task=TASKS[0]))
     assert isinstance(again, InvalidCommand) and "already done" in again.error
+    # The tick is taken back (as "set not done": a second person's untick meanwhile does not tick it again).
+    assert planner.commands(Action("undo", span="laundry", task=TASKS[0])) == [
+        CommandOut(TaskSetDone(id=1, done=False))
+    ]
+    (twice,) = planner.commands(Action("undo", span="laundry", task=TASKS[0]))
+    assert isinstance(twice, InvalidCommand) and "not ticked" in twice.error
     assert planner.commands(Action("remove", span="milk", task=TASKS[1])) == [CommandOut(TaskDelete(id=2))]
     (gone,) = planner.commands(Action("top", span="milk", task=TASKS[1]))
     assert isinstance(gone, InvalidCommand) and "no longer on the list" in gone.error
@@ -157,7 +171,7 @@ def test_the_two_prompts_say_the_same_examples() -> None:
     prefix = meaning_prefix()
     assert prefix.count("Request: ") == len(EXAMPLES) + 1
     assert "Meaning: mark #1 as done, then mark #2 as done" in prefix
-    assert set(MEANING_CUES) >= {"add", "finish", "remove", "rename", "top", "bottom", "clear", "none"}
+    assert set(MEANING_CUES) == set(VERBS)
 
 
 def test_the_nearest_examples_share_the_request_s_words_and_the_nearest_comes_last() -> None:

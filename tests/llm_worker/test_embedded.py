@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from proto.commands import TaskClearCompleted, TaskCreate, TaskDelete, TaskMove, TaskRename, TaskToggle
+from proto.commands import (
+    TaskClearCompleted,
+    TaskCreate,
+    TaskDelete,
+    TaskMove,
+    TaskRename,
+    TaskSetDone,
+    TaskToggle,
+)
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, Prompt, Usage
 from services.llm_worker.backends.embedded import EmbeddedBackend, model_path
@@ -100,6 +108,25 @@ SEVERAL = [
 @pytest.mark.parametrize(("text", "expected"), SEVERAL, ids=[c[0] for c in SEVERAL])
 async def test_rename_and_several_actions_at_once(embedded: EmbeddedBackend, text: str, expected: list[object]) -> None:
     assert commands(await ask(embedded, text, TASKS)) == expected
+
+
+# A tick taken back: only a ticked task can lose it ("call the plumber" is the done one of TASKS).
+UNDONE = [
+    ("untick call the plumber", [TaskSetDone(id=3, done=False)]),
+    ("uncheck the plumber", [TaskSetDone(id=3, done=False)]),
+    ("I ticked the plumber by mistake", [TaskSetDone(id=3, done=False)]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), UNDONE, ids=[c[0] for c in UNDONE])
+async def test_a_tick_taken_back(embedded: EmbeddedBackend, text: str, expected: list[object]) -> None:
+    assert commands(await ask(embedded, text, TASKS)) == expected
+
+
+async def test_a_task_not_ticked_cannot_be_unticked(embedded: EmbeddedBackend) -> None:
+    # The model may not even choose "undo" for milk: nothing the request names is ticked.
+    chunks = await ask(embedded, "untick milk", TASKS)
+    assert not [c for c in commands(chunks) if isinstance(c, TaskSetDone)]
 
 
 async def test_a_request_naming_nothing_on_the_list_changes_no_task(embedded: EmbeddedBackend) -> None:

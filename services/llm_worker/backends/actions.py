@@ -15,6 +15,7 @@ from proto.commands import (
     TaskDelete,
     TaskMove,
     TaskRename,
+    TaskSetDone,
     TaskToggle,
 )
 from proto.messages import TaskPublic
@@ -32,11 +33,12 @@ from services.llm_worker.backends.matching import (
     stem,
 )
 
-VERBS = ("add", "finish", "remove", "rename", "top", "bottom", "clear", "none")
-"""The model's choices; each is one token of Gemma's vocabulary, so one forward pass scores them all."""
+VERBS = ("add", "finish", "undo", "remove", "rename", "top", "bottom", "clear", "none")
+"""The model's choices; each is one token of Gemma's vocabulary, so one forward pass scores them all. "undo"
+takes a task's tick away (ticked by mistake, or not done after all)."""
 
 SPANLESS = ("clear", "none")
-TARGETED = ("finish", "remove", "rename", "top", "bottom")
+TARGETED = ("finish", "undo", "remove", "rename", "top", "bottom")
 RENAME_TO = " =>"
 MAX_ACTIONS = 4
 
@@ -299,6 +301,11 @@ class Planner:
             return CommandOut(TaskMove(id=task.id, position=0))
         if verb == "bottom":
             return CommandOut(TaskMove(id=task.id, position=min(MAX_TASKS, max(self.length - 1, 0))))
+        if verb == "undo":
+            if not task.done:
+                return InvalidCommand(raw, f"“{task.name}” is not ticked", op="set_done")
+            self.tasks[self.tasks.index(task)] = task.model_copy(update={"done": False})
+            return CommandOut(TaskSetDone(id=task.id, done=False))
         if task.done:
             return InvalidCommand(raw, f"“{task.name}” is already done", op="toggle")
         self.tasks[self.tasks.index(task)] = task.model_copy(update={"done": True})

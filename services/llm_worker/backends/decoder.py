@@ -185,6 +185,9 @@ class Decoder:
             # Nor does a later line finish a task that is done already ("move #1 to the top and delete #2").
             if n > 0 and left and all(task.done for task, _ in left.values()):
                 verbs.remove("finish")
+            # Only a ticked task can be unticked: "undo" is a choice only where the request names one.
+            if "undo" in verbs and not any(task.done for task, _ in left.values()):
+                verbs.remove("undo")
             if not verbs:
                 return
             found = self._line(verbs, shown, places, left)
@@ -238,7 +241,7 @@ class Decoder:
                 self.used = used
                 return None
             return [action], ender
-        mark_at = self._place(shown, left)
+        mark_at = self._place(shown, {m: held for m, held in left.items() if action.verb != "undo" or held[0].done})
         action.task, action.span = left.pop(shown[mark_at].text)
         self._use(mark_at)
         if action.verb == "rename":
@@ -260,7 +263,10 @@ class Decoder:
         multiplied (the prompts err differently: the action lines miss renames the plain words see)."""
         assert self.second is not None
         self.second.start(f"{meaning_prefix()}{self.shown}\nMeaning:")
-        other = self.second.share([self.second.tokens(MEANING_CUES[v]) for v in verbs])
+        cues = [self.second.tokens(MEANING_CUES[v])[0] for v in verbs]
+        # Verbs said with the same first word ("mark" done / not done, "move" up / down) split its probability:
+        # the plain words do not tell them apart, the action lines do.
+        other = self.second.share([[cue] for cue in cues]) / np.array([cues.count(cue) for cue in cues])
         joint = share * other
         return np.asarray(joint / joint.sum())
 

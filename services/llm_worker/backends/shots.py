@@ -26,6 +26,7 @@ EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("clear out the completed items", ("clear",)),
     ("we need coffee and sugar", ("add: coffee", "add: sugar")),
     ("bought the #1", ("finish: #1",)),
+    ("untick the #1", ("undo: #1",)),
     ("we can drop the #1", ("remove: #1",)),
     ("change #1 to pay the gas bill", ("rename: #1 => pay the gas bill",)),
     ("tell me a story", ("none",)),
@@ -52,6 +53,7 @@ MEANING_INSTRUCTIONS = (
 MEANING_CUES = {
     "add": " add",
     "finish": " mark",
+    "undo": " mark",
     "remove": " delete",
     "rename": " rename",
     "top": " move",
@@ -59,8 +61,8 @@ MEANING_CUES = {
     "clear": " clear",
     "none": " nothing",
 }
-"""Each verb as the first word of its plain meaning ("top" and "bottom" both "move": the action lines tell
-them apart)."""
+"""Each verb as the first word of its plain meaning ("top" and "bottom" both "move", "finish" and "undo" both
+"mark": the action lines tell them apart)."""
 
 
 def _meaning(line: str) -> str:
@@ -70,6 +72,7 @@ def _meaning(line: str) -> str:
     said = {
         "add": f"add {rest}",
         "finish": f"mark {rest} as done",
+        "undo": f"mark {rest} as not done",
         "remove": f"delete {rest}",
         "rename": f"rename {old} to {new}",
         "top": f"move {rest} to the top",
