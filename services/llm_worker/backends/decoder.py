@@ -5,9 +5,7 @@ request's words exactly."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
@@ -29,7 +27,15 @@ from services.llm_worker.backends.actions import (
 )
 from services.llm_worker.backends.matching import names_all
 from services.llm_worker.backends.pool import POOL
-from services.llm_worker.backends.shots import MEANING_CUES, Nearest, examples_shown, few_shot_prefix, meaning_prefix
+from services.llm_worker.backends.reader import Reader
+from services.llm_worker.backends.shots import (
+    MEANING_CUES,
+    Nearest,
+    examples_shown,
+    few_shot_prefix,
+    meaning,
+    meaning_prefix,
+)
 from services.llm_worker.backends.spans import (
     CLAUSE_ENDS,
     CONNECTIVES,
@@ -45,92 +51,6 @@ NEAREST_SHOWN = 3
 """How many examples of the pool, the nearest the request, come between the fixed ones and the request: each
 costs the request ~15 tokens of evaluation (~5 ms a token on 2 cores); 3 scored best on the development set."""
 NEXT_LINE, LAST_LINE = "\n", "\n\n"
-
-
-class Stopped(Exception):
-    """The person pressed Stop while the model was deciding."""
-
-
-class Reader:
-    """A llama.cpp model whose state can be fed token by token, with the log-probabilities of its next
-    token after each feed. Counts the tokens it evaluates."""
-
-    def __init__(self, llm: Any, stop: threading.Event | None = None) -> None:
-        self.llm = llm
-        self.stop = stop or threading.Event()
-        self.vocab = int(llm.n_vocab())
-        self.fed = 0
-        self.prompt_fed = 0
-        self._tokens: dict[str, list[int]] = {}
-
-    def tokens(self, text: str) -> list[int]:
-        found = self._tokens.get(text)
-        if found is None:
-            found = self._tokens[text] = list(self.llm.tokenize(text.encode(), add_bos=False, special=False))
-        return found
-
-    def start(self, prompt: str) -> None:
-        """Evaluate a prompt, reusing what llama.cpp already holds of the same beginning (the few-shot
-        examples): only the request's own tokens are new."""
-        tokens = list(self.llm.tokenize(prompt.encode(), add_bos=True, special=False))
-        held = self.llm.input_ids[: self.llm.n_tokens]
-        same = 0
-        for a, b in zip(held, tokens, strict=False):
-            if a != b:
-                break
-            same += 1
-        self.llm.n_tokens = min(same, len(tokens) - 1)  # at least one token to evaluate, for fresh logits
-        self.feed(tokens[self.llm.n_tokens :])
-        self.prompt_fed += len(tokens) - same
-
-    def mark(self) -> int:
-        """Where the state is now, to come back to with `rewind`."""
-        return int(self.llm.n_tokens)
-
-    def rewind(self, mark: int) -> None:
-        """Back to an earlier `mark`: its last token again, so the next-token probabilities are its own."""
-        self.llm.n_tokens = mark - 1
-        self.feed([int(self.llm.input_ids[mark - 1])])
-
-    def feed(self, tokens: list[int]) -> None:
-        if self.stop.is_set():
-            raise Stopped
-        self.llm.eval(tokens)
-        self.fed += len(tokens)
-
-    def logprobs(self) -> np.ndarray:
-        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.vocab,))
-        top = float(logits.max())
-        return logits - (top + float(np.log(np.exp(logits - top).sum())))
-
-    def share(self, options: list[list[int]]) -> np.ndarray:
-        """The probabilities of the options' first tokens, normalised among them (nothing is fed)."""
-        first = self.logprobs()
-        scores = np.array([first[o[0]] for o in options])
-        weights = np.exp(scores - scores.max())
-        return np.asarray(weights / weights.sum())
-
-    def choose(self, options: list[list[int]]) -> tuple[int, np.ndarray]:
-        """Feed the most likely of `options` (token sequences), a token at a time, and return its index with
-        the probabilities of the options' first tokens (normalised among them)."""
-        alive = list(range(len(options)))
-        first = self.logprobs()
-        weights = np.exp(np.array([first[o[0]] for o in options]) - max(first[o[0]] for o in options))
-        share = weights / weights.sum()
-        depth, logprobs = 0, first
-        while True:
-            groups: dict[int, list[int]] = {}
-            for i in alive:
-                groups.setdefault(options[i][depth], []).append(i)
-            best = max(groups, key=lambda token: float(logprobs[token]))
-            alive, depth = groups[best], depth + 1
-            finished = [i for i in alive if len(options[i]) == depth]
-            if finished or len(alive) == 1:
-                chosen = finished[0] if finished else alive[0]
-                self.feed(options[chosen][depth - 1 :])
-                return chosen, share
-            self.feed([best])
-            logprobs = self.logprobs()
 
 
 SURE = 0.7
@@ -157,6 +77,7 @@ class Decoder:
         self.where: dict[str, int] = {}  # where each placeholder stands in the request
         self.used: set[int] = set()  # the words of the request the answer has used
         self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
+        self.begun = 0  # where the answer begins in the reader
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -173,6 +94,7 @@ class Decoder:
         self.quotes = quoted(shown)  # found in the whole request: a quote's marks pair from its start
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
+        self.begun = self.reader.mark()
         left = self.left = dict(places)  # each task is acted on once
         self.where = {unit.text: i for i, unit in reversed(list(enumerate(shown))) if unit.text in places}
         for n in range(MAX_ACTIONS):
@@ -218,6 +140,8 @@ class Decoder:
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
             share = self._second_opinion(options, share)
+        if options[int(share.argmax())] == NEXT_LINE and self._goes_on(1 - share[-1], share[-1]):
+            share = np.where(np.array(options) == NEXT_LINE, 0.0, share)
         if options[int(share.argmax())] in ("top", "bottom") and "bottom" in options and self.second is not None:
             share = self._direction(options, share, left)
         index = int(share.argmax())
@@ -306,14 +230,20 @@ class Decoder:
             return False
         later = [u for u in self.used if u > at]
         if later:
+            # Words before a colon head what follows it ("shopping: #1"): they are no clause of their own.
             between = range(at + 1, min(later))
-            return any(j - offset < len(units) and units[j - offset].text in CLAUSE_ENDS for j in between)
+            return any(j - offset < len(units) and units[j - offset].text in CLAUSE_ENDS - {":"} for j in between)
         # After the words used, a new span begins a new clause: "#1 and #2 are done" says nothing more.
         earlier = [u for u in self.used if u < at]
         if not earlier or not clause:
             return True
         between = range(max(earlier) + 1, at)
         return any(j - offset >= 0 and units[j - offset].text.casefold() in CLAUSE_ENDS | CONNECTIVES for j in between)
+
+    @property
+    def lines(self) -> list[str]:
+        """The answer's lines so far, as the model wrote them (the last one may be still open)."""
+        return [line for line in self.reader.text_since(self.begun).split("\n") if line.strip()]
 
     def _use(self, at: int) -> None:
         """Word `at` of the request is part of the answer now."""
@@ -331,9 +261,33 @@ class Decoder:
         return (NEXT_LINE,) if ahead else (NEXT_LINE, LAST_LINE)
 
     def _line_end(self) -> str:
-        enders = self._enders()
-        index, _ = self.reader.choose([self.reader.tokens(e) for e in enders])
-        return enders[index]
+        enders = list(self._enders())
+        return enders[self._choose_end(enders)]
+
+    def _choose_end(self, options: list[str]) -> int:
+        """Feed the most likely of `options` (words of the request, line ends) and return its index; an end of
+        the answer the action lines prefer to another line is checked against the plain words first."""
+        if LAST_LINE in options and NEXT_LINE in options:
+            share = self.reader.share([self.reader.tokens(o) for o in options])
+            last, next_ = options.index(LAST_LINE), options.index(NEXT_LINE)
+            if int(share.argmax()) == last and self._goes_on(share[next_], share[last]):
+                self.reader.feed(self.reader.tokens(NEXT_LINE))
+                return next_
+        index, _ = self.reader.choose([self.reader.tokens(o) for o in options])
+        return index
+
+    def _goes_on(self, going_on: float, ending: float) -> bool:
+        """Whether the answer goes on after its lines so far, by the two readings together: the action lines'
+        probabilities of going on and of ending, each times the plain words' of ", then" and of the line's end
+        after the meaning of those lines ("add cream" → ", then" or an end)."""
+        if self.second is None or not self.lines:
+            return False
+        said = ", then ".join(meaning(line) for line in self.lines)
+        self.second.start(f"{meaning_prefix()}{self.shown}\nMeaning: {said}")
+        comma, end = self.second.share([self.second.tokens(","), self.second.tokens("\n")])
+        self.second.feed(self.second.tokens(","))  # a comma may go on with the same item; ", then" is another
+        then = comma * float(np.exp(self.second.logprobs()[self.second.tokens(" then")[0]]))
+        return bool(going_on * then > ending * end)
 
     def span(
         self, units: list[Word], places: dict[str, tuple[TaskPublic, str]], offset: int, clause: bool = False
@@ -387,7 +341,7 @@ class Decoder:
             open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)
             enders = self._enders()
             options = list(following) + [e for e in enders if e not in following and not open_ended]
-            index, _ = self.reader.choose([self.reader.tokens(o) for o in options])
+            index = self._choose_end(options)
             if options[index] in enders and options[index] not in following:
                 if all(i + 1 < len(units) and is_symbol(units[i + 1]) for i in at):
                     taken.append(units[at[0] + 1].as_next())  # and an emoji just after the last word

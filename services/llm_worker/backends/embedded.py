@@ -25,7 +25,8 @@ from typing import Any
 
 from services.llm_worker.backends.actions import Action, Planner
 from services.llm_worker.backends.base import BackendError, Chunk, Prompt, Usage
-from services.llm_worker.backends.decoder import Decoder, Reader, Stopped
+from services.llm_worker.backends.decoder import Decoder
+from services.llm_worker.backends.reader import Reader, Stopped
 from services.llm_worker.config import Settings
 
 log = logging.getLogger(__name__)

@@ -65,7 +65,8 @@ MEANING_CUES = {
 "mark": the action lines tell them apart)."""
 
 
-def _meaning(line: str) -> str:
+def meaning(line: str) -> str:
+    """An action line in plain words ("finish: #1" → "mark #1 as done")."""
     verb, _, rest = line.partition(":")
     rest = rest.strip()
     old, _, new = rest.partition(" => ")
@@ -85,7 +86,7 @@ def _meaning(line: str) -> str:
 def meaning_prefix() -> str:
     """The examples as request → plain meaning; the request and "\nMeaning:" follow."""
     shots = "\n\n".join(
-        f"Request: {request}\nMeaning: " + ", then ".join(_meaning(line) for line in lines)
+        f"Request: {request}\nMeaning: " + ", then ".join(meaning(line) for line in lines)
         for request, lines in EXAMPLES
     )
     return f"{MEANING_INSTRUCTIONS}{shots}\n\nRequest: "
