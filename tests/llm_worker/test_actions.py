@@ -128,6 +128,8 @@ def test_an_emoji_is_told_apart_from_punctuation_and_arrows() -> None:
 def test_items_of_a_list_in_one_span_are_split() -> None:
     assert split_items("eggs, flour and sugar") == ["eggs", "flour", "sugar"]
     assert split_items("write the summary and send it") == ["write the summary and send it"]
+    assert split_items("bananas + yogurt + granola") == ["bananas", "yogurt", "granola"]
+    assert split_items("C++ homework") == ["C++ homework"]  # a plus inside a word is no list
     assert split_items(" 🍕 pizza night! ") == ["🍕 pizza night"]
 
 

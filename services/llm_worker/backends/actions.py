@@ -118,9 +118,9 @@ def clean(span: str) -> str:
 
 
 def split_items(span: str) -> list[str]:
-    """The items of a list in one span: "a, b and c" → a, b, c. A plain "a and b" stays one item (the model
-    writes two lines when it means two): "write the summary and send it" is one task."""
-    parts = [p for p in re.split(r"\s*[;,]\s*", span) if p.strip()]
+    """The items of a list in one span: "a, b and c" → a, b, c; "a + b + c" too. A plain "a and b" stays one
+    item (the model writes two lines when it means two): "write the summary and send it" is one task."""
+    parts = [p for p in re.split(r"\s*[;,]\s*|\s+\+\s+", span) if p.strip()]
     if len(parts) > 1:
         last = re.split(r"^(?:and|&)\s+|\s+(?:and|&)\s+", parts[-1])
         parts = parts[:-1] + [p for p in last if p.strip()]
