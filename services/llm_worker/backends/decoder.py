@@ -33,7 +33,6 @@ from services.llm_worker.backends.shots import (
     Nearest,
     examples_shown,
     few_shot_prefix,
-    meaning,
     meaning_prefix,
 )
 from services.llm_worker.backends.spans import (
@@ -77,7 +76,6 @@ class Decoder:
         self.where: dict[str, int] = {}  # where each placeholder stands in the request
         self.used: set[int] = set()  # the words of the request the answer has used
         self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
-        self.begun = 0  # where the answer begins in the reader
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -94,7 +92,6 @@ class Decoder:
         self.quotes = quoted(shown)  # found in the whole request: a quote's marks pair from its start
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
-        self.begun = self.reader.mark()
         left = self.left = dict(places)  # each task is acted on once
         self.where = {unit.text: i for i, unit in reversed(list(enumerate(shown))) if unit.text in places}
         for n in range(MAX_ACTIONS):
@@ -140,8 +137,6 @@ class Decoder:
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
             share = self._second_opinion(options, share)
-        if options[int(share.argmax())] == NEXT_LINE and self._goes_on(1 - share[-1], share[-1]):
-            share = np.where(np.array(options) == NEXT_LINE, 0.0, share)
         if options[int(share.argmax())] in ("top", "bottom") and "bottom" in options and self.second is not None:
             share = self._direction(options, share, left)
         index = int(share.argmax())
@@ -240,11 +235,6 @@ class Decoder:
         between = range(max(earlier) + 1, at)
         return any(j - offset >= 0 and units[j - offset].text.casefold() in CLAUSE_ENDS | CONNECTIVES for j in between)
 
-    @property
-    def lines(self) -> list[str]:
-        """The answer's lines so far, as the model wrote them (the last one may be still open)."""
-        return [line for line in self.reader.text_since(self.begun).split("\n") if line.strip()]
-
     def _use(self, at: int) -> None:
         """Word `at` of the request is part of the answer now."""
         self.used.add(at)
@@ -261,33 +251,9 @@ class Decoder:
         return (NEXT_LINE,) if ahead else (NEXT_LINE, LAST_LINE)
 
     def _line_end(self) -> str:
-        enders = list(self._enders())
-        return enders[self._choose_end(enders)]
-
-    def _choose_end(self, options: list[str]) -> int:
-        """Feed the most likely of `options` (words of the request, line ends) and return its index; an end of
-        the answer the action lines prefer to another line is checked against the plain words first."""
-        if LAST_LINE in options and NEXT_LINE in options:
-            share = self.reader.share([self.reader.tokens(o) for o in options])
-            last, next_ = options.index(LAST_LINE), options.index(NEXT_LINE)
-            if int(share.argmax()) == last and self._goes_on(share[next_], share[last]):
-                self.reader.feed(self.reader.tokens(NEXT_LINE))
-                return next_
-        index, _ = self.reader.choose([self.reader.tokens(o) for o in options])
-        return index
-
-    def _goes_on(self, going_on: float, ending: float) -> bool:
-        """Whether the answer goes on after its lines so far, by the two readings together: the action lines'
-        probabilities of going on and of ending, each times the plain words' of ", then" and of the line's end
-        after the meaning of those lines ("add cream" → ", then" or an end)."""
-        if self.second is None or not self.lines:
-            return False
-        said = ", then ".join(meaning(line) for line in self.lines)
-        self.second.start(f"{meaning_prefix()}{self.shown}\nMeaning: {said}")
-        comma, end = self.second.share([self.second.tokens(","), self.second.tokens("\n")])
-        self.second.feed(self.second.tokens(","))  # a comma may go on with the same item; ", then" is another
-        then = comma * float(np.exp(self.second.logprobs()[self.second.tokens(" then")[0]]))
-        return bool(going_on * then > ending * end)
+        enders = self._enders()
+        index, _ = self.reader.choose([self.reader.tokens(e) for e in enders])
+        return enders[index]
 
     def span(
         self, units: list[Word], places: dict[str, tuple[TaskPublic, str]], offset: int, clause: bool = False
@@ -341,7 +307,7 @@ class Decoder:
             open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)
             enders = self._enders()
             options = list(following) + [e for e in enders if e not in following and not open_ended]
-            index = self._choose_end(options)
+            index, _ = self.reader.choose([self.reader.tokens(o) for o in options])
             if options[index] in enders and options[index] not in following:
                 if all(i + 1 < len(units) and is_symbol(units[i + 1]) for i in at):
                     taken.append(units[at[0] + 1].as_next())  # and an emoji just after the last word

@@ -45,11 +45,6 @@ class Reader:
         self.feed(tokens[self.llm.n_tokens :])
         self.prompt_fed += len(tokens) - same
 
-    def text_since(self, mark: int) -> str:
-        """What was fed since `mark`, as text."""
-        fed = [int(t) for t in self.llm.input_ids[mark : self.llm.n_tokens]]
-        return bytes(self.llm.detokenize(fed)).decode(errors="replace")
-
     def mark(self) -> int:
         """Where the state is now, to come back to with `rewind`."""
         return int(self.llm.n_tokens)
