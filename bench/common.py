@@ -64,41 +64,51 @@ class RunTrace:
         return [arrived - emitted for emitted, arrived in self.arrivals]
 
 
+def open_page(url: str) -> Any:
+    """The chat socket a page opens when it loads (`async with open_page(url) as ws:`)."""
+    return websockets.connect(url.replace("http://", "ws://") + "/ws", max_size=None)
+
+
 async def chat(url: str, text: str, timeout_s: float = 120.0) -> RunTrace:
-    """Send one chat message over the gateway's WebSocket and record every token's arrival."""
-    async with websockets.connect(url.replace("http://", "ws://") + "/ws", max_size=None) as ws:
-        trace = RunTrace(sent_at=time.time())
-        await ws.send(json.dumps({"type": "chat", "text": text}))
-        async with asyncio.timeout(timeout_s):
-            while True:
-                message = json.loads(await ws.recv())
-                arrived = time.time()
-                kind = message.get("type")
-                if kind == "TEXT_MESSAGE_CONTENT":
-                    trace.frames += 1
-                    # Under load a worker merges the deltas waiting behind one in flight: a frame may hold
-                    # several scripted tokens ("<stamp> <stamp> "), each counted and timed on its own.
-                    for token in message["delta"].split():
-                        trace.tokens.append(token)
-                        try:
-                            trace.arrivals.append((float(token), arrived))
-                        except ValueError:
-                            pass
-                elif kind == "RUN_STARTED" and trace.started is None:
-                    trace.started = arrived
-                elif kind == "TOOL_CALL_RESULT":
-                    trace.command_results += 1
-                elif kind == "RUN_FINISHED":
-                    trace.finished = message.get("result") or {}
-                    return trace
-                elif kind == "error" and message.get("runId"):
-                    # Said while the run waits for a worker ("no worker is running" when none answered the
-                    # gateway's ping in time); the gateway keeps relaying, so the run may still come.
-                    trace.notices.append(message.get("message", ""))
-                elif kind in ("RUN_ERROR", "error"):
-                    # Refused or failed: the run counts as failed (the person was told, nothing hangs).
-                    trace.error = message.get("message")
-                    return trace
+    """Open the chat socket, send one chat message and record every token's arrival."""
+    async with open_page(url) as ws:
+        return await chat_on(ws, text, timeout_s)
+
+
+async def chat_on(ws: Any, text: str, timeout_s: float = 120.0) -> RunTrace:
+    """Send one chat message on an open chat socket and record every token's arrival."""
+    trace = RunTrace(sent_at=time.time())
+    await ws.send(json.dumps({"type": "chat", "text": text}))
+    async with asyncio.timeout(timeout_s):
+        while True:
+            message = json.loads(await ws.recv())
+            arrived = time.time()
+            kind = message.get("type")
+            if kind == "TEXT_MESSAGE_CONTENT":
+                trace.frames += 1
+                # Under load a worker merges the deltas waiting behind one in flight: a frame may hold
+                # several scripted tokens ("<stamp> <stamp> "), each counted and timed on its own.
+                for token in message["delta"].split():
+                    trace.tokens.append(token)
+                    try:
+                        trace.arrivals.append((float(token), arrived))
+                    except ValueError:
+                        pass
+            elif kind == "RUN_STARTED" and trace.started is None:
+                trace.started = arrived
+            elif kind == "TOOL_CALL_RESULT":
+                trace.command_results += 1
+            elif kind == "RUN_FINISHED":
+                trace.finished = message.get("result") or {}
+                return trace
+            elif kind == "error" and message.get("runId"):
+                # Said while the run waits for a worker ("no worker is running" when none answered the
+                # gateway's ping in time); the gateway keeps relaying, so the run may still come.
+                trace.notices.append(message.get("message", ""))
+            elif kind in ("RUN_ERROR", "error"):
+                # Refused or failed: the run counts as failed (the person was told, nothing hangs).
+                trace.error = message.get("message")
+                return trace
 
 
 def start_stack(base: Path, workers: int, env: dict[str, str], worker_env: dict[str, str] | None = None) -> Stack:

@@ -1,7 +1,8 @@
 """Concurrent chats through one gateway and two workers, and runs per second as workers are added.
 
 Concurrency: one stack (two workers that take every run offered), then 50 → 1,000 simultaneous runs of
-50 tokens at 50 tokens/s each, every run its own WebSocket client in this process. Each token is its
+50 tokens at 50 tokens/s each, every run its own WebSocket client in this process: all the pages are open
+(their chat sockets connected, the cost of that measured apart), then all send at once. Each token is its
 emit time, so a lost or reordered token shows. The CPU and memory of every process, the client's
 included, since it shares the two cores with the services; the 1,000-run step is profiled.
 
@@ -24,8 +25,10 @@ from typing import Any
 from bench.common import (
     RunTrace,
     chat,
+    chat_on,
     in_scratch,
     machine_load,
+    open_page,
     plot_latencies,
     print_figures,
     process_usage,
@@ -96,15 +99,18 @@ async def concurrent(stack: Stack, runs: int, tokens: int = TOKENS) -> dict[str,
     assert stack.nats is not None and stack.nats.proc is not None
     pids = {s.name: s.proc.pid for s in stack.services}
     pids |= {"nats-server": stack.nats.proc.pid, "client (this process)": os.getpid()}
-    before = {name: process_usage(pid) for name, pid in pids.items()}
-    profile = Profile(f"concurrent_{runs}", {k: v for k, v in pids.items() if k != "nats-server"})
-    started = time.monotonic()
-    with profile if runs == PROFILED else contextlib.nullcontext():
-        traces = await asyncio.gather(
-            *(chat(stack.url, "go", timeout_s=120) for _ in range(runs)), return_exceptions=True
-        )
-    wall = time.monotonic() - started
-    after = {name: process_usage(pid) for name, pid in pids.items()}
+    async with contextlib.AsyncExitStack() as pages:
+        # The people's pages are open (each page opens its chat socket when it loads), then all of them send
+        # a message at once: the time and CPU from there on are the answers'; opening the pages is apart.
+        opening = {name: process_usage(pid) for name, pid in pids.items()}
+        sockets = await asyncio.gather(*(pages.enter_async_context(open_page(stack.url)) for _ in range(runs)))
+        before = {name: process_usage(pid) for name, pid in pids.items()}
+        profile = Profile(f"concurrent_{runs}", {k: v for k, v in pids.items() if k != "nats-server"})
+        started = time.monotonic()
+        with profile if runs == PROFILED else contextlib.nullcontext():
+            traces = await asyncio.gather(*(chat_on(ws, "go", timeout_s=120) for ws in sockets), return_exceptions=True)
+        wall = time.monotonic() - started
+        after = {name: process_usage(pid) for name, pid in pids.items()}
     done = [t for t in traces if isinstance(t, RunTrace)]
     latencies = [lat for t in done for lat in t.latencies]
     result: dict[str, Any] = {
@@ -124,6 +130,8 @@ async def concurrent(stack: Stack, runs: int, tokens: int = TOKENS) -> dict[str,
         "tokens_delivered": sum(len(t.arrivals) for t in done),
         "runs_done": len(done),
         "cpu_us_per_token": cpu_per_token(before, after, sum(len(t.arrivals) for t in done)),
+        # What opening one page's chat socket cost each process (before the messages were sent).
+        "cpu_us_per_page_opened": cpu_per_token(opening, before, runs),
         "_latencies": latencies,
     }
     if runs == PROFILED:

@@ -116,8 +116,7 @@ async def _entries(conn: aiosqlite.Connection, where: str, params: list[Any], li
         " (SELECT group_concat(o.event_id) FROM outbox o WHERE o.command_id = c.command_id)"
         f" FROM commands c {where} ORDER BY c.rowid DESC LIMIT ?"
     )
-    async with conn.execute(query, [*params, limit]) as cursor:
-        rows = await cursor.fetchall()
+    rows = await conn.execute_fetchall(query, [*params, limit])  # one trip to the database's thread
     return [
         AuditEntry(
             command_id=r[0],

@@ -62,6 +62,7 @@ class RunClock:
         self.run_id = run_id
         self.submitted = time.monotonic()
         self.seen: set[EventType] = set()
+        self.waited: float | None = None  # from the message to its RUN_STARTED
 
     def saw(self, event: Any) -> None:
         kind: EventType = event.type
@@ -70,7 +71,8 @@ class RunClock:
         elapsed = time.monotonic() - self.submitted
         if kind == EventType.RUN_STARTED and first:
             self.metrics.observe("run_wait_seconds", elapsed)
-            log.info("run_id=%s started after %.3f s", self.run_id, elapsed)
+            self.waited = elapsed  # said in the run's one line at its end
+            log.debug("run_id=%s started after %.3f s", self.run_id, elapsed)
         elif kind == EventType.TEXT_MESSAGE_CONTENT and first:
             self.metrics.observe("run_first_text_seconds", elapsed)
         elif kind == EventType.RUN_FINISHED:
@@ -78,9 +80,10 @@ class RunClock:
             result = event.result if isinstance(event.result, dict) else {}
             self.metrics.count("runs_finished_total", model=str(result.get("model") or ""))
             log.info(
-                "run_id=%s finished in %.3f s model=%s tokens=%s tokens_per_s=%s",
+                "run_id=%s finished in %.3f s (started after %s s) model=%s tokens=%s tokens_per_s=%s",
                 self.run_id,
                 elapsed,
+                "?" if self.waited is None else f"{self.waited:.3f}",
                 result.get("model"),
                 result.get("tokens"),
                 result.get("tokens_per_s"),

@@ -52,9 +52,7 @@ CRUD_BUSY_WAIT_S = 30.0  # how long one request waits for a crud that is running
 STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS is still there
 ACK_TRY_S = 2.0
 START_ELECTION_S = 30.0
-MAX_REMEMBERED = 10_000
 MAX_RECORDED = 1000  # the most commands crud lists of one run; a run does far fewer
-REMEMBER_S = 3600.0
 
 
 class Worker:
@@ -67,8 +65,8 @@ class Worker:
         self.backend = backend
         self._slots = asyncio.Semaphore(settings.capacity)
         self._runs: set[asyncio.Task[None]] = set()
-        # Runs stopped by the person before any worker took them (every worker hears every cancel).
-        self.stopped: dict[str, float] = {}
+        # The person's Stops (every worker hears every one): for runs in hand and runs not taken yet.
+        self.stops = leases.Stops()
         self._stopping = asyncio.Event()
         self._fetching: asyncio.Task[list[Msg]] | None = None
         self._queue: JetStreamContext.PullSubscription | None = None
@@ -191,12 +189,7 @@ class Worker:
                 return
 
     async def _remember_cancel(self, msg: Msg) -> None:
-        run_id = msg.subject.rsplit(".", 1)[-1]
-        now = time.monotonic()
-        self.stopped[run_id] = now
-        if len(self.stopped) > MAX_REMEMBERED:
-            for old in [r for r, at in self.stopped.items() if now - at > REMEMBER_S] or list(self.stopped)[:1000]:
-                self.stopped.pop(old, None)
+        self.stops.heard(msg.subject.rsplit(".", 1)[-1])
 
     def stop(self) -> None:
         self._stopping.set()
@@ -237,14 +230,15 @@ class Worker:
             await run.fail(f"A worker stopped in the middle of this run {tries} time{plural}; giving up.", "attempts")
             await msg.ack()
             return
-        if self.stopped.pop(request.run_id, None) is not None:
+        if self.stops.was_stopped(request.run_id):
             await run.fail("Stopped before a worker took it.", "cancelled")
             await msg.ack()
             return
         log.info("run %s: attempt %d: %r", request.run_id, attempt, request.text[:80])
         async with (
             leases.heartbeat(msg, self.settings.ack_wait_s / 3),
-            leases.cancellable(self.nc, request.run_id) as cancelled,
+            # A Stop that comes between the check above and here is not lost: it is remembered until taken.
+            self.stops.listening(request.run_id) as cancelled,
         ):
             # A run handed back (the worker stops without NATS) is cancelled here: its work, the
             # model's included, ends with it, before the backend is closed under it.
@@ -296,7 +290,7 @@ class Worker:
     async def _answer_command(self, run: Run, request: RunRequest) -> None:
         log.info("run %s: chat command %r", request.run_id, request.text[:40])
         try:
-            async with leases.cancellable(self.nc, request.run_id) as cancelled:
+            async with self.stops.listening(request.run_id) as cancelled:
                 await unless(self._converse(run, request), cancelled)
         except CalledOff:
             await run.fail("Stopped.", "cancelled")
