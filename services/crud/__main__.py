@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from proto import observe
+from proto import eventloop, observe
 from proto.bus import BusRefused, BusUnavailable, redacted
 from proto.streams import StreamsUnavailable
 from services.crud.config import Settings
@@ -32,7 +32,7 @@ async def main() -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(main())
+        eventloop.run(main())
     except (BusUnavailable, BusRefused, StreamsUnavailable) as error:
         # A start that cannot succeed says why in one line and exits non-zero, so honcho or compose reports it.
         log.error("crud cannot start: %s", error)

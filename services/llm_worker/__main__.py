@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-from proto import observe
+from proto import eventloop, observe
 from services.llm_worker.config import Settings
 from services.llm_worker.worker import running
 
@@ -33,4 +33,4 @@ async def main() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(main())
+    eventloop.run(main())
