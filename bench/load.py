@@ -142,7 +142,8 @@ async def concurrent(stack: Stack, runs: int, tokens: int = TOKENS) -> dict[str,
 async def concurrency(base: Path, sizes: tuple[int, ...] = SIZES, tokens: int = TOKENS) -> dict[str, Any]:
     """Each size on a fresh stack, so one step's leftovers (consumers, history writes) do not load the next."""
     env = {"LLM_BACKEND": "scripted", "LLM_SCRIPT_TOKENS": str(tokens), "LLM_SCRIPT_RATE": str(RATE)}
-    env |= {"LLM_CAPACITY": str(max(SIZES)), "GATEWAY_CHAT_PER_MINUTE": "1000"}
+    # Every client comes from one address: the limit leaves room for the largest step and its warm-up run.
+    env |= {"LLM_CAPACITY": str(max(SIZES)), "GATEWAY_CHAT_PER_MINUTE": str(2 * max(SIZES))}
     results: dict[str, Any] = {}
     for runs in sizes:
         stack = Stack(base / str(runs), env=env)

@@ -236,6 +236,72 @@ def limits(f: dict[str, Any]) -> list[str]:
     return lines
 
 
+# The capacity figures as they were measured before: when the work to bring the cost per token down was set out
+# (1,000 answers at once, the relay and the fan-out of that time), and at efc6751 (500 answers at once, each
+# client connecting as it sent; since then the pages are open first and send together).
+CAPACITY_BEFORE = {
+    "first_p99_s": ("runs started over ~8 s", "3.13 s"),
+    "streaming": ("80–100", "324"),
+    "added_p99_ms": ("3,100 ms (1,000 at once)", "1,154 ms"),
+    "cpu_all_us": ("318 µs", "310 µs"),
+    "single_20": ("1.4 / 2.4 ms", "1.623 / 7.78 ms"),
+    "sse_10000": ("238 ms, 273 MB", "238 ms, 273 MB"),
+}
+
+
+def capacity(f: dict[str, Any]) -> list[str]:
+    """500 answers at once against the capacity targets, beside the figures measured before."""
+    run = f["load"]["concurrent"].get("500")
+    if run is None:
+        return []
+    before = CAPACITY_BEFORE
+    twenty = f["relay"]["20 tok/s"]["added_latency"]
+    fan = f.get("fanout", {}).get("10000", {})
+    cpu = run["cpu_us_per_token"]
+    first, added = run["first_token"]["p99_ms"], run["added_latency"]
+    clean = run["lost"] == 0 and run["reordered"] == 0 and run["failed_runs"] == 0
+    rows = [
+        "## Capacity: 500 answers at once",
+        "",
+        "`python -m bench.load`, the 500 step: 500 pages open (their chat sockets connected; what that costs is "
+        "apart, below), then every page sends a message at the same moment; 50 tokens at 50 tok/s each, two "
+        "workers, the clients in the benchmark's process. Before: when this work was set out, and at efc6751.",
+        "",
+        "| what | now | set out | efc6751 | target | |",
+        "|---|---|---|---|---|---|",
+        f"| first token, p99 | {first / 1000:.2f} s | {before['first_p99_s'][0]} | {before['first_p99_s'][1]} | "
+        f"≤ 2 s | {yes(first <= 2000)} |",
+        f"| streaming at the same time, most | {run['streaming_at_once_max']} | {before['streaming'][0]} | "
+        f"{before['streaming'][1]} | ≥ 450 | {yes(run['streaming_at_once_max'] >= 450)} |",
+        f"| added per token, p50 / p99 | {added['p50_ms']:,.0f} / {added['p99_ms']:,.0f} ms | "
+        f"{before['added_p99_ms'][0]} (p99) | 645 / {before['added_p99_ms'][1]} | p99 < 250 ms | "
+        f"{yes(added['p99_ms'] < 250)} |",
+        f"| lost / reordered / failed runs | {run['lost']} / {run['reordered']} / {run['failed_runs']} | | 0 / 0 / 0 "
+        f"| none | {yes(clean)} |",
+        f"| CPU per delivered token, all processes | {cpu['all']} µs (gateway {cpu['gateway']}, workers "
+        f"{cpu['llm_worker0'] + cpu['llm_worker1']}, crud {cpu['crud']}, nats-server {cpu['nats-server']}, "
+        f"clients {cpu['client (this process)']}) | {before['cpu_all_us'][0]} | {before['cpu_all_us'][1]} | "
+        f"≤ 60 µs | {yes(cpu['all'] <= 60)} |",
+        f"| one answer at 20 tok/s, added p50 / p99 | {twenty['p50_ms']} / {twenty['p99_ms']} ms | "
+        f"{before['single_20'][0]} | {before['single_20'][1]} | ≤ 1.5 / ≤ 5 ms | "
+        f"{yes(twenty['p50_ms'] <= 1.5)} / {yes(twenty['p99_ms'] <= 5)} |",
+    ]
+    if fan:
+        rows.append(
+            f"| 10,000 SSE clients: p99 until all have the event, gateway RSS | "
+            f"{fan['created_to_received']['p99_ms']:,.0f} ms, {fan['gateway']['rss_mb_with_clients']:,.0f} MB | "
+            f"{before['sse_10000'][0]} | {before['sse_10000'][1]} | unchanged or better | |"
+        )
+    if "cpu_us_per_page_opened" in run:
+        opened = run["cpu_us_per_page_opened"]
+        rows += [
+            "",
+            f"Opening a page's chat socket cost {opened['all']:,} µs of CPU in all (gateway {opened['gateway']:,}, "
+            f"the client {opened['client (this process)']:,}), paid when the page loads, not when it sends.",
+        ]
+    return [*rows, ""]
+
+
 def fanout(f: dict[str, Any]) -> list[str]:
     if "fanout" not in f:
         return []
@@ -281,6 +347,7 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
         "## Headline",
         "",
         *headline(f),
+        *capacity(f),
         *limits(f),
         "## Relay overhead",
         "",
