@@ -5,7 +5,7 @@ request's words exactly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import numpy as np
 
@@ -76,6 +76,7 @@ class Decoder:
         self.where: dict[str, int] = {}  # where each placeholder stands in the request
         self.used: set[int] = set()  # the words of the request the answer has used
         self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
+        self.units: list[Word] = []  # the request as the model reads it (a named task as its placeholder)
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -83,12 +84,13 @@ class Decoder:
         if self.second is not None:
             self.second.start(meaning_prefix() + "hello\nMeaning:")
 
-    def actions(self, text: str, tasks: list[TaskPublic]) -> Iterator[Action]:
+    def actions(self, text: str, tasks: list[TaskPublic]) -> Generator[Action, None, None]:
         """The request with the tasks it names as placeholders (code finds them); the model then chooses
         each line's verb, which placeholder it acts on, and the words of a new item or name."""
         units = words(request_text(text))
         shown, places = masked(units, find_mentions(units, tasks))
         self.shown = "".join(u.as_next() for u in shown).strip()
+        self.units = shown
         self.quotes = quoted(shown)  # found in the whole request: a quote's marks pair from its start
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")

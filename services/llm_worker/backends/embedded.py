@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.llm_worker.backends import clauses
 from services.llm_worker.backends.actions import Action, Planner
 from services.llm_worker.backends.base import BackendError, Chunk, Prompt, Usage
 from services.llm_worker.backends.decoder import Decoder
@@ -152,7 +153,7 @@ class EmbeddedBackend:
         """In a thread: the model's actions, each handed to the event loop as soon as it is complete."""
         reader, second = Reader(self._llm, decision.stop), Reader(self._second, decision.stop)
         try:
-            for action in Decoder(reader, second).actions(prompt.text, prompt.tasks):
+            for action in clauses.actions(prompt.text, prompt.tasks, lambda: Decoder(reader, second)):
                 if decision.first_action is None:
                     decision.first_action = time.monotonic()
                 loop.call_soon_threadsafe(found.put_nowait, action)
