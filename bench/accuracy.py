@@ -6,8 +6,9 @@ there as the worker would send them, and the list's end state is compared with t
 out from tuning, `newcomer` requests written afterwards as a new user would ask (only figures while tuning), and
 `fresh` 99 requests written on 2026-12-03 before the next round of tuning, scored once at its end, and
 `independent` 100 requests written the same day by a writer who saw neither the code, its examples nor the
-other sets (three of its requests happen to be in them too), and `stranger` 100 more written in a later session
-the same way by another such writer, scored once, after that session's tuning."""
+other sets (three of its requests happen to be in them too), `stranger` 100 more written in a later session
+the same way by another such writer, scored once, after that session's tuning, and `visitor` 100 more by a third
+such writer (2026-12-04), scored by its totals only, on the code before and after that session's clause reading."""
 
 from __future__ import annotations
 
@@ -180,7 +181,8 @@ async def main(names: list[str], show: bool, threads: int, every: int = 1) -> di
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("sets", nargs="+", choices=["dev", "heldout", "newcomer", "fresh", "independent", "stranger"])
+    sets = ["dev", "heldout", "newcomer", "fresh", "independent", "stranger", "visitor"]
+    parser.add_argument("sets", nargs="+", choices=sets)
     parser.add_argument("--show", action="store_true", help="print each miss (never while tuning on heldout)")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the worker's default)")
     parser.add_argument("--every", type=int, default=1, help="every n-th request only (a quick look while tuning)")

@@ -452,17 +452,18 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
     lines += ["", f"By kind: {json.dumps(m['accuracy']['by_kind'])}", ""]
     if "accuracy" in f:
         lines += [
-            "`python -m bench.accuracy dev heldout newcomer fresh independent stranger --save-figures`: each request "
-            "of a set starts from its own list in a real crud database, the backend's commands run there, and the "
-            "list's end state is compared with the expected one. The model was tuned on `dev` only; `heldout` was "
-            "written before any tuning and only its totals were looked at (its unfinish family, 8 requests, was "
-            "written with dev's 14 before the undo verb was built and scored once after); `newcomer` was written "
-            "afterwards, as a new user would ask, before it was tried; `fresh` was written by the same hand as the "
-            "examples the model is shown, before they were; `independent` and `stranger` by two writers who saw "
-            "neither the code, its examples nor the other sets. The last two are the fairest measure of a "
-            "stranger's wordings. `fresh`'s six injection requests were read once, to find why reading a request "
-            "clause by clause lost two of them (a clause read alone lost what the rest said of it): they no longer "
-            "measure that family blind.",
+            "`python -m bench.accuracy dev heldout newcomer fresh independent stranger visitor --save-figures`: "
+            "each request of a set starts from its own list in a real crud database, the backend's commands run "
+            "there, and the list's end state is compared with the expected one. The model was tuned on `dev` "
+            "only; `heldout` was written before any tuning and only its totals were looked at (its unfinish "
+            "family, 8 requests, was written with dev's 14 before the undo verb was built and scored once after);"
+            " `newcomer` was written afterwards, as a new user would ask, before it was tried; `fresh` was "
+            "written by the same hand as the examples the model is shown, before they were; `independent`, "
+            "`stranger` and `visitor` by three writers who saw neither the code, its examples nor the other sets."
+            " These three are the fairest measure of a stranger's wordings; `visitor` came last and only its "
+            "totals were looked at. `fresh`'s six injection requests were read once, to find why reading a "
+            "request clause by clause lost two of them (a clause read alone lost what the rest said of it): they "
+            "no longer measure that family blind.",
             "",
             *block(f["accuracy"]),
         ]

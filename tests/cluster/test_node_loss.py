@@ -152,7 +152,7 @@ async def test_the_node_the_answering_worker_is_on_killed_mid_answer_it_moves_an
 
         await until(some_text, "the first words shown")
         assert chat.run_id is not None
-        node = stack.cluster.listening(subjects.chat_cancel(chat.run_id))  # the worker performing the run
+        node = await asyncio.to_thread(stack.cluster.publishing, "llm_worker")  # the worker performing the run
         killed = time.monotonic()
         await asyncio.to_thread(node.kill)
         assert not talking.done(), "the answer was over before the node died"

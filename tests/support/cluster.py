@@ -77,11 +77,11 @@ class Node:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor}/connz", timeout=5) as response:
             return [str(c.get("name", "")) for c in json.load(response).get("connections") or []]
 
-    def subscribed(self, subject: str) -> bool:
-        """Whether a client of this node listens on `subject` exactly."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor}/connz?subs=1", timeout=5) as response:
+    def sent_by(self, client: str) -> dict[int, int]:
+        """Messages each connection of that name has sent to this node so far, by connection id."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor}/connz", timeout=5) as response:
             connections = json.load(response).get("connections") or []
-        return any(subject in (c.get("subscriptions_list") or []) for c in connections)
+        return {int(c["cid"]): int(c.get("in_msgs", 0)) for c in connections if c.get("name") == client}
 
     @property
     def up(self) -> bool:
@@ -123,9 +123,21 @@ class Cluster:
         """The node a service's connection (by its name: crud, llm_worker, gateway) is on; the first one."""
         return next(node for node in self.nodes if node.up and client in node.clients())
 
-    def listening(self, subject: str) -> Node:
-        """The node whose client listens on `subject` (a worker on its run's cancel subject, say)."""
-        return next(node for node in self.nodes if node.up and node.subscribed(subject))
+    def publishing(self, client: str, window_s: float = 0.5) -> Node:
+        """The node of the `client` connection (by service name) that sent the most messages over `window_s`:
+        a worker answering a run publishes each token, an idle one only asks for work now and then."""
+        before = {node.name: node.sent_by(client) for node in self.nodes if node.up}
+        time.sleep(window_s)
+        after = {node.name: node.sent_by(client) for node in self.nodes if node.up}
+        moved = {
+            (name, cid): count - before[name].get(cid, count)
+            for name, counts in after.items()
+            if name in before
+            for cid, count in counts.items()
+        }
+        (name, _), most = max(moved.items(), key=lambda item: item[1])
+        assert most >= 3, f"no {client} connection sent messages over {window_s} s: {moved}"
+        return self.node(name)
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the three nodes and wait until JetStream's cluster has elected its meta leader."""
