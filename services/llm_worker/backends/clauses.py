@@ -30,6 +30,10 @@ POINTING = frozenset("it that this them those these there here one ones".split()
 
 ENDS = frozenset(".,;!?")
 
+MOST_CLAUSES = 10
+"""Clauses read at most (each reading costs a prompt, ~0.2 s): a longer request's further ones are left unread,
+and the reply tells only what was done."""
+
 
 def _joins(unit: Word) -> bool:
     return plain(unit.text) in JOINING or all(ch in ENDS for ch in unit.text)
@@ -88,6 +92,7 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
     """The request's actions, clause by clause where it has several (see the module); `decoder` makes one."""
     units = words(request_text(text))
     ranges = clauses(units)
+    ranges = ranges[:MOST_CLAUSES]
     if len(ranges) == 1:
         yield from decoder().actions(text, tasks)
         return
