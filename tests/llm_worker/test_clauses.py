@@ -27,6 +27,9 @@ def cut(text: str) -> list[str]:
         ("add remove the old paint", ["add remove the old paint"]),
         ("and add cream", ["and add cream"]),
         ("add apples", ["add apples"]),
+        # "please" joins but ends no clause: a polite request is one.
+        ("could you please put 'fix the door' on my list", ["could you please put 'fix the door' on my list"]),
+        ("add milk, please add eggs", ["add milk", "add eggs"]),
     ],
 )
 def test_a_further_clause_begins_at_an_operation_after_the_end_of_another(text: str, parts: list[str]) -> None:

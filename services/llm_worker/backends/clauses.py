@@ -26,6 +26,9 @@ CUES = frozenset("add remove delete rename tick untick uncheck mark put erase".s
 JOINING = frozenset("and then also plus & please pls".split())
 """Words that may stand between the end of one clause and the next one's first word."""
 
+POLITE = frozenset("please pls".split())
+"""Joining words that end no clause: "could you please add …" is one clause."""
+
 POINTING = frozenset("it that this them those these there here one ones".split())
 
 ENDS = frozenset(".,;!?")
@@ -49,7 +52,8 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
         back = at
         while back > 0 and _joins(units[back - 1]):
             back -= 1
-        if starts[-1] < back < at:
+        ended = any(plain(units[j].text) not in POLITE for j in range(back, at))
+        if starts[-1] < back < at and ended:
             starts.append(at)
     ranges = []
     for n, start in enumerate(starts):
