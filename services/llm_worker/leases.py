@@ -39,7 +39,7 @@ class Stops:
         self.remember = remember
         self.remember_s = remember_s
         self.in_hand: dict[str, list[asyncio.Event]] = {}
-        self.stopped: dict[str, float] = {}  # runs stopped while no run of this worker held them
+        self.stopped: dict[str, float] = {}  # every run stopped, when: a Stop before the run is taken is kept
 
     def heard(self, run_id: str) -> None:
         """A Stop for the run."""

@@ -19,15 +19,16 @@ from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Action, Word, request_text, words
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import SAYING, STOP, plain, stem
+from services.llm_worker.backends.spans import CONNECTIVES
 
 CUES = frozenset("add remove delete rename tick untick uncheck mark put erase".split())
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
 
-JOINING = frozenset("and then also plus & please pls".split())
-"""Words that may stand between the end of one clause and the next one's first word."""
-
 POLITE = frozenset("please pls".split())
 """Joining words that end no clause: "could you please add …" is one clause."""
+
+JOINING = (CONNECTIVES - {"+"}) | POLITE
+"""Words that may stand between the end of one clause and the next one's first word ("+" joins items)."""
 
 POINTING = frozenset("it that this them those these there here one ones".split())
 
@@ -72,7 +73,7 @@ def _left_over(word: str) -> bool:
     """Whether a word the answer did not use may be left over at a clause's end: it says what is done, joins or
     points ("is done", "and", "it"), and names nothing of its own."""
     found = plain(word)
-    if all(ch in ENDS or not ch.isalnum() for ch in found):
+    if not any(ch.isalnum() for ch in found):
         return True
     return found in STOP or found in JOINING or found in POINTING or found in CUES or stem(found) in SAYING
 
@@ -95,8 +96,7 @@ def _names_nothing(action: Action) -> bool:
 def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) -> Iterator[Action]:
     """The request's actions, clause by clause where it has several (see the module); `decoder` makes one."""
     units = words(request_text(text))
-    ranges = clauses(units)
-    ranges = ranges[:MOST_CLAUSES]
+    ranges = clauses(units)[:MOST_CLAUSES]
     if len(ranges) == 1:
         yield from decoder().actions(text, tasks)
         return
