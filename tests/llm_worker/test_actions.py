@@ -165,6 +165,14 @@ def test_actions_become_commands_against_the_list_as_it_changes() -> None:
     assert planner.commands(Action("bottom", span="plumber")) == [CommandOut(TaskMove(id=3, position=5))]
     assert planner.commands(Action("clear")) == [CommandOut(TaskClearCompleted())]
     assert planner.commands(Action("none")) == []
+    # Items said to go first go at the top, in the order said, each after the one before.
+    assert planner.commands(Action("add", span="jam and honey", first=True)) == [
+        CommandOut(TaskCreate(name="jam and honey", position=0))
+    ]
+    assert planner.commands(Action("add", span="tea, cocoa", first=True)) == [
+        CommandOut(TaskCreate(name="tea", position=1)),
+        CommandOut(TaskCreate(name="cocoa", position=2)),
+    ]
     (missing,) = planner.commands(Action("remove", span="the dentist"))
     assert isinstance(missing, InvalidCommand) and "dentist" in missing.error
 

@@ -7,6 +7,7 @@ import pytest
 
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.clauses import clauses
+from services.llm_worker.backends.spans import placed_first, top_phrases
 
 
 def cut(text: str) -> list[str]:
@@ -34,3 +35,37 @@ def cut(text: str) -> list[str]:
 )
 def test_a_further_clause_begins_at_an_operation_after_the_end_of_another(text: str, parts: list[str]) -> None:
     assert cut(text) == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "phrases"),
+    [
+        ("add butter to the top", ["to the top"]),
+        ("add 'stamps' at the very start of my shopping list, please", ["at the very start of my shopping list"]),
+        ("add cheese first", ["first"]),
+        ("add cheese at the bottom", []),
+        # Said of a thing, not of the list: the words go on past "top" in their clause.
+        ("add clean the top shelf", []),
+        ("add milk to the top shelf", []),
+        ("first, add milk", ["first"]),  # found, but it follows no span: see below
+    ],
+)
+def test_where_a_request_says_its_new_items_go_first(text: str, phrases: list[str]) -> None:
+    units = words(text)
+    found = top_phrases(units)
+    assert ["".join(u.as_next() for u in units[s:e]).strip() for s, e in found] == phrases
+
+
+@pytest.mark.parametrize(
+    ("text", "last", "first"),
+    [
+        ("add oranges and grapes at the top", 1, True),  # "oranges": "and grapes" is more of the same
+        ("add oranges and grapes at the top", 3, True),
+        ("add butter and move #1 to the top", 1, False),  # the move's phrase, not the add's
+        ("add butter, then #1 at the top", 1, False),
+        ("first, add milk", 3, False),  # nothing comes after the item
+    ],
+)
+def test_an_add_goes_first_only_by_a_phrase_of_its_own_clause(text: str, last: int, first: bool) -> None:
+    units = words(text)
+    assert placed_first(units, last, top_phrases(units)) is first

@@ -112,6 +112,13 @@ SEVERAL = [
     ("add eggs. add flour.", [TaskCreate(name="eggs"), TaskCreate(name="flour")]),
     ("rename milk to soy milk and add cereal", [TaskRename(id=2, new_name="soy milk"), TaskCreate(name="cereal")]),
     ("the laundry is done; add ironing", [TaskToggle(id=1), TaskCreate(name="ironing")]),
+    # A new item said to go first goes at the top; the words that say so are no part of it.
+    ("add butter to the top of the list", [TaskCreate(name="butter", position=0)]),
+    (
+        "add oranges and grapes at the start",
+        [TaskCreate(name="oranges", position=0), TaskCreate(name="grapes", position=1)],
+    ),
+    ("add bread at the bottom", [TaskCreate(name="bread")]),
 ]
 
 

@@ -97,6 +97,7 @@ class Action:
     task: TaskPublic | None = None
     confidence: float = 1.0
     alternatives: dict[str, float] = field(default_factory=dict)
+    first: bool = False  # an add whose items go at the top of the list ("add milk to the top")
 
 
 _CLOSING = {")": "(", "]": "["}
@@ -246,6 +247,7 @@ class Planner:
         self.tasks = sorted(tasks, key=lambda t: t.position)
         self.length = len(self.tasks)
         self.added: set[str] = set()
+        self.firsts = 0  # items this request added at the top: the next one goes after them
 
     def commands(self, action: Action) -> list[CommandOut | InvalidCommand]:
         verb = action.verb
@@ -263,7 +265,11 @@ class Planner:
             self.length += len(items)
             if not items:
                 return [] if action.span.strip() else [InvalidCommand(raw, "the action names no item", op="create")]
-            return [CommandOut(TaskCreate(name=item)) for item in items]
+            if not action.first:
+                return [CommandOut(TaskCreate(name=item)) for item in items]
+            self.firsts += len(items)
+            at = self.firsts - len(items)
+            return [CommandOut(TaskCreate(name=item, position=at + n)) for n, item in enumerate(items)]
         if verb == "rename":
             return [self._rename(action, raw)]
         out: list[CommandOut | InvalidCommand] = []

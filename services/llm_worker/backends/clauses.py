@@ -19,9 +19,9 @@ from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Action, Word, request_text, words
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import SAYING, STOP, plain, stem
-from services.llm_worker.backends.spans import CONNECTIVES
+from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS
 
-CUES = frozenset("add remove delete rename tick untick uncheck mark put erase".split())
+CUES = OPERATIONS - {"move"}
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
 
 POLITE = frozenset("please pls".split())

@@ -41,7 +41,9 @@ from services.llm_worker.backends.spans import (
     DETERMINERS,
     MAX_SPAN_WORDS,
     joined,
+    placed_first,
     quoted,
+    top_phrases,
     unmask,
 )
 
@@ -77,6 +79,7 @@ class Decoder:
         self.used: set[int] = set()  # the words of the request the answer has used
         self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
         self.units: list[Word] = []  # the request as the model reads it (a named task as its placeholder)
+        self.tops: list[tuple[int, int]] = []  # where it says that what it adds goes first ("at the top")
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -92,6 +95,7 @@ class Decoder:
         self.shown = "".join(u.as_next() for u in shown).strip()
         self.units = shown
         self.quotes = quoted(shown)  # found in the whole request: a quote's marks pair from its start
+        self.tops = top_phrases(shown)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
         left = self.left = dict(places)  # each task is acted on once
@@ -161,6 +165,8 @@ class Decoder:
                 left.update(untouched)
                 self.used = used
                 return None
+            # "add X to the top": code reads where it goes (the model's span ends before those words).
+            action.first = placed_first(shown, max(self.used - used, default=len(shown)), self.tops)
             return [action], ender
         mark_at = self._place(shown, {m: held for m, held in left.items() if action.verb != "undo" or held[0].done})
         action.task, action.span = left.pop(shown[mark_at].text)
@@ -273,8 +279,12 @@ class Decoder:
             begin = next((j for j in range(first, end) if can_start(units[j - offset])), None)
             if begin is not None:
                 quotes[begin - offset] = (first - offset, end - offset)
+        # Nor does a span begin in, or run into, words that say where an item goes ("at the top").
+        placing = {at - offset for start, end in self.tops for at in range(start, end)}
         starts: dict[str, list[int]] = {}
         for i, unit in enumerate(units):
+            if i in placing:
+                continue
             if can_start(unit) and self._unused(units, i, offset, clause) and (i in quotes or not quotes):
                 starts.setdefault(f" {unit.text}", []).append(i)
         if not starts:
@@ -303,7 +313,7 @@ class Decoder:
         for _ in range(MAX_SPAN_WORDS):
             following: dict[str, list[int]] = {}
             for i in at:
-                if i + 1 < len(units):
+                if i + 1 < len(units) and i + 1 not in placing:
                     following.setdefault(units[i + 1].as_next(), []).append(i + 1)
             # A span does not end before "the", "my" …: "clean the windows" is one item, not "clean".
             open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)

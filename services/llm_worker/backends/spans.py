@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.matching import PLACEHOLDER
+from services.llm_worker.backends.matching import PLACEHOLDER, plain
 
 MAX_SPAN_WORDS = 40
 
@@ -35,6 +35,9 @@ CONNECTIVES = frozenset({"and", "then", "also", "plus", "&", "+"})
 DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
 
 
+OPERATIONS = frozenset("add remove delete rename tick untick uncheck mark put erase move".split())
+"""Words that say an operation on the list: where one begins a further clause (services.llm_worker.backends.clauses)."""
+
 JOINERS = frozenset({",", "and", "&", "the", "my", "also", "plus", "both"})
 
 
@@ -58,3 +61,52 @@ def joined(shown: list[Word], at: int) -> list[str]:
 def unmask(pieces: list[str], places: dict[str, tuple[TaskPublic, str]]) -> str:
     """The copied words as the person wrote them: each placeholder back to the words it stands for."""
     return "".join(f" {places[p.strip()][1]}" if p.strip() in places else p for p in pieces).strip()
+
+
+TOP_WORDS = frozenset({"top", "start", "front", "beginning", "head"})
+PLACING = frozenset({"to", "at", "on", "onto", "in"})
+
+
+def top_phrases(shown: list[Word]) -> list[tuple[int, int]]:
+    """Where a request says that what it adds goes first, as ranges of its words: "at the top (of my list)", "to
+    the very start", or "first" at a clause's end. Each ends a clause: "add milk to the top shelf" says nothing
+    of the list."""
+    found = []
+    for i, unit in enumerate(shown):
+        word = unit.text.casefold()
+        end = None
+        if word == "first":
+            end = i + 1
+            start = i
+        elif word in TOP_WORDS and i >= 2 and shown[i - 1].text.casefold() in ("the", "very"):
+            start = i - 1
+            while start > 0 and shown[start - 1].text.casefold() in ("the", "very"):
+                start -= 1
+            if start > 0 and shown[start - 1].text.casefold() in PLACING:
+                start, end = start - 1, i + 1
+                if end < len(shown) and shown[end].text.casefold() == "of":
+                    # "of the list", "of my shopping list": up to the clause's end, three words at most
+                    tail = end + 1
+                    while tail < len(shown) and tail - end <= 4 and not _ends_clause(shown[tail]):
+                        tail += 1
+                    end = tail
+        if end is not None and (end == len(shown) or _ends_clause(shown[end])):
+            found.append((start, end))
+    return found
+
+
+def placed_first(shown: list[Word], last: int, tops: list[tuple[int, int]]) -> bool:
+    """Whether a phrase of `tops` puts the span ending at word `last` first: the next one after it in its clause,
+    with no task and no other operation between ("add oranges and grapes at the top", not "add butter and move
+    #1 to the top")."""
+    for start, _ in tops:
+        if start > last:
+            between = shown[last + 1 : start]
+            return not any(
+                u.text in CLAUSE_ENDS or PLACEHOLDER.fullmatch(u.text) or plain(u.text) in OPERATIONS for u in between
+            )
+    return False
+
+
+def _ends_clause(unit: Word) -> bool:
+    return unit.text in CLAUSE_ENDS or unit.text.casefold() in CONNECTIVES or unit.text.casefold() == "please"
