@@ -181,7 +181,7 @@ async def main(names: list[str], show: bool, threads: int, every: int = 1) -> di
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    sets = ["dev", "heldout", "newcomer", "fresh", "independent", "stranger", "visitor"]
+    sets = ["dev", "heldout", "newcomer", "fresh", "independent", "stranger", "visitor", "wanderer", "wanderer_blind"]
     parser.add_argument("sets", nargs="+", choices=sets)
     parser.add_argument("--show", action="store_true", help="print each miss (never while tuning on heldout)")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the worker's default)")

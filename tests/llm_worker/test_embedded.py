@@ -119,6 +119,12 @@ SEVERAL = [
         [TaskCreate(name="oranges", position=0), TaskCreate(name="grapes", position=1)],
     ),
     ("add bread at the bottom", [TaskCreate(name="bread")]),
+    # A word that names an operation weighs on the model's choice; one after "not" does not.
+    ("correct laundry to do the laundry", [TaskRename(id=1, new_name="do the laundry")]),
+    ("I'd like to get rid of the milk", [TaskDelete(id=2)]),
+    ("the plumber isn't done yet", [TaskSetDone(id=3, done=False)]),
+    ("don't add anything, just tell me a joke", []),
+    ("add change for the parking meter", [TaskCreate(name="change for the parking meter")]),
 ]
 
 

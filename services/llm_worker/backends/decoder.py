@@ -25,6 +25,7 @@ from services.llm_worker.backends.actions import (
     request_text,
     words,
 )
+from services.llm_worker.backends.cues import said, weighed
 from services.llm_worker.backends.matching import names_all
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.reader import Reader
@@ -80,6 +81,7 @@ class Decoder:
         self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
         self.units: list[Word] = []  # the request as the model reads it (a named task as its placeholder)
         self.tops: list[tuple[int, int]] = []  # where it says that what it adds goes first ("at the top")
+        self.said: set[str] = set()  # the verbs its words name (services.llm_worker.backends.cues)
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -96,6 +98,7 @@ class Decoder:
         self.units = shown
         self.quotes = quoted(shown)  # found in the whole request: a quote's marks pair from its start
         self.tops = top_phrases(shown)
+        self.said = said(shown)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
         left = self.left = dict(places)  # each task is acted on once
@@ -145,6 +148,7 @@ class Decoder:
             share = self._second_opinion(options, share)
         if options[int(share.argmax())] in ("top", "bottom") and "bottom" in options and self.second is not None:
             share = self._direction(options, share, left)
+        share = weighed(options, share, self.said)
         index = int(share.argmax())
         self.reader.feed(self.reader.tokens(options[index]))  # each verb is one token
         if options[index] == NEXT_LINE:

@@ -1,0 +1,54 @@
+"""Words that say which operation a request asks for, read in code as a weight on the model's choice of verb.
+
+The model picks each line's verb by its own probabilities, and a base model of 270M parameters leans to "add"
+whatever the request says ("could you please remove all the stuff I've already done?" read as an item to add).
+Where the request uses a word that only ever names one operation on a list ("rename", "delete", "untick"), that
+verb's probability is weighed up by CUE_WEIGHS before the choice; the model still chooses, and a word that names
+no operation here changes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.llm_worker.backends.actions import Word
+from services.llm_worker.backends.matching import PLACEHOLDER, plain, stem
+
+SAID = {
+    "add": "add",
+    "remove": "remove delete erase ditch scrap rid",
+    "rename": "rename change correct retitle reword typo spelling",
+    "undo": "untick uncheck unmark undo undone reopen",
+    "clear": "clear",
+}
+WORDS = {verb: frozenset(stem(w) for w in said.split()) for verb, said in SAID.items()}
+NOT = frozenset("not isn't aren't wasn't isnt arent wasnt don't dont never".split())
+DONE = frozenset(stem(w) for w in "done complete completed finished ticked checked".split())
+
+CUE_WEIGHS = 6.0
+
+
+def said(shown: list[Word]) -> set[str]:
+    """The verbs the request's words name: each of SAID by one of its words, unless "not" comes just before ("do
+    not add anything"); "undo" also by a done-word after "not"
+    ("eggs aren't done"); "clear" also by a word of removing with a done-word and no task named ("delete the
+    completed ones")."""
+    found = [stem(plain(u.text).replace("’", "'")) for u in shown]
+    verbs = set()
+    for i, word in enumerate(found):
+        negated = any(w in NOT for w in found[max(0, i - 2) : i])  # "do not add anything" names no add
+        if word in DONE and negated:
+            verbs.add("undo")
+        elif not negated:
+            verbs |= {verb for verb, words in WORDS.items() if word in words}
+    named = any(PLACEHOLDER.fullmatch(u.text) for u in shown)
+    if "remove" in verbs and DONE.intersection(found) and not named:
+        verbs.add("clear")
+    return verbs
+
+
+def weighed(options: list[str], share: np.ndarray, verbs: set[str]) -> np.ndarray:
+    """The model's share of each verb, those the request names weighed up."""
+    if not verbs.intersection(options):
+        return share
+    out = share * np.array([CUE_WEIGHS if option in verbs else 1.0 for option in options])
+    return np.asarray(out / out.sum())

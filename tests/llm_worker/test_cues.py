@@ -1,0 +1,40 @@
+"""The words of a request that name an operation: code's weight on the model's choice of verb
+(services/llm_worker/backends/cues.py; tests/llm_worker/test_embedded.py runs it with the model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.llm_worker.backends.actions import words
+from services.llm_worker.backends.cues import CUE_WEIGHS, said, weighed
+
+
+@pytest.mark.parametrize(
+    ("text", "verbs"),
+    [
+        ("could you change #1 to oat milk", {"rename"}),
+        ("please get rid of #1", {"remove"}),
+        ("Deleted the typo in #1", {"remove", "rename"}),  # another form of a word names its verb too
+        ("#1 isn’t done after all", {"undo"}),  # a done-word after "not" (either apostrophe)
+        ("please remove the completed ones", {"remove", "clear"}),  # removing and done, no task named
+        ("remove #1, it's done", {"remove"}),  # a task named: it is removed, the list is not cleared
+        ("do not add anything", set()),  # a word after "not" names nothing
+        ("don't delete #1", set()),
+        ("I bought #1", set()),  # the model reads a finish well: no word is needed for it
+        ("hello there", set()),
+    ],
+)
+def test_the_operations_a_request_names(text: str, verbs: set[str]) -> None:
+    assert said(words(text)) == verbs
+
+
+def test_a_named_verb_is_weighed_up_and_the_rest_keep_their_order() -> None:
+    options = ["add", "remove", "clear", "none"]
+    share = np.array([0.7, 0.1, 0.1, 0.1])
+    out = weighed(options, share, {"remove"})
+    assert out.sum() == pytest.approx(1.0)
+    assert out[1] / out[2] == pytest.approx(CUE_WEIGHS)
+    assert out[0] / out[3] == pytest.approx(7.0)
+    # A verb named but not among the choices (no task to rename) leaves the model's share as it is.
+    assert weighed(options, share, {"rename"}) is share
