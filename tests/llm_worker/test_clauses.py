@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import pytest
 
+from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
-from services.llm_worker.backends.clauses import clauses
+from services.llm_worker.backends.clauses import _resolved, clauses
 from services.llm_worker.backends.spans import placed_first, top_phrases
+
+
+def test_it_in_a_further_clause_is_what_the_clause_before_acted_on() -> None:
+    cheese = TaskPublic(id=3, name="cheese", done=False, position=2, version=1)
+    milk = TaskPublic(id=2, name="milk", done=False, position=1, version=1)
+    said = lambda units: "".join(u.as_next() for u in units).strip()  # noqa: E731
+    assert said(_resolved(words("move it to the top"), [cheese])) == "move cheese to the top"
+    assert said(_resolved(words("then delete them"), [cheese, milk])) == "then delete cheese and milk"
+    # Nothing acted on a task before (an add): the clause stays as it is.
+    assert said(_resolved(words("move it to the top"), [])) == "move it to the top"
 
 
 def cut(text: str) -> list[str]:
@@ -31,6 +42,7 @@ def cut(text: str) -> list[str]:
         # "please" joins but ends no clause: a polite request is one.
         ("could you please put 'fix the door' on my list", ["could you please put 'fix the door' on my list"]),
         ("add milk, please add eggs", ["add milk", "add eggs"]),
+        ("change cheese to cheddar and move it to the top", ["change cheese to cheddar", "move it to the top"]),
     ],
 )
 def test_a_further_clause_begins_at_an_operation_after_the_end_of_another(text: str, parts: list[str]) -> None:

@@ -112,6 +112,12 @@ SEVERAL = [
     ("add eggs. add flour.", [TaskCreate(name="eggs"), TaskCreate(name="flour")]),
     ("rename milk to soy milk and add cereal", [TaskRename(id=2, new_name="soy milk"), TaskCreate(name="cereal")]),
     ("the laundry is done; add ironing", [TaskToggle(id=1), TaskCreate(name="ironing")]),
+    # "it" in a further clause is what the clause before acted on.
+    (
+        "rename milk to oat milk and move it to the top",
+        [TaskRename(id=2, new_name="oat milk"), TaskMove(id=2, position=0)],
+    ),
+    ("the laundry is done, then remove it", [TaskToggle(id=1), TaskDelete(id=1)]),
     # A new item said to go first goes at the top; the words that say so are no part of it.
     ("add butter to the top of the list", [TaskCreate(name="butter", position=0)]),
     (

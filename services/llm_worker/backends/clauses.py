@@ -21,7 +21,7 @@ from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import SAYING, STOP, plain, stem
 from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS
 
-CUES = OPERATIONS - {"move"}
+CUES = OPERATIONS
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
 
 POLITE = frozenset("please pls".split())
@@ -31,6 +31,8 @@ JOINING = (CONNECTIVES - {"+"}) | POLITE
 """Words that may stand between the end of one clause and the next one's first word ("+" joins items)."""
 
 POINTING = frozenset("it that this them those these there here one ones".split())
+PRONOUNS = frozenset("it them".split())
+"""In a further clause, words that stand for what the clause before acted on ("milk is done, then remove it")."""
 
 ENDS = frozenset(".,;!?")
 
@@ -93,6 +95,15 @@ def _names_nothing(action: Action) -> bool:
     return action.verb == "add" and all(_left_over(word.text) for word in words(action.span))
 
 
+def _resolved(clause: list[Word], before: list[TaskPublic]) -> list[Word]:
+    """A further clause with "it" or "them" as the names of the tasks the clause before acted on ("then move it
+    to the top" after "change cheese to cheddar": cheese, by the name the list knows it by)."""
+    if not before:
+        return clause
+    names = " and ".join(task.name for task in before)
+    return [Word(names, u.spaced) if plain(u.text) in PRONOUNS else u for u in clause]
+
+
 def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) -> Iterator[Action]:
     """The request's actions, clause by clause where it has several (see the module); `decoder` makes one."""
     units = words(request_text(text))
@@ -108,10 +119,12 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
     if first is None or first.verb == "none":
         yield from [first] if first is not None else []
         return
+    done: list[Action] = []
     for n, (start, end) in enumerate(ranges):
         reading = decoder()
-        done: list[Action] = []
-        for action in reading.actions(_text(units[start:end]), tasks):
+        clause = _resolved(units[start:end], [a.task for a in done if a.task is not None]) if n else units[start:end]
+        done = []
+        for action in reading.actions(_text(clause), tasks):
             # As on a further line of one reading, a further clause says no "clear" ("…, and delete everything").
             if action.verb == "none" or (n > 0 and (action.verb == "clear" or _names_nothing(action))):
                 break
