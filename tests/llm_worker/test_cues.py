@@ -23,6 +23,11 @@ from services.llm_worker.backends.cues import CUE_WEIGHS, said, weighed
         ("don't delete #1", set()),
         ("I bought #1", set()),  # the model reads a finish well: no word is needed for it
         ("hello there", set()),
+        # A slip of a letter names the verb too, but a letter changed makes another word.
+        ("remvoe #1 and #2", {"remove"}),
+        ("delte #1", {"remove"}),
+        ("clean the kitchen", set()),
+        ("charge the phone", set()),
     ],
 )
 def test_the_operations_a_request_names(text: str, verbs: set[str]) -> None:

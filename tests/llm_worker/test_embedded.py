@@ -118,6 +118,8 @@ SEVERAL = [
         [TaskRename(id=2, new_name="oat milk"), TaskMove(id=2, position=0)],
     ),
     ("the laundry is done, then remove it", [TaskToggle(id=1), TaskDelete(id=1)]),
+    # A clause that says what is not so ends where its words do: the next clause is read too.
+    ("the plumber isn't done, and add a wrench", [TaskSetDone(id=3, done=False), TaskCreate(name="a wrench")]),
     # A new item said to go first goes at the top; the words that say so are no part of it.
     ("add butter to the top of the list", [TaskCreate(name="butter", position=0)]),
     (

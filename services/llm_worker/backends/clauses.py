@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Action, Word, request_text, words
+from services.llm_worker.backends.cues import NOT
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import SAYING, STOP, plain, stem
 from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS
@@ -73,11 +74,11 @@ def _text(units: list[Word]) -> str:
 
 def _left_over(word: str) -> bool:
     """Whether a word the answer did not use may be left over at a clause's end: it says what is done, joins or
-    points ("is done", "and", "it"), and names nothing of its own."""
-    found = plain(word)
+    points ("is done", "aren't done", "and", "it"), and names nothing of its own."""
+    found = plain(word).replace("’", "'")
     if not any(ch.isalnum() for ch in found):
         return True
-    return found in STOP or found in JOINING or found in POINTING or found in CUES or stem(found) in SAYING
+    return found in STOP | JOINING | POINTING | CUES | NOT or stem(found) in SAYING
 
 
 def _used_to_end(decoder: Decoder, done: list[Action]) -> bool:

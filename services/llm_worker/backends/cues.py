@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.matching import PLACEHOLDER, plain, stem
+from services.llm_worker.backends.matching import PLACEHOLDER, misspelt, plain, stem
 
 SAID = {
     "add": "add",
@@ -21,6 +21,7 @@ SAID = {
     "clear": "clear",
 }
 WORDS = {verb: frozenset(stem(w) for w in said.split()) for verb, said in SAID.items()}
+WHOLE = {verb: said.split() for verb, said in SAID.items()}
 NOT = frozenset("not isn't aren't wasn't isnt arent wasnt don't dont never".split())
 DONE = frozenset(stem(w) for w in "done complete completed finished ticked checked".split())
 
@@ -28,11 +29,11 @@ CUE_WEIGHS = 6.0
 
 
 def said(shown: list[Word]) -> set[str]:
-    """The verbs the request's words name: each of SAID by one of its words, unless "not" comes just before ("do
-    not add anything"); "undo" also by a done-word after "not"
-    ("eggs aren't done"); "clear" also by a word of removing with a done-word and no task named ("delete the
-    completed ones")."""
-    found = [stem(plain(u.text).replace("’", "'")) for u in shown]
+    """The verbs the request's words name: each of SAID by one of its words (another form, or misspelt), unless
+    "not" comes just before ("do not add anything"); "undo" also by a done-word after "not" ("eggs aren't done");
+    "clear" also by a word of removing with a done-word and no task named ("delete the completed ones")."""
+    raw = [plain(u.text).replace("’", "'") for u in shown]
+    found = [stem(w) for w in raw]
     verbs = set()
     for i, word in enumerate(found):
         negated = any(w in NOT for w in found[max(0, i - 2) : i])  # "do not add anything" names no add
@@ -40,10 +41,17 @@ def said(shown: list[Word]) -> set[str]:
             verbs.add("undo")
         elif not negated:
             verbs |= {verb for verb, words in WORDS.items() if word in words}
+            # A slip of a letter too ("remvoe", "delte"), but not one changed: "clean" is a word, not "clear".
+            verbs |= {verb for verb, whole in WHOLE.items() if any(_slip(raw[i], w) for w in whole)}
     named = any(PLACEHOLDER.fullmatch(u.text) for u in shown)
     if "remove" in verbs and DONE.intersection(found) and not named:
         verbs.add("clear")
     return verbs
+
+
+def _slip(word: str, cue: str) -> bool:
+    """A letter dropped, added, or two swapped, in a word of four letters or more."""
+    return word != cue and (len(word) != len(cue) or sorted(word) == sorted(cue)) and misspelt(word, cue)
 
 
 def weighed(options: list[str], share: np.ndarray, verbs: set[str]) -> np.ndarray:

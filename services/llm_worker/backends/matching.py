@@ -62,7 +62,7 @@ def edits(a: str, b: str) -> int:
     return row[-1]
 
 
-def _misspelt(a: str, b: str) -> bool:
+def misspelt(a: str, b: str) -> bool:
     """One slip in a word of four letters or more (a letter dropped, added, changed or two swapped; in a word of
     four, not a letter changed: "rent" is not "tent"), two in one of eight or more: "appointmnet", "problm"."""
     shortest = min(len(a), len(b))
@@ -80,12 +80,12 @@ def alike(a: str, b: str, strict: bool = False) -> float:
         return 1.0
     if stem(a) == stem(b):
         return 0.0 if strict else 0.9
-    if _misspelt(a, b):
+    if misspelt(a, b):
         return 0.85
     short, long = sorted((a, b), key=len)
     if len(short) >= 3 and long.startswith(short[: max(3, len(short) - 1)]):
         return 0.0 if strict else 0.9
-    if not strict and _misspelt(stem(a), stem(b)):
+    if not strict and misspelt(stem(a), stem(b)):
         return 0.8
     ratio = difflib.SequenceMatcher(None, a, b).ratio()
     return ratio if ratio >= (0.8 if strict else 0.75) else 0.0
