@@ -8,7 +8,7 @@ import pytest
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.clauses import _resolved, clauses
-from services.llm_worker.backends.spans import placed_first, top_phrases
+from services.llm_worker.backends.spans import names_the_list, placed_first, top_phrases
 
 
 def test_it_in_a_further_clause_is_what_the_clause_before_acted_on() -> None:
@@ -81,3 +81,18 @@ def test_where_a_request_says_its_new_items_go_first(text: str, phrases: list[st
 def test_an_add_goes_first_only_by_a_phrase_of_its_own_clause(text: str, last: int, first: bool) -> None:
     units = words(text)
     assert placed_first(units, last, top_phrases(units)) is first
+
+
+@pytest.mark.parametrize(
+    ("span", "the_list"),
+    [
+        ("summarize my list", True),
+        ("tidy up the list", True),
+        ("check my to-do list", True),
+        ("milk to my list", False),  # placed on the list: the item is still there to be found
+        ("make the guest list", False),  # a list of its own is a thing to do
+        ("list", False),
+    ],
+)
+def test_words_that_speak_of_the_list_itself_are_no_item(span: str, the_list: bool) -> None:
+    assert names_the_list(span) is the_list

@@ -73,6 +73,11 @@ async def test_clearing_the_finished_tasks_is_one_command(embedded: EmbeddedBack
 async def test_small_talk_is_no_command(embedded: EmbeddedBackend) -> None:
     chunks = await ask(embedded, "hello there", TASKS)
     assert commands(chunks) == []
+    # Words that speak of the list itself are never an item of it.
+    assert commands(await ask(embedded, "summarize my list", TASKS)) == []
+    assert commands(await ask(embedded, "please clean up the list by deleting what's done", TASKS)) == [
+        TaskClearCompleted()
+    ]
 
 
 async def test_on_an_empty_list_nothing_can_be_finished_or_removed(embedded: EmbeddedBackend) -> None:

@@ -42,6 +42,7 @@ from services.llm_worker.backends.spans import (
     DETERMINERS,
     MAX_SPAN_WORDS,
     joined,
+    names_the_list,
     placed_first,
     quoted,
     top_phrases,
@@ -138,7 +139,7 @@ class Decoder:
     ) -> tuple[list[Action], str] | None:
         """One line of the answer: its actions (one, or one per task of a list the request joins) and how the
         line ended. None, rewound, when it would add an item already on the list (the whole of one: "add milk"
-        still adds milk beside "oat milk")."""
+        still adds milk beside "oat milk"), or words that speak of the list itself ("summarize my list")."""
         mark, untouched, used = self.reader.mark(), dict(left), set(self.used)
         # After a first line the model may also end its answer here (a blank line), rather than be made
         # to choose a verb it does not mean.
@@ -163,7 +164,8 @@ class Decoder:
         self.reader.feed(self.reader.tokens(":"))
         if action.verb == "add":
             action.span, ender = self.span(shown, places, 0, clause=True)
-            if action.span and any(names_all(action.span, task.name) for task, _ in places.values()):
+            named = any(names_all(action.span, task.name) for task, _ in places.values())
+            if action.span and (named or names_the_list(action.span)):
                 self.reader.rewind(mark)
                 left.clear()
                 left.update(untouched)

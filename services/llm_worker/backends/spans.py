@@ -3,6 +3,8 @@ ends and list words, and putting back the words a placeholder stands for."""
 
 from __future__ import annotations
 
+import re
+
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
 from services.llm_worker.backends.matching import PLACEHOLDER, plain
@@ -110,3 +112,13 @@ def placed_first(shown: list[Word], last: int, tops: list[tuple[int, int]]) -> b
 
 def _ends_clause(unit: Word) -> bool:
     return unit.text in CLAUSE_ENDS or unit.text.casefold() in CONNECTIVES or unit.text.casefold() == "please"
+
+
+_THE_LIST = re.compile(r"(?:^|\s)(\S+)\s+(?:my|the|this|our|your)\s+(?:to-?do\s+)?list\b", re.IGNORECASE)
+TOWARDS = frozenset("to on onto in into for from off of".split())
+
+
+def names_the_list(span: str) -> bool:
+    """Whether words copied as an item speak of the list itself ("summarize my list", "tidy up the list"): "the
+    list" after a word that does not place something on it ("milk to my list" may still be milk)."""
+    return any(found.group(1).casefold() not in TOWARDS for found in _THE_LIST.finditer(span))
