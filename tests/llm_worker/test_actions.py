@@ -177,6 +177,19 @@ def test_actions_become_commands_against_the_list_as_it_changes() -> None:
     assert isinstance(missing, InvalidCommand) and "dentist" in missing.error
 
 
+def test_an_item_the_list_holds_is_not_added_again() -> None:
+    planner = Planner(TASKS)
+    # Ticked, it is needed again: its tick is taken back. Not ticked, the person is told it is there.
+    assert planner.commands(Action("add", span="call the plumber")) == [CommandOut(TaskSetDone(id=3, done=False))]
+    (there,) = planner.commands(Action("add", span="Milk"))
+    assert isinstance(there, InvalidCommand) and "“milk” is on the list already" in there.error
+    # Only the whole of a name is the task: "plumber" is a new item.
+    assert planner.commands(Action("add", span="plumber, laundry")) == [
+        CommandOut(TaskCreate(name="plumber")),
+        InvalidCommand("add: plumber, laundry", "“laundry” is on the list already", op="create"),
+    ]
+
+
 def test_the_two_prompts_say_the_same_examples() -> None:
     prefix = meaning_prefix()
     assert prefix.count("Request: ") == len(EXAMPLES) + 1

@@ -125,6 +125,9 @@ SEVERAL = [
     ("the laundry is done, then remove it", [TaskToggle(id=1), TaskDelete(id=1)]),
     # A clause that says what is not so ends where its words do: the next clause is read too.
     ("the plumber isn't done, and add a wrench", [TaskSetDone(id=3, done=False), TaskCreate(name="a wrench")]),
+    # An item asked for that the list holds: ticked, it is needed again; not ticked, it is not added twice.
+    ("add call the plumber", [TaskSetDone(id=3, done=False)]),
+    ("add milk and eggs", [TaskCreate(name="eggs")]),
     # A new item said to go first goes at the top; the words that say so are no part of it.
     ("add butter to the top of the list", [TaskCreate(name="butter", position=0)]),
     (

@@ -29,6 +29,7 @@ from services.llm_worker.backends.matching import (
     alike,
     content_words,
     match_task,
+    names_all,
     plain,
     stem,
 )
@@ -259,22 +260,35 @@ class Planner:
             return [CommandOut(TaskClearCompleted())]
         raw = f"{verb}: {action.span}" + (f" => {action.new}" if verb == "rename" else "")
         if verb == "add":
-            # An item the same request already added is not added twice ("add milk … and milk").
-            items = [i for i in split_items(action.span) if plain(i) not in self.added]
-            self.added |= {plain(i) for i in items}
-            self.length += len(items)
-            if not items:
-                return [] if action.span.strip() else [InvalidCommand(raw, "the action names no item", op="create")]
-            if not action.first:
-                return [CommandOut(TaskCreate(name=item)) for item in items]
-            self.firsts += len(items)
-            at = self.firsts - len(items)
-            return [CommandOut(TaskCreate(name=item, position=at + n)) for n, item in enumerate(items)]
+            return self._add(action, raw)
         if verb == "rename":
             return [self._rename(action, raw)]
         out: list[CommandOut | InvalidCommand] = []
         for task in self._targets(action, raw, out):
             out.append(self._targeted(verb, task, raw))
+        return out
+
+    def _add(self, action: Action, raw: str) -> list[CommandOut | InvalidCommand]:
+        """New items; one the list holds already is not added again: ticked, it is needed again (its tick is
+        taken back), else it is there already ("add milk" asked with milk on the list)."""
+        # An item the same request already added is not added twice ("add milk … and milk").
+        items = [i for i in split_items(action.span) if plain(i) not in self.added]
+        self.added |= {plain(i) for i in items}
+        if not items:
+            return [] if action.span.strip() else [InvalidCommand(raw, "the action names no item", op="create")]
+        out: list[CommandOut | InvalidCommand] = []
+        for item in items:
+            held = next((t for t in self.tasks if names_all(item, t.name)), None)
+            if held is None:
+                position = None
+                if action.first:
+                    position, self.firsts = self.firsts, self.firsts + 1
+                self.length += 1
+                out.append(CommandOut(TaskCreate(name=item, position=position)))
+            elif held.done:
+                out.append(self._targeted("undo", held, raw))
+            else:
+                out.append(InvalidCommand(raw, f"“{held.name}” is on the list already", op="create"))
         return out
 
     def _targets(self, action: Action, raw: str, out: list[CommandOut | InvalidCommand]) -> list[TaskPublic]:

@@ -164,7 +164,10 @@ class Decoder:
         self.reader.feed(self.reader.tokens(":"))
         if action.verb == "add":
             action.span, ender = self.span(shown, places, 0, clause=True)
-            named = any(names_all(action.span, task.name) for task, _ in places.values())
+            # Asked in so many words first ("add milk"), an item on the list already is the planner's to answer
+            # for; on a later line it is more likely the model's slip ("add bread and take #1 off").
+            asked = "add" in self.said and not used
+            named = not asked and any(names_all(action.span, t.name) for t, _ in places.values())
             if action.span and (named or names_the_list(action.span)):
                 self.reader.rewind(mark)
                 left.clear()
@@ -173,7 +176,7 @@ class Decoder:
                 return None
             # "add X to the top": code reads where it goes (the model's span ends before those words).
             action.first = placed_first(shown, max(self.used - used, default=len(shown)), self.tops)
-            return [action], ender
+            return [action, *self._also_added(shown, sorted(self.used - used), action.first)], ender
         mark_at = self._place(shown, {m: held for m, held in left.items() if action.verb != "undo" or held[0].done})
         action.task, action.span = left.pop(shown[mark_at].text)
         self._use(mark_at)
@@ -190,6 +193,19 @@ class Decoder:
                 self._use(self.where[other])
                 more.append(Action(action.verb, span=words_of, task=task, confidence=action.confidence))
         return [action, *more], self._line_end()
+
+    def _also_added(self, shown: list[Word], span: list[int], first: bool) -> list[Action]:
+        """Tasks of the list named in the same list as an item asked to be added ("add #1 and eggs"): added too
+        (the planner says each is there already, or takes its tick back), not left to another verb."""
+        if "add" not in self.said or not span:
+            return []
+        more = []
+        for other in dict.fromkeys(joined(shown, span[0]) + joined(shown, span[-1])):
+            if other in self.left:
+                _, words_of = self.left.pop(other)
+                self._use(self.where[other])
+                more.append(Action("add", span=words_of, first=first))
+        return more
 
     def _second_opinion(self, verbs: list[str], share: np.ndarray) -> np.ndarray:
         """The first verb again, from the request read as "what it means": the two readings' probabilities
