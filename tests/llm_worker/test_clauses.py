@@ -8,7 +8,7 @@ import pytest
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.clauses import _resolved, clauses
-from services.llm_worker.backends.spans import names_the_list, placed_first, top_phrases
+from services.llm_worker.backends.spans import dangling, names_the_list, placed_first, top_phrases
 
 
 def test_it_in_a_further_clause_is_what_the_clause_before_acted_on() -> None:
@@ -96,3 +96,19 @@ def test_an_add_goes_first_only_by_a_phrase_of_its_own_clause(text: str, last: i
 )
 def test_words_that_speak_of_the_list_itself_are_no_item(span: str, the_list: bool) -> None:
     assert names_the_list(span) is the_list
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "left_behind"),
+    [
+        ("we need coffee filters", 3, True),  # the last word of the request names something
+        ("also coffee filters please", 2, True),  # only words of thanks or time after it
+        ("add oat milk", 1, False),  # another word that names something comes after it in its clause...
+        ("add milk. eggs too", 1, True),  # ...not after the clause's end
+        ("could I get parmesan on there too?", 4, False),  # "on there too": no word that names
+        ("add milk and eggs", 1, False),
+        ("add #1 now", 1, False),  # a task of the list is no new item's word
+    ],
+)
+def test_a_span_does_not_leave_the_last_word_of_its_clause_behind(text: str, at: int, left_behind: bool) -> None:
+    assert dangling(words(text), at) is left_behind

@@ -128,6 +128,8 @@ SEVERAL = [
     # An item asked for that the list holds: ticked, it is needed again; not ticked, it is not added twice.
     ("add call the plumber", [TaskSetDone(id=3, done=False)]),
     ("add milk and eggs", [TaskCreate(name="eggs")]),
+    # A span runs on to the last word of its clause that names something.
+    ("we need coffee filters", [TaskCreate(name="coffee filters")]),
     # A new item said to go first goes at the top; the words that say so are no part of it.
     ("add butter to the top of the list", [TaskCreate(name="butter", position=0)]),
     (

@@ -41,6 +41,7 @@ from services.llm_worker.backends.spans import (
     CONNECTIVES,
     DETERMINERS,
     MAX_SPAN_WORDS,
+    dangling,
     joined,
     names_the_list,
     placed_first,
@@ -339,6 +340,9 @@ class Decoder:
                     following.setdefault(units[i + 1].as_next(), []).append(i + 1)
             # A span does not end before "the", "my" …: "clean the windows" is one item, not "clean".
             open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)
+            # Nor before the one word left of its clause when that word names something ("we need coffee
+            # filters" is not "coffee"), as a word of thanks, time or pointing would not.
+            open_ended = open_ended or (bool(at) and all(dangling(units, i + 1) for i in at))
             enders = self._enders()
             options = list(following) + [e for e in enders if e not in following and not open_ended]
             index, _ = self.reader.choose([self.reader.tokens(o) for o in options])

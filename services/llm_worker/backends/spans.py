@@ -7,7 +7,7 @@ import re
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.matching import PLACEHOLDER, plain
+from services.llm_worker.backends.matching import PLACEHOLDER, STOP, plain
 
 MAX_SPAN_WORDS = 40
 
@@ -122,3 +122,25 @@ def names_the_list(span: str) -> bool:
     """Whether words copied as an item speak of the list itself ("summarize my list", "tidy up the list"): "the
     list" after a word that does not place something on it ("milk to my list" may still be milk)."""
     return any(found.group(1).casefold() not in TOWARDS for found in _THE_LIST.finditer(span))
+
+
+TRAILING = frozenset(
+    "please pls plz thanks thank thx ty too also now asap today tonight tomorrow later again soon ok okay lol "
+    "instead anymore either it that this them there here one ones list".split()
+)
+"""Words that may end a request after its item without being part of it ("add milk please", "eggs too")."""
+
+
+def dangling(units: list[Word], at: int) -> bool:
+    """Whether word `at` is the last of its clause that names something (after it, up to the clause's end, only
+    such words as TRAILING): a span that ended before it would leave it behind."""
+
+    def names(word: str) -> bool:
+        found = plain(word)
+        return any(ch.isalnum() for ch in word) and not PLACEHOLDER.fullmatch(word) and found not in TRAILING | STOP
+
+    if at >= len(units) or not names(units[at].text):
+        return False
+    after = units[at + 1 :]
+    end = next((n for n, u in enumerate(after) if u.text in CLAUSE_ENDS), len(after))
+    return not any(names(u.text) for u in after[:end])
