@@ -8,7 +8,9 @@ out from tuning, `newcomer` requests written afterwards as a new user would ask 
 `independent` 100 requests written the same day by a writer who saw neither the code, its examples nor the
 other sets (three of its requests happen to be in them too), `stranger` 100 more written in a later session
 the same way by another such writer, scored once, after that session's tuning, and `visitor` 100 more by a third
-such writer (2026-12-04), scored by its totals only, on the code before and after that session's clause reading."""
+such writer (2026-12-04), scored by its totals only, on the code before and after that session's clause reading.
+`wanderer` and `wanderer_blind` are 100 more by a fourth such writer (2026-12-04), split in two: the misses of
+`wanderer` were looked at while tuning (as dev's are), `wanderer_blind` is scored by its totals only."""
 
 from __future__ import annotations
 
