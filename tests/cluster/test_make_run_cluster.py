@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deploy.natsconf import DEPLOY, violations
+from tests.deploy.natsconf import DEPLOY, around, violations
 from tests.deploy.test_make_run import chat, wait_healthy, wait_workers_ready
 from tests.support.stack import ROOT, free_port
 
@@ -106,4 +106,5 @@ async def test_make_run_cluster_starts_three_nodes_two_workers_and_two_gateways(
     assert all(rc in ("0", "-15") for rc in stopped.values()), stopped
     assert "SIGKILL" not in output and "Traceback" not in output, output[-4000:]
     assert all((base / "var" / "nats-cluster" / str(n) / "jetstream").is_dir() for n in NODES)
-    assert violations(log) == []
+    found = violations(log)
+    assert found == [], around(log, found)

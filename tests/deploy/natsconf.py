@@ -46,6 +46,16 @@ def violations(log: Path) -> list[str]:
     return [line for line in log.read_text(errors="replace").splitlines() if any(r in line for r in refusals)]
 
 
+def around(log: Path, found: list[str], lines: int = 12) -> str:
+    """The log's lines around each refusal: which service connected, or lost its node, just before it."""
+    text = log.read_text(errors="replace").splitlines()
+    parts = []
+    for refusal in found:
+        at = text.index(refusal)
+        parts.append("\n".join(text[max(0, at - lines) : at + 3]))
+    return "\n---\n".join(parts)
+
+
 def check_config(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`nats-server -t`: parse a configuration file (includes, variables) and exit."""
     clean = {k: v for k, v in os.environ.items() if k not in COMPOSE_PASSWORDS.values()}
