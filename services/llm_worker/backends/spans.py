@@ -40,6 +40,9 @@ DETERMINERS = frozenset("the a an my your our his her their its this that these 
 OPERATIONS = frozenset("add remove delete rename tick untick uncheck mark put erase move".split())
 """Words that say an operation on the list: where one begins a further clause (services.llm_worker.backends.clauses)."""
 
+POINTING = frozenset("it that this them those these there here one ones".split())
+"""Words that point at a thing rather than name it ("remove it", "put eggs on there")."""
+
 JOINERS = frozenset({",", "and", "&", "the", "my", "also", "plus", "both"})
 
 
@@ -87,7 +90,7 @@ def top_phrases(shown: list[Word]) -> list[tuple[int, int]]:
             if start > 0 and shown[start - 1].text.casefold() in PLACING:
                 start, end = start - 1, i + 1
                 if end < len(shown) and shown[end].text.casefold() == "of":
-                    # "of the list", "of my shopping list": up to the clause's end, three words at most
+                    # "of the list", "of my shopping list": up to the clause's end, four words at most
                     tail = end + 1
                     while tail < len(shown) and tail - end <= 4 and not _ends_clause(shown[tail]):
                         tail += 1
@@ -124,9 +127,12 @@ def names_the_list(span: str) -> bool:
     return any(found.group(1).casefold() not in TOWARDS for found in _THE_LIST.finditer(span))
 
 
-TRAILING = frozenset(
-    "please pls plz thanks thank thx ty too also now asap today tonight tomorrow later again soon ok okay lol "
-    "instead anymore either it that this them there here one ones list".split()
+TRAILING = (
+    frozenset(
+        "please pls plz thanks thank thx ty too also now asap today tonight tomorrow later again soon ok okay lol "
+        "instead anymore either list".split()
+    )
+    | POINTING
 )
 """Words that may end a request after its item without being part of it ("add milk please", "eggs too")."""
 
