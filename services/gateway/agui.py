@@ -138,7 +138,7 @@ async def run_agent(request: Request) -> Response | EventStream:
         clock = RunClock(gateway.metrics, run.run_id)
         relay = RunRelay(run.run_id, sink, gateway.metrics, clock, gateway.settings.no_worker_s)
         try:
-            await relay.subscribe(gateway.nc, gateway.js, stored=False)
+            await relay.subscribe(gateway.nc, gateway.js, gateway.live, stored=False)
             await runs.submit(gateway, run)
         except Exception as error:  # noqa: BLE001 - the bus is down or the queue is full
             with contextlib.suppress(Exception):
@@ -159,7 +159,7 @@ async def resume(gateway: Gateway, given: RunAgentInput, run: Resume) -> Respons
     sink = AguiSink(given.thread_id, given.run_id, run.bus_run, interrupts=True, resume_after=run.decision.call_id)
     relay = RunRelay(run.bus_run, sink, gateway.metrics, None, gateway.settings.no_worker_s)
     try:
-        await relay.subscribe(gateway.nc, gateway.js)
+        await relay.subscribe(gateway.nc, gateway.js, gateway.live)
     except Exception as error:  # noqa: BLE001 - the bus is down
         log.warning("run_id=%s could not follow: %r", run.bus_run, error)
         return JSONResponse({"error": "The chat is not available right now; try again in a moment."}, 503)

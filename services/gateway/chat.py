@@ -216,7 +216,7 @@ class ChatConnection:
         sink = SocketSink(run_id, self.send_text)
         relay = RunRelay(run_id, sink, self.gateway.metrics, clock, self.gateway.settings.no_worker_s)
         try:
-            await relay.subscribe(self.gateway.nc, self.gateway.js, stored)
+            await relay.subscribe(self.gateway.nc, self.gateway.js, self.gateway.live, stored)
         except Exception as error:  # noqa: BLE001 - the bus is down or refuses: tell the person, keep the socket
             log.warning("run_id=%s could not follow: %r", run_id, error)
             await self.error("The chat is not available right now; try again in a moment.")

@@ -1,9 +1,12 @@
 """One chat run followed for one client: its AG-UI events, in order and each once, to a `RunSink` (the chat
 socket of /ws, the event stream of /agui): live over core NATS, and from the CHAT_EVENTS stream to catch up.
 
-Each event is handed on from a subscription's callback, decoded once, with the bytes the worker published,
-so a sink that forwards them as they are (the socket, with the run's `runId` spliced in) does not
-re-serialise per token."""
+The gateway hears every run's events live through one subscription (`LiveRuns`), which hands each to the
+relays that follow its run without waiting on any client: a relay sends on from its own task, so a slow
+socket holds up only its own run. Text deltas that queued up for a relay meanwhile (a busy gateway) go out
+as one TEXT_MESSAGE_CONTENT: under load a client gets fewer, longer frames, at rest one per token. Each
+event is decoded once and handed on with the bytes the worker published, so a sink that forwards them as
+they are (the socket, with the run's `runId` spliced in) does not re-serialise per token."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -23,8 +27,8 @@ from nats.js.api import DeliverPolicy
 from starlette.websockets import WebSocketDisconnect
 
 from proto import subjects
-from proto.codec import DecodeError, decode_run_event
-from proto.events import TERMINAL, EventType
+from proto.codec import DecodeError, decode_run_event, encode_text_delta
+from proto.events import TERMINAL, EventType, TextMessageContentEvent
 from proto.streams import ELECTION_S, through_election
 from services.gateway.metrics import Metrics
 
@@ -66,6 +70,8 @@ class RunClock:
 
     def saw(self, event: Any) -> None:
         kind: EventType = event.type
+        if kind == EventType.TEXT_MESSAGE_CONTENT and kind in self.seen:
+            return  # the run's every later token: nothing to time
         first = kind not in self.seen
         self.seen.add(kind)
         elapsed = time.monotonic() - self.submitted
@@ -102,11 +108,65 @@ def with_run_id(data: bytes, run_id: str) -> str:
     return json.dumps(json.loads(text) | {"runId": run_id}, ensure_ascii=False)
 
 
+Take = Callable[[str, bytes], None]
+"""Hands one live event (its subject and bytes) to a relay; must not wait."""
+
+# One subscription carries every run's events to this gateway: room for a burst of all of them.
+LIVE_PENDING_MSGS = 1_000_000
+LIVE_PENDING_BYTES = 512 * 1024 * 1024
+
+
+class LiveRuns:
+    """Every run's events, live over one core NATS subscription for the whole gateway, handed to the relays
+    following each run (by the run id in the subject). No subscription is made or removed per run, and a
+    burst of events is taken from one queue without a task switch per event. Each gateway hears every run,
+    also those followed only by another gateway (dropped at a dictionary look-up)."""
+
+    def __init__(self) -> None:
+        self.followers: dict[str, list[Take]] = {}
+        self.sub: Any = None
+
+    async def start(self, nc: Client) -> None:
+        self.sub = await nc.subscribe(
+            subjects.RUN_EVENTS_ALL,
+            cb=self._dispatch,
+            pending_msgs_limit=LIVE_PENDING_MSGS,
+            pending_bytes_limit=LIVE_PENDING_BYTES,
+        )
+
+    async def stop(self) -> None:
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+            self.sub = None
+
+    def follow(self, run_id: str, take: Take) -> Callable[[], None]:
+        """Hand the run's live events to `take` from now on; returns what stops it."""
+        self.followers.setdefault(run_id, []).append(take)
+
+        def stop() -> None:
+            takes = self.followers.get(run_id, [])
+            with contextlib.suppress(ValueError):
+                takes.remove(take)
+            if not takes:
+                self.followers.pop(run_id, None)
+
+        return stop
+
+    async def _dispatch(self, msg: Msg) -> None:
+        # chat.events.<run>.<attempt>.<index>: a run id has no dots.
+        parts = msg.subject.split(".", 3)
+        takes = self.followers.get(parts[2]) if len(parts) == 4 else None
+        if takes:
+            for take in list(takes):
+                take(msg.subject, msg.data)
+
+
 class RunRelay:
     """Forwards one run's events to one sink, in order and each once, until the run ends, the client goes, or
     it is stopped. `clock` times a run this client submitted (not one it resumed).
 
-    The events come live over a core NATS subscription: no JetStream consumer per run, so nats-server does no
+    The events come live over core NATS (`LiveRuns`): no JetStream consumer per run, so nats-server does no
     consumer work per token. Each event's subject gives its place (attempt, index), so a repeat (a worker
     publishing its events again) is dropped and a gap is noticed. The stream is read to catch up: from the
     first event when following a run already under way (a resumed page, a second tab), when a gap shows, when
@@ -125,7 +185,10 @@ class RunRelay:
         self.started = asyncio.Event()
         self.done = asyncio.Event()
         self.text: list[str] = []
-        self.sub: Any = None  # the live subscription
+        self.unfollow: Callable[[], None] | None = None  # stops the live events
+        self.inbox: deque[tuple[str, bytes]] = deque()  # live events not yet taken
+        self.arrived = asyncio.Event()
+        self.taker: asyncio.Task[None] | None = None
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.first: Stored | None = None  # the first read of the stream, opened by `subscribe`
@@ -137,12 +200,13 @@ class RunRelay:
         self.sent = 0  # events sent on, to tell a quiet run
         self.taking = asyncio.Lock()  # the live subscription and a read of the stream send on one at a time
 
-    async def subscribe(self, nc: Client, js: JetStreamContext, stored: bool = True) -> None:
+    async def subscribe(self, nc: Client, js: JetStreamContext, live: LiveRuns, stored: bool = True) -> None:
         """Follow the run's events from its first (call before submitting the run). `stored`: also read what
         the stream holds of it already; a run not submitted yet has nothing there. Waits while the run
         events' stream elects a leader (a NATS node lost)."""
         self.nc, self.js = nc, js
-        self.sub = await nc.subscribe(subjects.run_events(self.run_id), cb=self._live)
+        self.unfollow = live.follow(self.run_id, self._live)
+        self.taker = asyncio.create_task(self._take_live())
         if stored:
             try:
                 self.first = await self._open_stored()
@@ -153,8 +217,11 @@ class RunRelay:
     async def close(self) -> None:
         """Stop following (the run could not be submitted, or it has ended)."""
         self.done.set()
-        with contextlib.suppress(Exception):
-            await self.sub.unsubscribe()
+        if self.unfollow is not None:
+            self.unfollow()
+            self.unfollow = None
+        if self.taker is not None:
+            self.taker.cancel()
         if self.reading is not None:
             self.reading.cancel()
         if self.first is not None:
@@ -224,39 +291,85 @@ class RunRelay:
             if stored is not None:
                 await stored.close()
 
-    async def _live(self, msg: Msg) -> None:
-        await self._take(msg.subject, msg.data)
+    def _live(self, subject: str, data: bytes) -> None:
+        self.inbox.append((subject, data))
+        self.arrived.set()
+
+    async def _take_live(self) -> None:
+        """The live events, as they come: all that queued up meanwhile are taken at once."""
+        await self.ready.wait()
+        try:
+            while not self.done.is_set():
+                await self.arrived.wait()
+                self.arrived.clear()
+                async with self.taking:
+                    due: list[bytes] = []
+                    while self.inbox:
+                        due += self._order(*self.inbox.popleft())
+                    await self._forward(due)
+        except Exception:
+            log.exception("run_id=%s stopped following its events", self.run_id)
+            self.done.set()
 
     async def _take(self, subject: str, data: bytes) -> None:
-        """One event, live or stored: sent on when it is the next, kept when it came early, else dropped."""
+        """One event read from the stream (see `_order`)."""
         await self.ready.wait()
+        async with self.taking:
+            await self._forward(self._order(subject, data))
+
+    def _order(self, subject: str, data: bytes) -> list[bytes]:
+        """The events to send on now that this one came: it, when it is the next, and those that came early
+        and follow it; none when it came early (kept) or was sent on already (dropped)."""
         place = subjects.run_event_place(subject)
         if place is None:
             log.error("run_id=%s skipping an event on %s: its subject does not give its place", self.run_id, subject)
-            return
+            return []
         attempt, index = place
-        async with self.taking:
-            if self.done.is_set() or attempt < self.attempt or (attempt == self.attempt and index < self.next):
-                return  # sent on already (published again), or of an attempt given up
-            if attempt > self.attempt and index == 0:
-                self.attempt, self.next = attempt, 0  # a new attempt: the answer starts again from here
-                self.ahead = {k: v for k, v in self.ahead.items() if k[0] >= attempt}
-            elif (attempt, index) != (self.attempt, self.next):
-                self.ahead[place] = data  # one before it is missing: the stream has it, or it comes again
-                self._catch_up()
-                return
-            await self._forward(data)
-            while not self.done.is_set() and (data := self.ahead.pop((self.attempt, self.next), b"")):
-                await self._forward(data)
-
-    async def _forward(self, data: bytes) -> None:
+        if self.done.is_set() or attempt < self.attempt or (attempt == self.attempt and index < self.next):
+            return []  # sent on already (published again), or of an attempt given up
+        if attempt > self.attempt and index == 0:
+            self.attempt, self.next = attempt, 0  # a new attempt: the answer starts again from here
+            self.ahead = {k: v for k, v in self.ahead.items() if k[0] >= attempt}
+        elif (attempt, index) != (self.attempt, self.next):
+            self.ahead[place] = data  # one before it is missing: the stream has it, or it comes again
+            self._catch_up()
+            return []
+        due = [data]
         self.next += 1
-        self.sent += 1
-        try:
-            event = decode_run_event(data)
-        except DecodeError as error:
-            log.error("run_id=%s skipping a malformed event: %s", self.run_id, error)
-            return
+        while data := self.ahead.pop((self.attempt, self.next), b""):
+            due.append(data)
+            self.next += 1
+        return due
+
+    async def _forward(self, due: list[bytes]) -> None:
+        """Send on events in order; text deltas of one message that follow each other go out as one."""
+        self.sent += len(due)
+        events = []
+        for data in due:
+            try:
+                events.append((decode_run_event(data), data))
+            except DecodeError as error:
+                log.error("run_id=%s skipping a malformed event: %s", self.run_id, error)
+        start = 0
+        while start < len(events) and not self.done.is_set():
+            end = start + 1
+            event, data = events[start]
+            if event.type == EventType.TEXT_MESSAGE_CONTENT:
+                while (
+                    end < len(events)
+                    and events[end][0].type == EventType.TEXT_MESSAGE_CONTENT
+                    and events[end][0].message_id == event.message_id
+                ):
+                    end += 1
+                if end - start > 1:
+                    delta = "".join(e.delta for e, _ in events[start:end])
+                    event = TextMessageContentEvent.model_construct(message_id=event.message_id, delta=delta)
+                    data = encode_text_delta(event.message_id, delta)
+            await self._send(event, data, end - start)
+            start = end
+
+    async def _send(self, event: Any, data: bytes, events: int) -> None:
+        """One event (or `events` text deltas merged into one) to the sink."""
         if event.type == EventType.RUN_STARTED:
             self.started.set()
             self.text = []
@@ -266,7 +379,7 @@ class RunRelay:
             self.clock.saw(event)
         try:
             await self.sink.event(event, data)
-            self.metrics.count("run_events_relayed_total", type=event.type.value)
+            self.metrics.count("run_events_relayed_total", events, type=event.type.value)
             if event.type == EventType.TEXT_MESSAGE_END:
                 # The finished message, as sanitized Markdown rendered here (raw HTML is not allowed).
                 await self.sink.rendered(event.message_id, MARKDOWN.render("".join(self.text)))
@@ -337,8 +450,10 @@ class SocketSink:
         self.send_text = send_text
 
     async def event(self, event: Any, data: bytes) -> None:
-        # RUN_STARTED and RUN_FINISHED carry their runId already.
-        await self.send_text(data.decode() if hasattr(event, "run_id") else with_run_id(data, self.run_id))
+        # RUN_STARTED and RUN_FINISHED carry their runId already (asked of the class: a pydantic model asked
+        # for a field it does not have raises inside, per token).
+        has_run_id = "run_id" in type(event).model_fields
+        await self.send_text(data.decode() if has_run_id else with_run_id(data, self.run_id))
 
     async def rendered(self, message_id: str, html: str) -> None:
         rendered = {"type": "rendered", "runId": self.run_id, "messageId": message_id, "html": html}

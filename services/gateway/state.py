@@ -31,6 +31,7 @@ from services.gateway.hosts import AllowedHosts
 from services.gateway.hub import Hub
 from services.gateway.limits import SlidingWindow
 from services.gateway.metrics import Metrics
+from services.gateway.relay import LiveRuns
 
 HERE = Path(__file__).parent
 START_ELECTION_S = 30.0
@@ -55,8 +56,10 @@ class Gateway:
         self.boot = uuid.uuid4().hex if settings.dev else ""
         self.closing = asyncio.Event()
         self._nc: Client | None = None
+        self._js: JetStreamContext | None = None  # one context: making one per run cost a twentieth of the CPU
         self._crud: CrudClient | None = None
         self.hub: Hub | None = None
+        self.live = LiveRuns()  # every run's events, live, for the relays that follow them
 
     @property
     def nc(self) -> Client:
@@ -69,7 +72,9 @@ class Gateway:
 
     @property
     def js(self) -> JetStreamContext:
-        return self.nc.jetstream()
+        if self._js is None:
+            self._js = self.nc.jetstream()
+        return self._js
 
     @property
     def crud(self) -> CrudClient:
@@ -79,6 +84,7 @@ class Gateway:
     async def start(self) -> None:
         self._nc = await connect(self.settings.nats_url, name="gateway")
         self._crud = CrudClient(self._nc)
+        await self.live.start(self._nc)
         await ensure_streams(self.js)
         self.hub = hub = Hub(self.js, self.render_event, self.settings.sse_queue, self.metrics, self.closing)
         self.metrics.gauges["sse_clients"] = lambda: len(hub.followers)
@@ -99,9 +105,11 @@ class Gateway:
         self.closing.set()
         if self.hub is not None:
             await self.hub.stop()
+        await self.live.stop()
         if self._nc is not None:
             await close_bus(self._nc)
             self._nc = self._crud = None
+            self._js = None
 
     def render_event(self, event: TaskEvent | ConfirmationEvent) -> str:
         """A changed task as the list item the page shows, or a confirmation as its card with Approve /

@@ -1,7 +1,7 @@
 """A run's events on their way into the CHAT_EVENTS stream: every one stored, in order, through the loss of a
 NATS node (its connection moves to another node; a stream's leader is elected anew meanwhile).
 
-Text deltas are sent without waiting for JetStream, as before, but their acknowledgements are counted. A
+Text deltas are sent without waiting for JetStream, but their acknowledgements are counted (`Acks`). A
 delta that JetStream refused (no stream leader: "no responders"), or sent on a connection that has since
 died, or not acknowledged in time may be missing from the stream, and a later one may not be: the page
 would show the answer with a hole. Then the attempt's events so far are published again, from its
@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 from collections import deque
 
-from nats.aio.client import Client
+from nats.aio.client import NO_RESPONDERS_STATUS, Client
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
-from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
+from nats.js.api import Header
+from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 
 from proto import subjects
 from proto.codec import encode_text_delta
@@ -47,6 +49,53 @@ COALESCE_MAX_S = 0.03  # the longest a delta waits behind one in flight (a reade
 UNSTORED = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, ConnectionError)
 
 
+SWEEP_EVERY = 4096  # publishes between looks for acknowledgements given up on (a run that replayed)
+
+
+class Acks:
+    """JetStream's acknowledgements of a worker's text deltas, on one inbox subscription for the whole worker:
+    each delta is published with a reply subject of its own under it, and its future is done when JetStream
+    answers (the answer's bytes) or fails with what JetStream said. Lighter per delta than nats-py's
+    `publish_async`, which draws random bytes and builds a PubAck per acknowledgement."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.prefix = f"{nc.new_inbox()}."
+        self.pending: dict[str, asyncio.Future[bytes]] = {}
+        self.count = 0
+        self.sub: object | None = None
+
+    async def start(self) -> None:
+        self.sub = await self.nc.subscribe(f"{self.prefix}*", cb=self._answered)
+
+    async def publish(self, subject: str, data: bytes) -> asyncio.Future[bytes]:
+        """Publish `data` for the stream to store: the future is its acknowledgement (after `start`)."""
+        assert self.sub is not None, "Acks.start() first: its subscription hears the acknowledgements"
+        self.count += 1
+        if self.count % SWEEP_EVERY == 0:
+            self.pending = {token: future for token, future in self.pending.items() if not future.done()}
+        token = f"{self.count:x}"
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.pending[token] = future
+        await self.nc.publish(subject, data, reply=self.prefix + token)
+        return future
+
+    async def _answered(self, msg: Msg) -> None:
+        future = self.pending.pop(msg.subject[len(self.prefix) :], None)
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get(Header.STATUS) == NO_RESPONDERS_STATUS:
+            future.set_exception(NoStreamResponseError())  # no stream leader to store it
+        elif b'"error"' in msg.data:
+            try:
+                error = json.loads(msg.data)["error"]
+                future.set_exception(APIError.from_error(error))
+            except (ValueError, KeyError, TypeError):
+                future.set_exception(APIError(description=msg.data[:200].decode(errors="replace")))
+        else:
+            future.set_result(msg.data)
+
+
 class EventsLost(RuntimeError):
     """JetStream did not store the run's events for PATIENCE_S: the run fails (and is redelivered)."""
 
@@ -56,10 +105,11 @@ class Outgoing:
     known to be stored."""
 
     def __init__(
-        self, nc: Client, js: JetStreamContext, run_id: str, attempt: int, patience_s: float = PATIENCE_S
+        self, acks: Acks, js: JetStreamContext, run_id: str, attempt: int, patience_s: float = PATIENCE_S
     ) -> None:
-        self.nc = nc
-        self.js = js  # the worker's one context: each holds a subscription for its acknowledgements
+        self.acks = acks  # the worker's one subscription for the deltas' acknowledgements
+        self.nc = acks.nc
+        self.js = js
         self.run_id = run_id
         self.attempt = attempt
         # Its own ids: a retry of this attempt's event is dropped as a duplicate, nothing of another's is.
@@ -68,11 +118,15 @@ class Outgoing:
         self.sent: list[bytes] = []
         self.replays = 0
         # Deltas sent, not yet acknowledged: (the connection's reconnect count when sent, when, its ack).
-        self.unacked: deque[tuple[int, float, asyncio.Future[PubAck]]] = deque()
-        # Deltas waiting behind one in flight, to go out merged: (message id, the text so far, since when).
-        self.waiting: tuple[str, list[str], float] | None = None
+        self.unacked: deque[tuple[int, float, asyncio.Future[bytes]]] = deque()
+        # Deltas waiting behind one in flight, to go out merged: (message id, the text so far).
+        self.waiting: tuple[str, list[str]] | None = None
         self.sending = asyncio.Lock()  # one send at a time, so a merged delta never overtakes or is overtaken
+        # The send of the waiting deltas, once due: when the delta in flight is acknowledged, or at the cap
+        # (a timer). No task waits meanwhile: under load one waits behind nearly every delta.
         self.flusher: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.batches = 0  # how many times deltas began to wait: a due call for an earlier batch is ignored
         self.merged = 0  # deltas that went out inside another
 
     def _subject(self, index: int) -> str:
@@ -89,12 +143,15 @@ class Outgoing:
             self.waiting[1].append(delta)
             self.merged += 1
             return
-        await self.flush()
-        if self.flusher is not None and self.flusher.done():
-            self.flusher.result()  # a merged delta that could not be stored fails the run here
+        if self.waiting is not None:
+            await self.flush()
+        self._check_flusher()
         if self._in_flight():
-            self.waiting = (message_id, [delta], time.monotonic())
-            self.flusher = asyncio.create_task(self._flush_later())
+            self.waiting = (message_id, [delta])
+            self.batches += 1
+            batch = self.batches
+            self.timer = asyncio.get_running_loop().call_later(COALESCE_MAX_S, self._due, batch)
+            self.unacked[-1][2].add_done_callback(lambda _: self._due(batch))
             return
         async with self.sending:
             await self._send_text(encode_text_delta(message_id, delta))
@@ -102,21 +159,34 @@ class Outgoing:
     def _in_flight(self) -> bool:
         return bool(self.unacked) and not self.unacked[-1][2].done()
 
-    async def _flush_later(self) -> None:
-        """Send the waiting deltas once the one in flight is acknowledged, or COALESCE_MAX_S after the first."""
-        if self.waiting is None:
+    def _due(self, batch: int) -> None:
+        """The waiting deltas may go: the one in flight is acknowledged, or they have waited COALESCE_MAX_S."""
+        if batch != self.batches or self.waiting is None:
             return
-        left = self.waiting[2] + COALESCE_MAX_S - time.monotonic()
-        if self.unacked and left > 0:
-            await asyncio.wait([self.unacked[-1][2]], timeout=left)
-        await self.flush()
+        flusher = self.flusher
+        if flusher is not None:
+            if not flusher.done():
+                flusher.add_done_callback(lambda _: self._due(batch))  # an earlier send still going: then
+                return
+            if flusher.cancelled() or flusher.exception() is not None:
+                return  # its failure is raised at the run's next delta or event
+        self.flusher = asyncio.ensure_future(self.flush())
+
+    def _check_flusher(self) -> None:
+        """A merged delta that could not be stored fails the run here (at the next delta or event)."""
+        if self.flusher is not None and self.flusher.done():
+            flusher, self.flusher = self.flusher, None
+            flusher.result()
 
     async def flush(self) -> None:
         """Send the deltas waiting to be merged, if any (before any other event, and at the end)."""
         async with self.sending:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
             if self.waiting is None:
                 return
-            message_id, parts, _ = self.waiting
+            message_id, parts = self.waiting
             self.waiting = None
             await self._send_text(encode_text_delta(message_id, "".join(parts)))
 
@@ -127,7 +197,7 @@ class Outgoing:
             await self._replay()
             return
         try:
-            future = await self.js.publish_async(self._subject(len(self.sent) - 1), data)
+            future = await self.acks.publish(self._subject(len(self.sent) - 1), data)
         except UNSTORED:
             await self._replay()
             return
@@ -137,7 +207,7 @@ class Outgoing:
         """Any other event: stored, with every delta before it, when this returns."""
         if self.flusher is not None:
             flusher, self.flusher = self.flusher, None
-            await flusher  # the merged delta goes out first (COALESCE_MAX_S at most); its failure is the run's
+            await flusher  # a merged delta on its way goes out first; its failure is the run's
         await self.flush()
         self.sent.append(data)
         if not await self._confirmed():
@@ -205,7 +275,7 @@ class Outgoing:
             await self._store(self.sent[0], 0, self.replays)
             try:
                 for index, data in enumerate(self.sent[1:], 1):
-                    future = await self.js.publish_async(self._subject(index), data)
+                    future = await self.acks.publish(self._subject(index), data)
                     self.unacked.append((self._connection, time.monotonic(), future))
             except UNSTORED:
                 pass

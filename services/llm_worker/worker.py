@@ -41,7 +41,7 @@ from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, Prompt
 from services.llm_worker.config import Settings
 from services.llm_worker.errors import HandedBack
-from services.llm_worker.outgoing import PATIENCE_S, Outgoing
+from services.llm_worker.outgoing import PATIENCE_S, Acks, Outgoing
 from services.llm_worker.run import Run, perform
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class Worker:
         self.settings = settings
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
+        self.acks = Acks(nc)  # the acknowledgements of every run's text deltas
         self.backend = backend
         self._slots = asyncio.Semaphore(settings.capacity)
         self._runs: set[asyncio.Task[None]] = set()
@@ -125,6 +126,7 @@ class Worker:
             max_ack_pending=-1,
         )
         self._cancels = await self.nc.subscribe(subjects.CHAT_CANCEL_ALL, cb=self._remember_cancel)
+        await self.acks.start()
         # On a cluster the queue's stream may still be electing its first leader when the worker starts.
         self._queue = await through_election(
             lambda: self.js.pull_subscribe(
@@ -221,7 +223,7 @@ class Worker:
             await msg.term()
             return
         attempt = msg.metadata.num_delivered
-        publish = functools.partial(self.publish, out=Outgoing(self.nc, self.js, request.run_id, attempt))
+        publish = functools.partial(self.publish, out=Outgoing(self.acks, self.js, request.run_id, attempt))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         run.attempt = attempt
         if attempt > self.settings.max_attempts:
@@ -281,7 +283,7 @@ class Worker:
             return  # the gateway's request times out and it says so; a stopping worker starts nothing
         with contextlib.suppress(Exception):
             await msg.respond(b"")
-        publish = functools.partial(self.publish, out=Outgoing(self.nc, self.js, request.run_id, 1))
+        publish = functools.partial(self.publish, out=Outgoing(self.acks, self.js, request.run_id, 1))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         task = asyncio.create_task(self._answer_command(run, request))
         self._runs.add(task)

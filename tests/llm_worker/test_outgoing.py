@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from proto import subjects
 from proto.codec import encode, encode_text_delta
 from proto.events import TextMessageContentEvent
-from services.llm_worker.outgoing import Outgoing
+from services.llm_worker.outgoing import Acks, Outgoing
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,12 @@ async def stored(nc: Client, run_id: str) -> list[dict[str, object]]:
     return out
 
 
+async def started_acks(nc: Client) -> Acks:
+    acks = Acks(nc)
+    await acks.start()
+    return acks
+
+
 async def start(out: Outgoing) -> None:
     await out.event(b'{"type":"TEXT_MESSAGE_START","messageId":"m","role":"assistant"}')
 
@@ -43,7 +49,7 @@ END = b'{"type":"TEXT_MESSAGE_END","messageId":"m"}'
 
 
 async def test_deltas_given_faster_than_they_are_acknowledged_go_out_merged_in_order(nc: Client) -> None:
-    out = Outgoing(nc, nc.jetstream(), "burst", 1)
+    out = Outgoing(await started_acks(nc), nc.jetstream(), "burst", 1)
     await start(out)
     words = [f"w{n} " for n in range(300)]
     for word in words:
@@ -58,7 +64,7 @@ async def test_deltas_given_faster_than_they_are_acknowledged_go_out_merged_in_o
 
 
 async def test_a_delta_with_nothing_in_flight_goes_out_alone_at_once(nc: Client) -> None:
-    out = Outgoing(nc, nc.jetstream(), "calm", 1)
+    out = Outgoing(await started_acks(nc), nc.jetstream(), "calm", 1)
     await start(out)
     words = [f"w{n} " for n in range(20)]
     for word in words:
@@ -73,7 +79,7 @@ async def test_a_delta_with_nothing_in_flight_goes_out_alone_at_once(nc: Client)
 
 
 async def test_a_merged_delta_waits_no_longer_than_the_cap_when_nothing_follows(nc: Client) -> None:
-    out = Outgoing(nc, nc.jetstream(), "tail", 1)
+    out = Outgoing(await started_acks(nc), nc.jetstream(), "tail", 1)
     await start(out)
     await out.text("m", "first ")
     await out.text("m", "second ")  # right behind the first, still in flight: waits to be merged
