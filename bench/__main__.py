@@ -30,8 +30,9 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
 def main() -> None:
     if sys.argv[1:] == ["render"]:
         figures = {name: json.loads((RESULTS / f"{name}.json").read_text()) for name in BENCHMARKS}
-        if (RESULTS / "accuracy.json").exists():  # bench.accuracy's own run (minutes of both cores)
-            figures["accuracy"] = json.loads((RESULTS / "accuracy.json").read_text())
+        for own in ("accuracy", "versus"):  # each its own run (bench.accuracy, bench.versus: minutes of both cores)
+            if (RESULTS / f"{own}.json").exists():
+                figures[own] = json.loads((RESULTS / f"{own}.json").read_text())
         run = json.loads((RESULTS / "all.json").read_text()) if (RESULTS / "all.json").exists() else {}
         page = render(
             figures,
@@ -53,6 +54,8 @@ def main() -> None:
         durations[name] = round(time.monotonic() - began, 1)
         print(f"bench: {name} took {durations[name]:.0f} s", file=sys.stderr, flush=True)
     took = time.monotonic() - started
+    if (RESULTS / "versus.json").exists():
+        figures["versus"] = json.loads((RESULTS / "versus.json").read_text())
     written = now()
     save("all", {"took_s": round(took, 1), "durations_s": durations, "written": written, "measured": measured})
     (HERE / "README.md").write_text(render(figures, took, durations, written, measured))
