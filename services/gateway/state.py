@@ -30,8 +30,8 @@ from services.gateway.config import Settings
 from services.gateway.hosts import AllowedHosts
 from services.gateway.hub import Hub
 from services.gateway.limits import SlidingWindow
+from services.gateway.live import LiveRuns
 from services.gateway.metrics import Metrics
-from services.gateway.relay import LiveRuns
 
 HERE = Path(__file__).parent
 START_ELECTION_S = 30.0

@@ -1,13 +1,14 @@
 """A run's events on their way into the CHAT_EVENTS stream: every one stored, in order, through the loss of a
 NATS node (its connection moves to another node; a stream's leader is elected anew meanwhile).
 
-Text deltas are sent without waiting for JetStream, but their acknowledgements are counted (`Acks`). A
-delta that JetStream refused (no stream leader: "no responders"), or sent on a connection that has since
-died, or not acknowledged in time may be missing from the stream, and a later one may not be: the page
-would show the answer with a hole. Then the attempt's events so far are published again, from its
-RUN_STARTED on (the page and the gateway rebuild the answer from each RUN_STARTED), until JetStream has
-acknowledged all of them. Every other event is stored before the next one is sent, retried under one
-`Nats-Msg-Id` so an acknowledgement lost on the way does not store it twice.
+Text deltas, and the events that start the run and open or close a text message (`passing`), are sent
+without waiting for JetStream, but their acknowledgements are counted (`Acks`). One that JetStream refused
+(no stream leader: "no responders"), or sent on a connection that has since died, or not acknowledged in
+time may be missing from the stream, and a later one may not be: the page would show the answer with a
+hole. Then the attempt's events so far are published again, from its RUN_STARTED on (the page and the
+gateway rebuild the answer from each RUN_STARTED), until JetStream has acknowledged all of them. The other
+events (tool calls, the run's end) are stored before the next one is sent, each with everything before it,
+retried under one `Nats-Msg-Id` so an acknowledgement lost on the way does not store it twice.
 
 Each event's subject carries its place, `chat.events.<run>.<attempt>.<index>` (`subjects.run_event`), the
 same when it is published again: a gateway that follows the run live, over core NATS, drops what it has
@@ -202,6 +203,17 @@ class Outgoing:
             await self._replay()
             return
         self.unacked.append((self._connection, time.monotonic(), future))
+
+    async def passing(self, data: bytes) -> None:
+        """An event sent like a delta, without waiting for JetStream, its acknowledgement counted: the run's start,
+        a text message's start and end. Whatever is stored next (a tool call, the run's end) confirms it, and
+        a loss publishes the attempt again from its start, as for a delta."""
+        if self.flusher is not None:
+            flusher, self.flusher = self.flusher, None
+            await flusher
+        await self.flush()
+        async with self.sending:
+            await self._send_text(data)
 
     async def event(self, data: bytes) -> None:
         """Any other event: stored, with every delta before it, when this returns."""

@@ -30,7 +30,7 @@ from proto.bus import close as close_bus
 from proto.bus import connect, stop_service
 from proto.codec import DecodeError, decode, encode
 from proto.crud_client import ID_REUSED, CrudClient, CrudError
-from proto.events import TextChunk
+from proto.events import RunStartedEvent, TextChunk, TextMessageEndEvent, TextMessageStartEvent
 from proto.health import instance_metadata
 from proto.messages import CommandRequest, CommandResult, RunRequest
 from proto.streams import ensure_streams, through_election
@@ -53,6 +53,10 @@ STOP_CHECK_S = 0.1  # while stopping, how often the runs in hand check that NATS
 ACK_TRY_S = 2.0
 START_ELECTION_S = 30.0
 MAX_RECORDED = 1000  # the most commands crud lists of one run; a run does far fewer
+
+
+PASSING = (RunStartedEvent, TextMessageStartEvent, TextMessageEndEvent)
+"""Events sent without waiting to be stored: the next one stored (a tool call, the run's end) confirms them."""
 
 
 class Worker:
@@ -83,14 +87,17 @@ class Worker:
     async def publish(self, event: BaseModel | TextChunk, out: Outgoing) -> None:
         """Publish one event of a run to its subject (captured by the CHAT_EVENTS stream).
 
-        Text deltas go out without waiting for JetStream's acknowledgement, so a token never waits
-        for the one before it to be stored; every other event (start, tool calls, end, finish) waits
-        for it. One connection keeps them in order either way, and `Outgoing` publishes them again
-        should some not be stored (a NATS node lost)."""
+        Text deltas, the run's start and a text message's start and end go out without waiting for
+        JetStream's acknowledgement, so a token never waits for the one before it to be stored; tool calls
+        and the run's end wait for it (and for everything before them). One connection keeps them in order
+        either way, and `Outgoing` publishes them again should some not be stored (a NATS node lost)."""
         if isinstance(event, TextChunk):
             await out.text(event.message_id, event.delta)  # written from a template, maybe merged (Outgoing)
             return
         telemetry.saw(event, self.backend.name)
+        if isinstance(event, PASSING):
+            await out.passing(encode(event))  # confirmed with the next event stored (Outgoing)
+            return
         await out.event(encode(event))
 
     async def execute(self, request: CommandRequest) -> CommandResult:

@@ -18,8 +18,9 @@ from proto.events import (
 )
 from proto.streams import ensure_streams
 from services.gateway import relay as relay_module
+from services.gateway.live import LiveRuns
 from services.gateway.metrics import Metrics
-from services.gateway.relay import LiveRuns, RunRelay
+from services.gateway.relay import RunRelay
 from tests.support.run_events import RunEvents
 
 RUN = "run-1"

@@ -89,3 +89,22 @@ async def test_a_merged_delta_waits_no_longer_than_the_cap_when_nothing_follows(
     await out.event(END)
     texts = [e["delta"] for e in await stored(nc, "tail") if e["type"] == "TEXT_MESSAGE_CONTENT"]
     assert "".join(texts) == "first second "
+
+
+async def test_a_run_start_and_a_message_start_and_end_go_out_unwaited_and_are_stored_by_the_next_stored_event(
+    nc: Client,
+) -> None:
+    out = Outgoing(await started_acks(nc), nc.jetstream(), "unwaited", 1)
+    await out.passing(b'{"type":"RUN_STARTED","threadId":"t","runId":"unwaited"}')
+    await out.passing(b'{"type":"TEXT_MESSAGE_START","messageId":"m","role":"assistant"}')
+    assert len(out.unacked) == 2  # sent, their acknowledgements only counted: nothing waited for them
+    await out.text("m", "hello")
+    await out.passing(END)
+    await out.event(b'{"type":"RUN_FINISHED","threadId":"t","runId":"unwaited"}')
+    assert not out.unacked  # the run's end was stored with everything before it
+    sub = await nc.jetstream().subscribe(subjects.run_events("unwaited"), ordered_consumer=True)
+    try:
+        kinds = [json.loads((await sub.next_msg(timeout=10)).data)["type"] for _ in range(5)]
+    finally:
+        await sub.unsubscribe()
+    assert kinds == ["RUN_STARTED", "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_FINISHED"]
