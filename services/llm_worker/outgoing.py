@@ -54,10 +54,10 @@ SWEEP_EVERY = 4096  # publishes between looks for acknowledgements given up on (
 
 
 class Acks:
-    """JetStream's acknowledgements of a worker's text deltas, on one inbox subscription for the whole worker:
-    each delta is published with a reply subject of its own under it, and its future is done when JetStream
-    answers (the answer's bytes) or fails with what JetStream said. Lighter per delta than nats-py's
-    `publish_async`, which draws random bytes and builds a PubAck per acknowledgement."""
+    """JetStream's acknowledgements of a worker's run events, on one inbox subscription for the whole worker:
+    each event is published with a reply subject of its own under it, and its future is done when JetStream
+    answers (the answer's bytes) or fails with what JetStream said. Lighter per event than nats-py's
+    `publish_async` (random bytes and a PubAck per acknowledgement) and `publish` (a request each)."""
 
     def __init__(self, nc: Client) -> None:
         self.nc = nc
@@ -69,7 +69,7 @@ class Acks:
     async def start(self) -> None:
         self.sub = await self.nc.subscribe(f"{self.prefix}*", cb=self._answered)
 
-    async def publish(self, subject: str, data: bytes) -> asyncio.Future[bytes]:
+    async def publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> asyncio.Future[bytes]:
         """Publish `data` for the stream to store: the future is its acknowledgement (after `start`)."""
         assert self.sub is not None, "Acks.start() first: its subscription hears the acknowledgements"
         self.count += 1
@@ -78,7 +78,7 @@ class Acks:
         token = f"{self.count:x}"
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.pending[token] = future
-        await self.nc.publish(subject, data, reply=self.prefix + token)
+        await self.nc.publish(subject, data, reply=self.prefix + token, headers=headers)
         return future
 
     async def _answered(self, msg: Msg) -> None:
@@ -95,6 +95,30 @@ class Acks:
                 future.set_exception(APIError(description=msg.data[:200].decode(errors="replace")))
         else:
             future.set_result(msg.data)
+
+
+def _looked_at(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _settled(future: asyncio.Future[bytes], timeout_s: float) -> None:
+    """Until `future` is done, however it ends (never raising its outcome), or `timeout_s` has passed."""
+    if future.done():
+        return
+    waiter = asyncio.get_running_loop().create_future()
+
+    def wake(_: object) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    future.add_done_callback(wake)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await waiter
+    finally:
+        future.remove_done_callback(wake)
 
 
 class EventsLost(RuntimeError):
@@ -172,6 +196,9 @@ class Outgoing:
             if flusher.cancelled() or flusher.exception() is not None:
                 return  # its failure is raised at the run's next delta or event
         self.flusher = asyncio.ensure_future(self.flush())
+        # Its failure is raised at the run's next delta or event; a run that has none (its connection closed,
+        # the worker stopping) must not leave it for asyncio to report as never retrieved.
+        self.flusher.add_done_callback(_looked_at)
 
     def _check_flusher(self) -> None:
         """A merged delta that could not be stored fails the run here (at the next delta or event)."""
@@ -248,9 +275,7 @@ class Outgoing:
                 return False
             if not self.unacked:
                 return True
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CHECK_S):
-                    await asyncio.wait([self.unacked[0][2]])
+            await _settled(self.unacked[0][2], CHECK_S)
 
     async def _store(self, data: bytes, index: int, generation: int = 0) -> None:
         """Publish and wait for JetStream's acknowledgement, again and again for up to `patience_s`."""
@@ -258,7 +283,12 @@ class Outgoing:
         deadline = time.monotonic() + self.patience_s
         while True:
             try:
-                await self.js.publish(self._subject(index), data, timeout=EVENT_ACK_S, headers=headers)
+                future = await self.acks.publish(self._subject(index), data, headers)
+                await _settled(future, EVENT_ACK_S)
+                if not future.done():
+                    future.cancel()
+                    raise NatsTimeout
+                future.result()  # what JetStream said, if it did not store it
                 return
             except UNSTORED as error:
                 if time.monotonic() > deadline:
