@@ -278,7 +278,7 @@ def versus(f: dict[str, Any]) -> list[str]:
     first = now["first_p99_ms"]
     lost = " / ".join(str(n) for n in now["lost_reordered_failed"])
     lost_before = " / ".join(str(n) for n in before["lost_reordered_failed"])
-    return [
+    rows = [
         "## Capacity: 500 answers at once",
         "",
         f"`python -m bench.versus {v['before_commit']}`: the 500 step of `python -m bench.load` (500 pages open, their "
@@ -301,8 +301,15 @@ def versus(f: dict[str, Any]) -> list[str]:
         row("frames per delivered token (what the clients receive)", "frames_per_token", form="{:.2f}"),
         f"| one answer at 20 tok/s, added p50 / p99 (`python -m bench.relay`, this code) | {twenty['p50_ms']} / "
         f"{twenty['p99_ms']} ms | | ≤ 1.5 / ≤ 5 ms | {yes(twenty['p50_ms'] <= 1.5)} / {yes(twenty['p99_ms'] <= 5)} |",
-        "",
     ]
+    fan = f.get("fanout", {}).get("10000", {})
+    if fan:
+        rows.append(
+            "| 10,000 SSE clients: p99 until all have the event, gateway RSS (`python -m bench.fanout`, as last "
+            f"measured) | {fan['created_to_received']['p99_ms']:,.0f} ms, {fan['gateway']['rss_mb_with_clients']:,.0f} "
+            "MB | | unchanged or better (238 ms, 273 MB) | |"
+        )
+    return [*rows, ""]
 
 
 def capacity(f: dict[str, Any]) -> list[str]:
