@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.llm_worker.backends.actions import words
+from proto.messages import TaskPublic
+from services.llm_worker.backends.actions import find_mentions, masked, words
 from services.llm_worker.backends.cues import CUE_WEIGHS, said, weighed
 
 
@@ -32,6 +33,30 @@ from services.llm_worker.backends.cues import CUE_WEIGHS, said, weighed
 )
 def test_the_operations_a_request_names(text: str, verbs: set[str]) -> None:
     assert said(words(text)) == verbs
+
+
+LIST = [
+    TaskPublic(id=n + 1, name=name, done=False, position=n, version=1)
+    for n, name in enumerate(["vacuum the living room", "water the plants", "used books", "pay rent"])
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "verbs"),
+    [
+        ("vacuumed the living room", {"finish"}),  # the task's own first word, in the past: done
+        ("watered my plants", {"finish"}),
+        ("I watered the plants this morning", {"finish"}),
+        ("used books", set()),  # the name's own word, as it is: nothing said
+        ("vacuum the living room", set()),
+        ("paid rent", set()),  # not the task's word in another form: the model reads it
+        ("added the living room", {"add"}),  # a past tense, but not of the task's word
+    ],
+)
+def test_a_task_s_own_verb_in_the_past_says_it_is_done(text: str, verbs: set[str]) -> None:
+    units = words(text)
+    shown, places = masked(units, find_mentions(units, LIST))
+    assert said(shown, places) == verbs
 
 
 def test_a_named_verb_is_weighed_up_and_the_rest_keep_their_order() -> None:

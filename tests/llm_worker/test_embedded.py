@@ -200,3 +200,13 @@ async def test_small_talk_never_lands_on_a_task(embedded: EmbeddedBackend) -> No
     for text in ("thanks!", "good morning", "how are you"):
         chunks = await ask(embedded, text, TASKS)
         assert commands(chunks) == [], text
+
+
+async def test_a_task_s_own_verb_in_the_past_ticks_it(embedded: EmbeddedBackend) -> None:
+    # "vacuumed" is "vacuum" in the past: the person did it. Alone, the model wavered between a tick and a move.
+    chores = [
+        TaskPublic(id=1, name="laundry", done=False, position=0, version=1),
+        TaskPublic(id=2, name="vacuum the living room", done=False, position=1, version=1),
+        TaskPublic(id=3, name="water the plants", done=False, position=2, version=1),
+    ]
+    assert commands(await ask(embedded, "vacuumed the living room", chores)) == [TaskToggle(id=2)]

@@ -8,10 +8,13 @@ no operation here changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
+from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.matching import PLACEHOLDER, misspelt, plain, stem
+from services.llm_worker.backends.matching import PLACEHOLDER, STOP, content_words, misspelt, plain, stem
 
 SAID = {
     "add": "add",
@@ -28,13 +31,21 @@ DONE = frozenset(stem(w) for w in "done complete completed finished ticked check
 CUE_WEIGHS = 6.0
 
 
-def said(shown: list[Word]) -> set[str]:
+def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None = None) -> set[str]:
     """The verbs the request's words name: each of SAID by one of its words (another form, or misspelt), unless
     "not" comes just before ("do not add anything"); "undo" also by a done-word after "not" ("eggs aren't done");
-    "clear" also by a word of removing with a done-word and no task named ("delete the completed ones")."""
+    "clear" also by a word of removing with a done-word and no task named ("delete the completed ones");
+    "finish" by a task's own first word in the past, just before the placeholder that stands for the rest of
+    its name ("vacuumed the #1" for "vacuum the living room": the person did it)."""
     raw = [plain(u.text).replace("’", "'") for u in shown]
-    found = [stem(w) for w in raw]
     verbs = set()
+    for i, word in enumerate(raw):
+        after = next((u.text for u in shown[i + 1 : i + 4] if plain(u.text) not in STOP), "")
+        if word.endswith("ed") and (place := (places or {}).get(after)) is not None:
+            own = content_words(place[0].name)[0]
+            if own != word and not own.endswith("ed") and stem(own) == stem(word):
+                verbs.add("finish")
+    found = [stem(w) for w in raw]
     for i, word in enumerate(found):
         negated = any(w in NOT for w in found[max(0, i - 2) : i])  # "do not add anything" names no add
         if word in DONE and negated:

@@ -100,7 +100,7 @@ class Decoder:
         self.units = shown
         self.quotes = quoted(shown)  # found in the whole request: a quote's marks pair from its start
         self.tops = top_phrases(shown)
-        self.said = said(shown)
+        self.said = said(shown, places)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
         left = self.left = dict(places)  # each task is acted on once
