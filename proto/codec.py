@@ -62,9 +62,12 @@ _TEXT_DELTA = b'{"type":"TEXT_MESSAGE_CONTENT",'
 _TEXT_DELTA_KEYS = {"type", "messageId", "delta"}
 
 
-def _text_delta(data: bytes) -> TextMessageContentEvent | None:
-    """A text delta as workers write it (`encode_text_delta`), checked by hand: the one event per token is not
-    put through the model's validation. Anything else, or anything odd, goes the full way."""
+def text_delta(data: bytes) -> tuple[str, str] | None:
+    """(message id, delta) of a text delta as workers write it (`encode_text_delta`), checked by hand: the one
+    event per token is not put through the model's validation. None for anything else, or anything odd (it
+    goes the full way, `decode_run_event`)."""
+    if not data.startswith(_TEXT_DELTA):
+        return None
     try:
         fields = json.loads(data)
     except ValueError:
@@ -74,13 +77,18 @@ def _text_delta(data: bytes) -> TextMessageContentEvent | None:
     message_id, delta = fields["messageId"], fields["delta"]
     if not (isinstance(message_id, str) and isinstance(delta, str) and delta):
         return None
+    return message_id, delta
+
+
+def text_delta_event(message_id: str, delta: str) -> TextMessageContentEvent:
+    """A text delta's event from fields already checked (`text_delta`)."""
     return TextMessageContentEvent.model_construct(message_id=message_id, delta=delta)
 
 
 def decode_run_event(data: bytes) -> Any:
     """Parse one AG-UI run event."""
-    if data.startswith(_TEXT_DELTA) and (event := _text_delta(data)) is not None:
-        return event
+    if (fields := text_delta(data)) is not None:
+        return text_delta_event(*fields)
     try:
         return _run_event.validate_json(data)
     except ValidationError as error:

@@ -25,8 +25,8 @@ from nats.js import JetStreamContext
 from starlette.websockets import WebSocketDisconnect
 
 from proto import subjects
-from proto.codec import DecodeError, decode_run_event, encode_text_delta
-from proto.events import TERMINAL, EventType, TextMessageContentEvent
+from proto.codec import DecodeError, decode_run_event, encode_text_delta, text_delta, text_delta_event
+from proto.events import TERMINAL, EventType
 from services.gateway.live import LiveRuns, Stored
 from services.gateway.metrics import Metrics
 
@@ -286,31 +286,32 @@ class RunRelay:
         return due
 
     async def _forward(self, due: list[bytes]) -> None:
-        """Send on events in order; text deltas of one message that follow each other go out as one."""
+        """Send on events in order; text deltas of one message that follow each other go out as one (each
+        decoded by hand, one event built per frame)."""
         self.sent += len(due)
-        events = []
+        frames: list[tuple[Any, bytes, int]] = []
+        texts: list[tuple[str, str, bytes]] = []  # deltas of one message, waiting to go out as one frame
         for data in due:
+            fields = text_delta(data)
+            if fields is not None and (not texts or texts[0][0] == fields[0]):
+                texts.append((*fields, data))
+                continue
+            if texts:
+                frames.append(_merged(texts))
+                texts = []
+            if fields is not None:
+                texts.append((*fields, data))
+                continue
             try:
-                events.append((decode_run_event(data), data))
+                frames.append((decode_run_event(data), data, 1))
             except DecodeError as error:
                 log.error("run_id=%s skipping a malformed event: %s", self.run_id, error)
-        start = 0
-        while start < len(events) and not self.done.is_set():
-            end = start + 1
-            event, data = events[start]
-            if event.type == EventType.TEXT_MESSAGE_CONTENT:
-                while (
-                    end < len(events)
-                    and events[end][0].type == EventType.TEXT_MESSAGE_CONTENT
-                    and events[end][0].message_id == event.message_id
-                ):
-                    end += 1
-                if end - start > 1:
-                    delta = "".join(e.delta for e, _ in events[start:end])
-                    event = TextMessageContentEvent.model_construct(message_id=event.message_id, delta=delta)
-                    data = encode_text_delta(event.message_id, delta)
-            await self._send(event, data, end - start)
-            start = end
+        if texts:
+            frames.append(_merged(texts))
+        for event, data, events in frames:
+            if self.done.is_set():
+                return
+            await self._send(event, data, events)
 
     async def _send(self, event: Any, data: bytes, events: int) -> None:
         """One event (or `events` text deltas merged into one) to the sink."""
@@ -332,6 +333,15 @@ class RunRelay:
             return
         if event.type in TERMINAL:
             self.done.set()
+
+
+def _merged(texts: list[tuple[str, str, bytes]]) -> tuple[Any, bytes, int]:
+    """Text deltas of one message as one frame: (its event, its bytes, how many deltas it carries)."""
+    message_id = texts[0][0]
+    if len(texts) == 1:
+        return text_delta_event(message_id, texts[0][1]), texts[0][2], 1
+    delta = "".join(text for _, text, _ in texts)
+    return text_delta_event(message_id, delta), encode_text_delta(message_id, delta), len(texts)
 
 
 async def _set_within(event: asyncio.Event, seconds: float) -> bool:
