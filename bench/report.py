@@ -7,8 +7,11 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+Meets = Callable[[float], bool]
 
 
 def source() -> str:
@@ -269,13 +272,18 @@ def versus(f: dict[str, Any]) -> list[str]:
         parts = (("gateway", "cpu_gateway_us"), ("workers", "cpu_workers_us"), ("crud", "cpu_crud_us"))
         parts += (("nats-server", "cpu_nats_us"), ("clients", "cpu_client_us"))
         shares = ", ".join(f"{name} {side[key]['median']:.0f}" for name, key in parts)
-        return f"{spread(side['cpu_all_us'])} µs: {shares}"
+        return shares
 
-    def row(what: str, key: str, target: str = "", met: bool | None = None, form: str = "{:,.0f}") -> str:
-        status = "" if met is None else yes(met)
+    def row(
+        what: str, key: str, target: str = "", met: Callable[[float], bool] | None = None, form: str = "{:,.0f}"
+    ) -> str:
+        status = ""
+        if met is not None:
+            status = yes(met(now[key]["median"]))
+            if "runs" in now[key]:  # how many of the runs met it, each on its own
+                status += f" ({sum(met(v) for v in now[key]['runs'])} of {len(now[key]['runs'])} runs)"
         return f"| {what} | {spread(now[key], form)} | {spread(before[key], form)} | {target} | {status} |"
 
-    first = now["first_p99_ms"]
     lost = " / ".join(str(n) for n in now["lost_reordered_failed"])
     lost_before = " / ".join(str(n) for n in before["lost_reordered_failed"])
     rows = [
@@ -291,13 +299,13 @@ def versus(f: dict[str, Any]) -> list[str]:
         "",
         f"| what | now | {v['before_commit']} | target | |",
         "|---|---|---|---|---|",
-        row("first token, p99, ms", "first_p99_ms", "≤ 2,000 ms", first["median"] <= 2000),
-        row("streaming at the same time, most", "streaming", "≥ 450", now["streaming"]["median"] >= 450),
+        row("first token, p99, ms", "first_p99_ms", "≤ 2,000 ms", lambda v: v <= 2000),
+        row("streaming at the same time, most", "streaming", "≥ 450", lambda v: v >= 450),
         row("added per token, p50, ms", "added_p50_ms"),
-        row("added per token, p99, ms", "added_p99_ms", "< 250 ms", now["added_p99_ms"]["median"] < 250),
+        row("added per token, p99, ms", "added_p99_ms", "< 250 ms", lambda v: v < 250),
         f"| lost / reordered / failed runs, all runs | {lost} | {lost_before} | none | {yes(lost == '0 / 0 / 0')} |",
-        f"| CPU per delivered token, all processes | {cpu(now)} | {cpu(before)} | ≤ 60 µs | "
-        f"{yes(now['cpu_all_us']['median'] <= 60)} |",
+        row("CPU per delivered token, all processes, µs", "cpu_all_us", "≤ 60 µs", lambda v: v <= 60),
+        f"| … of which, medians, µs | {cpu(now)} | {cpu(before)} | | |",
         row("frames per delivered token (what the clients receive)", "frames_per_token", form="{:.2f}"),
         f"| one answer at 20 tok/s, added p50 / p99 (`python -m bench.relay`, this code) | {twenty['p50_ms']} / "
         f"{twenty['p99_ms']} ms | | ≤ 1.5 / ≤ 5 ms | {yes(twenty['p50_ms'] <= 1.5)} / {yes(twenty['p99_ms'] <= 5)} |",

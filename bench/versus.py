@@ -54,15 +54,20 @@ def figure(step: dict[str, Any], path: tuple[str, ...]) -> float:
     return float(value)
 
 
+def spread(values: list[float]) -> dict[str, Any]:
+    """A figure over the runs: its median, lowest and highest, and each run's value in the order run."""
+    return {"median": statistics.median(values), "low": min(values), "high": max(values), "runs": values}
+
+
 def summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Each figure's median, lowest and highest over the runs, and what no run may have (lost, reordered,
     failed)."""
     out: dict[str, Any] = {}
     for name, path in FIGURES.items():
         values = [figure(step, path) for step in steps]
-        out[name] = {"median": statistics.median(values), "low": min(values), "high": max(values)}
+        out[name] = spread(values)
     workers = [step["cpu_us_per_token"]["llm_worker0"] + step["cpu_us_per_token"]["llm_worker1"] for step in steps]
-    out["cpu_workers_us"] = {"median": statistics.median(workers), "low": min(workers), "high": max(workers)}
+    out["cpu_workers_us"] = spread(workers)
     out["lost_reordered_failed"] = [sum(step[key] for step in steps) for key in ("lost", "reordered", "failed_runs")]
     out["runs"] = len(steps)
     return out
