@@ -6,6 +6,7 @@ and says why, and the benchmark's figures are unaffected."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-RATE_HZ = 200
+RATE_HZ = int(os.environ.get("BENCH_PROFILE_HZ", "200"))  # samples a second (more for a short step)
 STACK_DEPTH = 7
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
