@@ -32,7 +32,6 @@ from nats.aio.client import NO_RESPONDERS_STATUS, Client
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js import JetStreamContext
 from nats.js.api import Header
 from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 
@@ -129,12 +128,9 @@ class Outgoing:
     """One attempt of one run: its events in the order they were published, and which are not yet
     known to be stored."""
 
-    def __init__(
-        self, acks: Acks, js: JetStreamContext, run_id: str, attempt: int, patience_s: float = PATIENCE_S
-    ) -> None:
-        self.acks = acks  # the worker's one subscription for the deltas' acknowledgements
+    def __init__(self, acks: Acks, run_id: str, attempt: int, patience_s: float = PATIENCE_S) -> None:
+        self.acks = acks  # the worker's one subscription for the events' acknowledgements
         self.nc = acks.nc
-        self.js = js
         self.run_id = run_id
         self.attempt = attempt
         # Its own ids: a retry of this attempt's event is dropped as a duplicate, nothing of another's is.

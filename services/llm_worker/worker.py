@@ -230,7 +230,7 @@ class Worker:
             await msg.term()
             return
         attempt = msg.metadata.num_delivered
-        publish = functools.partial(self.publish, out=Outgoing(self.acks, self.js, request.run_id, attempt))
+        publish = functools.partial(self.publish, out=Outgoing(self.acks, request.run_id, attempt))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         run.attempt = attempt
         if attempt > self.settings.max_attempts:
@@ -290,7 +290,7 @@ class Worker:
             return  # the gateway's request times out and it says so; a stopping worker starts nothing
         with contextlib.suppress(Exception):
             await msg.respond(b"")
-        publish = functools.partial(self.publish, out=Outgoing(self.acks, self.js, request.run_id, 1))
+        publish = functools.partial(self.publish, out=Outgoing(self.acks, request.run_id, 1))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         task = asyncio.create_task(self._answer_command(run, request))
         self._runs.add(task)

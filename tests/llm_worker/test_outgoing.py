@@ -49,7 +49,7 @@ END = b'{"type":"TEXT_MESSAGE_END","messageId":"m"}'
 
 
 async def test_deltas_given_faster_than_they_are_acknowledged_go_out_merged_in_order(nc: Client) -> None:
-    out = Outgoing(await started_acks(nc), nc.jetstream(), "burst", 1)
+    out = Outgoing(await started_acks(nc), "burst", 1)
     await start(out)
     words = [f"w{n} " for n in range(300)]
     for word in words:
@@ -64,7 +64,7 @@ async def test_deltas_given_faster_than_they_are_acknowledged_go_out_merged_in_o
 
 
 async def test_a_delta_with_nothing_in_flight_goes_out_alone_at_once(nc: Client) -> None:
-    out = Outgoing(await started_acks(nc), nc.jetstream(), "calm", 1)
+    out = Outgoing(await started_acks(nc), "calm", 1)
     await start(out)
     words = [f"w{n} " for n in range(20)]
     for word in words:
@@ -79,7 +79,7 @@ async def test_a_delta_with_nothing_in_flight_goes_out_alone_at_once(nc: Client)
 
 
 async def test_a_merged_delta_waits_no_longer_than_the_cap_when_nothing_follows(nc: Client) -> None:
-    out = Outgoing(await started_acks(nc), nc.jetstream(), "tail", 1)
+    out = Outgoing(await started_acks(nc), "tail", 1)
     await start(out)
     await out.text("m", "first ")
     await out.text("m", "second ")  # right behind the first, still in flight: waits to be merged
@@ -94,7 +94,7 @@ async def test_a_merged_delta_waits_no_longer_than_the_cap_when_nothing_follows(
 async def test_a_run_start_and_a_message_start_and_end_go_out_unwaited_and_are_stored_by_the_next_stored_event(
     nc: Client,
 ) -> None:
-    out = Outgoing(await started_acks(nc), nc.jetstream(), "unwaited", 1)
+    out = Outgoing(await started_acks(nc), "unwaited", 1)
     await out.passing(b'{"type":"RUN_STARTED","threadId":"t","runId":"unwaited"}')
     await out.passing(b'{"type":"TEXT_MESSAGE_START","messageId":"m","role":"assistant"}')
     assert len(out.unacked) == 2  # sent, their acknowledgements only counted: nothing waited for them
