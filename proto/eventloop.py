@@ -20,7 +20,17 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's handler of errors nobody awaited, but for a cancellation: a wait that was cancelled and that
+    nobody looked at again lost nothing (nats-py's drain, when nats-server stops at the same moment as the
+    service, leaves such a gathering of its subscriptions' drains behind)."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run(main)` on the service's loop."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.get_loop().set_exception_handler(quiet_cancellations)
         return runner.run(main)

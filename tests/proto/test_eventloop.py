@@ -1,0 +1,31 @@
+"""The services' event loop: an error nobody awaited is still reported, a cancellation nobody looked at is not
+(nats-py's drain leaves one behind when nats-server stops at the same moment as the service)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+
+import pytest
+
+from proto import eventloop
+
+
+def test_a_forgotten_cancellation_is_quiet_and_a_forgotten_error_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        waiting = asyncio.ensure_future(asyncio.sleep(10))
+        gathered = asyncio.gather(waiting)
+        await asyncio.sleep(0)
+        waiting.cancel()  # the gathering ends cancelled, and nobody awaits it
+        await asyncio.sleep(0.01)
+        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lost.set_exception(ValueError("nobody awaited this"))
+        del gathered, lost
+        gc.collect()
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        eventloop.run(main())
+    reported = "\n".join(f"{r.getMessage()} {r.exc_info[1] if r.exc_info else ''!r}" for r in caplog.records)
+    assert "nobody awaited this" in reported
+    assert "CancelledError" not in reported
