@@ -10,7 +10,7 @@ import time
 
 from pydantic import ValidationError
 
-from proto import observe
+from proto import eventloop, observe
 from services.gateway.config import Settings
 from services.gateway.hosts import is_loopback
 from services.gateway.server import Server, create_server
@@ -68,6 +68,7 @@ def main() -> None:
     log.info("ghostbus gateway: http://%s:%d", settings.host, settings.port)
     server = create_server(settings)
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.get_loop().set_exception_handler(eventloop.quiet_cancellations)
         stopped_by = runner.run(serve(server))
     if stopped_by == signal.SIGTERM:
         # As uvicorn does: once shut down, end by the signal itself, so a supervisor sees it obeyed.
