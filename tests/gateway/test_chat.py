@@ -188,6 +188,9 @@ async def test_the_model_list_comes_from_the_running_workers(gateway_url: str, n
             )
             for b, m in (("ollama", "qwen3:4b"), ("ollama", "qwen3:4b"), ("openai", "gpt-4o-mini"))
         ]
+        # Their subscriptions reach the server before the gateway asks: on a busy machine this client may not
+        # yet have sent the last one (a CI run saw the third worker unasked).
+        await nc.flush()
         try:
             found = (await client.get("/api/models")).json()
         finally:
