@@ -118,6 +118,7 @@ async def test_a_retried_approval_gets_the_first_answer(gateway_url: str, nc: Cl
         await msg.respond(encode(DecisionReply(accepted=False, state="approved", message="It was already approved.")))
 
     sub = await nc.subscribe(subjects.chat_decide("r1"), cb=worker)
+    await nc.flush()  # the server knows the stand-in worker before the gateway asks it (another connection)
     same = key()
     async with httpx.AsyncClient(base_url=gateway_url) as client:
         url = "/api/runs/r1/confirmations/c1"
