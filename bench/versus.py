@@ -54,7 +54,7 @@ def figure(step: dict[str, Any], path: tuple[str, ...]) -> float:
     return float(value)
 
 
-def spread(values: list[float]) -> dict[str, Any]:
+def over_runs(values: list[float]) -> dict[str, Any]:
     """A figure over the runs: its median, lowest and highest, and each run's value in the order run."""
     return {"median": statistics.median(values), "low": min(values), "high": max(values), "runs": values}
 
@@ -65,9 +65,9 @@ def summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, path in FIGURES.items():
         values = [figure(step, path) for step in steps]
-        out[name] = spread(values)
+        out[name] = over_runs(values)
     workers = [step["cpu_us_per_token"]["llm_worker0"] + step["cpu_us_per_token"]["llm_worker1"] for step in steps]
-    out["cpu_workers_us"] = spread(workers)
+    out["cpu_workers_us"] = over_runs(workers)
     out["lost_reordered_failed"] = [sum(step[key] for step in steps) for key in ("lost", "reordered", "failed_runs")]
     out["runs"] = len(steps)
     return out

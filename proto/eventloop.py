@@ -29,8 +29,8 @@ def quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]
     loop.default_exception_handler(context)
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(main)` on the service's loop."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+def run(main: Coroutine[Any, Any, T], factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> T:
+    """`asyncio.run(main)` on the service's loop (`factory`'s, when given: the gateway's is uvicorn's)."""
+    with asyncio.Runner(loop_factory=factory or loop_factory()) as runner:
         runner.get_loop().set_exception_handler(quiet_cancellations)
         return runner.run(main)

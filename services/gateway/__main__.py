@@ -67,9 +67,7 @@ def main() -> None:
     observe.start("gateway", settings)
     log.info("ghostbus gateway: http://%s:%d", settings.host, settings.port)
     server = create_server(settings)
-    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
-        runner.get_loop().set_exception_handler(eventloop.quiet_cancellations)
-        stopped_by = runner.run(serve(server))
+    stopped_by = eventloop.run(serve(server), server.config.get_loop_factory())
     if stopped_by == signal.SIGTERM:
         # As uvicorn does: once shut down, end by the signal itself, so a supervisor sees it obeyed.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

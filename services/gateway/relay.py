@@ -293,11 +293,8 @@ class RunRelay:
         texts: list[tuple[str, str, bytes]] = []  # deltas of one message, waiting to go out as one frame
         for data in due:
             fields = text_delta(data)
-            if fields is not None and (not texts or texts[0][0] == fields[0]):
-                texts.append((*fields, data))
-                continue
-            if texts:
-                frames.append(_merged(texts))
+            if texts and (fields is None or fields[0] != texts[0][0]):
+                frames.append(_merged(texts))  # the deltas so far end here: another event, or another message
                 texts = []
             if fields is not None:
                 texts.append((*fields, data))

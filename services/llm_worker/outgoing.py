@@ -227,23 +227,25 @@ class Outgoing:
             return
         self.unacked.append((self._connection, time.monotonic(), future))
 
-    async def passing(self, data: bytes) -> None:
-        """An event sent like a delta, without waiting for JetStream, its acknowledgement counted: the run's start,
-        a text message's start and end. Whatever is stored next (a tool call, the run's end) confirms it, and
-        a loss publishes the attempt again from its start, as for a delta."""
+    async def _deltas_out(self) -> None:
+        """Every delta before the next event sent: a merged one on its way first (its failure is the run's),
+        then those still waiting."""
         if self.flusher is not None:
             flusher, self.flusher = self.flusher, None
             await flusher
         await self.flush()
+
+    async def passing(self, data: bytes) -> None:
+        """An event sent like a delta, without waiting for JetStream, its acknowledgement counted: the run's start,
+        a text message's start and end. Whatever is stored next (a tool call, the run's end) confirms it, and
+        a loss publishes the attempt again from its start, as for a delta."""
+        await self._deltas_out()
         async with self.sending:
             await self._send_text(data)
 
     async def event(self, data: bytes) -> None:
         """Any other event: stored, with every delta before it, when this returns."""
-        if self.flusher is not None:
-            flusher, self.flusher = self.flusher, None
-            await flusher  # a merged delta on its way goes out first; its failure is the run's
-        await self.flush()
+        await self._deltas_out()
         self.sent.append(data)
         if not await self._confirmed():
             await self._replay()

@@ -40,8 +40,10 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
     raw = [plain(u.text).replace("’", "'") for u in shown]
     verbs = set()
     for i, word in enumerate(raw):
+        if not (places and word.endswith("ed")):
+            continue
         after = next((u.text for u in shown[i + 1 : i + 4] if plain(u.text) not in STOP), "")
-        if word.endswith("ed") and (place := (places or {}).get(after)) is not None:
+        if (place := places.get(after)) is not None:
             own = content_words(place[0].name)[0]
             if own != word and not own.endswith("ed") and stem(own) == stem(word):
                 verbs.add("finish")
