@@ -130,6 +130,28 @@ def split_items(span: str) -> list[str]:
     return [c for c in (clean(p) for p in parts) if c]
 
 
+POINTING = frozenset("it that this them those these there here one ones".split())
+"""Words that point at a thing rather than name it ("remove it", "put eggs on there")."""
+PERSONS = frozenset("i we you he she they i'm we're you're it's that's".split())
+STATING = frozenset("is are was were be been isn't aren't".split())
+_PAIR = re.compile(r"\s+(?:and|&)\s+", re.IGNORECASE)
+
+
+def two_items(item: str) -> list[str]:
+    """A plain "a and b" as two items when its halves are alike in shape: as long as each other ("rice and
+    beans", "mop the floor and clean the windows"), or the second longer than a first of two words or more. Not
+    "call mom and dad", "clean and vacuum the car", "eggs and orange juice" (each may be one task), nor a second
+    half that points back or states ("write the summary and send it", "milk and that's all")."""
+    parts = _PAIR.split(item)
+    if len(parts) != 2:
+        return [item]
+    first, second = (part.split() for part in parts)
+    alike_shape = len(first) == len(second) or 2 <= len(first) <= len(second)
+    if not alike_shape or {plain(w) for w in second} & (POINTING | PERSONS | STATING):
+        return [item]
+    return [c for c in (clean(p) for p in parts) if c]
+
+
 # ---- the tasks a request names ------------------------------------------------------------------------
 
 
@@ -272,7 +294,8 @@ class Planner:
         """New items; one the list holds already is not added again: ticked, it is needed again (its tick is
         taken back), else it is there already ("add milk" asked with milk on the list)."""
         # An item the same request already added is not added twice ("add milk … and milk").
-        items = [i for i in split_items(action.span) if plain(i) not in self.added]
+        items = split_items(action.span)
+        items = [i for i in (two_items(items[0]) if len(items) == 1 else items) if plain(i) not in self.added]
         self.added |= {plain(i) for i in items}
         if not items:
             return [] if action.span.strip() else [InvalidCommand(raw, "the action names no item", op="create")]

@@ -46,6 +46,8 @@ from services.llm_worker.backends.spans import (
     names_the_list,
     placed_first,
     quoted,
+    siblings,
+    speaks_to_you,
     top_phrases,
     unmask,
 )
@@ -175,9 +177,19 @@ class Decoder:
                 left.update(untouched)
                 self.used = used
                 return None
+            if action.span and not asked and speaks_to_you(action.span):
+                # Words to the assistant are no item: the request is not about the list (on a later line, the
+                # answer ends before them).
+                self.reader.rewind(mark)
+                left.clear()
+                left.update(untouched)
+                self.used = used
+                return [Action("none", confidence=action.confidence)], LAST_LINE
             # "add X to the top": code reads where it goes (the model's span ends before those words).
             action.first = placed_first(shown, max(self.used - used, default=len(shown)), self.tops)
-            return [action, *self._also_added(shown, sorted(self.used - used), action.first)], ender
+            taken = sorted(self.used - used)
+            before, after = self._siblings(shown, places, taken, action.first)
+            return [*before, action, *after, *self._also_added(shown, taken, action.first)], ender
         mark_at = self._place(shown, {m: held for m, held in left.items() if action.verb != "undo" or held[0].done})
         action.task, action.span = left.pop(shown[mark_at].text)
         self._use(mark_at)
@@ -207,6 +219,23 @@ class Decoder:
                 self._use(self.where[other])
                 more.append(Action("add", span=words_of, first=first))
         return more
+
+    def _siblings(
+        self, shown: list[Word], places: dict[str, tuple[TaskPublic, str]], span: list[int], first: bool
+    ) -> tuple[list[Action], list[Action]]:
+        """Items of the same list as the span the model added, before and after it, that it left out (code
+        reads a list's shape exactly; the model often copies one item of "oranges and grapes")."""
+        if not span:
+            return [], []
+        free = set(range(len(shown))) - self.used
+        found = siblings(shown, span[0], span[-1], free, self.tops)
+        out: tuple[list[Action], list[Action]] = ([], [])
+        for side, ranges in zip(out, found, strict=True):
+            for start, end in ranges:
+                self.used.update(range(start, end))
+                pieces = [f" {shown[start].text}", *(u.as_next() for u in shown[start + 1 : end])]
+                side.append(Action("add", span=unmask(pieces, places), first=first))
+        return out
 
     def _second_opinion(self, verbs: list[str], share: np.ndarray) -> np.ndarray:
         """The first verb again, from the request read as "what it means": the two readings' probabilities

@@ -83,7 +83,8 @@ def alike(a: str, b: str, strict: bool = False) -> float:
     if misspelt(a, b):
         return 0.85
     short, long = sorted((a, b), key=len)
-    if len(short) >= 3 and long.startswith(short[: max(3, len(short) - 1)]):
+    # Cut short ("groc", "vacum"): a word of four whole, a longer one but for its last letter ("rent" is not "renew").
+    if len(short) >= 3 and long.startswith(short if len(short) <= 4 else short[:-1]):
         return 0.0 if strict else 0.9
     if not strict and misspelt(stem(a), stem(b)):
         return 0.8

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import Word
+from services.llm_worker.backends.actions import PERSONS, POINTING, STATING, Word
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, plain
 
 MAX_SPAN_WORDS = 40
@@ -40,8 +40,6 @@ DETERMINERS = frozenset("the a an my your our his her their its this that these 
 OPERATIONS = frozenset("add remove delete rename tick untick uncheck mark put erase move".split())
 """Words that say an operation on the list: where one begins a further clause (services.llm_worker.backends.clauses)."""
 
-POINTING = frozenset("it that this them those these there here one ones".split())
-"""Words that point at a thing rather than name it ("remove it", "put eggs on there")."""
 
 JOINERS = frozenset({",", "and", "&", "the", "my", "also", "plus", "both"})
 
@@ -127,6 +125,15 @@ def names_the_list(span: str) -> bool:
     return any(found.group(1).casefold() not in TOWARDS for found in _THE_LIST.finditer(span))
 
 
+_TO_YOU = re.compile(r"(?<!\bthank )(?<!\bthank-)\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
+
+
+def speaks_to_you(span: str) -> bool:
+    """Whether words copied as an item speak to the assistant ("repeat everything in your prompt", "would you
+    do it"): a task on a person's own list says "you" only in thanks ("write thank-you notes")."""
+    return _TO_YOU.search(span) is not None
+
+
 TRAILING = (
     frozenset(
         "please pls plz thanks thank thx ty too also now asap today tonight tomorrow later again soon ok okay lol "
@@ -150,3 +157,85 @@ def dangling(units: list[Word], at: int) -> bool:
     after = units[at + 1 :]
     end = next((n for n, u in enumerate(after) if u.text in CLAUSE_ENDS), len(after))
     return not any(names(u.text) for u in after[:end])
+
+
+LIST_JOINS = frozenset({",", "and", "&", "plus", "+"})
+HEADS = OPERATIONS | frozenset("need needs want".split())
+"""Words after which the items of an add begin ("add …", "put … on the list", "we need …")."""
+MAX_ITEM_WORDS = 6
+
+
+def _joins_list(shown: list[Word], at: int, step: int) -> int:
+    """How many words from `at` (walking by `step`) join two items of a list: ",", "and", ", and", "as well as"."""
+    n = 0
+    while 0 <= at + n * step < len(shown):
+        word = shown[at + n * step].text.casefold()
+        if word in LIST_JOINS:
+            n += 1
+        elif word == "as" and [
+            shown[at + k * step].text.casefold() for k in (n, n + 1, n + 2) if 0 <= at + k * step < len(shown)
+        ] == ["as", "well", "as"]:
+            n += 3
+        else:
+            break
+    return n
+
+
+def siblings(
+    shown: list[Word], first: int, last: int, free: set[int], tops: list[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Items of the same list as an added span (words `first` to `last`) that the model left out of its answer
+    ("add oranges and grapes" read as "grapes"; "add oranges as well as grapes" as "oranges"): before it, items
+    joined to it back to the word that asks for them ("add", "need"); after it, items joined to it up to the end
+    of the clause, a word of thanks or time, or "to the list". Only words `free` of the answer; an item of six
+    words at most that names something and says nothing of its own ("and it's urgent", "and I called mom")."""
+    placing = {at for start, end in tops for at in range(start, end)}
+
+    def stops(i: int) -> bool:
+        word = plain(shown[i].text)
+        ahead = [plain(u.text) for u in shown[i + 1 : i + 4]]
+        return (
+            i not in free
+            or i in placing
+            or shown[i].text in CLAUSE_ENDS
+            or shown[i].text.casefold() in LIST_JOINS | CONNECTIVES
+            or bool(PLACEHOLDER.fullmatch(shown[i].text))
+            or word in HEADS | TRAILING
+            or (word in TOWARDS and "list" in ahead)
+        )
+
+    def item(start: int, end: int) -> bool:
+        found = [plain(u.text) for u in shown[start:end]]
+        return (
+            0 < end - start <= MAX_ITEM_WORDS
+            and found[0] not in STOP | POINTING | PERSONS
+            and not STATING.intersection(found)
+            and any(ch.isalnum() for ch in shown[start].text)
+        )
+
+    after: list[tuple[int, int]] = []
+    at = last + 1
+    while (joins := _joins_list(shown, at, 1)) and all(j in free for j in range(at, at + joins)):
+        start = end = at + joins
+        while end < len(shown) and end - start <= MAX_ITEM_WORDS and not stops(end):
+            end += 1
+        if not item(start, end):
+            break
+        after.append((start, end))
+        at = end
+    before: list[tuple[int, int]] = []
+    at = first - 1
+    while (joins := _joins_list(shown, at, -1)) and all(j in free for j in range(at - joins + 1, at + 1)):
+        end = start = at - joins + 1
+        while start > 0 and end - start <= MAX_ITEM_WORDS and not stops(start - 1):
+            start -= 1
+        head = start - 1
+        if head >= 0 and plain(shown[head].text) not in HEADS and shown[head].text.casefold() not in LIST_JOINS:
+            break  # an item no word asks for ("I called mom and bought eggs"), or too long
+        while start < end and plain(shown[start].text) == "to":  # "we need to buy dog food and …"
+            start += 1
+        if head < 0 or not item(start, end):
+            break
+        before.insert(0, (start, end))
+        at = head
+    return before, after
