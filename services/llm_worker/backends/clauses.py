@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import Action, Word, request_text, words
+from services.llm_worker.backends.actions import POINTING, Action, Word, request_text, words
 from services.llm_worker.backends.cues import NOT
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import SAYING, STOP, plain, stem
-from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, POINTING
+from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS
 
 CUES = OPERATIONS
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
