@@ -34,6 +34,11 @@ class Database:
         # read that overlapped one is not kept.
         self._listed: list[TaskPublic] | None = None
         self._changes = 0
+        # What people did, as last read (`changes_by_people`: since, limit, entries), kept while no command is
+        # recorded: every model run asks at its start, and this object records every command. `_recorded`
+        # counts commands (and notices) begun and ended, as `_changes` does for the list.
+        self._people: tuple[float, int, list[AuditEntry]] | None = None
+        self._recorded = 0
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -65,10 +70,12 @@ class Database:
         """Apply a command exactly once: (its result, whether anything new happened). The change, the
         result, the inverse and the events commit together or not at all."""
         self._listed, self._changes = None, self._changes + 1
+        self._people, self._recorded = None, self._recorded + 1
         try:
             return await tasks.execute(self.conn, request)
         finally:
             self._listed, self._changes = None, self._changes + 1
+            self._people, self._recorded = None, self._recorded + 1
 
     # The audit trail and the outbox (services.crud.journal).
 
@@ -85,12 +92,27 @@ class Database:
         return await journal.audit(self.conn, run_id, limit)
 
     async def changes_by_people(self, since: float, limit: int) -> list[AuditEntry]:
-        """What people did after `since`, newest first (journal.by_people)."""
-        return await journal.by_people(self.conn, since, limit)
+        """What people did after `since`, newest first (journal.by_people); shared objects: read them."""
+        if self._people is not None:
+            kept_since, kept_limit, kept = self._people
+            if kept_since <= since and limit <= kept_limit:
+                found = [entry for entry in kept if entry.at > since]
+                # Exact when the read held every entry after its `since`, or when none was left out here.
+                if len(kept) < kept_limit or len(found) == len(kept):
+                    return found[:limit]
+        recorded = self._recorded
+        entries = await journal.by_people(self.conn, since, limit)
+        if recorded == self._recorded:
+            self._people = (since, limit, entries)
+        return list(entries)
 
     async def notify(self, request: NoticeRequest) -> bool:
         """Queue a notice for every browser, once per notice id, recorded in the audit trail."""
-        return await journal.notify(self.conn, request)
+        self._people, self._recorded = None, self._recorded + 1
+        try:
+            return await journal.notify(self.conn, request)
+        finally:
+            self._people, self._recorded = None, self._recorded + 1
 
     # Confirmations (services.crud.confirmations).
 

@@ -23,9 +23,11 @@ from proto.messages import (
     Conversation,
     ConversationRequest,
     MessageKind,
+    NoticeRequest,
     TurnBegin,
     TurnBegun,
 )
+from services.crud import journal
 from services.crud.connection import MIGRATIONS
 from services.crud.db import Database
 
@@ -149,3 +151,25 @@ async def test_a_run_is_told_only_of_what_people_did_since_it_asks(nc: Client) -
 
 async def all_changes(nc: Client) -> list[AuditEntry]:
     return decode(AuditList, (await nc.request(subjects.AUDIT_LIST, encode(AuditRequest()), timeout=5)).data).entries
+
+
+async def test_what_people_did_is_read_anew_after_each_command_and_matches_the_database(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "ghostbus.sqlite3")
+    try:
+        assert await db.changes_by_people(0.0, 3) == []
+        for n, name in enumerate(["milk", "eggs", "bread", "jam"]):
+            # A change by hand between two runs' starts: the next run is told of it.
+            await db.execute(
+                CommandRequest(command_id=f"c{n}", actor=Actor(kind="person"), command=TaskCreate(name=name))
+            )
+            told = await db.changes_by_people(0.0, 3)
+            assert told[0].result.summary == f"Added “{name}”."
+        await db.notify(NoticeRequest(notice_id="n1", text="hello", actor=Actor(kind="person")))
+        entries = await journal.by_people(db.conn, 0.0, 10)
+        times = [e.at for e in entries]
+        # Whatever a run asks (a later `since`, a smaller limit), what it is told is what the database holds.
+        for since in [0.0, times[-1], times[2], times[0]]:
+            for limit in [1, 2, 3, 10]:
+                assert await db.changes_by_people(since, limit) == await journal.by_people(db.conn, since, limit)
+    finally:
+        await db.close()
