@@ -10,7 +10,10 @@ other sets (three of its requests happen to be in them too), `stranger` 100 more
 the same way by another such writer, scored once, after that session's tuning, and `visitor` 100 more by a third
 such writer (2026-12-04), scored by its totals only, on the code before and after that session's clause reading.
 `wanderer` and `wanderer_blind` are 100 more by a fourth such writer (2026-12-04), split in two: the misses of
-`wanderer` were looked at while tuning (as dev's are), `wanderer_blind` is scored by its totals only."""
+`wanderer` were looked at while tuning (as dev's are), `wanderer_blind` is scored by its totals only. `rover` and
+`rover_blind` are 160 more by a fifth such writer (2026-12-04, asked for more renames, moves and several actions
+at once, with quantities, positions by number and indirect references), split the same way, family by family;
+one request of `rover` ("hi") was dropped, being an example of the pool."""
 
 from __future__ import annotations
 
@@ -183,7 +186,7 @@ async def main(names: list[str], show: bool, threads: int, every: int = 1) -> di
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    sets = ["dev", "heldout", "newcomer", "fresh", "independent", "stranger", "visitor", "wanderer", "wanderer_blind"]
+    sets = [p.stem for p in sorted(SETS.glob("*.jsonl"))]
     parser.add_argument("sets", nargs="+", choices=sets)
     parser.add_argument("--show", action="store_true", help="print each miss (never while tuning on heldout)")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the worker's default)")

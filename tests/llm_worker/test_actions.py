@@ -27,13 +27,24 @@ from services.llm_worker.backends.actions import (
     masked,
     split_items,
     two_items,
+    unframed,
     words,
 )
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
 from services.llm_worker.backends.matching import edits, match_task, names_all
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, Nearest, examples_shown, meaning_prefix
-from services.llm_worker.backends.spans import joined, quoted, siblings, speaks_to_you, unmask
+from services.llm_worker.backends.spans import (
+    beside,
+    joined,
+    numbered,
+    quantity_before,
+    quoted,
+    quoted_after,
+    siblings,
+    speaks_to_you,
+    unmask,
+)
 
 TASKS = [
     TaskPublic(id=1, name="laundry", done=False, position=0, version=1),
@@ -161,11 +172,69 @@ def test_items_joined_to_an_added_span_are_found_up_to_the_clause_and_back_to_th
     assert _siblings("put paper towels and trash bags on the list", 4, 5) == (["paper towels"], [])
     # What follows is no item: another operation, a statement, a person doing something, thanks.
     assert _siblings("add milk and tick off eggs", 1, 1) == ([], [])
+    assert _siblings("add bread and take the #1 off", 1, 1) == ([], [])  # words about a task named
     assert _siblings("add cheese and it is urgent", 1, 1) == ([], [])
     assert _siblings("add cheese and I called mom", 1, 1) == ([], [])
     assert _siblings("add cheese, thanks", 1, 1) == ([], [])
+    # An item stops at its clause's end, not short of it: "send it to everyone" continues the span's phrase.
+    assert _siblings("add write the summary and send it to everyone", 1, 3) == ([], [])
+    assert _siblings("add eggs and milk then call mom", 1, 1) == ([], ["milk"])
     # Before the span, only words some word asks for: "called mom" is not an item to add.
     assert _siblings("I called mom and add cheese", 4, 4) == ([], [])
+
+
+def test_a_move_s_exact_place_is_read_from_the_request() -> None:
+    marks = {"#1", "#2"}
+    assert beside(words("move #1 above #2"), marks) == ("#2", False)
+    assert beside(words("#1 should go right after the #2"), marks) == ("#2", True)
+    assert beside(words("put #1 in front of #2"), marks) == ("#2", False)
+    assert beside(words("move #1 to the front"), marks) is None
+    assert beside(words("after lunch move #1 to the top"), marks) is None  # no task after "after"
+    assert numbered(words("make #1 #3"), marks) == 2  # "#3" is no placeholder here
+    assert numbered(words("make #1 #2"), marks) is None  # "#2" is a task
+    assert [numbered(words(s), marks) for s in ("put #1 third", "#1 to 2nd", "move #1 to position 4")] == [2, 1, 3]
+
+
+def test_a_move_lands_beside_another_task_or_at_its_number_among_the_tasks_as_planned() -> None:
+    tasks = [TaskPublic(id=n, name=f"t{n}", done=False, position=n - 1, version=1) for n in range(1, 5)]
+    planner = Planner(tasks)
+    # t4 above t2: t1, t4, t2, t3
+    assert planner.commands(Action("top", task=tasks[3], anchor=tasks[1])) == [CommandOut(TaskMove(id=4, position=1))]
+    # then t1 after t3, among the tasks as they now are: t4, t2, t3, t1
+    assert planner.commands(Action("bottom", task=tasks[0], anchor=tasks[2], after=True)) == [
+        CommandOut(TaskMove(id=1, position=3))
+    ]
+    assert planner.commands(Action("top", task=tasks[2], place=1)) == [CommandOut(TaskMove(id=3, position=1))]
+    assert planner.commands(Action("top", task=tasks[2], place=9)) == [CommandOut(TaskMove(id=3, position=3))]
+
+
+def test_an_item_is_added_beside_a_task_or_at_its_number() -> None:
+    tasks = [TaskPublic(id=n, name=f"t{n}", done=False, position=n - 1, version=1) for n in range(1, 4)]
+    planner = Planner(tasks)
+    assert planner.commands(Action("add", span="x", anchor=tasks[1])) == [CommandOut(TaskCreate(name="x", position=1))]
+    assert planner.commands(Action("add", span="y", anchor=tasks[2], after=True)) == [
+        CommandOut(TaskCreate(name="y", position=3))
+    ]
+    assert planner.commands(Action("add", span="z", place=1)) == [CommandOut(TaskCreate(name="z", position=1))]
+
+
+def test_a_quantity_before_an_added_span_and_the_quotes_listed_after_one_are_part_of_the_add() -> None:
+    units = words("add 2 lbs of chicken thighs")
+    assert quantity_before(units, 4, set(range(4))) == 1
+    units = words("add a new leash")  # no number: the model's span stands
+    assert quantity_before(units, 3, set(range(3))) == 3
+    units = words("add 'a, b' and 'c' plus 'd' but 'e'")
+    quotes = quoted(units)
+    assert [(s, e) for s, e in quoted_after(units, quotes, set(range(len(units))), 2)] == [(8, 9), (12, 13)]
+
+
+def test_words_that_only_frame_an_item_as_something_to_do_are_not_its_name() -> None:
+    assert unframed("let's not forget to book the vet") == "book the vet"
+    assert unframed("we need to call the plumber") == "call the plumber"
+    assert unframed("remind me to water the plants") == "water the plants"
+    assert unframed("I have to pay rent") == "pay rent"
+    for name in ("have a party", "must-see films", "need", "forgetting curve notes"):
+        assert unframed(name) == name
 
 
 def test_words_to_the_assistant_are_told_from_an_item() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import find_mentions, masked, words
-from services.llm_worker.backends.cues import CUE_WEIGHS, said, weighed
+from services.llm_worker.backends.cues import CUE_WEIGHS, renames, said, weighed
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,19 @@ LIST = [
 ]
 
 
+def test_a_ticked_task_needed_is_needed_again() -> None:
+    ticked = [TaskPublic(id=1, name="coffee", done=True, position=0, version=2), *LIST[1:]]
+
+    def verbs(text: str) -> set[str]:
+        units = words(text)
+        return said(*masked(units, find_mentions(units, ticked)))
+
+    assert verbs("we still need coffee") == {"undo"}
+    assert verbs("we need to water the plants") == set()  # a task named, but none of them ticked
+    assert verbs("we no longer need coffee") == set()
+    assert verbs("I don't need coffee") == set()
+
+
 @pytest.mark.parametrize(
     ("text", "verbs"),
     [
@@ -68,3 +81,15 @@ def test_a_named_verb_is_weighed_up_and_the_rest_keep_their_order() -> None:
     assert out[0] / out[3] == pytest.approx(7.0)
     # A verb named but not among the choices (no task to rename) leaves the model's share as it is.
     assert weighed(options, share, {"rename"}) is share
+
+
+def test_a_rename_said_in_so_many_words() -> None:
+    for text in (
+        "Could you change '#1' to 'dentist Tuesday 10am'?",
+        "rename the #1 task to call mom",
+        "update #1 -> rent",
+    ):
+        assert renames(words(text), {"#1"})
+    # No new name, no task named, or "not": no such rename.
+    for text in ("change #1", "change the oil to synthetic", "don't change #1 to x", "add #1 to the list"):
+        assert not renames(words(text), {"#1"})

@@ -99,6 +99,10 @@ class Action:
     confidence: float = 1.0
     alternatives: dict[str, float] = field(default_factory=dict)
     first: bool = False  # an add whose items go at the top of the list ("add milk to the top")
+    anchor: TaskPublic | None = None  # a move beside another task ("above #2"): that task …
+    after: bool = False  # … and whether it goes after it
+    place: int | None = None  # a move to a place given by number ("make it #2"), 0 the top
+    quoted: bool = False  # an add of a name in quotes: one item, as written
 
 
 _CLOSING = {")": "(", "]": "["}
@@ -135,6 +139,21 @@ POINTING = frozenset("it that this them those these there here one ones".split()
 PERSONS = frozenset("i we you he she they i'm we're you're it's that's".split())
 STATING = frozenset("is are was were be been isn't aren't".split())
 _PAIR = re.compile(r"\s+(?:and|&)\s+", re.IGNORECASE)
+
+
+_FRAMING = re.compile(
+    r"^(?:(?:let's|lets|we|i|you)\s+)?"
+    r"(?:(?:still\s+)?(?:need|needs|must|should|want)\s+(?:to\s+)?|(?:have|has|got)\s+to\s+"
+    r"|(?:(?:don't|do not|not|never)\s+)?forget\s+(?:to\s+)?|remember\s+(?:to\s+)?|remind\s+me\s+(?:to\s+)?)",
+    re.IGNORECASE,
+)
+
+
+def unframed(item: str) -> str:
+    """An item without the words that only frame it as something to do ("let's not forget to book the vet",
+    "we need to call the plumber", "remember to water the plants"): the task is what follows them."""
+    rest = _FRAMING.sub("", item, count=1)
+    return rest if rest.strip() else item
 
 
 def two_items(item: str) -> list[str]:
@@ -184,6 +203,13 @@ def _marks(units: list[Word], start: int, end: int, name: str) -> tuple[int, int
     return (same[0], same[-1] + 1) if same else (start, end)
 
 
+WHERE = frozenset(
+    "above below before after under behind beneath underneath ahead first last next top bottom second third fourth "
+    "fifth sixth seventh eighth ninth tenth".split()
+)
+"""Words that say where a task goes, not what it is ("milk below #2" names milk)."""
+
+
 def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: bool) -> bool:
     """Whether word `at`, beside a task's name or a part of it (the first word past articles, with
     `past_articles`), is another word of the thing the name only describes: "dog food", "oat milk", "paint the
@@ -193,7 +219,7 @@ def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: 
     if not 0 <= at < len(units) or not units[at].text.isalpha():
         return False
     word = plain(units[at].text)
-    if word in STOP or stem(word) in SAYING:
+    if word in STOP | WHERE or stem(word) in SAYING:
         return False
     # A word that ends as a verb does says what is done to it ("texted Zoë", "scrubbed bathroom", "fence painted").
     if word.endswith(("ed", "ing")) and stem(word) != word:
@@ -287,15 +313,19 @@ class Planner:
             return [self._rename(action, raw)]
         out: list[CommandOut | InvalidCommand] = []
         for task in self._targets(action, raw, out):
-            out.append(self._targeted(verb, task, raw))
+            out.append(self._move(action, task) if verb in ("top", "bottom") else self._targeted(verb, task, raw))
         return out
 
     def _add(self, action: Action, raw: str) -> list[CommandOut | InvalidCommand]:
         """New items; one the list holds already is not added again: ticked, it is needed again (its tick is
         taken back), else it is there already ("add milk" asked with milk on the list)."""
         # An item the same request already added is not added twice ("add milk … and milk").
-        items = split_items(action.span)
-        items = [i for i in (two_items(items[0]) if len(items) == 1 else items) if plain(i) not in self.added]
+        if action.quoted:
+            items = [clean(action.span)]
+        else:
+            items = split_items(action.span)
+            items = [unframed(i) for i in (two_items(items[0]) if len(items) == 1 else items)]
+        items = [i for i in items if plain(i) not in self.added]
         self.added |= {plain(i) for i in items}
         if not items:
             return [] if action.span.strip() else [InvalidCommand(raw, "the action names no item", op="create")]
@@ -306,6 +336,10 @@ class Planner:
                 position = None
                 if action.first:
                     position, self.firsts = self.firsts, self.firsts + 1
+                elif action.anchor is not None and action.anchor in self.tasks:
+                    position = self.tasks.index(action.anchor) + action.after
+                elif action.place is not None:
+                    position = min(action.place, self.length)
                 self.length += 1
                 out.append(CommandOut(TaskCreate(name=item, position=position)))
             elif held.done:
@@ -340,10 +374,6 @@ class Planner:
             self.tasks.remove(task)
             self.length -= 1
             return CommandOut(TaskDelete(id=task.id))
-        if verb == "top":
-            return CommandOut(TaskMove(id=task.id, position=0))
-        if verb == "bottom":
-            return CommandOut(TaskMove(id=task.id, position=min(MAX_TASKS, max(self.length - 1, 0))))
         if verb == "undo":
             if not task.done:
                 return InvalidCommand(raw, f"“{task.name}” is not ticked", op="set_done")
@@ -353,6 +383,21 @@ class Planner:
             return InvalidCommand(raw, f"“{task.name}” is already done", op="toggle")
         self.tasks[self.tasks.index(task)] = task.model_copy(update={"done": True})
         return CommandOut(TaskToggle(id=task.id))
+
+    def _move(self, action: Action, task: TaskPublic) -> CommandOut:
+        """A move to the top or the bottom, beside another task (`action.anchor`), or to a numbered place; the
+        list as planned follows, so that a later move of the same request lands among the tasks as they will be."""
+        others = [t for t in self.tasks if t.id != task.id]
+        anchor = action.anchor
+        if anchor is not None and any(t.id == anchor.id for t in others):
+            position = next(n for n, t in enumerate(others) if t.id == anchor.id) + action.after
+        elif action.place is not None:
+            position = min(action.place, len(others))
+        else:
+            position = 0 if action.verb == "top" else max(self.length - 1, 0)
+        held = next((t for t in self.tasks if t.id == task.id), task)
+        self.tasks = [*others[:position], held, *others[position:]]
+        return CommandOut(TaskMove(id=task.id, position=min(MAX_TASKS, position)))
 
     def _rename(self, action: Action, raw: str) -> CommandOut | InvalidCommand:
         held = [t for t in self.tasks if action.task is not None and t.id == action.task.id]

@@ -15,17 +15,19 @@ import numpy as np
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, content_words, misspelt, plain, stem
+from services.llm_worker.backends.spans import beside, numbered
 
 SAID = {
     "add": "add",
-    "remove": "remove delete erase ditch scrap rid",
-    "rename": "rename change correct retitle reword typo spelling",
+    "remove": "remove delete erase ditch scrap rid rm",
+    "rename": "rename change correct retitle reword typo spelling update edit relabel replace",
     "undo": "untick uncheck unmark undo undone reopen",
     "clear": "clear",
 }
 WORDS = {verb: frozenset(stem(w) for w in said.split()) for verb, said in SAID.items()}
 WHOLE = {verb: said.split() for verb, said in SAID.items()}
-NOT = frozenset("not isn't aren't wasn't isnt arent wasnt don't dont never".split())
+NOT = frozenset("not isn't aren't wasn't isnt arent wasnt don't dont never longer".split())
+NEED = frozenset(stem(w) for w in "need needs needed".split())
 DONE = frozenset(stem(w) for w in "done complete completed finished ticked checked".split())
 
 CUE_WEIGHS = 6.0
@@ -35,8 +37,9 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
     """The verbs the request's words name: each of SAID by one of its words (another form, or misspelt), unless
     "not" comes just before ("do not add anything"); "undo" also by a done-word after "not" ("eggs aren't done");
     "clear" also by a word of removing with a done-word and no task named ("delete the completed ones");
-    "finish" by a task's own first word in the past, just before the placeholder that stands for the rest of
-    its name ("vacuumed the #1" for "vacuum the living room": the person did it)."""
+    "undo" by "need" where a ticked task is named ("we still need #1"); "finish" by a task's own first word in the
+    past, just before the placeholder that stands for the rest of its name ("vacuumed the #1" for "vacuum the living
+    room": the person did it)."""
     raw = [plain(u.text).replace("’", "'") for u in shown]
     verbs = set()
     for i, word in enumerate(raw):
@@ -56,6 +59,15 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
             verbs |= {verb for verb, words in WORDS.items() if word in words}
             # A slip of a letter too ("remvoe", "delte"), but not one changed: "clean" is a word, not "clear".
             verbs |= {verb for verb, whole in WHOLE.items() if any(_slip(raw[i], w) for w in whole)}
+            # A ticked task needed ("we still need #1") is needed again: its tick is taken back.
+            if word in NEED and places and any(task.done for task, _ in places.values()):
+                verbs.add("undo")
+    # A place for a task the request names, after it ("make #1 #3", "put #1 above #2"): a move.
+    marks = set(places or ())
+    named_at = next((i for i, u in enumerate(shown) if u.text in marks), None)
+    if named_at is not None:
+        if numbered(shown[named_at + 1 :], marks) is not None or beside(shown, marks) is not None:
+            verbs |= {"top", "bottom"}
     named = any(PLACEHOLDER.fullmatch(u.text) for u in shown)
     if "remove" in verbs and DONE.intersection(found) and not named:
         verbs.add("clear")
@@ -73,3 +85,28 @@ def weighed(options: list[str], share: np.ndarray, verbs: set[str]) -> np.ndarra
         return share
     out = share * np.array([CUE_WEIGHS if option in verbs else 1.0 for option in options])
     return np.asarray(out / out.sum())
+
+
+RENAMING = frozenset(stem(w) for w in "rename change correct retitle reword update edit relabel replace".split())
+INTO = frozenset("to into as with -> → => =".split())
+_BETWEEN = frozenset("the my that this your item task entry one".split()) | {"'", '"', "‘", "’", "“", "”"}
+
+
+def renames(shown: list[Word], marks: set[str]) -> bool:
+    """Whether the request says a rename in so many words: a word of renaming, a task it names, then the new name
+    ("change '#1' to 'dentist at 10'", "rename the #1 item into …"): the model, which leans to adding what it
+    sees in quotes, is not offered "add" for its first line."""
+    raw = [plain(u.text) if any(ch.isalnum() for ch in u.text) else u.text for u in shown]
+    for i, word in enumerate(raw):
+        if stem(word) not in RENAMING or any(w in NOT for w in raw[max(0, i - 2) : i]):
+            continue
+        j = i + 1
+        while j < len(shown) and raw[j] in _BETWEEN:
+            j += 1
+        if j < len(shown) and shown[j].text in marks:
+            k = j + 1
+            while k < len(shown) and raw[k] in _BETWEEN:
+                k += 1
+            if k < len(shown) - 1 and raw[k] in INTO:
+                return True
+    return False

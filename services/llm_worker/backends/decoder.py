@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
-import numpy as np
-
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import (
     MAX_ACTIONS,
@@ -25,12 +23,12 @@ from services.llm_worker.backends.actions import (
     request_text,
     words,
 )
-from services.llm_worker.backends.cues import said, weighed
+from services.llm_worker.backends.cues import renames, said, weighed
 from services.llm_worker.backends.matching import names_all
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.reader import Reader
+from services.llm_worker.backends.second import direction, second_opinion
 from services.llm_worker.backends.shots import (
-    MEANING_CUES,
     Nearest,
     examples_shown,
     few_shot_prefix,
@@ -41,11 +39,15 @@ from services.llm_worker.backends.spans import (
     CONNECTIVES,
     DETERMINERS,
     MAX_SPAN_WORDS,
+    beside,
     dangling,
     joined,
     names_the_list,
+    numbered,
     placed_first,
+    quantity_before,
     quoted,
+    quoted_after,
     siblings,
     speaks_to_you,
     top_phrases,
@@ -61,12 +63,6 @@ NEXT_LINE, LAST_LINE = "\n", "\n\n"
 
 SURE = 0.7
 """Below this probability for its first verb, the model is asked again in plain words (the second pass)."""
-TOP_SAID = (" top", " start", " front", " beginning")
-BOTTOM_SAID = (" bottom", " end", " back")
-"""The words for each end of a list that may follow "move #1 to the" in plain words: the model's probability for
-an end is that of all its words, so that it may copy the request's own ("to the end")."""
-EVEN = 0.2
-"""The plain words cannot tell top from bottom when their probabilities are this close ("#1 can wait")."""
 
 
 class Decoder:
@@ -86,6 +82,7 @@ class Decoder:
         self.units: list[Word] = []  # the request as the model reads it (a named task as its placeholder)
         self.tops: list[tuple[int, int]] = []  # where it says that what it adds goes first ("at the top")
         self.said: set[str] = set()  # the verbs its words name (services.llm_worker.backends.cues)
+        self.renaming = False  # it says a rename in so many words (cues.renames)
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -103,6 +100,7 @@ class Decoder:
         self.quotes = quoted(shown)  # found in the whole request: a quote's marks pair from its start
         self.tops = top_phrases(shown)
         self.said = said(shown, places)
+        self.renaming = renames(shown, set(places))
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
         left = self.left = dict(places)  # each task is acted on once
@@ -147,11 +145,13 @@ class Decoder:
         # After a first line the model may also end its answer here (a blank line), rather than be made
         # to choose a verb it does not mean.
         options = verbs if "none" in verbs or len(self._enders()) == 1 else [*verbs, NEXT_LINE]
+        if self.renaming and not self.used and "rename" in options:  # "change #1 to …": a rename first
+            options = [o for o in options if o != "add"]
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
-            share = self._second_opinion(options, share)
+            share = second_opinion(self.second, self.shown, options, share)
         if options[int(share.argmax())] in ("top", "bottom") and "bottom" in options and self.second is not None:
-            share = self._direction(options, share, left)
+            share = direction(self.second, self.shown, options, share, list(left))
         share = weighed(options, share, self.said)
         index = int(share.argmax())
         self.reader.feed(self.reader.tokens(options[index]))  # each verb is one token
@@ -170,7 +170,12 @@ class Decoder:
             # Asked in so many words first ("add milk"), an item on the list already is the planner's to answer
             # for; on a later line it is more likely the model's slip ("add bread and take #1 off").
             asked = "add" in self.said and not used
-            named = not asked and any(names_all(action.span, t.name) for t, _ in places.values())
+            # Nor, unasked, the words of a task the request names ("reopen the #1 task" is no "sprinkler" to add).
+            taken = sorted(self.used - used)
+            named = not asked and (
+                any(names_all(action.span, t.name) for t, _ in places.values())
+                or any(shown[i].text in places for i in taken)
+            )
             if action.span and (named or names_the_list(action.span)):
                 self.reader.rewind(mark)
                 left.clear()
@@ -187,16 +192,29 @@ class Decoder:
                 return [Action("none", confidence=action.confidence)], LAST_LINE
             # "add X to the top": code reads where it goes (the model's span ends before those words).
             action.first = placed_first(shown, max(self.used - used, default=len(shown)), self.tops)
-            taken = sorted(self.used - used)
+            taken = self._shape_add(action, shown, places, taken)
             before, after = self._siblings(shown, places, taken, action.first)
             return [*before, action, *after, *self._also_added(shown, taken, action.first)], ender
-        mark_at = self._place(shown, {m: held for m, held in left.items() if action.verb != "undo" or held[0].done})
+        # A move may say exactly where, which code reads: beside another task the request names ("above #2":
+        # #2 stays where it is), or at a number ("#2", "third").
+        near = beside(shown, set(left)) if action.verb in ("top", "bottom") and len(left) > 1 else None
+        movable = {m: held for m, held in left.items() if (action.verb != "undo" or held[0].done)}
+        mark_at = self._place(shown, {m: held for m, held in movable.items() if near is None or m != near[0]})
         action.task, action.span = left.pop(shown[mark_at].text)
         self._use(mark_at)
+        if near is not None:
+            action.anchor, action.after = left.pop(near[0])[0], near[1]
+            self._use(self.where[near[0]])
+        elif action.verb in ("top", "bottom"):
+            action.place = numbered(shown, set(places))
         if action.verb == "rename":
             self.reader.feed(self.reader.tokens(RENAME_TO))
             # The new name is written after the old one, and is not itself an item of the list.
             action.new, ender = self.span(shown[mark_at + 1 :], places, mark_at + 1)
+            if not action.new:  # said before the old one: "it's oat milk, not #1"
+                action.new, ender = self.span(shown[:mark_at], places, 0)
+            if (place := numbered(words(action.new), set())) is not None and len(words(action.new)) <= 2:
+                action.verb, action.new, action.place = "top", "", place  # "make #1 #2": a place, not a name
             return [action], ender
         # "remove #1 and #2": the list the request joins is split here, in code, one action per task.
         more = []
@@ -206,6 +224,31 @@ class Decoder:
                 self._use(self.where[other])
                 more.append(Action(action.verb, span=words_of, task=task, confidence=action.confidence))
         return [action, *more], self._line_end()
+
+    def _shape_add(
+        self, action: Action, shown: list[Word], places: dict[str, tuple[TaskPublic, str]], taken: list[int]
+    ) -> list[int]:
+        """What code reads around an added span (words `taken`): whether it is a quote (a name as written), a
+        quantity just before it ("2 lbs of" #chicken thighs), and where it goes: beside a task named after it
+        ("add X before #1": #1 stays) or at a number ("as item #3"). Returns the span's words."""
+        if not taken:
+            return taken
+        action.quoted = taken[0] in self.quotes
+        start = taken[0] if action.quoted else quantity_before(shown, taken[0], set(range(taken[0])) - self.used)
+        if start < taken[0]:
+            action.span = (
+                unmask([f" {u.text}" if n == 0 else u.as_next() for n, u in enumerate(shown[start : taken[0]])], places)
+                + " "
+                + action.span
+            )
+            self.used.update(range(start, taken[0]))
+        after_span = shown[taken[-1] + 1 :]
+        if not action.first and (near := beside(after_span, set(self.left))) is not None:
+            action.anchor, action.after = self.left.pop(near[0])[0], near[1]
+            self._use(self.where[near[0]])
+        elif not action.first:
+            action.place = numbered(after_span, set(places))
+        return [*range(start, taken[0]), *taken]
 
     def _also_added(self, shown: list[Word], span: list[int], first: bool) -> list[Action]:
         """Tasks of the list named in the same list as an item asked to be added ("add #1 and eggs"): added too
@@ -228,46 +271,20 @@ class Decoder:
         if not span:
             return [], []
         free = set(range(len(shown))) - self.used
-        found = siblings(shown, span[0], span[-1], free, self.tops)
+        quote = span[0] in self.quotes  # a name in quotes: the quotes listed after it ("add 'a' and 'b'")
+        if quote:
+            found: tuple[list[tuple[int, int]], list[tuple[int, int]]] = (
+                [],
+                quoted_after(shown, self.quotes, free, span[0]),
+            )
+        else:
+            found = siblings(shown, span[0], span[-1], free, self.tops)
         out: tuple[list[Action], list[Action]] = ([], [])
         for side, ranges in zip(out, found, strict=True):
             for start, end in ranges:
                 self.used.update(range(start, end))
                 pieces = [f" {shown[start].text}", *(u.as_next() for u in shown[start + 1 : end])]
-                side.append(Action("add", span=unmask(pieces, places), first=first))
-        return out
-
-    def _second_opinion(self, verbs: list[str], share: np.ndarray) -> np.ndarray:
-        """The first verb again, from the request read as "what it means": the two readings' probabilities
-        multiplied (the prompts err differently: the action lines miss renames the plain words see)."""
-        assert self.second is not None
-        self.second.start(f"{meaning_prefix()}{self.shown}\nMeaning:")
-        cues = [self.second.tokens(MEANING_CUES[v])[0] for v in verbs]
-        # Verbs said with the same first word ("mark" done / not done, "move" up / down) split its probability:
-        # the plain words do not tell them apart, the action lines do.
-        other = self.second.share([[cue] for cue in cues]) / np.array([cues.count(cue) for cue in cues])
-        joint = share * other
-        return np.asarray(joint / joint.sum())
-
-    def _direction(self, verbs: list[str], share: np.ndarray, left: dict[str, tuple[TaskPublic, str]]) -> np.ndarray:
-        """Top or bottom, from the request read as "move #1 to the …": the action lines only say that it is a
-        move (they lean to "top", whose examples come first, even for "move #1 to the end"), while the plain words
-        tell "last", "the end" and "down" from "first" and "up". Where the plain words cannot tell, the two
-        readings' probabilities multiplied. The two verbs' sum is kept."""
-        assert self.second is not None
-        top, bottom = verbs.index("top"), verbs.index("bottom")
-        self.second.start(f"{meaning_prefix()}{self.shown}\nMeaning: move")
-        marks = list(left)
-        self.second.choose([self.second.tokens(f" {m}") for m in marks])
-        self.second.feed(self.second.tokens(" to the"))
-        ends = [*TOP_SAID, *BOTTOM_SAID]
-        each = self.second.share([self.second.tokens(e) for e in ends])
-        said = np.array([each[: len(TOP_SAID)].sum(), each[len(TOP_SAID) :].sum()])
-        if abs(said[0] - said[1]) < EVEN:
-            said = said * np.array([share[top], share[bottom]])
-        out = share.copy()
-        if said.sum() > 0:
-            out[top], out[bottom] = (share[top] + share[bottom]) * said / said.sum()
+                side.append(Action("add", span=unmask(pieces, places), first=first, quoted=quote))
         return out
 
     def _place(self, shown: list[Word], left: dict[str, tuple[TaskPublic, str]]) -> int:

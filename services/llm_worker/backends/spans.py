@@ -181,6 +181,33 @@ def _joins_list(shown: list[Word], at: int, step: int) -> int:
     return n
 
 
+def quoted_after(shown: list[Word], quotes: dict[int, int], free: set[int], start: int) -> list[tuple[int, int]]:
+    """The quotes that follow the one whose first word is `start`, joined to it by list words only ("add 'a' and
+    'b'"), each as the range of its words (`quotes`: first word → closing mark; only words `free`)."""
+    out, end = [], quotes[start]
+    for begin, closing in sorted(quotes.items()):
+        if begin <= start:
+            continue
+        between = shown[end + 1 : begin - 1]
+        if any(u.text.casefold() not in LIST_JOINS | {"also"} for u in between) or not free.issuperset(
+            range(begin, closing)
+        ):
+            break
+        out.append((begin, closing))
+        end = closing
+    return out
+
+
+def _trails_off(shown: list[Word], at: int) -> bool:
+    """Whether an item may end before word `at`: what follows ends the clause, joins another item, or only
+    thanks, points or places ("… please", "…, and", "… to my list"), not more of the same phrase ("… it to Bob")."""
+    rest = shown[at:]
+    end = next((n for n, u in enumerate(rest) if u.text in CLAUSE_ENDS or u.text.casefold() in LIST_JOINS), len(rest))
+    if end == 0 or plain(rest[0].text) in HEADS | TOWARDS | CONNECTIVES:
+        return True
+    return all(plain(u.text) in TRAILING | STOP or not any(ch.isalnum() for ch in u.text) for u in rest[:end])
+
+
 def siblings(
     shown: list[Word], first: int, last: int, free: set[int], tops: list[tuple[int, int]]
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -209,6 +236,7 @@ def siblings(
         return (
             0 < end - start <= MAX_ITEM_WORDS
             and found[0] not in STOP | POINTING | PERSONS
+            and found[-1] not in STOP
             and not STATING.intersection(found)
             and any(ch.isalnum() for ch in shown[start].text)
         )
@@ -219,8 +247,8 @@ def siblings(
         start = end = at + joins
         while end < len(shown) and end - start <= MAX_ITEM_WORDS and not stops(end):
             end += 1
-        if not item(start, end):
-            break
+        if not item(start, end) or (end < len(shown) and not _trails_off(shown, end)):
+            break  # stopped short of its clause's end: "write the summary and send it to everyone" is one item
         after.append((start, end))
         at = end
     before: list[tuple[int, int]] = []
@@ -239,3 +267,62 @@ def siblings(
         before.insert(0, (start, end))
         at = head
     return before, after
+
+
+BEFORE = frozenset("above before ahead".split())
+AFTER = frozenset("after below under behind beneath underneath following".split())
+_ON_THE_WAY = frozenset("of the my right just directly".split())
+ORDINALS = dict(zip("second third fourth fifth sixth seventh eighth ninth tenth".split(), range(1, 10), strict=True))
+_NUMBERED = frozenset("position spot number place slot no".split())
+
+
+def beside(shown: list[Word], marks: set[str]) -> tuple[str, bool] | None:
+    """Where a move puts its task beside another one the request names: that task's placeholder, and whether it
+    goes after it ("above #2", "in front of #2", "right after the #3", "below #1")."""
+    for i, unit in enumerate(shown):
+        word = unit.text.casefold()
+        front = word == "front" and i > 0 and shown[i - 1].text.casefold() == "in"
+        if word not in BEFORE | AFTER and not front:
+            continue
+        for j in range(i + 1, min(i + 4, len(shown))):
+            if shown[j].text in marks:
+                return shown[j].text, word in AFTER
+            if shown[j].text.casefold() not in _ON_THE_WAY:
+                break
+    return None
+
+
+def numbered(shown: list[Word], marks: set[str]) -> int | None:
+    """The place (0 is the top) a request gives by number: "#2", "2nd", "third", "position 4", "spot no. 3";
+    none for a placeholder (#1 stands for a task)."""
+    for i, unit in enumerate(shown):
+        word = unit.text.casefold()
+        if word in ORDINALS:
+            return ORDINALS[word]
+        if (found := re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)) or (
+            (found := re.fullmatch(r"#(\d+)", word)) and unit.text not in marks
+        ):
+            return max(int(found.group(1)) - 1, 0)
+        following = [u.text for u in shown[i + 1 : i + 3] if u.text != "."]
+        if word in _NUMBERED and following and following[0].isdigit():
+            return max(int(following[0]) - 1, 0)
+    return None
+
+
+COUNTS = frozenset("one two three four five six seven eight nine ten eleven twelve dozen couple few half".split())
+_AMOUNT = re.compile(r"\d+(?:[.,/]\d+)?[a-z]*", re.IGNORECASE)
+
+
+def quantity_before(shown: list[Word], first: int, free: set[int]) -> int:
+    """Where an added item begins when a quantity stands just before the words the model copied ("add 2 lbs of
+    chicken thighs" copied as "chicken thighs"): up to three words back to the word that asks for the item, a
+    number or count among them ("two bags of", "a dozen"); else `first`."""
+    start = first
+    while start > 0 and first - start < 3 and start - 1 in free:
+        word = shown[start - 1]
+        if plain(word.text) in HEADS or not any(ch.isalnum() for ch in word.text) or PLACEHOLDER.fullmatch(word.text):
+            break
+        start -= 1
+    asked = start > 0 and plain(shown[start - 1].text) in HEADS
+    counted = any(_AMOUNT.fullmatch(u.text) or plain(u.text) in COUNTS for u in shown[start:first])
+    return start if asked and counted else first
