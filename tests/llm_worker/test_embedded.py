@@ -156,6 +156,7 @@ UNDONE = [
     ("untick call the plumber", [TaskSetDone(id=3, done=False)]),
     ("uncheck the plumber", [TaskSetDone(id=3, done=False)]),
     ("I ticked the plumber by mistake", [TaskSetDone(id=3, done=False)]),
+    ("can you reopen the plumber task? he never came", [TaskSetDone(id=3, done=False)]),
 ]
 
 

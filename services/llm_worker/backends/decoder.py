@@ -112,8 +112,9 @@ class Decoder:
             # A later line adds words the earlier lines have not used ("walk the dog ✔" is one action).
             if n > 0 and not any(can_start(u) and self._unused(shown, i) for i, u in enumerate(shown)):
                 verbs.remove("add")
-            # Nor does a later line finish a task that is done already ("move #1 to the top and delete #2").
-            if n > 0 and left and all(task.done for task, _ in left.values()):
+            # Nor does a later line finish a task that is done already ("move #1 to the top and delete #2"), nor
+            # a first one whose words say to take a tick back ("reopen the #1 task", "#1 isn't done").
+            if (n > 0 or "undo" in self.said) and left and all(task.done for task, _ in left.values()):
                 verbs.remove("finish")
             # Only a ticked task can be unticked: "undo" is a choice only where the request names one.
             if "undo" in verbs and not any(task.done for task, _ in left.values()):
