@@ -336,8 +336,8 @@ class Planner:
                 position = None
                 if action.first:
                     position, self.firsts = self.firsts, self.firsts + 1
-                elif action.anchor is not None and action.anchor in self.tasks:
-                    position = self.tasks.index(action.anchor) + action.after
+                elif (at := self._index(action.anchor, self.tasks)) is not None:
+                    position = at + action.after
                 elif action.place is not None:
                     position = min(action.place, self.length)
                 self.length += 1
@@ -384,13 +384,17 @@ class Planner:
         self.tasks[self.tasks.index(task)] = task.model_copy(update={"done": True})
         return CommandOut(TaskToggle(id=task.id))
 
+    @staticmethod
+    def _index(task: TaskPublic | None, among: list[TaskPublic]) -> int | None:
+        """Where `task` stands among `among`, by id (a task ticked by this request is a changed copy), if there."""
+        return next((n for n, t in enumerate(among) if task is not None and t.id == task.id), None)
+
     def _move(self, action: Action, task: TaskPublic) -> CommandOut:
         """A move to the top or the bottom, beside another task (`action.anchor`), or to a numbered place; the
         list as planned follows, so that a later move of the same request lands among the tasks as they will be."""
         others = [t for t in self.tasks if t.id != task.id]
-        anchor = action.anchor
-        if anchor is not None and any(t.id == anchor.id for t in others):
-            position = next(n for n, t in enumerate(others) if t.id == anchor.id) + action.after
+        if (at := self._index(action.anchor, others)) is not None:
+            position = at + action.after
         elif action.place is not None:
             position = min(action.place, len(others))
         else:

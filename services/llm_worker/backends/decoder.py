@@ -40,6 +40,7 @@ from services.llm_worker.backends.spans import (
     DETERMINERS,
     MAX_SPAN_WORDS,
     beside,
+    copied,
     dangling,
     joined,
     names_the_list,
@@ -177,24 +178,20 @@ class Decoder:
                 any(names_all(action.span, t.name) for t, _ in places.values())
                 or any(shown[i].text in places for i in taken)
             )
-            if action.span and (named or names_the_list(action.span)):
+            slip = bool(action.span) and (named or names_the_list(action.span))
+            # Words to the assistant are no item: the request is not about the list (on a later line, the answer
+            # ends before them).
+            aside = bool(action.span) and not asked and speaks_to_you(action.span)
+            if slip or aside:
                 self.reader.rewind(mark)
                 left.clear()
                 left.update(untouched)
                 self.used = used
-                return None
-            if action.span and not asked and speaks_to_you(action.span):
-                # Words to the assistant are no item: the request is not about the list (on a later line, the
-                # answer ends before them).
-                self.reader.rewind(mark)
-                left.clear()
-                left.update(untouched)
-                self.used = used
-                return [Action("none", confidence=action.confidence)], LAST_LINE
+                return None if slip else ([Action("none", confidence=action.confidence)], LAST_LINE)
             # "add X to the top": code reads where it goes (the model's span ends before those words).
             action.first = placed_first(shown, max(self.used - used, default=len(shown)), self.tops)
             taken = self._shape_add(action, shown, places, taken)
-            before, after = self._siblings(shown, places, taken, action.first)
+            before, after = self._siblings(shown, places, taken, action)
             return [*before, action, *after, *self._also_added(shown, taken, action.first)], ender
         # A move may say exactly where, which code reads: beside another task the request names ("above #2":
         # #2 stays where it is), or at a number ("#2", "third").
@@ -214,7 +211,8 @@ class Decoder:
             action.new, ender = self.span(shown[mark_at + 1 :], places, mark_at + 1)
             if not action.new:  # said before the old one: "it's oat milk, not #1"
                 action.new, ender = self.span(shown[:mark_at], places, 0)
-            if (place := numbered(words(action.new), set())) is not None and len(words(action.new)) <= 2:
+            new_words = words(action.new)
+            if len(new_words) <= 2 and (place := numbered(new_words, set())) is not None:
                 action.verb, action.new, action.place = "top", "", place  # "make #1 #2": a place, not a name
             return [action], ender
         # "remove #1 and #2": the list the request joins is split here, in code, one action per task.
@@ -237,11 +235,7 @@ class Decoder:
         action.quoted = taken[0] in self.quotes
         start = taken[0] if action.quoted else quantity_before(shown, taken[0], set(range(taken[0])) - self.used)
         if start < taken[0]:
-            action.span = (
-                unmask([f" {u.text}" if n == 0 else u.as_next() for n, u in enumerate(shown[start : taken[0]])], places)
-                + " "
-                + action.span
-            )
+            action.span = f"{unmask(copied(shown, start, taken[0]), places)} {action.span}"
             self.used.update(range(start, taken[0]))
         after_span = shown[taken[-1] + 1 :]
         if not action.first and (near := beside(after_span, set(self.left))) is not None:
@@ -265,14 +259,14 @@ class Decoder:
         return more
 
     def _siblings(
-        self, shown: list[Word], places: dict[str, tuple[TaskPublic, str]], span: list[int], first: bool
+        self, shown: list[Word], places: dict[str, tuple[TaskPublic, str]], span: list[int], added: Action
     ) -> tuple[list[Action], list[Action]]:
-        """Items of the same list as the span the model added, before and after it, that it left out (code
+        """Items of the same list as the span the model `added`, before and after it, that it left out (code
         reads a list's shape exactly; the model often copies one item of "oranges and grapes")."""
         if not span:
             return [], []
         free = set(range(len(shown))) - self.used
-        quote = span[0] in self.quotes  # a name in quotes: the quotes listed after it ("add 'a' and 'b'")
+        first, quote = added.first, added.quoted  # a name in quotes: the quotes listed after it ("'a' and 'b'")
         if quote:
             found: tuple[list[tuple[int, int]], list[tuple[int, int]]] = (
                 [],
@@ -284,8 +278,7 @@ class Decoder:
         for side, ranges in zip(out, found, strict=True):
             for start, end in ranges:
                 self.used.update(range(start, end))
-                pieces = [f" {shown[start].text}", *(u.as_next() for u in shown[start + 1 : end])]
-                side.append(Action("add", span=unmask(pieces, places), first=first, quoted=quote))
+                side.append(Action("add", span=unmask(copied(shown, start, end), places), first=first, quoted=quote))
         return out
 
     def _place(self, shown: list[Word], left: dict[str, tuple[TaskPublic, str]]) -> int:

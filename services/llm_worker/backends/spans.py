@@ -61,6 +61,11 @@ def joined(shown: list[Word], at: int) -> list[str]:
     return walk(-1)[::-1] + walk(1)
 
 
+def copied(units: list[Word], start: int, end: int) -> list[str]:
+    """Words `start` to `end` of the request as pieces of a span (the first with its space), for `unmask`."""
+    return [f" {units[start].text}", *(u.as_next() for u in units[start + 1 : end])]
+
+
 def unmask(pieces: list[str], places: dict[str, tuple[TaskPublic, str]]) -> str:
     """The copied words as the person wrote them: each placeholder back to the words it stands for."""
     return "".join(f" {places[p.strip()][1]}" if p.strip() in places else p for p in pieces).strip()
