@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import find_mentions, masked, words
-from services.llm_worker.backends.cues import CUE_WEIGHS, renames, said, weighed
+from services.llm_worker.backends.actions import words
+from services.llm_worker.backends.cues import CUE_WEIGHS, renames, said, unfinished, weighed
+from services.llm_worker.backends.mentions import find_mentions, masked
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,10 @@ from services.llm_worker.backends.cues import CUE_WEIGHS, renames, said, weighed
         ("delte #1", {"remove"}),
         ("clean the kitchen", set()),
         ("charge the phone", set()),
+        ("bin the #1 task", {"remove"}),
+        ("cancel #1", {"remove"}),
+        ("just tick #1", {"finish"}),
+        ("I ticked #1 by mistake", set()),  # it tells of a tick; it does not ask for one
     ],
 )
 def test_the_operations_a_request_names(text: str, verbs: set[str]) -> None:
@@ -84,12 +89,48 @@ def test_a_named_verb_is_weighed_up_and_the_rest_keep_their_order() -> None:
 
 
 def test_a_rename_said_in_so_many_words() -> None:
-    for text in (
-        "Could you change '#1' to 'dentist Tuesday 10am'?",
-        "rename the #1 task to call mom",
-        "update #1 -> rent",
+    for text, begins in (
+        ("Could you change '#1' to 'dentist Tuesday 10am'?", "'"),
+        ("rename the #1 task to call mom", "call"),
+        ("update #1 -> rent", "rent"),
+        ("#1 is actually finish the draft report", "finish"),
+        ("#1 should say buy oat milk", "buy"),
+        ("could you change the #1 one to say video call grandma", "video"),
     ):
-        assert renames(words(text), {"#1"})
+        units = words(text)
+        found = renames(units, {"#1"})
+        assert list(found) == ["#1"] and units[found["#1"]].text == begins, text
     # No new name, no task named, or "not": no such rename.
     for text in ("change #1", "change the oil to synthetic", "don't change #1 to x", "add #1 to the list"):
         assert not renames(words(text), {"#1"})
+
+
+def cues_of(text: str, names: list[str]) -> set[str]:
+    tasks = [TaskPublic(id=n + 1, name=name, done=False, position=n, version=1) for n, name in enumerate(names)]
+    units = words(text)
+    return said(*masked(units, find_mentions(units, tasks)))
+
+
+def test_a_move_and_a_new_name_said_in_other_words() -> None:
+    trip = ["book hotel", "buy JR pass"]
+    assert cues_of("move the JR pass to the very top of the list", trip) == {"top", "bottom"}
+    assert cues_of("the JR pass should come first", trip) == {"top"}
+    assert cues_of("add socks to the very top", trip) == {"add"}  # no task named: where an add goes, no move
+    assert cues_of("don't move the JR pass", trip) == set()
+    work = ["finish the report"]
+    assert cues_of("finish the report is actually finish the draft report", work) == {"rename"}
+    assert cues_of("finish the report should say write the report", work) == {"rename"}
+    assert cues_of("finish the report is actually done", work) == set()
+    assert cues_of("finish the report is actually in my bag", work) == set()
+
+
+def test_a_task_said_not_to_be_done_is_told_apart() -> None:
+    def undone(text: str) -> set[str]:
+        return unfinished(words(text), {"#1", "#2", "#3"})
+
+    assert undone("#1 is done and #2 too, but I still haven't done #3 obviously") == {"#3"}
+    assert undone("#2 isn't finished yet, #1 is") == {"#2"}
+    assert undone("I didn't buy #1 but #2 is done") == {"#1"}
+    assert undone("#1 has to be ordered before we leave, #2 is done") == {"#1"}  # still to do
+    assert undone("I still need to #2") == {"#2"}
+    assert undone("#1 is done, not sure about the rest") == set()  # the negation is of another clause

@@ -233,3 +233,38 @@ SHAPED = [
 @pytest.mark.parametrize(("text", "expected"), SHAPED, ids=[c[0] for c in SHAPED])
 async def test_a_list_s_shape_is_read_exactly(embedded: EmbeddedBackend, text: str, expected: list[object]) -> None:
     assert commands(await ask(embedded, text, TASKS)) == expected
+
+
+ERRANDS = [
+    TaskPublic(
+        id=1,
+        name="buy 2 lbs of chicken thighs, rice and a bag of spinach for dinner",
+        done=False,
+        position=0,
+        version=1,
+    ),
+    TaskPublic(id=2, name="finish the report", done=False, position=1, version=1),
+    TaskPublic(id=3, name="buy tape", done=False, position=2, version=1),
+    TaskPublic(id=4, name="apples", done=False, position=3, version=1),
+    TaskPublic(id=5, name="pears", done=False, position=4, version=1),
+]
+# What the request says of the tasks it names, read in code: one it says is not done, a reference framed as an item,
+# a new name said in so many words, a thing the person has already.
+STATED = [
+    ("the apples and pears are in the cart, add plums", [TaskToggle(id=4), TaskToggle(id=5), TaskCreate(name="plums")]),
+    ("the apples are done but I haven't bought the pears yet", [TaskToggle(id=4)]),
+    ("remove the chicken thighs item", [TaskDelete(id=1)]),
+    (
+        "rename the report task to finish the report and email it to Dana",
+        [TaskRename(id=2, new_name="finish the report and email it to Dana")],
+    ),
+    ("the report should say finish the slides", [TaskRename(id=2, new_name="finish the slides")]),
+    ("we already have tape at home, so take it off", [TaskDelete(id=3)]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), STATED, ids=[c[0] for c in STATED])
+async def test_what_a_request_says_of_the_tasks_it_names(
+    embedded: EmbeddedBackend, text: str, expected: list[object]
+) -> None:
+    assert commands(await ask(embedded, text, ERRANDS)) == expected

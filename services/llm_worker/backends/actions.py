@@ -21,17 +21,9 @@ from proto.commands import (
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
 from services.llm_worker.backends.matching import (
-    MENTION_AT_LEAST,
-    PART_AT_LEAST,
-    SAYING,
-    STOP,
-    Names,
-    alike,
-    content_words,
     match_task,
     names_all,
     plain,
-    stem,
 )
 
 VERBS = ("add", "finish", "undo", "remove", "rename", "top", "bottom", "clear", "none")
@@ -169,120 +161,6 @@ def two_items(item: str) -> list[str]:
     if not alike_shape or {plain(w) for w in second} & (POINTING | PERSONS | STATING):
         return [item]
     return [c for c in (clean(p) for p in parts) if c]
-
-
-# ---- the tasks a request names ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mention:
-    """Where the request names a task of the list: words `start` to `end` (exclusive); `marks` is the part
-    the placeholder stands for (a changed form at an edge, "vacuumed" for "vacuum", stays in view)."""
-
-    start: int
-    end: int
-    task: TaskPublic
-    score: float
-    marks: tuple[int, int]
-
-
-def _content(unit: Word) -> bool:
-    """Whether a mention may begin or end at this word: a word with a letter or digit, not "the" or "to"."""
-    return any(ch.isalnum() for ch in unit.text) and plain(unit.text) not in STOP
-
-
-def _marks(units: list[Word], start: int, end: int, name: str) -> tuple[int, int]:
-    """The words of a mention that are the task's own words (or misspelt), not another form of them."""
-    theirs = content_words(name)
-    same = [
-        i
-        for i in range(start, end)
-        if any(alike(w, t, strict=True) > 0 for w in content_words(units[i].text) for t in theirs)
-        and _content(units[i])
-    ]
-    return (same[0], same[-1] + 1) if same else (start, end)
-
-
-WHERE = frozenset(
-    "above below before after under behind beneath underneath ahead first last next top bottom second third fourth "
-    "fifth sixth seventh eighth ninth tenth".split()
-)
-"""Words that say where a task goes, not what it is ("milk below #2" names milk)."""
-
-
-def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: bool) -> bool:
-    """Whether word `at`, beside a task's name or a part of it (the first word past articles, with
-    `past_articles`), is another word of the thing the name only describes: "dog food", "oat milk", "paint the
-    house" are not "walk the dog", "almond milk", "paint the fence"."""
-    while past_articles and at < len(units) and plain(units[at].text) in DETERMINERS:
-        at += 1
-    if not 0 <= at < len(units) or not units[at].text.isalpha():
-        return False
-    word = plain(units[at].text)
-    if word in STOP | WHERE or stem(word) in SAYING:
-        return False
-    # A word that ends as a verb does says what is done to it ("texted Zoë", "scrubbed bathroom", "fence painted").
-    if word.endswith(("ed", "ing")) and stem(word) != word:
-        return False
-    return not any(alike(word, t) > 0 for t in task_words)
-
-
-DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
-
-
-def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
-    """The places the request names tasks of the list, none overlapping and each task once (its best place: in
-    "rename milk to skim milk" the second "milk" is the new name's): a window of words alike the task's name
-    (stems, typos, accents and word order forgiven), or alike a telling part of it ("the vacuuming")."""
-    names = Names(tasks)
-    found = []
-    for task in tasks:
-        size = len(content_words(task.name))
-        for i, first in enumerate(units):
-            if not _content(first):
-                continue
-            for j in range(i + 1, min(len(units), i + 2 * size + 2) + 1):
-                if not _content(units[j - 1]):
-                    continue
-                span = "".join(u.as_next() for u in units[i:j])
-                if plain(span).strip() == plain(task.name).strip():
-                    score, part = 1.0, False
-                else:
-                    score, part = names.score(content_words(span), task)
-                if score < (PART_AT_LEAST if part else MENTION_AT_LEAST):
-                    continue
-                marks = _marks(units, i, j, task.name)
-                # A part of a name names nothing beside another word of the thing it describes; nor does a
-                # name of one word, directly before one ("milk chocolate" is not "milk").
-                if (part or size == 1) and _modifies(units, marks[1], names.words[task.id], part):
-                    continue
-                if part and _modifies(units, marks[0] - 1, names.words[task.id], False):
-                    continue
-                found.append(Mention(i, j, task, score, marks))
-    chosen: list[Mention] = []
-    for mention in sorted(found, key=lambda m: (-m.score, m.start, m.end)):
-        apart = all(mention.end <= c.start or mention.start >= c.end for c in chosen)
-        if apart and all(c.task.id != mention.task.id for c in chosen):
-            chosen.append(mention)
-    return sorted(chosen, key=lambda m: m.start)
-
-
-def masked(units: list[Word], mentions: list[Mention]) -> tuple[list[Word], dict[str, tuple[TaskPublic, str]]]:
-    """The request with each named task as a placeholder (#1, #2 … one per task), and what each stands for:
-    the model then reads the action's own words, and knows which words are already on the list."""
-    out: list[Word] = []
-    places: dict[str, tuple[TaskPublic, str]] = {}
-    numbers: dict[int, str] = {}
-    at = 0
-    for mention in mentions:
-        first, last = mention.marks
-        out += units[at:first]
-        mark = numbers.setdefault(mention.task.id, f"#{len(numbers) + 1}")
-        original = "".join(u.as_next() for u in units[first:last]).strip()
-        places.setdefault(mark, (mention.task, original))
-        out.append(Word(mark, units[first].spaced))
-        at = last
-    return out + units[at:], places
 
 
 # ---- actions into commands ----------------------------------------------------------------------------

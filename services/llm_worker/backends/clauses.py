@@ -82,8 +82,9 @@ def _left_over(word: str) -> bool:
 
 def _used_to_end(decoder: Decoder, done: list[Action]) -> bool:
     """Whether the answer so far used the clause's words up to its end (bar words that may be left over); a
-    clear uses the whole clause ("clear the done ones")."""
-    if all(action.verb == "clear" for action in done):
+    clear uses the whole clause ("clear the done ones"), and words left after what a tick acted on say how it was
+    done ("#1 and #2 are in the basket, add pita bread")."""
+    if all(action.verb == "clear" for action in done) or all(action.verb == "finish" for action in done):
         return True
     shown = decoder.units
     last = max(decoder.used, default=-1)

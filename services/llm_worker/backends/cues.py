@@ -15,18 +15,23 @@ import numpy as np
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, content_words, misspelt, plain, stem
-from services.llm_worker.backends.spans import beside, numbered
+from services.llm_worker.backends.mentions import WHERE
+from services.llm_worker.backends.spans import beside, numbered, top_phrases
 
 SAID = {
     "add": "add",
-    "remove": "remove delete erase ditch scrap rid rm",
+    "remove": "remove delete erase ditch scrap rid rm bin toss trash nix axe cancel",
     "rename": "rename change correct retitle reword typo spelling update edit relabel replace",
     "undo": "untick uncheck unmark undo undone reopen",
     "clear": "clear",
 }
 WORDS = {verb: frozenset(stem(w) for w in said.split()) for verb, said in SAID.items()}
 WHOLE = {verb: said.split() for verb, said in SAID.items()}
-NOT = frozenset("not isn't aren't wasn't isnt arent wasnt don't dont never longer".split())
+FINISHING = frozenset("tick cross".split())
+"""Words that ask for a tick as they stand (not as "ticked", which tells of one)."""
+NOT = frozenset(
+    "not isn't aren't wasn't isnt arent wasnt don't dont never longer haven't hasn't didn't havent hasnt didnt".split()
+)
 NEED = frozenset(stem(w) for w in "need needs needed".split())
 DONE = frozenset(stem(w) for w in "done complete completed finished ticked checked".split())
 
@@ -52,13 +57,15 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
                 verbs.add("finish")
     found = [stem(w) for w in raw]
     for i, word in enumerate(found):
-        negated = any(w in NOT for w in found[max(0, i - 2) : i])  # "do not add anything" names no add
+        negated = _negated(found, i)  # "do not add anything" names no add
         if word in DONE and negated:
             verbs.add("undo")
         elif not negated:
             verbs |= {verb for verb, words in WORDS.items() if word in words}
             # A slip of a letter too ("remvoe", "delte"), but not one changed: "clean" is a word, not "clear".
             verbs |= {verb for verb, whole in WHOLE.items() if any(_slip(raw[i], w) for w in whole)}
+            if raw[i] in FINISHING:  # "just tick #1", not "I ticked #1 by mistake"
+                verbs.add("finish")
             # A ticked task needed ("we still need #1") is needed again: its tick is taken back.
             if word in NEED and places and any(task.done for task, _ in places.values()):
                 verbs.add("undo")
@@ -68,10 +75,24 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
     if named_at is not None:
         if numbered(shown[named_at + 1 :], marks) is not None or beside(shown, marks) is not None:
             verbs |= {"top", "bottom"}
+    if renames(shown, marks):  # "#1 is actually finish the draft report", "#1 should say …"
+        verbs.add("rename")
+    # "move" names a move (which end, the second reading says), as does "at the very top", "first" where a task
+    # of the list is named ("move it to the very top", "#1 should come first").
+    if marks and (MOVE in found and not _negated(found, found.index(MOVE)) or top_phrases(shown)):
+        verbs |= {"top", "bottom"} if MOVE in found else {"top"}
     named = any(PLACEHOLDER.fullmatch(u.text) for u in shown)
     if "remove" in verbs and DONE.intersection(found) and not named:
         verbs.add("clear")
     return verbs
+
+
+MOVE = stem("move")
+_CALLED = [tuple(p.split()) for p in ("is actually", "should say", "should read", "should be called", "is called")]
+
+
+def _negated(found: list[str], i: int) -> bool:
+    return any(w in NOT for w in found[max(0, i - 2) : i])
 
 
 def _slip(word: str, cue: str) -> bool:
@@ -89,14 +110,18 @@ def weighed(options: list[str], share: np.ndarray, verbs: set[str]) -> np.ndarra
 
 RENAMING = frozenset(stem(w) for w in "rename change correct retitle reword update edit relabel replace".split())
 INTO = frozenset("to into as with -> → => =".split())
+_SAYS = frozenset("say read be".split())
 _BETWEEN = frozenset("the my that this your item task entry one".split()) | {"'", '"', "‘", "’", "“", "”"}
 
 
-def renames(shown: list[Word], marks: set[str]) -> bool:
-    """Whether the request says a rename in so many words: a word of renaming, a task it names, then the new name
-    ("change '#1' to 'dentist at 10'", "rename the #1 item into …"): the model, which leans to adding what it
-    sees in quotes, is not offered "add" for its first line."""
+def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
+    """Where the request says a rename in so many words, for each task it renames so: the word its new name begins
+    at. A word of renaming, the task, then the new name ("change '#1' to 'dentist at 10'", "rename the #1 item into
+    …"), or the task said to be called otherwise ("#1 is actually finish the draft report", "#1 should say …").
+    The model, which leans to adding what it sees in quotes and to ticking a task named, then renames on its first
+    line, and the new name is copied from where it begins to its clause's end."""
     raw = [plain(u.text) if any(ch.isalnum() for ch in u.text) else u.text for u in shown]
+    found: dict[str, int] = {}
     for i, word in enumerate(raw):
         if stem(word) not in RENAMING or any(w in NOT for w in raw[max(0, i - 2) : i]):
             continue
@@ -108,5 +133,41 @@ def renames(shown: list[Word], marks: set[str]) -> bool:
             while k < len(shown) and raw[k] in _BETWEEN:
                 k += 1
             if k < len(shown) - 1 and raw[k] in INTO:
-                return True
-    return False
+                k += 1 + (k + 2 < len(shown) and raw[k + 1] in _SAYS)  # "… to say video call grandma"
+                found.setdefault(shown[j].text, k)
+    for i, unit in enumerate(shown):
+        for phrase in _CALLED if unit.text in marks else ():
+            k = i + 1 + len(phrase)
+            if tuple(raw[i + 1 : k]) != phrase or k >= len(raw) or not raw[k].isalnum():
+                continue
+            state = stem(raw[k]) in DONE and (raw[k] == "done" or raw[k].endswith("ed"))  # not "finish the …"
+            if raw[k] not in STOP | WHERE and not state:
+                found.setdefault(unit.text, k)
+    return found
+
+
+NEGATION_REACH = 3
+OWED = frozenset("must should gotta".split())
+_OWING = frozenset("has have need needs got".split())
+"""Words that say a task is still to do ("#1 has to be ordered", "I still need to #2"): it is not done."""
+_APART = frozenset(",;.!?:-–—") | frozenset("and then also plus & + but".split())
+
+
+def unfinished(shown: list[Word], marks: set[str]) -> set[str]:
+    """The tasks the request says are not done: a word of negation or of what is still to do among the few words
+    before the task, or just after it, in its clause ("but I still haven't done #3", "#2 isn't finished yet", "#1
+    has to be ordered"). None of them is ticked."""
+    raw = [plain(u.text).replace("’", "'") for u in shown]
+    out = set()
+    for i, unit in enumerate(shown):
+        if unit.text not in marks:
+            continue
+        for step in (-1, 1):
+            j = i + step
+            for _ in range(NEGATION_REACH):
+                if not 0 <= j < len(raw) or raw[j] in _APART or shown[j].text in marks:
+                    break
+                if raw[j] in NOT | OWED or (raw[j] == "to" and j > 0 and raw[j - 1] in _OWING):
+                    out.add(unit.text)
+                j += step
+    return out

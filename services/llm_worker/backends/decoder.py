@@ -17,14 +17,13 @@ from services.llm_worker.backends.actions import (
     Action,
     Word,
     can_start,
-    find_mentions,
     is_symbol,
-    masked,
     request_text,
     words,
 )
-from services.llm_worker.backends.cues import renames, said, weighed
-from services.llm_worker.backends.matching import names_all
+from services.llm_worker.backends.cues import renames, said, unfinished, weighed
+from services.llm_worker.backends.matching import names_all, plain, stem
+from services.llm_worker.backends.mentions import Places, find_mentions, masked
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.reader import Reader
 from services.llm_worker.backends.second import direction, second_opinion
@@ -40,6 +39,7 @@ from services.llm_worker.backends.spans import (
     DETERMINERS,
     MAX_SPAN_WORDS,
     beside,
+    clause_end,
     copied,
     dangling,
     joined,
@@ -76,14 +76,16 @@ class Decoder:
         self.second = second
         self.prefix = few_shot_prefix()
         self.shown = ""
-        self.left: dict[str, tuple[TaskPublic, str]] = {}  # the named tasks no action has touched yet
+        self.left: Places = {}  # the named tasks no action has touched yet
         self.where: dict[str, int] = {}  # where each placeholder stands in the request
         self.used: set[int] = set()  # the words of the request the answer has used
         self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
         self.units: list[Word] = []  # the request as the model reads it (a named task as its placeholder)
         self.tops: list[tuple[int, int]] = []  # where it says that what it adds goes first ("at the top")
         self.said: set[str] = set()  # the verbs its words name (services.llm_worker.backends.cues)
-        self.renaming = False  # it says a rename in so many words (cues.renames)
+        self.renaming: dict[str, int] = {}  # tasks it renames in so many words, where each new name begins
+        self.undone: set[str] = set()  # the tasks it says are not done (cues.unfinished): never finished
+        self.asks_add: int | None = None  # where it says "add" while no line has added yet
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -102,11 +104,16 @@ class Decoder:
         self.tops = top_phrases(shown)
         self.said = said(shown, places)
         self.renaming = renames(shown, set(places))
+        self.undone = unfinished(shown, set(places))
+        asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
+        self.asks_add = next(asked, None)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
         left = self.left = dict(places)  # each task is acted on once
         self.where = {unit.text: i for i, unit in reversed(list(enumerate(shown))) if unit.text in places}
         for n in range(MAX_ACTIONS):
+            for mark in self.undone if n == 1 else ():  # a later line's slip ("I haven't bought #1, but #2 is done")
+                left.pop(mark, None)
             # Only a request that names a task of the list can finish, remove, rename or move one; only a
             # first line may say "none" or "clear" (a clear after "milk is done" would take the milk away).
             verbs = [v for v in VERBS if (left or v not in TARGETED) and (n == 0 or v not in SPANLESS)]
@@ -114,8 +121,10 @@ class Decoder:
             if n > 0 and not any(can_start(u) and self._unused(shown, i) for i, u in enumerate(shown)):
                 verbs.remove("add")
             # Nor does a later line finish a task that is done already ("move #1 to the top and delete #2"), nor
-            # a first one whose words say to take a tick back ("reopen the #1 task", "#1 isn't done").
-            if (n > 0 or "undo" in self.said) and left and all(task.done for task, _ in left.values()):
+            # a first one whose words say to take a tick back ("reopen the #1 task", "#1 isn't done"); nor is a task
+            # it says is not done finished ("but I still haven't done #3").
+            unfinishable = all(task.done or m in self.undone for m, (task, _) in left.items())
+            if left and unfinishable and (n > 0 or "undo" in self.said or self.undone.intersection(left)):
                 verbs.remove("finish")
             # Only a ticked task can be unticked: "undo" is a choice only where the request names one.
             if "undo" in verbs and not any(task.done for task, _ in left.values()):
@@ -134,11 +143,7 @@ class Decoder:
                 return
 
     def _line(
-        self,
-        verbs: list[str],
-        shown: list[Word],
-        places: dict[str, tuple[TaskPublic, str]],
-        left: dict[str, tuple[TaskPublic, str]],
+        self, verbs: list[str], shown: list[Word], places: Places, left: Places
     ) -> tuple[list[Action], str] | None:
         """One line of the answer: its actions (one, or one per task of a list the request joins) and how the
         line ended. None, rewound, when it would add an item already on the list (the whole of one: "add milk"
@@ -148,7 +153,7 @@ class Decoder:
         # to choose a verb it does not mean.
         options = verbs if "none" in verbs or len(self._enders()) == 1 else [*verbs, NEXT_LINE]
         if self.renaming and not self.used and "rename" in options:  # "change #1 to …": a rename first
-            options = [o for o in options if o != "add"]
+            options = ["rename"]
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
             share = second_opinion(self.second, self.shown, options, share)
@@ -168,6 +173,7 @@ class Decoder:
             return [action], (LAST_LINE if action.verb == "none" else self._line_end())
         self.reader.feed(self.reader.tokens(":"))
         if action.verb == "add":
+            asks_add, self.asks_add = self.asks_add, None  # this line adds what is asked
             action.span, ender = self.span(shown, places, 0, clause=True)
             # Asked in so many words first ("add milk"), an item on the list already is the planner's to answer
             # for; on a later line it is more likely the model's slip ("add bread and take #1 off").
@@ -186,7 +192,7 @@ class Decoder:
                 self.reader.rewind(mark)
                 left.clear()
                 left.update(untouched)
-                self.used = used
+                self.used, self.asks_add = used, asks_add
                 return None if slip else ([Action("none", confidence=action.confidence)], LAST_LINE)
             # "add X to the top": code reads where it goes (the model's span ends before those words).
             action.first = placed_first(shown, max(self.used - used, default=len(shown)), self.tops)
@@ -196,19 +202,25 @@ class Decoder:
         # A move may say exactly where, which code reads: beside another task the request names ("above #2":
         # #2 stays where it is), or at a number ("#2", "third").
         near = beside(shown, set(left)) if action.verb in ("top", "bottom") and len(left) > 1 else None
-        movable = {m: held for m, held in left.items() if (action.verb != "undo" or held[0].done)}
+        movable = {
+            m: held
+            for m, held in left.items()
+            if (action.verb != "undo" or held[0].done) and (action.verb != "finish" or m not in self.undone)
+        }
         mark_at = self._place(shown, {m: held for m, held in movable.items() if near is None or m != near[0]})
         action.task, action.span = left.pop(shown[mark_at].text)
-        self._use(mark_at)
+        self.used.add(mark_at)
         if near is not None:
             action.anchor, action.after = left.pop(near[0])[0], near[1]
-            self._use(self.where[near[0]])
+            self.used.add(self.where[near[0]])
         elif action.verb in ("top", "bottom"):
             action.place = numbered(shown, set(places))
         if action.verb == "rename":
             self.reader.feed(self.reader.tokens(RENAME_TO))
             # The new name is written after the old one, and is not itself an item of the list.
-            action.new, ender = self.span(shown[mark_at + 1 :], places, mark_at + 1)
+            begins = self.renaming.get(shown[mark_at].text)  # said in so many words: it begins there
+            at = mark_at + 1 if begins is None else begins
+            action.new, ender = self.span(shown[at:], places, at, at_first=begins is not None)
             if not action.new:  # said before the old one: "it's oat milk, not #1"
                 action.new, ender = self.span(shown[:mark_at], places, 0)
             new_words = words(action.new)
@@ -220,13 +232,11 @@ class Decoder:
         for other in joined(shown, mark_at):
             if other in left:
                 task, words_of = left.pop(other)
-                self._use(self.where[other])
+                self.used.add(self.where[other])
                 more.append(Action(action.verb, span=words_of, task=task, confidence=action.confidence))
         return [action, *more], self._line_end()
 
-    def _shape_add(
-        self, action: Action, shown: list[Word], places: dict[str, tuple[TaskPublic, str]], taken: list[int]
-    ) -> list[int]:
+    def _shape_add(self, action: Action, shown: list[Word], places: Places, taken: list[int]) -> list[int]:
         """What code reads around an added span (words `taken`): whether it is a quote (a name as written), a
         quantity just before it ("2 lbs of" #chicken thighs), and where it goes: beside a task named after it
         ("add X before #1": #1 stays) or at a number ("as item #3"). Returns the span's words."""
@@ -240,7 +250,7 @@ class Decoder:
         after_span = shown[taken[-1] + 1 :]
         if not action.first and (near := beside(after_span, set(self.left))) is not None:
             action.anchor, action.after = self.left.pop(near[0])[0], near[1]
-            self._use(self.where[near[0]])
+            self.used.add(self.where[near[0]])
         elif not action.first:
             action.place = numbered(after_span, set(places))
         return [*range(start, taken[0]), *taken]
@@ -254,12 +264,12 @@ class Decoder:
         for other in dict.fromkeys(joined(shown, span[0]) + joined(shown, span[-1])):
             if other in self.left:
                 _, words_of = self.left.pop(other)
-                self._use(self.where[other])
+                self.used.add(self.where[other])
                 more.append(Action("add", span=words_of, first=first))
         return more
 
     def _siblings(
-        self, shown: list[Word], places: dict[str, tuple[TaskPublic, str]], span: list[int], added: Action
+        self, shown: list[Word], places: Places, span: list[int], added: Action
     ) -> tuple[list[Action], list[Action]]:
         """Items of the same list as the span the model `added`, before and after it, that it left out (code
         reads a list's shape exactly; the model often copies one item of "oranges and grapes")."""
@@ -281,7 +291,7 @@ class Decoder:
                 side.append(Action("add", span=unmask(copied(shown, start, end), places), first=first, quoted=quote))
         return out
 
-    def _place(self, shown: list[Word], left: dict[str, tuple[TaskPublic, str]]) -> int:
+    def _place(self, shown: list[Word], left: Places) -> int:
         """The placeholder the model acts on, among those not yet acted on: where it stands in the request."""
         marks = list(left)
         index, _ = self.reader.choose([self.reader.tokens(f" {m}") for m in marks])
@@ -306,10 +316,6 @@ class Decoder:
         between = range(max(earlier) + 1, at)
         return any(j - offset >= 0 and units[j - offset].text.casefold() in CLAUSE_ENDS | CONNECTIVES for j in between)
 
-    def _use(self, at: int) -> None:
-        """Word `at` of the request is part of the answer now."""
-        self.used.add(at)
-
     @property
     def reached(self) -> int:
         """The furthest word of the request the answer has used (-1: none yet)."""
@@ -317,9 +323,20 @@ class Decoder:
 
     def _enders(self) -> tuple[str, ...]:
         """How a line may end: while the request names a task no action has touched further on than the answer
-        has read ("milk done, eggs done"), the answer goes on to another line."""
-        ahead = any(self.where[m] > self.reached for m in self.left)
+        has read, in a clause of its own ("milk done, eggs done"), the answer goes on to another line (not for one
+        it says is not done)."""
+        ahead = any(self._apart(self.where[m]) for m in self.left if m not in self.undone)
+        # Nor while it says "add" and no line has added what follows ("#1 and #2 are in, add pita bread").
+        if (at := self.asks_add) is not None and at < len(self.units) - 1:
+            units = self.units
+            ahead = ahead or any(can_start(units[i]) and self._unused(units, i) for i in range(at + 1, len(units)))
         return (NEXT_LINE,) if ahead else (NEXT_LINE, LAST_LINE)
+
+    def _apart(self, at: int) -> bool:
+        """Whether word `at` lies past the words the answer used, in a clause of its own ("…, and #2": not "add a
+        leash for the #1", where the task only says what the item is for)."""
+        between = self.units[self.reached + 1 : at]
+        return at > self.reached and any(u.text.casefold() in CLAUSE_ENDS | CONNECTIVES for u in between)
 
     def _line_end(self) -> str:
         enders = self._enders()
@@ -327,12 +344,13 @@ class Decoder:
         return enders[index]
 
     def span(
-        self, units: list[Word], places: dict[str, tuple[TaskPublic, str]], offset: int, clause: bool = False
+        self, units: list[Word], places: Places, offset: int, clause: bool = False, at_first: bool = False
     ) -> tuple[str, str]:
-        """Copy a span of the request: the model picks its first word, then each time either the word that
-        follows or the end of the line (`_enders`); `units` start at word `offset` of the request, and the span
-        at a word no earlier line used ("walk the dog ✔" is one action, not also "add: walk the dog ✔"). Returns
-        the span (a placeholder in it as the words it hides) and the ender chosen."""
+        """Copy a span of the request: the model picks its first word (with `at_first`, the first word that may
+        begin one), then each time either the word that follows or the end of the line (`_enders`); `units` start
+        at word `offset` of the request, and the span at a word no earlier line used ("walk the dog ✔" is one
+        action, not also "add: walk the dog ✔"). Returns the span (a placeholder in it as the words it hides) and
+        the ender chosen."""
         # Words in quotes are a name as written: a span that begins at one is the whole quote.
         # (Keyed by the quote's first word that may begin a span; an emoji before it is part of the name.)
         quotes: dict[int, tuple[int, int]] = {}
@@ -350,15 +368,20 @@ class Decoder:
                 continue
             if can_start(unit) and self._unused(units, i, offset, clause) and (i in quotes or not quotes):
                 starts.setdefault(f" {unit.text}", []).append(i)
+                if at_first:  # where it begins is known ("rename #1 to …")
+                    break
         if not starts:
             return "", self._enders()[-1]
         texts = list(starts)
         index, _ = self.reader.choose([self.reader.tokens(t) for t in texts])
         at, taken = starts[texts[index]], [texts[index]]
         self.left.pop(texts[index].strip(), None)
-        self._use(offset + at[0])
-        if at[0] in quotes:
-            first, end = quotes[at[0]]
+        self.used.add(offset + at[0])
+        # A new name said in so many words runs to its clause's end ("rename the #1 task to finish the report and
+        # send it to the team"), as a quote is copied whole.
+        whole = quotes.get(at[0]) or ((at[0], clause_end(units, at[0])) if at_first else None)
+        if whole is not None:
+            first, end = whole
             taken = [f" {units[j].text}" if j == first else units[j].as_next() for j in range(first, at[0] + 1)]
             rest = units[at[0] + 1 : end]
             if rest:
@@ -366,7 +389,7 @@ class Decoder:
             for i, unit in enumerate(rest, at[0] + 1):
                 taken.append(unit.as_next())
                 self.left.pop(unit.text, None)
-                self._use(offset + i)
+                self.used.add(offset + i)
             enders = self._enders()
             index, _ = self.reader.choose([self.reader.tokens(e) for e in enders])
             return unmask(taken, places), enders[index]
@@ -393,5 +416,5 @@ class Decoder:
             at = following[options[index]]
             taken.append(options[index])
             self.left.pop(options[index].strip(), None)  # a task named in the copied words is dealt with
-            self._use(offset + at[0])
+            self.used.add(offset + at[0])
         return unmask(taken, places), self._enders()[-1]

@@ -207,6 +207,9 @@ class Names:
         part = len(pairs) < len(theirs)
         if whole >= MENTION_AT_LEAST or not part:
             return whole, part
+        # A word requests use to say what to do names a part only as itself: "called back" is no "backyard".
+        pairs = [(score, i, j) for score, i, j in pairs if score == 1.0 or stem(mine[i]) not in SAYING]
+        recall = sum(score for score, _, _ in pairs) / len(mine)
         cover = sum(score * weights[j] for score, _, j in pairs) / sum(weights)
         if recall >= PART_OWN and sum(weights[j] for _, _, j in pairs) >= 1.0:
             return _harmonic(recall, cover) * PART_SCORES, part

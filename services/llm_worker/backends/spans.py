@@ -37,7 +37,7 @@ CONNECTIVES = frozenset({"and", "then", "also", "plus", "&", "+"})
 DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
 
 
-OPERATIONS = frozenset("add remove delete rename tick untick uncheck mark put erase move".split())
+OPERATIONS = frozenset("add remove delete rename tick untick uncheck mark put erase move bin ditch cancel".split())
 """Words that say an operation on the list: where one begins a further clause (services.llm_worker.backends.clauses)."""
 
 
@@ -162,6 +162,18 @@ def dangling(units: list[Word], at: int) -> bool:
     after = units[at + 1 :]
     end = next((n for n, u in enumerate(after) if u.text in CLAUSE_ENDS), len(after))
     return not any(names(u.text) for u in after[:end])
+
+
+def clause_end(units: list[Word], at: int) -> int:
+    """Where the clause of word `at` ends (at a clause's end mark or a task named), less the words that may trail
+    off a request (TRAILING: "please", "thanks", "instead")."""
+    end = next(
+        (n for n in range(at + 1, len(units)) if units[n].text in CLAUSE_ENDS or PLACEHOLDER.fullmatch(units[n].text)),
+        len(units),
+    )
+    while end - 1 > at and plain(units[end - 1].text) in TRAILING:
+        end -= 1
+    return end
 
 
 LIST_JOINS = frozenset({",", "and", "&", "plus", "+"})
