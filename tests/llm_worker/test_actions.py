@@ -40,6 +40,7 @@ from services.llm_worker.backends.spans import (
     quantity_before,
     quoted,
     quoted_after,
+    runs_on,
     siblings,
     speaks_to_you,
     unmask,
@@ -347,3 +348,16 @@ def test_quotes_stand_apart_from_the_words_they_hold_and_a_name_keeps_its_bracke
     assert clean("renew the permit (2025)") == "renew the permit (2025)"
     assert clean("(2025) budget") == "(2025) budget"
     assert clean("milk!! (") == "milk"
+
+
+def test_an_added_item_goes_on_with_words_that_point_back_at_it() -> None:
+    units = words("add write the summary and send it to everyone before noon, thanks")
+    last = [u.text for u in units].index("summary")
+    free = set(range(len(units)))
+    assert (
+        " ".join(u.text for u in units[last + 1 : runs_on(units, last, free)]) == "and send it to everyone before noon"
+    )
+    # Another item after "and", or words another line used, are not the same task.
+    other = words("add write the summary and milk")
+    assert runs_on(other, 3, set(range(len(other)))) == 4
+    assert runs_on(units, last, free - {last + 3}) == last + 1

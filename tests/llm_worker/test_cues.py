@@ -33,6 +33,7 @@ from services.llm_worker.backends.mentions import find_mentions, masked
         ("bin the #1 task", {"remove"}),
         ("cancel #1", {"remove"}),
         ("just tick #1", {"finish"}),
+        ("#1 is a bit much, so take those off", {"remove"}),
         ("I ticked #1 by mistake", set()),  # it tells of a tick; it does not ask for one
     ],
 )

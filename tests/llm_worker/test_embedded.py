@@ -268,3 +268,13 @@ async def test_what_a_request_says_of_the_tasks_it_names(
     embedded: EmbeddedBackend, text: str, expected: list[object]
 ) -> None:
     assert commands(await ask(embedded, text, ERRANDS)) == expected
+
+
+async def test_a_spelling_is_fixed_from_the_model_s_vocabulary(embedded: EmbeddedBackend) -> None:
+    groceries = [
+        TaskPublic(id=1, name="bread", done=False, position=0, version=1),
+        TaskPublic(id=2, name="tomatos", done=False, position=1, version=1),
+    ]
+    assert commands(await ask(embedded, "there's a typo in tomatos", groceries)) == [
+        TaskRename(id=2, new_name="tomatoes")
+    ]

@@ -51,3 +51,16 @@ def test_a_reference_ends_at_the_word_that_frames_it() -> None:
 
 def test_a_word_of_state_after_a_name_does_not_make_it_another_thing() -> None:
     assert named("eggs & bread gone", ["milk", "eggs", "bread"]) == ("#1 & #2 gone", ["eggs", "bread"])
+
+
+def test_words_that_only_describe_a_task_s_thing_do_not_name_it() -> None:
+    # "coffee" of "coffee filters" is another thing (the thing is the filters), as "dog" of "dog food" ...
+    assert named("we're out of coffee", ["coffee filters", "bananas"]) == ("we're out of coffee", [])
+    assert named("add a new leash for the dog", ["dog food"]) == ("add a new leash for the dog", [])
+    assert named("the library waived my fine", ["renew library card"]) == ("the library waived my fine", [])
+    # ... unless a word of acting on a task comes just before them, or they are framed as an item.
+    assert named("cancel the dentist", ["dentist appointment"]) == ("cancel the #1", ["dentist appointment"])
+    assert named("remove the coffee one", ["coffee filters"])[1] == ["coffee filters"]
+    assert named("the filters are done", ["coffee filters"])[1] == ["coffee filters"]  # the thing itself
+    assert named("done w/ mopping", ["mop floors"])[1] == ["mop floors"]  # another form: a thing done
+    assert named("finally snagged the concert tix lol", ["grab concert tix"])[1] == ["grab concert tix"]

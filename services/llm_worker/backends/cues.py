@@ -15,8 +15,7 @@ import numpy as np
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, content_words, misspelt, plain, stem
-from services.llm_worker.backends.mentions import WHERE
-from services.llm_worker.backends.spans import beside, numbered, top_phrases
+from services.llm_worker.backends.spans import WHERE, beside, numbered, top_phrases
 
 SAID = {
     "add": "add",
@@ -34,6 +33,9 @@ NOT = frozenset(
 )
 NEED = frozenset(stem(w) for w in "need needs needed".split())
 DONE = frozenset(stem(w) for w in "done complete completed finished ticked checked".split())
+
+ACTING = frozenset().union(*(WORDS[v] for v in ("remove", "rename", "undo")), DONE, map(stem, [*FINISHING, "move"]))
+"""Words of acting on a task of the list, as stems: what directly follows one is a task ("cancel the dentist")."""
 
 CUE_WEIGHS = 6.0
 
@@ -66,6 +68,8 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
             verbs |= {verb for verb, whole in WHOLE.items() if any(_slip(raw[i], w) for w in whole)}
             if raw[i] in FINISHING:  # "just tick #1", not "I ticked #1 by mistake"
                 verbs.add("finish")
+            if raw[i] == "take" and "off" in raw[i + 1 : i + 4]:  # "take those off", "take #1 off the list"
+                verbs.add("remove")
             # A ticked task needed ("we still need #1") is needed again: its tick is taken back.
             if word in NEED and places and any(task.done for task, _ in places.values()):
                 verbs.add("undo")

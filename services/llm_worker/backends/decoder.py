@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from proto.messages import TaskPublic
+from services.llm_worker.backends import spelling
 from services.llm_worker.backends.actions import (
     MAX_ACTIONS,
     RENAME_TO,
@@ -21,8 +22,9 @@ from services.llm_worker.backends.actions import (
     request_text,
     words,
 )
+from services.llm_worker.backends.adds import Adds
 from services.llm_worker.backends.cues import renames, said, unfinished, weighed
-from services.llm_worker.backends.matching import names_all, plain, stem
+from services.llm_worker.backends.matching import STOP, names_all, plain, stem
 from services.llm_worker.backends.mentions import Places, find_mentions, masked
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.reader import Reader
@@ -38,18 +40,15 @@ from services.llm_worker.backends.spans import (
     CONNECTIVES,
     DETERMINERS,
     MAX_SPAN_WORDS,
+    TRAILING,
     beside,
     clause_end,
-    copied,
     dangling,
     joined,
     names_the_list,
     numbered,
     placed_first,
-    quantity_before,
     quoted,
-    quoted_after,
-    siblings,
     speaks_to_you,
     top_phrases,
     unmask,
@@ -66,23 +65,18 @@ SURE = 0.7
 """Below this probability for its first verb, the model is asked again in plain words (the second pass)."""
 
 
-class Decoder:
+class Decoder(Adds):
     """The model's actions for one request, each as soon as its line is complete. `second`, a context of the
     same model holding the plain-meaning prompt, gives a second opinion on a first verb the model is unsure of,
     and says which end of the list a move goes to."""
 
     def __init__(self, reader: Reader, second: Reader | None = None) -> None:
+        super().__init__()
         self.reader = reader
         self.second = second
         self.prefix = few_shot_prefix()
         self.shown = ""
-        self.left: Places = {}  # the named tasks no action has touched yet
-        self.where: dict[str, int] = {}  # where each placeholder stands in the request
-        self.used: set[int] = set()  # the words of the request the answer has used
-        self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
         self.units: list[Word] = []  # the request as the model reads it (a named task as its placeholder)
-        self.tops: list[tuple[int, int]] = []  # where it says that what it adds goes first ("at the top")
-        self.said: set[str] = set()  # the verbs its words name (services.llm_worker.backends.cues)
         self.renaming: dict[str, int] = {}  # tasks it renames in so many words, where each new name begins
         self.undone: set[str] = set()  # the tasks it says are not done (cues.unfinished): never finished
         self.asks_add: int | None = None  # where it says "add" while no line has added yet
@@ -152,7 +146,8 @@ class Decoder:
         # After a first line the model may also end its answer here (a blank line), rather than be made
         # to choose a verb it does not mean.
         options = verbs if "none" in verbs or len(self._enders()) == 1 else [*verbs, NEXT_LINE]
-        if self.renaming and not self.used and "rename" in options:  # "change #1 to …": a rename first
+        # "change #1 to …", "fix the spelling of #1": a rename first.
+        if (self.renaming or spelling.asks(shown)) and not self.used and "rename" in options:
             options = ["rename"]
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
@@ -223,6 +218,8 @@ class Decoder:
             action.new, ender = self.span(shown[at:], places, at, at_first=begins is not None)
             if not action.new:  # said before the old one: "it's oat milk, not #1"
                 action.new, ender = self.span(shown[:mark_at], places, 0)
+            if spelling.asks(shown) and all(plain(w.text) in TRAILING | STOP for w in words(action.new)):
+                action.new = spelling.respelt(action.task.name, spelling.dictionary(self.reader.llm))  # "pls" no name
             new_words = words(action.new)
             if len(new_words) <= 2 and (place := numbered(new_words, set())) is not None:
                 action.verb, action.new, action.place = "top", "", place  # "make #1 #2": a place, not a name
@@ -235,61 +232,6 @@ class Decoder:
                 self.used.add(self.where[other])
                 more.append(Action(action.verb, span=words_of, task=task, confidence=action.confidence))
         return [action, *more], self._line_end()
-
-    def _shape_add(self, action: Action, shown: list[Word], places: Places, taken: list[int]) -> list[int]:
-        """What code reads around an added span (words `taken`): whether it is a quote (a name as written), a
-        quantity just before it ("2 lbs of" #chicken thighs), and where it goes: beside a task named after it
-        ("add X before #1": #1 stays) or at a number ("as item #3"). Returns the span's words."""
-        if not taken:
-            return taken
-        action.quoted = taken[0] in self.quotes
-        start = taken[0] if action.quoted else quantity_before(shown, taken[0], set(range(taken[0])) - self.used)
-        if start < taken[0]:
-            action.span = f"{unmask(copied(shown, start, taken[0]), places)} {action.span}"
-            self.used.update(range(start, taken[0]))
-        after_span = shown[taken[-1] + 1 :]
-        if not action.first and (near := beside(after_span, set(self.left))) is not None:
-            action.anchor, action.after = self.left.pop(near[0])[0], near[1]
-            self.used.add(self.where[near[0]])
-        elif not action.first:
-            action.place = numbered(after_span, set(places))
-        return [*range(start, taken[0]), *taken]
-
-    def _also_added(self, shown: list[Word], span: list[int], first: bool) -> list[Action]:
-        """Tasks of the list named in the same list as an item asked to be added ("add #1 and eggs"): added too
-        (the planner says each is there already, or takes its tick back), not left to another verb."""
-        if "add" not in self.said or not span:
-            return []
-        more = []
-        for other in dict.fromkeys(joined(shown, span[0]) + joined(shown, span[-1])):
-            if other in self.left:
-                _, words_of = self.left.pop(other)
-                self.used.add(self.where[other])
-                more.append(Action("add", span=words_of, first=first))
-        return more
-
-    def _siblings(
-        self, shown: list[Word], places: Places, span: list[int], added: Action
-    ) -> tuple[list[Action], list[Action]]:
-        """Items of the same list as the span the model `added`, before and after it, that it left out (code
-        reads a list's shape exactly; the model often copies one item of "oranges and grapes")."""
-        if not span:
-            return [], []
-        free = set(range(len(shown))) - self.used
-        first, quote = added.first, added.quoted  # a name in quotes: the quotes listed after it ("'a' and 'b'")
-        if quote:
-            found: tuple[list[tuple[int, int]], list[tuple[int, int]]] = (
-                [],
-                quoted_after(shown, self.quotes, free, span[0]),
-            )
-        else:
-            found = siblings(shown, span[0], span[-1], free, self.tops)
-        out: tuple[list[Action], list[Action]] = ([], [])
-        for side, ranges in zip(out, found, strict=True):
-            for start, end in ranges:
-                self.used.update(range(start, end))
-                side.append(Action("add", span=unmask(copied(shown, start, end), places), first=first, quoted=quote))
-        return out
 
     def _place(self, shown: list[Word], left: Places) -> int:
         """The placeholder the model acts on, among those not yet acted on: where it stands in the request."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
+from services.llm_worker.backends.cues import ACTING
 from services.llm_worker.backends.matching import (
     MENTION_AT_LEAST,
     PART_AT_LEAST,
@@ -19,6 +20,7 @@ from services.llm_worker.backends.matching import (
     plain,
     stem,
 )
+from services.llm_worker.backends.spans import TRAILING, WHERE
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,35 @@ def _marks(units: list[Word], start: int, end: int, name: str) -> tuple[int, int
     return (same[0], same[-1] + 1) if same else (start, end)
 
 
-WHERE = frozenset(
-    "above below before after under behind beneath underneath ahead first last next top bottom second third fourth "
-    "fifth sixth seventh eighth ninth tenth".split()
+BETWEEN_THINGS = frozenset(
+    "before after until till during over under near around through without within across between behind beside "
+    "via per than".split()
 )
-"""Words that say where a task goes, not what it is ("milk below #2" names milk)."""
+
+
+def _acted_on(units: list[Word], at: int) -> bool:
+    """Whether the words from `at` follow a word of acting on a task, past articles ("cancel the dentist")."""
+    at -= 1
+    while at >= 0 and plain(units[at].text) in DETERMINERS:
+        at -= 1
+    return at >= 0 and (stem(plain(units[at].text)) in ACTING)
+
+
+def _describes(mine: list[str], name: str) -> bool:
+    """Whether words of the request pair only with words of a task's name that describe the next word of it, a
+    word of its own: "coffee" of "coffee filters", "dog" of "dog food", "library" of "renew library card" (the
+    thing is the filters, the food, the card; "the vet's" "appointment" as much)."""
+    theirs = re.findall(r"[\w'’]+|[^\w\s]", plain(name))
+    paired = [j for j, word in enumerate(theirs) if any(alike(w, word) > 0 for w in mine)]
+    # Another form of the word says it is done, not what it is ("done w/ mopping" of "mop floors").
+    if any(0 < alike(w, theirs[j]) < 1 for j in paired for w in mine):
+        return False
+    if not paired or paired[-1] + 1 >= len(theirs):
+        return False
+    after = theirs[paired[-1] + 1]
+    return after.isalpha() and after not in STOP | BETWEEN_THINGS and not any(alike(w, after) > 0 for w in mine)
+
+
 HOLDING = frozenset(
     "have has having want wants wanted keep keeps use uses see saw found like love hate gone done over".split()
 )
@@ -71,7 +97,7 @@ def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: 
     if not 0 <= at < len(units) or not units[at].text.isalpha():
         return False
     word = plain(units[at].text)
-    if word in STOP | WHERE | HOLDING or stem(word) in SAYING:
+    if word in STOP | WHERE | HOLDING | TRAILING or stem(word) in SAYING:
         return False
     # A word that ends as a verb does says what is done to it ("texted Zoë", "scrubbed bathroom", "fence painted").
     if word.endswith(("ed", "ing")) and stem(word) != word:
@@ -112,6 +138,8 @@ def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
                 # "the ground beef item" names a task by its words, however long its name: a part is enough.
                 framed = part and j < len(units) and plain(units[j].text) in FRAMES
                 if score < (PART_AT_LEAST / (2 if framed else 1) if part else MENTION_AT_LEAST):
+                    continue
+                if part and not framed and not _acted_on(units, i) and _describes(content_words(span), task.name):
                     continue
                 marks = _marks(units, i, j, task.name)
                 # A part of a name names nothing beside another word of the thing it describes; nor does a

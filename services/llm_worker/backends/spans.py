@@ -41,6 +41,13 @@ OPERATIONS = frozenset("add remove delete rename tick untick uncheck mark put er
 """Words that say an operation on the list: where one begins a further clause (services.llm_worker.backends.clauses)."""
 
 
+WHERE = frozenset(
+    "above below before after under behind beneath underneath ahead first last next top bottom second third fourth "
+    "fifth sixth seventh eighth ninth tenth".split()
+)
+"""Words that say where a task goes, not what it is ("milk below #2" names milk)."""
+
+
 JOINERS = frozenset({",", "and", "&", "the", "my", "also", "plus", "both"})
 
 
@@ -174,6 +181,19 @@ def clause_end(units: list[Word], at: int) -> int:
     while end - 1 > at and plain(units[end - 1].text) in TRAILING:
         end -= 1
     return end
+
+
+def runs_on(shown: list[Word], last: int, free: set[int]) -> int:
+    """Where an added item that ends at word `last` ends when its clause goes on with "and" and a word pointing
+    back at it ("write the summary and send it to everyone"): the second half is part of the same task. Else
+    `last + 1`."""
+    after = last + 1
+    if after >= len(shown) or plain(shown[after].text) != "and":
+        return after
+    if not {"it", "them"}.intersection(plain(u.text) for u in shown[after + 2 : after + 4]):
+        return after
+    end = clause_end(shown, after)
+    return end if all(i in free for i in range(after, end)) else after
 
 
 LIST_JOINS = frozenset({",", "and", "&", "plus", "+"})

@@ -1,0 +1,89 @@
+"""What code reads around an item the model adds: a quantity before it, words after it that go on with it, where
+it goes, and the items of the same list that the model left out (services.llm_worker.backends.decoder)."""
+
+from __future__ import annotations
+
+from services.llm_worker.backends.actions import Action, Word
+from services.llm_worker.backends.mentions import Places
+from services.llm_worker.backends.spans import (
+    beside,
+    copied,
+    joined,
+    numbered,
+    quantity_before,
+    quoted_after,
+    runs_on,
+    siblings,
+    unmask,
+)
+
+
+class Adds:
+    """The decoder's reading of a request as its lines use it, and what it reads around an added span."""
+
+    def __init__(self) -> None:
+        self.left: Places = {}  # the named tasks no action has touched yet
+        self.where: dict[str, int] = {}  # where each placeholder stands in the request
+        self.used: set[int] = set()  # the words of the request the answer has used
+        self.quotes: dict[int, int] = {}  # the request's quotes: first word → closing mark
+        self.tops: list[tuple[int, int]] = []  # where it says that what it adds goes first ("at the top")
+        self.said: set[str] = set()  # the verbs its words name (services.llm_worker.backends.cues)
+
+    def _shape_add(self, action: Action, shown: list[Word], places: Places, taken: list[int]) -> list[int]:
+        """What code reads around an added span (words `taken`): whether it is a quote (a name as written), a
+        quantity just before it ("2 lbs of" #chicken thighs), and where it goes: beside a task named after it
+        ("add X before #1": #1 stays) or at a number ("as item #3"). Returns the span's words."""
+        if not taken:
+            return taken
+        action.quoted = taken[0] in self.quotes
+        start = taken[0] if action.quoted else quantity_before(shown, taken[0], set(range(taken[0])) - self.used)
+        if start < taken[0]:
+            action.span = f"{unmask(copied(shown, start, taken[0]), places)} {action.span}"
+            self.used.update(range(start, taken[0]))
+        if not action.quoted and (end := runs_on(shown, taken[-1], set(range(len(shown))) - self.used)) > taken[-1] + 1:
+            action.span = f"{action.span} {unmask(copied(shown, taken[-1] + 1, end), places)}"  # "… and send it to …"
+            self.used.update(range(taken[-1] + 1, end))
+            taken = [*taken, *range(taken[-1] + 1, end)]
+        after_span = shown[taken[-1] + 1 :]
+        if not action.first and (near := beside(after_span, set(self.left))) is not None:
+            action.anchor, action.after = self.left.pop(near[0])[0], near[1]
+            self.used.add(self.where[near[0]])
+        elif not action.first:
+            action.place = numbered(after_span, set(places))
+        return [*range(start, taken[0]), *taken]
+
+    def _also_added(self, shown: list[Word], span: list[int], first: bool) -> list[Action]:
+        """Tasks of the list named in the same list as an item asked to be added ("add #1 and eggs"): added too
+        (the planner says each is there already, or takes its tick back), not left to another verb."""
+        if "add" not in self.said or not span:
+            return []
+        more = []
+        for other in dict.fromkeys(joined(shown, span[0]) + joined(shown, span[-1])):
+            if other in self.left:
+                _, words_of = self.left.pop(other)
+                self.used.add(self.where[other])
+                more.append(Action("add", span=words_of, first=first))
+        return more
+
+    def _siblings(
+        self, shown: list[Word], places: Places, span: list[int], added: Action
+    ) -> tuple[list[Action], list[Action]]:
+        """Items of the same list as the span the model `added`, before and after it, that it left out (code
+        reads a list's shape exactly; the model often copies one item of "oranges and grapes")."""
+        if not span:
+            return [], []
+        free = set(range(len(shown))) - self.used
+        first, quote = added.first, added.quoted  # a name in quotes: the quotes listed after it ("'a' and 'b'")
+        if quote:
+            found: tuple[list[tuple[int, int]], list[tuple[int, int]]] = (
+                [],
+                quoted_after(shown, self.quotes, free, span[0]),
+            )
+        else:
+            found = siblings(shown, span[0], span[-1], free, self.tops)
+        out: tuple[list[Action], list[Action]] = ([], [])
+        for side, ranges in zip(out, found, strict=True):
+            for start, end in ranges:
+                self.used.update(range(start, end))
+                side.append(Action("add", span=unmask(copied(shown, start, end), places), first=first, quoted=quote))
+        return out
