@@ -29,3 +29,17 @@ def test_a_forgotten_cancellation_is_quiet_and_a_forgotten_error_is_reported(cap
     reported = "\n".join(f"{r.getMessage()} {r.exc_info[1] if r.exc_info else ''!r}" for r in caplog.records)
     assert "nobody awaited this" in reported
     assert "CancelledError" not in reported
+
+
+def test_a_service_collects_garbage_less_often_and_never_rescans_what_it_imported() -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    async def main() -> None:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+
+    eventloop.run(main())
+    ((threshold, frozen),) = seen
+    assert threshold == eventloop.THRESHOLDS and threshold[0] > before[0]
+    assert frozen > 0  # the imports' objects
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0  # the process as it was, afterwards
