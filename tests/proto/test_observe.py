@@ -72,6 +72,19 @@ def test_a_span_continues_the_trace_a_message_came_with_and_passes_it_on() -> No
     assert tracing.trace_id() is None
 
 
+def test_without_an_exporter_each_span_still_has_its_own_place_in_the_trace() -> None:
+    # No OTLP endpoint: nothing is recorded, but a service's span still shows in its logs and headers as its own.
+    with tracing.span("crud create", {"traceparent": PARENT}):
+        first = tracing.inject()["traceparent"].split("-")
+        with tracing.span("inner"):
+            inner = tracing.inject()["traceparent"].split("-")
+    with tracing.span("gateway chat.submit", {}):
+        fresh = tracing.inject()["traceparent"].split("-")
+    assert first[1] == inner[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert len({first[2], inner[2], PARENT.split("-")[2]}) == 3  # a span id of its own, not the sender's
+    assert fresh[1] != first[1] and int(fresh[1], 16) and int(fresh[2], 16)  # `{}`: a new trace
+
+
 def test_a_metrics_port_in_use_is_refused_with_the_port_named() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
