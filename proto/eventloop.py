@@ -15,8 +15,9 @@ T = TypeVar("T")
 # The cyclic garbage collector's thresholds while a service runs (CPython's are 700, 10, 10). Every message
 # makes short-lived containers (frames, futures, pydantic and nats-py objects), and the default runs the
 # collector every 700 of them; under 500 runs at once it took about a tenth of the gateway's and the workers'
-# CPU, with full passes of ~70 ms over everything the imports made.
-THRESHOLDS = (20_000, 20, 20)
+# CPU, with full passes of ~70 ms over everything the imports made. A young collection's pause grows with
+# the first threshold (17 ms at most seen at 20,000 on this shared machine), hence not more.
+THRESHOLDS = (10_000, 20, 20)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
