@@ -181,7 +181,7 @@ async def stream(
         first.append(ENCODER.encode(MessagesSnapshotEvent(messages=given.messages)))
 
     async def waiting(run_id: str) -> None:
-        busy = await runs.workers_running(gateway.nc)
+        busy = await runs.workers_running(gateway)
         await sink.custom("status", {"message": runs.BUSY if busy else runs.NO_WORKER})
 
     hub = gateway.hub

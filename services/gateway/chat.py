@@ -238,7 +238,7 @@ class ChatConnection:
             await self.error(NO_WORKER, run_id)
 
     async def workers_running(self) -> bool:
-        return await runs.workers_running(self.gateway.nc)
+        return await runs.workers_running(self.gateway)
 
     async def close(self) -> None:
         if self.joined is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from nats.aio.client import Client
@@ -57,7 +58,16 @@ async def _worker_took(gateway: Gateway, request: RunRequest, headers: dict[str,
     return not refused
 
 
-async def workers_running(nc: Client) -> bool:
+async def workers_running(gateway: Gateway) -> bool:
+    """Whether any llm_worker is there to take a run (`ping_workers`), asked once for every run that asks while
+    the question is out: under load many runs pass their wait for a worker at the same moment, and every worker
+    answers every PING."""
+    if gateway.pinging is None or gateway.pinging.done():
+        gateway.pinging = asyncio.ensure_future(ping_workers(gateway.nc))
+    return await asyncio.shield(gateway.pinging)  # one asker leaving does not call it off for the others
+
+
+async def ping_workers(nc: Client) -> bool:
     """Whether any llm_worker is there to take a run. With no worker at all NATS says so at once
     (no responders to the PING). A PING that someone listens to but nobody answers in time means
     workers too busy to answer (1,000 runs at once keep their event loops full), not none: the

@@ -60,6 +60,7 @@ class Gateway:
         self._crud: CrudClient | None = None
         self.hub: Hub | None = None
         self.live = LiveRuns()  # every run's events, live, for the relays that follow them
+        self.pinging: asyncio.Task[bool] | None = None  # asking whether any worker runs (`runs.workers_running`)
 
     @property
     def nc(self) -> Client:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import websockets
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from proto import subjects
 from proto.codec import decode
@@ -124,6 +125,26 @@ async def test_a_worker_too_busy_to_answer_its_ping_is_still_busy_not_missing(ga
     finally:
         await silent.unsubscribe()
     assert status == {"type": "status", "runId": run_id, "message": BUSY}
+
+
+async def test_runs_waiting_at_once_ask_the_workers_once_and_each_person_is_told(gateway_url: str, nc: Client) -> None:
+    # Many runs pass their wait for a worker together under load: one PING answers for all of them (every worker
+    # answers each PING), and every person still hears that the message waits.
+    pings: list[Msg] = []
+
+    async def heard(msg: Msg) -> None:
+        pings.append(msg)  # and no answer: workers too busy to say so in time
+
+    silent = await nc.subscribe(subjects.service_ping(subjects.WORKER_SERVICE), cb=heard)
+    await nc.flush()
+    try:
+        said = await asyncio.gather(*(first_word_on_a_run(gateway_url, timeout=6) for _ in range(4)))
+    finally:
+        await silent.unsubscribe()
+    assert [status for _, status in said] == [
+        {"type": "status", "runId": run_id, "message": BUSY} for run_id, _ in said
+    ]
+    assert len(pings) == 1
 
 
 async def test_too_many_messages_are_refused_with_a_reason(gateway_url: str) -> None:
