@@ -16,7 +16,11 @@ already sent on and notices what it missed.
 
 Under load, deltas are merged: while the run's last delta is not yet acknowledged, the next ones wait and go
 out as one TEXT_MESSAGE_CONTENT when its acknowledgement comes, or after COALESCE_MAX_S at most. At rest a
-token's acknowledgement is back long before the next token, so each delta goes out alone, at once."""
+token's acknowledgement is back long before the next token, so each delta goes out alone, at once. A worker
+with many runs in hand holds each run's deltas a while (`hold_for`: longer the more runs) and sends what came
+meanwhile as one: its acknowledgements come back quickly too, so the first rule alone sent nearly every token
+on its own (a bus message, a stream write, an acknowledgement and a frame each: ~250 us of CPU a token over all
+the processes with 100 runs at once, against ~120 us when held 100 ms)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 
 from nats.aio.client import NO_RESPONDERS_STATUS, Client
 from nats.aio.msg import Msg
@@ -46,6 +51,10 @@ PATIENCE_S = 60.0  # how long JetStream may not store a run's events (a cluster 
 RETRY_S = 0.1
 CHECK_S = 0.1  # while waiting for acknowledgements, how often to look whether the connection moved
 COALESCE_MAX_S = 0.03  # the longest a delta waits behind one in flight (a reader at 50 tok/s sees 20 ms a token)
+BUSY_RUNS = 32  # runs in a worker's hand from which its runs hold their deltas (`hold_for`)
+HOLD_MIN_S = 0.04  # the hold from BUSY_RUNS on (two tokens at 50 tok/s), growing with the runs in hand ...
+HOLD_PER_RUN_S = 0.0004  # ... by this a run (from 100) ...
+HOLD_MAX_S = 0.1  # ... up to this (from 250: five tokens at 50 tok/s; a reader still sees ten updates a second)
 UNSTORED = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, ConnectionError)
 
 
@@ -96,6 +105,12 @@ class Acks:
             future.set_result(msg.data)
 
 
+def hold_for(runs: int) -> float:
+    """How long a run's first text delta waits for more to go out with it, with `runs` in the worker's hand: not
+    at all with few, longer the more there are (the CPU a token costs falls with the tokens a message carries)."""
+    return 0.0 if runs < BUSY_RUNS else min(HOLD_MAX_S, max(HOLD_MIN_S, runs * HOLD_PER_RUN_S))
+
+
 def _looked_at(task: asyncio.Future[None]) -> None:
     if not task.cancelled():
         task.exception()
@@ -128,7 +143,14 @@ class Outgoing:
     """One attempt of one run: its events in the order they were published, and which are not yet
     known to be stored."""
 
-    def __init__(self, acks: Acks, run_id: str, attempt: int, patience_s: float = PATIENCE_S) -> None:
+    def __init__(
+        self,
+        acks: Acks,
+        run_id: str,
+        attempt: int,
+        patience_s: float = PATIENCE_S,
+        hold: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self.acks = acks  # the worker's one subscription for the events' acknowledgements
         self.nc = acks.nc
         self.run_id = run_id
@@ -136,6 +158,7 @@ class Outgoing:
         # Its own ids: a retry of this attempt's event is dropped as a duplicate, nothing of another's is.
         self.prefix = f"{run_id}-{attempt}-{uuid.uuid4().hex[:8]}"
         self.patience_s = patience_s
+        self.hold = hold  # how long the worker's load has a delta wait for the next ones (0: not busy, `hold_for`)
         self.sent: list[bytes] = []
         self.replays = 0
         # Deltas sent, not yet acknowledged: (the connection's reconnect count when sent, when, its ack).
@@ -159,7 +182,8 @@ class Outgoing:
         return int(self.nc.stats["reconnects"])
 
     async def text(self, message_id: str, delta: str) -> None:
-        """A text delta: sent at once when nothing of the run is in flight, else merged with the next ones."""
+        """A text delta: sent at once when nothing of the run is in flight and the worker is not busy, else merged
+        with the next ones."""
         if self.waiting is not None and self.waiting[0] == message_id:
             self.waiting[1].append(delta)
             self.merged += 1
@@ -167,15 +191,23 @@ class Outgoing:
         if self.waiting is not None:
             await self.flush()
         self._check_flusher()
+        if (hold_s := self.hold()) > 0:
+            self._hold(message_id, delta, hold_s)  # due at the timer only: the acknowledgement comes too soon
+            return
         if self._in_flight():
-            self.waiting = (message_id, [delta])
-            self.batches += 1
-            batch = self.batches
-            self.timer = asyncio.get_running_loop().call_later(COALESCE_MAX_S, self._due, batch)
+            batch = self._hold(message_id, delta, COALESCE_MAX_S)
             self.unacked[-1][2].add_done_callback(lambda _: self._due(batch))
             return
         async with self.sending:
             await self._send_text(encode_text_delta(message_id, delta))
+
+    def _hold(self, message_id: str, delta: str, wait_s: float) -> int:
+        """Begin a batch of deltas to go out merged, due in `wait_s` at the latest; its number."""
+        self.waiting = (message_id, [delta])
+        self.batches += 1
+        batch = self.batches
+        self.timer = asyncio.get_running_loop().call_later(wait_s, self._due, batch)
+        return batch
 
     def _in_flight(self) -> bool:
         return bool(self.unacked) and not self.unacked[-1][2].done()

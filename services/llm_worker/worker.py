@@ -41,7 +41,7 @@ from services.llm_worker.backends import make_backend
 from services.llm_worker.backends.base import Backend, Prompt
 from services.llm_worker.config import Settings
 from services.llm_worker.errors import HandedBack
-from services.llm_worker.outgoing import PATIENCE_S, Acks, Outgoing
+from services.llm_worker.outgoing import PATIENCE_S, Acks, Outgoing, hold_for
 from services.llm_worker.run import Run, perform
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,10 @@ class Worker:
             await out.passing(encode(event))  # confirmed with the next event stored (Outgoing)
             return
         await out.event(encode(event))
+
+    def outgoing(self, run_id: str, attempt: int) -> Outgoing:
+        """Where an attempt of a run sends its events."""
+        return Outgoing(self.acks, run_id, attempt, hold=lambda: hold_for(len(self._runs)))
 
     async def execute(self, request: CommandRequest) -> CommandResult:
         """Execute one command; a crud that cannot take it becomes a failed result, not an exception."""
@@ -230,7 +234,7 @@ class Worker:
             await msg.term()
             return
         attempt = msg.metadata.num_delivered
-        publish = functools.partial(self.publish, out=Outgoing(self.acks, request.run_id, attempt))
+        publish = functools.partial(self.publish, out=self.outgoing(request.run_id, attempt))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         run.attempt = attempt
         if attempt > self.settings.max_attempts:
@@ -290,7 +294,7 @@ class Worker:
             return  # the gateway's request times out and it says so; a stopping worker starts nothing
         with contextlib.suppress(Exception):
             await msg.respond(b"")
-        publish = functools.partial(self.publish, out=Outgoing(self.acks, request.run_id, 1))
+        publish = functools.partial(self.publish, out=self.outgoing(request.run_id, 1))
         run = Run(request, self.backend, publish, self.execute, self.approvals.confirm)
         task = asyncio.create_task(self._answer_command(run, request))
         self._runs.add(task)

@@ -13,7 +13,9 @@ from nats.aio.client import Client
 from proto import subjects
 from proto.codec import encode, encode_text_delta
 from proto.events import TextMessageContentEvent
-from services.llm_worker.outgoing import Acks, Outgoing
+from services.llm_worker.outgoing import BUSY_RUNS, HOLD_MAX_S, HOLD_MIN_S, Acks, Outgoing, hold_for
+
+HOLD_S = 0.04
 
 
 @pytest.mark.parametrize(
@@ -89,6 +91,30 @@ async def test_a_merged_delta_waits_no_longer_than_the_cap_when_nothing_follows(
     await out.event(END)
     texts = [e["delta"] for e in await stored(nc, "tail") if e["type"] == "TEXT_MESSAGE_CONTENT"]
     assert "".join(texts) == "first second "
+
+
+async def test_a_busy_worker_holds_each_run_s_deltas_and_sends_them_merged_in_order(nc: Client) -> None:
+    # Hundreds of runs at once: a run's deltas are held though each was acknowledged long before the next
+    # came, and the reader still gets every word, in order, none later than the hold.
+    out = Outgoing(await started_acks(nc), "busy", 1, hold=lambda: HOLD_S)
+    await start(out)
+    words = [f"w{n} " for n in range(12)]
+    for word in words:
+        await out.text("m", word)
+        assert out.waiting is not None, "a busy worker's delta went out alone"
+        await asyncio.sleep(0.01)  # a token every 10 ms, acknowledged well within it
+    async with asyncio.timeout(HOLD_S + 0.5):
+        while out.waiting is not None:  # the last batch: sent by the hold's timer
+            await asyncio.sleep(0.005)
+    await out.event(END)
+    texts = [e["delta"] for e in await stored(nc, "busy") if e["type"] == "TEXT_MESSAGE_CONTENT"]
+    assert "".join(texts) == "".join(words)
+    assert len(texts) <= len(words) / 2, f"{len(texts)} events for {len(words)} deltas"
+
+
+def test_a_worker_holds_deltas_only_with_many_runs_in_hand_and_longer_the_more_up_to_a_cap() -> None:
+    assert hold_for(1) == hold_for(BUSY_RUNS - 1) == 0.0  # a single answer's tokens go at once
+    assert 0 < hold_for(BUSY_RUNS) == HOLD_MIN_S < hold_for(8 * BUSY_RUNS) <= HOLD_MAX_S == hold_for(10_000)
 
 
 async def test_a_run_start_and_a_message_start_and_end_go_out_unwaited_and_are_stored_by_the_next_stored_event(
