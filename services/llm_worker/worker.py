@@ -32,7 +32,7 @@ from proto.codec import DecodeError, decode, encode
 from proto.crud_client import ID_REUSED, CrudClient, CrudError
 from proto.events import RunStartedEvent, TextChunk, TextMessageEndEvent, TextMessageStartEvent
 from proto.health import instance_metadata
-from proto.messages import CommandRequest, CommandResult, RunRequest
+from proto.messages import AuditEntry, CommandRequest, CommandResult, RunRequest
 from proto.streams import ensure_streams, through_election
 from proto.waiting import CalledOff, unless
 from services.llm_worker import bang, intake, leases, memory, models, telemetry
@@ -334,12 +334,16 @@ class Worker:
         # message; a chat command needs only the list. Each waits alike for a crud that is not running yet
         # (services started together).
         wait_s = CRUD_START_WAIT_S
+        reading = self.reads.tasks(wait_s=wait_s) if is_bang else memory.begin(self.reads, request, wait_s)
+        audit: list[AuditEntry] | None = None
         try:
-            start, audit = await asyncio.gather(
-                self.reads.tasks(wait_s=wait_s) if is_bang else memory.begin(self.reads, request, wait_s),
+            if run.attempt > 1:
                 # Delivered before: what the earlier attempts did decides which ids this one's commands get.
-                self.reads.audit(request.run_id, limit=MAX_RECORDED, wait_s=wait_s) if run.attempt > 1 else _nothing(),
-            )
+                start, audit = await asyncio.gather(
+                    reading, self.reads.audit(request.run_id, limit=MAX_RECORDED, wait_s=wait_s)
+                )
+            else:
+                start = await reading  # alone, awaited here: no gathering's tasks for a first delivery
         except CrudError as error:
             await run.start()
             await run.fail(f"The task list is not available right now: {error.reason}.", "crud")
@@ -362,10 +366,6 @@ class Worker:
         await perform(run, prompt)  # the reply is stored only after it
         if run.reply:
             await memory.remember(self.crud, request, "assistant", run.reply)
-
-
-async def _nothing() -> None:
-    return None
 
 
 @contextlib.asynccontextmanager
