@@ -48,6 +48,7 @@ from proto.messages import (
 )
 from proto.streams import create_streams
 from services.crud import telemetry
+from services.crud.appends import Appends
 from services.crud.config import Settings
 from services.crud.db import Database
 from services.crud.errors import IdReused
@@ -82,6 +83,7 @@ class Crud:
 
     def __post_init__(self) -> None:
         self.lock = asyncio.Lock()
+        self.appends = Appends(self.db, self.lock)  # conversation messages, stored a group at a time
 
     async def handle_command(self, op: str, request: Request) -> None:
         started = time.monotonic()
@@ -141,13 +143,15 @@ class Crud:
     async def handle_append(self, request: Request) -> None:
         if (message := await _read(request, ChatMessage)) is None:
             return
-        async with self.lock:
-            stored = await self.db.append_message(message)
-        await request.respond(encode(Appended(message_id=message.message_id, stored=stored)))
+        # Answered once stored, with the messages that came meanwhile; the next request is taken at once.
+        self.appends.add(
+            message, request, lambda stored: encode(Appended(message_id=message.message_id, stored=stored))
+        )
 
     async def handle_recent(self, request: Request) -> None:
         if (query := await _read(request, ConversationRequest)) is None:
             return
+        await self.appends.settled(query.thread_id)
         messages = await self.db.recent_messages(query.thread_id, query.limit)
         await request.respond(encode(Conversation(thread_id=query.thread_id, messages=messages)))
 
@@ -156,12 +160,15 @@ class Crud:
         conversation as the run found it; a redelivered run's own message is left out by the worker)."""
         if (begin := await _read(request, TurnBegin)) is None:
             return
+        await self.appends.settled(begin.message.thread_id)  # what the conversation was asked to keep before
         tasks = await self.db.list_tasks()
         messages = await self.db.recent_messages(begin.message.thread_id, begin.limit)
         changes = await self.db.changes_by_people(begin.changes_since, begin.changes) if begin.changes else []
-        async with self.lock:
-            stored = await self.db.append_message(begin.message)
-        await request.respond(encode(TurnBegun(stored=stored, tasks=tasks, messages=messages, changes=changes)))
+        self.appends.add(
+            begin.message,
+            request,
+            lambda stored: encode(TurnBegun(stored=stored, tasks=tasks, messages=messages, changes=changes)),
+        )
 
     async def handle_notify(self, request: Request) -> None:
         if (notice := await _read(request, NoticeRequest)) is None:
@@ -281,6 +288,7 @@ async def running(settings: Settings) -> AsyncIterator[Crud]:
     finally:
         if crud.service is not None:
             await stop_service(nc, crud.service, STOP_SERVICE_S)
+        await crud.appends.drain()
         async with crud.lock:
             if not await relay.flush(FLUSH_ON_EXIT_S, connected=lambda: nc.is_connected):
                 log.warning("outbox: events still pending at exit; they are published at the next start")

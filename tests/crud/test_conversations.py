@@ -3,6 +3,7 @@ chose), and marks stored as text before entries had kinds become entries of thei
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,7 @@ from proto.codec import decode, encode
 from proto.commands import TaskCreate, TaskDelete
 from proto.messages import (
     Actor,
+    Appended,
     AuditEntry,
     AuditList,
     AuditRequest,
@@ -171,5 +173,33 @@ async def test_what_people_did_is_read_anew_after_each_command_and_matches_the_d
         for since in [0.0, times[-1], times[2], times[0]]:
             for limit in [1, 2, 3, 10]:
                 assert await db.changes_by_people(since, limit) == await journal.by_people(db.conn, since, limit)
+    finally:
+        await db.close()
+
+
+@pytest.mark.usefixtures("crud")
+async def test_messages_sent_at_once_are_each_stored_once_in_order_and_each_requester_told(nc: Client) -> None:
+    # A burst of runs starting and ending: their messages are stored together, yet each requester hears whether
+    # its own was new, one sent twice is kept once, and the conversation reads back in the order sent.
+    entries = [ChatMessage(message_id=f"b{n}", thread_id="t1", role="user", text=f"m{n}") for n in range(40)]
+    replies = await asyncio.gather(
+        *(nc.request(subjects.CONVERSATION_APPEND, encode(e), timeout=5) for e in [*entries, entries[3]])
+    )
+    assert [decode(Appended, r.data).stored for r in replies] == [True] * 40 + [False]
+    message = ChatMessage(message_id="r1-u", thread_id="t1", role="user", text="next", run_id="r1")
+    begun = decode(
+        TurnBegun,
+        (await nc.request(subjects.CONVERSATION_BEGIN, encode(TurnBegin(message=message, limit=50)), timeout=5)).data,
+    )
+    assert begun.stored and [m.text for m in begun.messages] == [e.text for e in entries]
+
+
+async def test_a_group_of_messages_says_of_each_whether_it_was_new(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "ghostbus.sqlite3")
+    try:
+        said = [ChatMessage(message_id=f"g{n}", thread_id="t1", role="user", text=f"m{n}") for n in range(3)]
+        assert await db.append_message(said[1])
+        assert await db.append_messages([said[0], said[1], said[2], said[0]]) == [True, False, True, False]
+        assert [m.text for m in await db.recent_messages("t1", 10)] == ["m1", "m0", "m2"]
     finally:
         await db.close()
