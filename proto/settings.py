@@ -49,6 +49,6 @@ class BusSettings(BaseSettings):
     otlp_endpoint: str | None = Field(
         default=None,
         validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
-        description="send trace spans to this OTLP/HTTP collector (needs the otlp extra); unset: spans stay "
-        "in the process, their trace ids in the logs",
+        description="send trace spans to this OTLP/HTTP collector (needs the otlp extra); unset: no span is "
+        "recorded, trace and span ids still pass on and reach the logs",
     )
