@@ -134,4 +134,5 @@ def test_a_task_said_not_to_be_done_is_told_apart() -> None:
     assert undone("I didn't buy #1 but #2 is done") == {"#1"}
     assert undone("#1 has to be ordered before we leave, #2 is done") == {"#1"}  # still to do
     assert undone("I still need to #2") == {"#2"}
+    assert undone("got #1, still need #2") == {"#2"}
     assert undone("#1 is done, not sure about the rest") == set()  # the negation is of another clause

@@ -253,6 +253,8 @@ ERRANDS = [
 STATED = [
     ("the apples and pears are in the cart, add plums", [TaskToggle(id=4), TaskToggle(id=5), TaskCreate(name="plums")]),
     ("the apples are done but I haven't bought the pears yet", [TaskToggle(id=4)]),
+    ("got the apples, still need pears", [TaskToggle(id=4)]),
+    ("bought the tape, also add fix the sink", [TaskToggle(id=3), TaskCreate(name="fix the sink")]),
     ("remove the chicken thighs item", [TaskDelete(id=1)]),
     (
         "rename the report task to finish the report and email it to Dana",

@@ -71,13 +71,13 @@ def _text(units: list[Word]) -> str:
     return "".join(u.as_next() for u in units).strip()
 
 
-def _left_over(word: str) -> bool:
-    """Whether a word the answer did not use may be left over at a clause's end: it says what is done, joins or
-    points ("is done", "aren't done", "and", "it"), and names nothing of its own."""
+def _left_over(word: str, saying: bool = True) -> bool:
+    """Whether a word the answer did not use may be left over at a clause's end: it says what is done (with
+    `saying`), joins or points ("is done", "aren't done", "and", "it"), and names nothing of its own."""
     found = plain(word).replace("’", "'")
     if not any(ch.isalnum() for ch in found):
         return True
-    return found in STOP | JOINING | POINTING | CUES | NOT or stem(found) in SAYING
+    return found in STOP | JOINING | POINTING | CUES | NOT or (saying and stem(found) in SAYING)
 
 
 def _used_to_end(decoder: Decoder, done: list[Action]) -> bool:
@@ -92,8 +92,9 @@ def _used_to_end(decoder: Decoder, done: list[Action]) -> bool:
 
 
 def _names_nothing(action: Action) -> bool:
-    """An add of words that name no item ("remove it" read alone, with no task named, adds "it")."""
-    return action.verb == "add" and all(_left_over(word.text) for word in words(action.span))
+    """An add of words that name no item ("remove it" read alone, with no task named, adds "it"); words requests
+    also use to say what to do may still name one ("fix the sink")."""
+    return action.verb == "add" and all(_left_over(word.text, saying=False) for word in words(action.span))
 
 
 def _resolved(clause: list[Word], before: list[TaskPublic]) -> list[Word]:

@@ -151,7 +151,7 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
 
 
 NEGATION_REACH = 3
-OWED = frozenset("must should gotta".split())
+OWED = frozenset("must should gotta still".split())
 _OWING = frozenset("has have need needs got".split())
 """Words that say a task is still to do ("#1 has to be ordered", "I still need to #2"): it is not done."""
 _APART = frozenset(",;.!?:-–—") | frozenset("and then also plus & + but".split())
