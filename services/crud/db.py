@@ -136,12 +136,9 @@ class Database:
 
     # Conversations (services.crud.conversations).
 
-    async def append_message(self, message: ChatMessage) -> bool:
-        """Store one conversation message; the same message id twice is stored once."""
-        return await conversations.append(self.conn, message)
-
     async def append_messages(self, messages: list[ChatMessage]) -> list[bool]:
-        """Store messages in one transaction, in order; for each, whether it was new (`append_message`)."""
+        """Store messages in one transaction, in order; for each, whether it was new (the same message id twice is
+        stored once)."""
         return await conversations.append_all(self.conn, messages)
 
     async def recent_messages(self, thread_id: str, limit: int) -> list[ChatMessage]:

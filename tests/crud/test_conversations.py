@@ -198,7 +198,7 @@ async def test_a_group_of_messages_says_of_each_whether_it_was_new(tmp_path: Pat
     db = await Database.open(tmp_path / "ghostbus.sqlite3")
     try:
         said = [ChatMessage(message_id=f"g{n}", thread_id="t1", role="user", text=f"m{n}") for n in range(3)]
-        assert await db.append_message(said[1])
+        assert await db.append_messages([said[1]]) == [True]  # one message alone: one INSERT … RETURNING
         assert await db.append_messages([said[0], said[1], said[2], said[0]]) == [True, False, True, False]
         assert [m.text for m in await db.recent_messages("t1", 10)] == ["m1", "m0", "m2"]
     finally:

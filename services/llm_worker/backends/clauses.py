@@ -20,7 +20,7 @@ from services.llm_worker.backends.actions import POINTING, Action, Word, request
 from services.llm_worker.backends.cues import NOT
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import SAYING, STOP, plain, stem
-from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS
+from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS
 
 CUES = OPERATIONS
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
@@ -30,9 +30,6 @@ POLITE = frozenset("please pls".split())
 
 JOINING = (CONNECTIVES - {"+"}) | POLITE
 """Words that may stand between the end of one clause and the next one's first word ("+" joins items)."""
-
-PRONOUNS = frozenset("it them".split())
-"""In a further clause, words that stand for what the clause before acted on ("milk is done, then remove it")."""
 
 ENDS = frozenset(".,;!?")
 

@@ -15,7 +15,7 @@ import numpy as np
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, content_words, misspelt, plain, stem
-from services.llm_worker.backends.spans import WHERE, beside, numbered, top_phrases
+from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, WHERE, beside, numbered, top_phrases
 
 SAID = {
     "add": "add",
@@ -112,7 +112,7 @@ def weighed(options: list[str], share: np.ndarray, verbs: set[str]) -> np.ndarra
     return np.asarray(out / out.sum())
 
 
-RENAMING = frozenset(stem(w) for w in "rename change correct retitle reword update edit relabel replace".split())
+RENAMING = WORDS["rename"] - {stem("typo"), stem("spelling")}  # the words that say a rename, not a mistake
 INTO = frozenset("to into as with -> → => =".split())
 _SAYS = frozenset("say read be".split())
 _BETWEEN = frozenset("the my that this your item task entry one".split()) | {"'", '"', "‘", "’", "“", "”"}
@@ -127,7 +127,7 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
     raw = [plain(u.text) if any(ch.isalnum() for ch in u.text) else u.text for u in shown]
     found: dict[str, int] = {}
     for i, word in enumerate(raw):
-        if stem(word) not in RENAMING or any(w in NOT for w in raw[max(0, i - 2) : i]):
+        if stem(word) not in RENAMING or _negated(raw, i):
             continue
         j = i + 1
         while j < len(shown) and raw[j] in _BETWEEN:
@@ -154,7 +154,7 @@ NEGATION_REACH = 3
 OWED = frozenset("must should gotta still".split())
 _OWING = frozenset("has have need needs got".split())
 """Words that say a task is still to do ("#1 has to be ordered", "I still need to #2"): it is not done."""
-_APART = frozenset(",;.!?:-–—") | frozenset("and then also plus & + but".split())
+_APART = CLAUSE_ENDS | CONNECTIVES | {"but"}
 
 
 def unfinished(shown: list[Word], marks: set[str]) -> set[str]:

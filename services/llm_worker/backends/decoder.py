@@ -80,6 +80,7 @@ class Decoder(Adds):
         self.renaming: dict[str, int] = {}  # tasks it renames in so many words, where each new name begins
         self.undone: set[str] = set()  # the tasks it says are not done (cues.unfinished): never finished
         self.asks_add: int | None = None  # where it says "add" while no line has added yet
+        self.respelling = False  # it speaks of spelling ("fix the spelling of #1": spelling.asks)
 
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
@@ -99,6 +100,7 @@ class Decoder(Adds):
         self.said = said(shown, places)
         self.renaming = renames(shown, set(places))
         self.undone = unfinished(shown, set(places))
+        self.respelling = spelling.asks(shown)
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
         self.asks_add = next(asked, None)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
@@ -147,7 +149,7 @@ class Decoder(Adds):
         # to choose a verb it does not mean.
         options = verbs if "none" in verbs or len(self._enders()) == 1 else [*verbs, NEXT_LINE]
         # "change #1 to …", "fix the spelling of #1": a rename first.
-        if (self.renaming or spelling.asks(shown)) and not self.used and "rename" in options:
+        if (self.renaming or self.respelling) and not self.used and "rename" in options:
             options = ["rename"]
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
@@ -218,7 +220,7 @@ class Decoder(Adds):
             action.new, ender = self.span(shown[at:], places, at, at_first=begins is not None)
             if not action.new:  # said before the old one: "it's oat milk, not #1"
                 action.new, ender = self.span(shown[:mark_at], places, 0)
-            if spelling.asks(shown) and all(plain(w.text) in TRAILING | STOP for w in words(action.new)):
+            if self.respelling and all(plain(w.text) in TRAILING | STOP for w in words(action.new)):
                 action.new = spelling.respelt(action.task.name, spelling.dictionary(self.reader.llm))  # "pls" no name
             new_words = words(action.new)
             if len(new_words) <= 2 and (place := numbered(new_words, set())) is not None:

@@ -20,7 +20,7 @@ from services.llm_worker.backends.matching import (
     plain,
     stem,
 )
-from services.llm_worker.backends.spans import TRAILING, WHERE
+from services.llm_worker.backends.spans import DETERMINERS, TRAILING, WHERE
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,6 @@ def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: 
     return not any(alike(word, t) > 0 for t in task_words)
 
 
-DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
 FRAMES = frozenset("item task entry one thing todo to-do line".split())
 
 

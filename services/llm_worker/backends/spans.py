@@ -183,6 +183,10 @@ def clause_end(units: list[Word], at: int) -> int:
     return end
 
 
+PRONOUNS = frozenset("it them".split())
+"""Words that stand for a thing named before them ("send it", "move it to the top")."""
+
+
 def runs_on(shown: list[Word], last: int, free: set[int]) -> int:
     """Where an added item that ends at word `last` ends when its clause goes on with "and" and a word pointing
     back at it ("write the summary and send it to everyone"): the second half is part of the same task. Else
@@ -190,7 +194,7 @@ def runs_on(shown: list[Word], last: int, free: set[int]) -> int:
     after = last + 1
     if after >= len(shown) or plain(shown[after].text) != "and":
         return after
-    if not {"it", "them"}.intersection(plain(u.text) for u in shown[after + 2 : after + 4]):
+    if not PRONOUNS.intersection(plain(u.text) for u in shown[after + 2 : after + 4]):
         return after
     end = clause_end(shown, after)
     return end if all(i in free for i in range(after, end)) else after
