@@ -4,6 +4,7 @@ and a service connected with another's permissions is refused what is not its jo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 import websockets
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.micro import add_service
 from nats.micro.request import Request
@@ -187,6 +189,15 @@ async def connect_user(server: NatsServer, user: str, errors: list[str]) -> Clie
     return await nats.connect(url, error_cb=on_error, max_reconnect_attempts=0, inbox_prefix=inbox_prefix(user))
 
 
+async def received(sub: Subscription, count: int) -> list[bytes]:
+    """Up to `count` messages, five seconds each: a failure shows which of them arrived, not only a timeout."""
+    got: list[bytes] = []
+    with contextlib.suppress(TimeoutError):
+        while len(got) < count:
+            got.append((await sub.next_msg(timeout=5)).data)
+    return got
+
+
 async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
     """Every NATS operation each service makes, done as its own user, with no refusal: the streams
     created by crud and found by the others, crud's endpoints answering (tasks, conversations, notices,
@@ -282,14 +293,14 @@ async def test_each_service_user_can_do_its_own_job(locked: NatsServer) -> None:
         await gateway.flush()  # the subscription is in place before the worker publishes
         await worker.jetstream().publish(subjects.run_event("r1", 1, 0), b"started")
         await worker.publish(subjects.run_event("r1", 1, 1), b"delta")
-        assert [(await live.next_msg(timeout=5)).data for _ in range(2)] == [b"started", b"delta"]
+        assert await received(live, 2) == [b"started", b"delta"], errors
         events = await gjs.subscribe(
             subjects.run_events("r1"),
             stream=subjects.RUN_EVENTS_STREAM,
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL,
         )
-        assert [(await events.next_msg(timeout=5)).data for _ in range(2)] == [b"started", b"delta"]
+        assert await received(events, 2) == [b"started", b"delta"], errors
         await gateway.publish(subjects.chat_cancel("r1"), b"")
         assert (await cancels.next_msg(timeout=5)).subject == subjects.chat_cancel("r1")
         await run.ack_sync(timeout=5)
