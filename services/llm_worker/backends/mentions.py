@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.cues import ACTING
+from services.llm_worker.backends.actions import STATING, Word
+from services.llm_worker.backends.cues import ACTING, DONE
 from services.llm_worker.backends.matching import (
     MENTION_AT_LEAST,
     PART_AT_LEAST,
@@ -64,6 +64,14 @@ def _acted_on(units: list[Word], at: int) -> bool:
     while at >= 0 and plain(units[at].text) in DETERMINERS:
         at -= 1
     return at >= 0 and (stem(plain(units[at].text)) in ACTING)
+
+
+def _said_done(units: list[Word], at: int) -> bool:
+    """Whether the words from `at` say that what comes before them is done ("that call is done", "the email's
+    finished"): the thing done is a task, its name's first word as the deed ("call insurance company")."""
+    while at < len(units) and plain(units[at].text) in STATING | {"'s", "’s", "now", "already", "all"}:
+        at += 1
+    return at < len(units) and stem(plain(units[at].text)) in DONE
 
 
 def _describes(mine: list[str], name: str) -> bool:
@@ -138,7 +146,12 @@ def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
                 framed = part and j < len(units) and plain(units[j].text) in FRAMES
                 if score < (PART_AT_LEAST / (2 if framed else 1) if part else MENTION_AT_LEAST):
                     continue
-                if part and not framed and not _acted_on(units, i) and _describes(content_words(span), task.name):
+                if (
+                    part
+                    and not framed
+                    and not (_acted_on(units, i) or _said_done(units, j))
+                    and _describes(content_words(span), task.name)
+                ):
                     continue
                 marks = _marks(units, i, j, task.name)
                 # A part of a name names nothing beside another word of the thing it describes; nor does a
