@@ -13,7 +13,9 @@ such writer (2026-12-04), scored by its totals only, on the code before and afte
 `wanderer` were looked at while tuning (as dev's are), `wanderer_blind` is scored by its totals only. `rover` and
 `rover_blind` are 160 more by a fifth such writer (2026-12-04, asked for more renames, moves and several actions
 at once, with quantities, positions by number and indirect references), split the same way, family by family;
-one request of `rover` ("hi") was dropped, being an example of the pool."""
+one request of `rover` ("hi") was dropped, being an example of the pool. `scout` and `scout_blind` are 160 more
+by a sixth such writer (2026-12-04, asked for everyday wordings of renames, moves and several actions at once),
+split the same way (one request of `scout`, "hi", dropped for the same reason)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from proto.commands import (
     TaskClearCompleted,
     TaskCreate,
@@ -22,6 +24,7 @@ from services.llm_worker.backends.actions import (
     Action,
     Planner,
     clean,
+    edited,
     is_symbol,
     split_items,
     two_items,
@@ -361,3 +364,18 @@ def test_an_added_item_goes_on_with_words_that_point_back_at_it() -> None:
     other = words("add write the summary and milk")
     assert runs_on(other, 3, set(range(len(other)))) == 4
     assert runs_on(units, last, free - {last + 3}) == last + 1
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "renamed"),
+    [
+        ("buy gift for Tom", "gift for Tom", "gift for Tim", "buy gift for Tim"),  # the part the request said
+        ("grab beer", "beer", "seltzer", "grab seltzer"),
+        ("buy milk", "buy milk", "buy oat milk", "buy oat milk"),  # the whole name said
+        ("buy milk", "milk", "buy oat milk", "buy oat milk"),  # the new name says the rest again
+        ("pick up cake", "cake", "pick up cake at 4pm", "pick up cake at 4pm"),
+        ("buy milk", "#1", "soy milk", "soy milk"),  # named by its place: no part of it
+    ],
+)
+def test_a_rename_of_a_part_of_a_name_keeps_the_rest(name: str, old: str, new: str, renamed: str) -> None:
+    assert edited(name, old, new) == renamed

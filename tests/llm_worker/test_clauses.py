@@ -69,18 +69,22 @@ def test_where_a_request_says_its_new_items_go_first(text: str, phrases: list[st
 
 
 @pytest.mark.parametrize(
-    ("text", "last", "first"),
+    ("text", "last", "placing"),
     [
-        ("add oranges and grapes at the top", 1, True),  # "oranges": "and grapes" is more of the same
-        ("add oranges and grapes at the top", 3, True),
-        ("add butter and move #1 to the top", 1, False),  # the move's phrase, not the add's
-        ("add butter, then #1 at the top", 1, False),
-        ("first, add milk", 3, False),  # nothing comes after the item
+        ("add oranges and grapes at the top", 1, "at the top"),  # "oranges": "and grapes" is more of the same
+        ("add oranges and grapes at the top", 3, "at the top"),
+        ("add butter and move #1 to the top", 1, None),  # the move's phrase, not the add's
+        ("add butter, then #1 at the top", 1, None),
+        ("first, add milk", 3, None),  # nothing comes after the item
+        # An operation on what was just added places it: its words are the placing's, no item of their own.
+        ("add book dentist and put it at the top", 2, "and put it at the top"),
+        ("add milk and eggs, then move them to the top", 1, ", then move them to the top"),
     ],
 )
-def test_an_add_goes_first_only_by_a_phrase_of_its_own_clause(text: str, last: int, first: bool) -> None:
+def test_an_add_goes_first_only_by_a_phrase_of_its_own_clause(text: str, last: int, placing: str | None) -> None:
     units = words(text)
-    assert placed_first(units, last, top_phrases(units)) is first
+    placed = placed_first(units, last, top_phrases(units))
+    assert placed is None if placing is None else "".join(units[i].as_next() for i in placed).strip() == placing
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,11 @@ from services.llm_worker.backends.mentions import find_mentions, masked
         ("just tick #1", {"finish"}),
         ("#1 is a bit much, so take those off", {"remove"}),
         ("I ticked #1 by mistake", set()),  # it tells of a tick; it does not ask for one
+        ("could you check off the #1 one?", {"finish"}),
+        ("mark #1 off", {"finish"}),
+        ("check the oil", set()),
+        ("can you clean up the ones I already finished?", {"clear"}),  # tidied, done, no task named
+        ("clean up the garage", set()),
     ],
 )
 def test_the_operations_a_request_names(text: str, verbs: set[str]) -> None:
@@ -56,8 +61,9 @@ def test_a_ticked_task_needed_is_needed_again() -> None:
 
     assert verbs("we still need coffee") == {"undo"}
     assert verbs("we need to water the plants") == set()  # a task named, but none of them ticked
-    assert verbs("we no longer need coffee") == set()
-    assert verbs("I don't need coffee") == set()
+    # Not needed is no tick taken back: the task is to come off ("I don't need #1 anymore").
+    assert verbs("we no longer need coffee") == {"remove"}
+    assert verbs("I don't need coffee") == {"remove"}
 
 
 @pytest.mark.parametrize(
@@ -97,12 +103,22 @@ def test_a_rename_said_in_so_many_words() -> None:
         ("#1 is actually finish the draft report", "finish"),
         ("#1 should say buy oat milk", "buy"),
         ("could you change the #1 one to say video call grandma", "video"),
+        ("rename #1 to read Dune", "read"),  # a name may begin with "read" …
+        ("change #1 to read 'Dune'", "'"),  # … unless a quote follows it
+        ("the #1 one, make it say pick up cake at 4pm", "pick"),  # "it": the one task named
+        ("make #1 say call grandma", "call"),
     ):
         units = words(text)
         found = renames(units, {"#1"})
         assert list(found) == ["#1"] and units[found["#1"]].text == begins, text
     # No new name, no task named, or "not": no such rename.
-    for text in ("change #1", "change the oil to synthetic", "don't change #1 to x", "add #1 to the list"):
+    for text in (
+        "change #1",
+        "change the oil to synthetic",
+        "don't change #1 to x",
+        "add #1 to the list",
+        "make it say hello, then #1",  # "it" before any task is named
+    ):
         assert not renames(words(text), {"#1"})
 
 

@@ -272,6 +272,33 @@ async def test_what_a_request_says_of_the_tasks_it_names(
     assert commands(await ask(embedded, text, ERRANDS)) == expected
 
 
+# Tasks named by their place, a part of a name renamed, both ends of the list in one request, an add placed by a
+# clause of its own, ticks written as marks, and a task no longer needed (services/.../mentions.py, clauses.py).
+PLACED = [
+    ("tick off the second one", [TaskToggle(id=2)]),
+    ("#4 and #5 are done", [TaskToggle(id=4), TaskToggle(id=5)]),
+    ("delete the last item", [TaskDelete(id=5)]),
+    ("move #5 to #1", [TaskMove(id=5, position=0)]),
+    ("rename #3 to buy tape and glue", [TaskRename(id=3, new_name="buy tape and glue")]),
+    ("change tape to duct tape", [TaskRename(id=3, new_name="buy duct tape")]),
+    ("make the apples one say green apples", [TaskRename(id=4, new_name="green apples")]),
+    ("move the apples to the top and the tape to the bottom", [TaskMove(id=4, position=0), TaskMove(id=3, position=4)]),
+    ("add plums and put them at the top", [TaskCreate(name="plums", position=0)]),
+    ("apples ✅ pears ✅", [TaskToggle(id=4), TaskToggle(id=5)]),
+    (
+        "change tape to packing tape, and I don't need the pears anymore",
+        [TaskRename(id=3, new_name="buy packing tape"), TaskDelete(id=5)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PLACED, ids=[c[0] for c in PLACED])
+async def test_tasks_named_by_place_and_parts_of_names(
+    embedded: EmbeddedBackend, text: str, expected: list[object]
+) -> None:
+    assert commands(await ask(embedded, text, ERRANDS)) == expected
+
+
 async def test_a_spelling_is_fixed_from_the_model_s_vocabulary(embedded: EmbeddedBackend) -> None:
     groceries = [
         TaskPublic(id=1, name="bread", done=False, position=0, version=1),
@@ -279,4 +306,10 @@ async def test_a_spelling_is_fixed_from_the_model_s_vocabulary(embedded: Embedde
     ]
     assert commands(await ask(embedded, "there's a typo in tomatos", groceries)) == [
         TaskRename(id=2, new_name="tomatoes")
+    ]
+    # No task named: each one misspelt is respelt, and one spelt right is left alone.
+    groceries.append(TaskPublic(id=3, name="bananna", done=False, position=2, version=1))
+    assert commands(await ask(embedded, "can you fix the spelling on my list", groceries)) == [
+        TaskRename(id=2, new_name="tomatoes"),
+        TaskRename(id=3, new_name="banana"),
     ]

@@ -64,3 +64,24 @@ def test_words_that_only_describe_a_task_s_thing_do_not_name_it() -> None:
     assert named("the filters are done", ["coffee filters"])[1] == ["coffee filters"]  # the thing itself
     assert named("done w/ mopping", ["mop floors"])[1] == ["mop floors"]  # another form: a thing done
     assert named("finally snagged the concert tix lol", ["grab concert tix"])[1] == ["grab concert tix"]
+
+
+def test_a_task_named_by_its_place_on_the_list() -> None:
+    trip = ["pack socks", "pack charger", "book hotel", "buy sunscreen"]
+    assert named("check off the second one", trip) == ("check off the #1", ["pack charger"])
+    assert named("get rid of the 3rd item", trip)[1] == ["book hotel"]
+    assert named("delete the last one", trip)[1] == ["buy sunscreen"]
+    assert named("#1 and #4 are done", trip) == ("#1 and #2 are done", ["pack socks", "buy sunscreen"])
+    assert named("rename #3 to book hotel in Rome", trip) == ("rename #1 to book hotel in Rome", ["book hotel"])
+    # A place a task is put at names none; a raw number is written so it cannot be taken for a placeholder.
+    assert named("move #4 to #1", trip) == ("move #1 to number 1", ["buy sunscreen"])
+    assert named("add tickets as item #2", trip) == ("add tickets as item number 2", [])
+    assert named("make book hotel the first one", trip) == ("make #1 the first one", ["book hotel"])
+    assert named("#9 is done", trip) == ("number 9 is done", [])  # no ninth task
+
+
+def test_a_part_of_a_name_said_to_be_done_names_the_task() -> None:
+    # "email" would only describe "HR" ("the email" is no task of "email HR") unless it is said to be done.
+    assert named("the email is done", ["email HR", "print forms"]) == ("the #1 is done", ["email HR"])
+    # Two words of a name, in any order, name it even where the first would only describe the next.
+    assert named("the amazon return is sorted", ["return Amazon package"])[1] == ["return Amazon package"]

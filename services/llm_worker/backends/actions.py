@@ -95,6 +95,7 @@ class Action:
     after: bool = False  # … and whether it goes after it
     place: int | None = None  # a move to a place given by number ("make it #2"), 0 the top
     quoted: bool = False  # an add of a name in quotes: one item, as written
+    whole: bool = False  # a rename's new name said as the whole name ("make it say …", in quotes)
 
 
 _CLOSING = {")": "(", "]": "["}
@@ -289,5 +290,25 @@ class Planner:
             return InvalidCommand(raw, f"there is no “{clean(action.span)}” on the list", op="rename")
         if not new:
             return InvalidCommand(raw, "the rename gives no new name", op="rename")
+        new = new if action.whole else edited(task.name, clean(action.span), new)
         self.tasks[self.tasks.index(task)] = task.model_copy(update={"name": new})
         return CommandOut(TaskRename(id=task.id, new_name=new))
+
+
+def edited(name: str, old: str, new: str) -> str:
+    """A task's name with the part of it the request named in a rename put as the new words ("change gift for
+    Tom to gift for Tim" of "buy gift for Tom": "buy gift for Tim"); the new name whole where the request named
+    the task whole, by other words than its own, or says again a word of the name outside that part ("rename
+    milk to buy oat milk")."""
+    theirs, part = name.split(), [plain(w) for w in old.split()]
+    if not part or len(part) >= len(theirs):
+        return new
+    at = next(
+        (i for i in range(len(theirs) - len(part) + 1) if [plain(w) for w in theirs[i : i + len(part)]] == part), None
+    )
+    if at is None:
+        return new
+    rest = theirs[:at] + theirs[at + len(part) :]
+    if {plain(w) for w in new.split()} & {plain(w) for w in rest}:
+        return new
+    return " ".join([*theirs[:at], new, *theirs[at + len(part) :]])

@@ -20,7 +20,7 @@ from services.llm_worker.backends.actions import POINTING, Action, Word, request
 from services.llm_worker.backends.cues import NOT
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import SAYING, STOP, plain, stem
-from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS
+from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, end_after
 
 CUES = OPERATIONS
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
@@ -53,7 +53,7 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
         while back > 0 and _joins(units[back - 1]):
             back -= 1
         ended = any(plain(units[j].text) not in POLITE for j in range(back, at))
-        if starts[-1] < back < at and ended:
+        if starts[-1] < back < at and ended and not _places_added(units, starts[-1], at):
             starts.append(at)
     ranges = []
     for n, start in enumerate(starts):
@@ -62,6 +62,14 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
             end -= 1  # the joining words between two clauses belong to neither
         ranges.append((start, end))
     return ranges
+
+
+def _places_added(units: list[Word], start: int, at: int) -> bool:
+    """Whether the clause at `at` only puts what the clause from `start` adds at the top ("add #1 and put it at
+    the top"): one reading says both, as "add #1 at the top" does."""
+    adds = any(plain(u.text) == "add" for u in units[start:at])
+    pointing = at + 1 < len(units) and plain(units[at + 1].text) in PRONOUNS
+    return adds and pointing and end_after(units, at + 1) == "top"
 
 
 def _text(units: list[Word]) -> str:

@@ -15,7 +15,15 @@ import numpy as np
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, content_words, misspelt, plain, stem
-from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, WHERE, beside, numbered, top_phrases
+from services.llm_worker.backends.spans import (
+    CLAUSE_ENDS,
+    CONNECTIVES,
+    QUOTES,
+    WHERE,
+    beside,
+    numbered,
+    top_phrases,
+)
 
 SAID = {
     "add": "add",
@@ -68,11 +76,16 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
             verbs |= {verb for verb, whole in WHOLE.items() if any(_slip(raw[i], w) for w in whole)}
             if raw[i] in FINISHING:  # "just tick #1", not "I ticked #1 by mistake"
                 verbs.add("finish")
+            if raw[i] in ("check", "mark") and "off" in raw[i + 1 : i + 4]:  # "check off the #1 one"
+                verbs.add("finish")
             if raw[i] == "take" and "off" in raw[i + 1 : i + 4]:  # "take those off", "take #1 off the list"
                 verbs.add("remove")
             # A ticked task needed ("we still need #1") is needed again: its tick is taken back.
             if word in NEED and places and any(task.done for task, _ in places.values()):
                 verbs.add("undo")
+        # A task no longer needed is taken off ("I don't need #1 anymore").
+        if word in NEED and negated and any(u.text in (places or ()) for u in shown[i + 1 : i + 4]):
+            verbs.add("remove")
     # A place for a task the request names, after it ("make #1 #3", "put #1 above #2"): a move.
     marks = set(places or ())
     named_at = next((i for i, u in enumerate(shown) if u.text in marks), None)
@@ -86,7 +99,8 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
     if marks and (MOVE in found and not _negated(found, found.index(MOVE)) or top_phrases(shown)):
         verbs |= {"top", "bottom"} if MOVE in found else {"top"}
     named = any(PLACEHOLDER.fullmatch(u.text) for u in shown)
-    if "remove" in verbs and DONE.intersection(found) and not named:
+    tidy = any(w in ("clean", "tidy") and raw[i + 1 : i + 2] in (["up"], ["out"]) for i, w in enumerate(raw))
+    if ("remove" in verbs or tidy) and DONE.intersection(found) and not named:
         verbs.add("clear")
     return verbs
 
@@ -114,8 +128,23 @@ def weighed(options: list[str], share: np.ndarray, verbs: set[str]) -> np.ndarra
 
 RENAMING = WORDS["rename"] - {stem("typo"), stem("spelling")}  # the words that say a rename, not a mistake
 INTO = frozenset("to into as with -> → => =".split())
-_SAYS = frozenset("say read be".split())
-_BETWEEN = frozenset("the my that this your item task entry one".split()) | {"'", '"', "‘", "’", "“", "”"}
+_SAYS = frozenset("say be".split())
+_MAKING = frozenset("make have let".split())
+_QUOTES = frozenset(QUOTES) | frozenset(QUOTES.values())
+
+
+def named_at(shown: list[Word], mark: str | None) -> int:
+    """Where the placeholder `mark` stands in the request (past its end when none)."""
+    return next((i for i, u in enumerate(shown) if u.text == mark), len(shown))
+
+
+def _says(following: list[str]) -> bool:
+    """Whether the words after "to" say how the name reads rather than begin it: "to say …", "to be …", "to read
+    '…'" (but "rename #1 to read Dune": a name may begin with "read")."""
+    return following[0] in _SAYS or (following[0] == "read" and following[1] in _QUOTES)
+
+
+_BETWEEN = frozenset("the my that this your item task entry one".split()) | _QUOTES
 
 
 def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
@@ -126,19 +155,28 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
     line, and the new name is copied from where it begins to its clause's end."""
     raw = [plain(u.text) if any(ch.isalnum() for ch in u.text) else u.text for u in shown]
     found: dict[str, int] = {}
+    named = [u.text for u in shown if u.text in marks]
+    only = named[0] if len(set(named)) == 1 else None  # "it" is the one task named ("the #1 one, make it say …")
     for i, word in enumerate(raw):
-        if stem(word) not in RENAMING or _negated(raw, i):
+        making = word in _MAKING
+        if not (making or stem(word) in RENAMING) or _negated(raw, i):
             continue
         j = i + 1
         while j < len(shown) and raw[j] in _BETWEEN:
             j += 1
-        if j < len(shown) and shown[j].text in marks:
-            k = j + 1
-            while k < len(shown) and raw[k] in _BETWEEN:
-                k += 1
-            if k < len(shown) - 1 and raw[k] in INTO:
-                k += 1 + (k + 2 < len(shown) and raw[k + 1] in _SAYS)  # "… to say video call grandma"
-                found.setdefault(shown[j].text, k)
+        target = shown[j].text if j < len(shown) and shown[j].text in marks else None
+        if target is None and j < len(shown) and raw[j] == "it" and i > named_at(shown, only):
+            target = only
+        k = j + 1
+        while k < len(shown) and raw[k] in _BETWEEN:
+            k += 1
+        if target is None or k >= len(shown) - 1:
+            continue
+        if making and raw[k] in ("say", "read"):  # "make #1 say …"
+            found.setdefault(target, k + 1)
+        elif not making and raw[k] in INTO:
+            k += 1 + (k + 2 < len(shown) and _says(raw[k + 1 : k + 3]))  # "… to say video call grandma"
+            found.setdefault(target, k)
     for i, unit in enumerate(shown):
         for phrase in _CALLED if unit.text in marks else ():
             k = i + 1 + len(phrase)
@@ -160,7 +198,7 @@ _APART = CLAUSE_ENDS | CONNECTIVES | {"but"}
 def unfinished(shown: list[Word], marks: set[str]) -> set[str]:
     """The tasks the request says are not done: a word of negation or of what is still to do among the few words
     before the task, or just after it, in its clause ("but I still haven't done #3", "#2 isn't finished yet", "#1
-    has to be ordered"). None of them is ticked."""
+    has to be ordered"). None of them is ticked. A task not needed is not one ("I don't need #1 anymore")."""
     raw = [plain(u.text).replace("’", "'") for u in shown]
     out = set()
     for i, unit in enumerate(shown):
@@ -171,7 +209,8 @@ def unfinished(shown: list[Word], marks: set[str]) -> set[str]:
             for _ in range(NEGATION_REACH):
                 if not 0 <= j < len(raw) or raw[j] in _APART or shown[j].text in marks:
                     break
-                if raw[j] in NOT | OWED or (raw[j] == "to" and j > 0 and raw[j - 1] in _OWING):
+                no_need = raw[j] in NOT and j + 1 < len(raw) and stem(raw[j + 1]) in NEED  # "don't need #1": off
+                if (raw[j] in NOT | OWED and not no_need) or (raw[j] == "to" and j > 0 and raw[j - 1] in _OWING):
                     out.add(unit.text)
                 j += step
     return out

@@ -25,7 +25,7 @@ from services.llm_worker.backends.actions import (
 from services.llm_worker.backends.adds import Adds
 from services.llm_worker.backends.cues import renames, said, unfinished, weighed
 from services.llm_worker.backends.matching import STOP, names_all, plain, stem
-from services.llm_worker.backends.mentions import Places, find_mentions, masked
+from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.reader import Reader
 from services.llm_worker.backends.second import direction, second_opinion
@@ -40,10 +40,12 @@ from services.llm_worker.backends.spans import (
     CONNECTIVES,
     DETERMINERS,
     MAX_SPAN_WORDS,
+    QUOTES,
     TRAILING,
     beside,
     clause_end,
     dangling,
+    end_after,
     joined,
     names_the_list,
     numbered,
@@ -62,6 +64,10 @@ NEXT_LINE, LAST_LINE = "\n", "\n\n"
 
 
 SURE = 0.7
+WHOLE_NAME = frozenset("say read called".split()) | set(QUOTES) | set(QUOTES.values())
+"""Words just before a rename's new name that say it is the whole name ("make #1 say …"), not a part of it."""
+ENDS = {"first": "top", "top": "top", "last": "bottom", "bottom": "bottom"}
+"""A new name that is only an end of the list is a move there ("make #1 the first one")."""
 """Below this probability for its first verb, the model is asked again in plain words (the second pass)."""
 
 
@@ -101,6 +107,9 @@ class Decoder(Adds):
         self.renaming = renames(shown, set(places))
         self.undone = unfinished(shown, set(places))
         self.respelling = spelling.asks(shown)
+        if self.respelling and not places:  # "fix the spelling on both": each task misspelt, in code
+            yield from self._respell_all(tasks)
+            return
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
         self.asks_add = next(asked, None)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
@@ -138,6 +147,13 @@ class Decoder(Adds):
             if found[1] != NEXT_LINE:
                 return
 
+    def _respell_all(self, tasks: list[TaskPublic]) -> Generator[Action, None, None]:
+        """A rename of each task with a word that is no word, to the nearest words; none when each is spelt right."""
+        known = spelling.dictionary(self.reader.llm)
+        for task in tasks:
+            if (new := spelling.respelt(task.name, known)) != task.name:
+                yield Action("rename", span=task.name, new=new, task=task, whole=True)
+
     def _line(
         self, verbs: list[str], shown: list[Word], places: Places, left: Places
     ) -> tuple[list[Action], str] | None:
@@ -151,12 +167,17 @@ class Decoder(Adds):
         # "change #1 to …", "fix the spelling of #1": a rename first.
         if (self.renaming or self.respelling) and not self.used and "rename" in options:
             options = ["rename"]
+        # Every task left is followed by one end of the list ("move #1 to the top and #2 to the bottom"): a move.
+        ends = {end_after(shown, self.where[m]) for m in left}
+        if len(ends) == 1 and (end := ends.pop()) in options:
+            options = [end]
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
             share = second_opinion(self.second, self.shown, options, share)
-        if options[int(share.argmax())] in ("top", "bottom") and "bottom" in options and self.second is not None:
+        if options[int(share.argmax())] in ("top", "bottom") and {"top", "bottom"} <= set(options) and self.second:
             share = direction(self.second, self.shown, options, share, list(left))
-        share = weighed(options, share, self.said)
+        # A later line is cued by the words past those the answer has read ("change #1 to …, and I don't need #2").
+        share = weighed(options, share, said(shown[self.reached + 1 :], places) if self.used else self.said)
         index = int(share.argmax())
         self.reader.feed(self.reader.tokens(options[index]))  # each verb is one token
         if options[index] == NEXT_LINE:
@@ -192,7 +213,10 @@ class Decoder(Adds):
                 self.used, self.asks_add = used, asks_add
                 return None if slip else ([Action("none", confidence=action.confidence)], LAST_LINE)
             # "add X to the top": code reads where it goes (the model's span ends before those words).
-            action.first = placed_first(shown, max(self.used - used, default=len(shown)), self.tops)
+            last = max(self.used - used, default=len(shown))
+            placed = placed_first(shown, last, self.tops)
+            action.first = placed is not None
+            self.used |= set(placed or ())  # the words that place it are no item of their own
             taken = self._shape_add(action, shown, places, taken)
             before, after = self._siblings(shown, places, taken, action)
             return [*before, action, *after, *self._also_added(shown, taken, action.first)], ender
@@ -217,13 +241,18 @@ class Decoder(Adds):
             # The new name is written after the old one, and is not itself an item of the list.
             begins = self.renaming.get(shown[mark_at].text)  # said in so many words: it begins there
             at = mark_at + 1 if begins is None else begins
+            while begins is None and at < len(shown) and plain(shown[at].text) in FRAMES:
+                at += 1  # "make the #1 one seltzer": the new name is "seltzer"
             action.new, ender = self.span(shown[at:], places, at, at_first=begins is not None)
+            action.whole = any(plain(u.text) in WHOLE_NAME for u in shown[max(at - 1, 0) : at + 1])
             if not action.new:  # said before the old one: "it's oat milk, not #1"
                 action.new, ender = self.span(shown[:mark_at], places, 0)
             if self.respelling and all(plain(w.text) in TRAILING | STOP for w in words(action.new)):
                 action.new = spelling.respelt(action.task.name, spelling.dictionary(self.reader.llm))  # "pls" no name
-            new_words = words(action.new)
-            if len(new_words) <= 2 and (place := numbered(new_words, set())) is not None:
+            new_words = [w for w in words(action.new) if plain(w.text) not in DETERMINERS | FRAMES]
+            if len(new_words) == 1 and plain(new_words[0].text) in ENDS:  # "make #1 the first one"
+                action.verb, action.new = ENDS[plain(new_words[0].text)], ""
+            elif len(new_words) <= 2 and (place := numbered(new_words, set())) is not None:
                 action.verb, action.new, action.place = "top", "", place  # "make #1 #2": a place, not a name
             return [action], ender
         # "remove #1 and #2": the list the request joins is split here, in code, one action per task.

@@ -14,7 +14,7 @@ from services.llm_worker.backends.shots import EXAMPLES
 
 STOP = frozenset(
     "the a an my our your to of for on in at from with it its off this that these those one list item items "
-    "task thing things stuff please is are was be about up and or by as into onto".split()
+    "task thing things stuff please is are was be about up and n or by as into onto".split()
 )
 
 

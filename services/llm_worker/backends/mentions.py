@@ -20,7 +20,7 @@ from services.llm_worker.backends.matching import (
     plain,
     stem,
 )
-from services.llm_worker.backends.spans import DETERMINERS, TRAILING, WHERE
+from services.llm_worker.backends.spans import DETERMINERS, ORDINALS, TRAILING, WHERE
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def _describes(mine: list[str], name: str) -> bool:
     # Another form of the word says it is done, not what it is ("done w/ mopping" of "mop floors").
     if any(0 < alike(w, theirs[j]) < 1 for j in paired for w in mine):
         return False
-    if not paired or paired[-1] + 1 >= len(theirs):
+    if not paired or paired[-1] + 1 >= len(theirs) or len(paired) > 1:  # "the amazon return" of "return Amazon …"
         return False
     after = theirs[paired[-1] + 1]
     return after.isalpha() and after not in STOP | BETWEEN_THINGS and not any(alike(w, after) > 0 for w in mine)
@@ -119,12 +119,54 @@ def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: 
 FRAMES = frozenset("item task entry one thing todo to-do line".split())
 
 
+BY_NUMBER = frozenset("number no item task entry line".split())
+FIRSTS = {"first": 0, **ORDINALS}
+_TOWARDS = frozenset("to at into in onto as".split())  # "move #4 to #1": a place, not a task
+_SPOTS = frozenset("position spot place slot".split())  # "put it in spot #2", "as item #3": a place
+_BECOMING = frozenset("make makes be is are become becomes".split())
+
+
+def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
+    """The tasks a request names by their place on the list: "#3", "number 2", "item 4", "the second one",
+    "the 2nd item", "the last one" (each a mention as sure as a name said whole); not a place a move puts a task
+    at ("move #4 to #1", "make it the second one", "make pay rent the first one")."""
+    ordered = sorted(tasks, key=lambda t: t.position)
+    named = {w for task in tasks for w in content_words(task.name)}  # "make #1 the first one": a place
+    found = []
+    for i, unit in enumerate(units):
+        word = plain(unit.text)
+        back = i - 1
+        while back >= 0 and plain(units[back].text) in DETERMINERS | BY_NUMBER | _SPOTS:
+            back -= 1
+        before = plain(units[back].text) if back >= 0 else ""
+        after = plain(units[i + 1].text) if i + 1 < len(units) else ""
+        at, end = None, i + 1
+        if (number := re.fullmatch(r"#(\d+)", unit.text)) and before not in _TOWARDS:
+            at = int(number.group(1)) - 1
+        elif word in BY_NUMBER and after.isdigit() and before not in _TOWARDS:
+            at, end = int(after) - 1, i + 2
+        elif after in FRAMES and before not in _TOWARDS | _BECOMING | named:
+            if word == "last":
+                at = len(ordered) - 1
+            elif (n := FIRSTS.get(word)) is not None or (n := _nth(word)) is not None:
+                at = n
+            end = i + 2
+        if at is not None and 0 <= at < len(ordered):
+            found.append(Mention(i, end, ordered[at], 1.0, (i, end)))
+    return found
+
+
+def _nth(word: str) -> int | None:
+    found = re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)
+    return int(found.group(1)) - 1 if found else None
+
+
 def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
     """The places the request names tasks of the list, none overlapping and each task once (its best place: in
     "rename milk to skim milk" the second "milk" is the new name's): a window of words alike the task's name
     (stems, typos, accents and word order forgiven), or alike a telling part of it ("the vacuuming")."""
     names = Names(tasks)
-    found = []
+    found = by_position(units, tasks)
     for task in tasks:
         size = len(content_words(task.name))
         own = set(re.findall(r"[\w-]+", plain(task.name)))
@@ -184,10 +226,22 @@ def masked(units: list[Word], mentions: list[Mention]) -> tuple[list[Word], Plac
     at = 0
     for mention in mentions:
         first, last = mention.marks
-        out += units[at:first]
+        out += _places(units[at:first])
         mark = numbers.setdefault(mention.task.id, f"#{len(numbers) + 1}")
         original = "".join(u.as_next() for u in units[first:last]).strip()
         places.setdefault(mark, (mention.task, original))
         out.append(Word(mark, units[first].spaced))
         at = last
-    return out + units[at:], places
+    return out + _places(units[at:]), places
+
+
+def _places(units: list[Word]) -> list[Word]:
+    """A "#2" that names no task is a place ("move #4 to #2"), written "number 2": the placeholders are "#1",
+    "#2" … and must not be mistaken for it."""
+    out = []
+    for unit in units:
+        if number := re.fullmatch(r"#(\d+)", unit.text):
+            out += [Word("number", unit.spaced), Word(number.group(1), True)]
+        else:
+            out.append(unit)
+    return out

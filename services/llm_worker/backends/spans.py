@@ -33,7 +33,7 @@ def quoted(units: list[Word]) -> dict[int, int]:
 
 
 CLAUSE_ENDS = frozenset({",", ";", ".", "!", "?", ":", "-", "–", "—"})
-CONNECTIVES = frozenset({"and", "then", "also", "plus", "&", "+"})
+CONNECTIVES = frozenset({"and", "n", "then", "also", "plus", "&", "+"})
 DETERMINERS = frozenset("the a an my your our his her their its this that these those some".split())
 
 
@@ -48,7 +48,9 @@ WHERE = frozenset(
 """Words that say where a task goes, not what it is ("milk below #2" names milk)."""
 
 
-JOINERS = frozenset({",", "and", "&", "the", "my", "also", "plus", "both"})
+TICKS = frozenset("✅ ✔ ✔️ ☑ ☑️ ✓".split())
+"""Marks written after a task to say it is done ("laundry ✅ dishes ✅")."""
+JOINERS = frozenset({",", "and", "n", "&", "the", "my", "also", "plus", "both"}) | TICKS
 
 
 def joined(shown: list[Word], at: int) -> list[str]:
@@ -110,17 +112,42 @@ def top_phrases(shown: list[Word]) -> list[tuple[int, int]]:
     return found
 
 
-def placed_first(shown: list[Word], last: int, tops: list[tuple[int, int]]) -> bool:
-    """Whether a phrase of `tops` puts the span ending at word `last` first: the next one after it in its clause,
-    with no task and no other operation between ("add oranges and grapes at the top", not "add butter and move
-    #1 to the top")."""
-    for start, _ in tops:
+def placed_first(shown: list[Word], last: int, tops: list[tuple[int, int]]) -> range | None:
+    """Where a phrase of `tops` puts the span ending at word `last` first: the next one after it in its
+    clause, with no task and no other operation between ("add oranges and grapes at the top", not "add butter
+    and move #1 to the top"); an operation on what was just added is none other ("add #1 and eggs, then put
+    them at the top"). The words that place it (from those pointing back), or none."""
+    for start, end in tops:
         if start > last:
             between = shown[last + 1 : start]
-            return not any(
+            if len(between) >= 2 and plain(between[-1].text) in PRONOUNS and plain(between[-2].text) in OPERATIONS:
+                between = between[:-2]
+                while between and (between[-1].text in CLAUSE_ENDS or plain(between[-1].text) in CONNECTIVES):
+                    between = between[:-1]
+            if any(
                 u.text in CLAUSE_ENDS or PLACEHOLDER.fullmatch(u.text) or plain(u.text) in OPERATIONS for u in between
-            )
-    return False
+            ):
+                return None
+            return range(last + 1 + len(between), end)
+    return None
+
+
+BOTTOM_WORDS = frozenset({"bottom", "end", "back"})
+
+
+def end_after(shown: list[Word], at: int) -> str | None:
+    """The end of the list the words after word `at` put it at: "top" or "bottom" ("#2 to the bottom", "#1 at
+    the very top", "#3 first", "#1 last"), or none."""
+    i = at + 1
+    if i < len(shown) and plain(shown[i].text) in ("first", "last"):
+        return "top" if plain(shown[i].text) == "first" else "bottom"
+    if i < len(shown) and plain(shown[i].text) in PLACING:
+        i += 1
+        while i < len(shown) and plain(shown[i].text) in ("the", "very", "my"):
+            i += 1
+        if i < len(shown) and plain(shown[i].text) in TOP_WORDS | BOTTOM_WORDS:
+            return "top" if plain(shown[i].text) in TOP_WORDS else "bottom"
+    return None
 
 
 def _ends_clause(unit: Word) -> bool:
@@ -194,13 +221,14 @@ def runs_on(shown: list[Word], last: int, free: set[int]) -> int:
     after = last + 1
     if after >= len(shown) or plain(shown[after].text) != "and":
         return after
-    if not PRONOUNS.intersection(plain(u.text) for u in shown[after + 2 : after + 4]):
+    pointing = [i for i in range(after + 2, min(after + 4, len(shown))) if plain(shown[i].text) in PRONOUNS]
+    if not pointing or end_after(shown, pointing[0]) is not None:  # "… and put it at the top" is a place
         return after
     end = clause_end(shown, after)
     return end if all(i in free for i in range(after, end)) else after
 
 
-LIST_JOINS = frozenset({",", "and", "&", "plus", "+"})
+LIST_JOINS = frozenset({",", "and", "n", "&", "plus", "+"})
 HEADS = OPERATIONS | frozenset("need needs want".split())
 """Words after which the items of an add begin ("add …", "put … on the list", "we need …")."""
 MAX_ITEM_WORDS = 6
