@@ -15,7 +15,9 @@ such writer (2026-12-04), scored by its totals only, on the code before and afte
 at once, with quantities, positions by number and indirect references), split the same way, family by family;
 one request of `rover` ("hi") was dropped, being an example of the pool. `scout` and `scout_blind` are 160 more
 by a sixth such writer (2026-12-04, asked for everyday wordings of renames, moves and several actions at once),
-split the same way (one request of `scout`, "hi", dropped for the same reason)."""
+split the same way (one request of `scout`, "hi", dropped for the same reason). `ranger` and `ranger_blind` are
+160 more by a seventh such writer (2026-12-04, asked for phone and dictated wordings too), split the same way
+("hi" dropped from `ranger` again); both were first scored on the code before any tuning on them."""
 
 from __future__ import annotations
 

@@ -198,7 +198,7 @@ def test_the_model_file_is_assembled_once_and_a_damaged_one_is_refused(tmp_path:
 
 
 async def test_small_talk_never_lands_on_a_task(embedded: EmbeddedBackend) -> None:
-    for text in ("thanks!", "good morning", "how are you"):
+    for text in ("thanks!", "good morning", "how are you", "lol nvm", "ok cool"):
         chunks = await ask(embedded, text, TASKS)
         assert commands(chunks) == [], text
 
@@ -313,3 +313,18 @@ async def test_a_spelling_is_fixed_from_the_model_s_vocabulary(embedded: Embedde
         TaskRename(id=2, new_name="tomatoes"),
         TaskRename(id=3, new_name="banana"),
     ]
+
+
+async def test_a_task_moved_to_another_day_or_time_is_renamed(embedded: EmbeddedBackend) -> None:
+    week = [
+        TaskPublic(id=1, name="call Dana at 2", done=False, position=0, version=1),
+        TaskPublic(id=2, name="gym on Monday", done=False, position=1, version=1),
+    ]
+    assert commands(await ask(embedded, "my call with Dana got pushed to 4pm", week)) == [
+        TaskRename(id=1, new_name="call Dana at 4pm")
+    ]
+    assert commands(await ask(embedded, "gym got moved to Tuesday", week)) == [
+        TaskRename(id=2, new_name="gym on Tuesday")
+    ]
+    # A task moved on the list is no new day: "move #2 to the top" moves it.
+    assert commands(await ask(embedded, "move the gym to the top", week)) == [TaskMove(id=2, position=0)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends import spelling
+from services.llm_worker.backends import spelling, times
 from services.llm_worker.backends.actions import (
     MAX_ACTIONS,
     RENAME_TO,
@@ -43,6 +43,7 @@ from services.llm_worker.backends.spans import (
     QUOTES,
     TRAILING,
     beside,
+    chatter,
     clause_end,
     dangling,
     end_after,
@@ -110,6 +111,11 @@ class Decoder(Adds):
         if self.respelling and not places:  # "fix the spelling on both": each task misspelt, in code
             yield from self._respell_all(tasks)
             return
+        if (moved := times.new_time(shown)) is not None and len(places) == 1:  # "#1 got moved to Saturday"
+            ((task, span),) = places.values()
+            if (new := times.retimed(task, *moved)) is not None:
+                yield Action("rename", span=span, new=new, task=task, whole=True)
+                return
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
         self.asks_add = next(asked, None)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
@@ -205,7 +211,7 @@ class Decoder(Adds):
             slip = bool(action.span) and (named or names_the_list(action.span))
             # Words to the assistant are no item: the request is not about the list (on a later line, the answer
             # ends before them).
-            aside = bool(action.span) and not asked and speaks_to_you(action.span)
+            aside = bool(action.span) and not asked and (speaks_to_you(action.span) or chatter(action.span))
             if slip or aside:
                 self.reader.rewind(mark)
                 left.clear()
@@ -216,9 +222,11 @@ class Decoder(Adds):
             last = max(self.used - used, default=len(shown))
             placed = placed_first(shown, last, self.tops)
             action.first = placed is not None
-            self.used |= set(placed or ())  # the words that place it are no item of their own
             taken = self._shape_add(action, shown, places, taken)
             before, after = self._siblings(shown, places, taken, action)
+            # The words that point back to place it ("and put it") are no item of a later line; the phrase itself
+            # is none already, and the answer has not read up to its end ("add oranges and grapes at the start").
+            self.used |= set(placed or ()) - {i for start, end in self.tops for i in range(start, end)}
             return [*before, action, *after, *self._also_added(shown, taken, action.first)], ender
         # A move may say exactly where, which code reads: beside another task the request names ("above #2":
         # #2 stays where it is), or at a number ("#2", "third").

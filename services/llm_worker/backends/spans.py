@@ -181,6 +181,15 @@ TRAILING = (
     | POINTING
 )
 """Words that may end a request after its item without being part of it ("add milk please", "eggs too")."""
+CHATTER = frozenset(
+    "nvm nevermind never mind haha hah hmm hm cool nice great yes yeah yep no nope sure k hi hey".split()
+)
+
+
+def chatter(span: str) -> bool:
+    """Whether words copied as an item are only talk ("lol nvm", "ok cool thanks"): no thing to do in them."""
+    found = [plain(w) for w in re.findall(r"\w+", span)]
+    return bool(found) and all(w in TRAILING | CHATTER for w in found)
 
 
 def dangling(units: list[Word], at: int) -> bool:
