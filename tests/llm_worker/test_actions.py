@@ -34,12 +34,11 @@ from services.llm_worker.backends.actions import (
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
 from services.llm_worker.backends.matching import edits, match_task, names_all
 from services.llm_worker.backends.mentions import find_mentions, masked
+from services.llm_worker.backends.placing import beside, numbered
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.shots import EXAMPLES, MEANING_CUES, Nearest, examples_shown, meaning_prefix
 from services.llm_worker.backends.spans import (
-    beside,
     joined,
-    numbered,
     quantity_before,
     quoted,
     quoted_after,

@@ -8,7 +8,8 @@ import pytest
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.clauses import _resolved, clauses
-from services.llm_worker.backends.spans import dangling, names_the_list, placed_first, top_phrases
+from services.llm_worker.backends.placing import numbered, placed_first, top_phrases
+from services.llm_worker.backends.spans import dangling, names_the_list, runs_into
 
 
 def test_it_in_a_further_clause_is_what_the_clause_before_acted_on() -> None:
@@ -116,3 +117,24 @@ def test_words_that_speak_of_the_list_itself_are_no_item(span: str, the_list: bo
 )
 def test_a_span_does_not_leave_the_last_word_of_its_clause_behind(text: str, at: int, left_behind: bool) -> None:
     assert dangling(words(text), at) is left_behind
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "more"),
+    [
+        ("add call grandma about sunday dinner", 3, True),  # more of the same item after "about"
+        ("add dentist at 3pm", 2, True),
+        ("add milk at the top", 2, False),  # a place on the list
+        ("add stamps from here", 2, False),
+        ("add milk before, thanks", 2, False),  # nothing named after it in its clause
+        ("add eggs for the cake", 2, False),  # "for" says what for: the model decides
+    ],
+)
+def test_an_item_runs_on_past_a_word_that_qualifies_it(text: str, at: int, more: bool) -> None:
+    assert runs_into(words(text), at) is more
+
+
+def test_a_shortened_word_keeps_its_stop_and_a_bare_number_ending_a_clause_is_a_place() -> None:
+    assert [w.text for w in words("call Dr. Patel. Then eggs")] == ["call", "Dr.", "Patel", ".", "Then", "eggs"]
+    assert numbered(words("move #1 to 1"), {"#1"}) == 0
+    assert numbered(words("change #1 to 2 liters"), {"#1"}) is None

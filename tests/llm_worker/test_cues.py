@@ -40,6 +40,8 @@ from services.llm_worker.backends.mentions import find_mentions, masked
         ("check the oil", set()),
         ("can you clean up the ones I already finished?", {"clear"}),  # tidied, done, no task named
         ("clean up the garage", set()),
+        ("+ phone charger", {"add"}),  # a plus first adds
+        ("milk + eggs", set()),
     ],
 )
 def test_the_operations_a_request_names(text: str, verbs: set[str]) -> None:

@@ -289,6 +289,16 @@ PLACED = [
         "change tape to packing tape, and I don't need the pears anymore",
         [TaskRename(id=3, new_name="buy packing tape"), TaskDelete(id=5)],
     ),
+    # Each later clause is the operation it names; a bare number after "move" is a place on the list.
+    (
+        "add plums, check off the report, delete the tape",
+        [TaskCreate(name="plums"), TaskToggle(id=2), TaskDelete(id=3)],
+    ),
+    ("move 5 to 1", [TaskMove(id=5, position=0)]),
+    # An item runs on past "about"; "+" adds; "Dr." ends no clause.
+    ("add call grandma about sunday dinner", [TaskCreate(name="call grandma about sunday dinner")]),
+    ("+ glue sticks", [TaskCreate(name="glue sticks")]),
+    ("rename buy tape to buy tape for Dr. Lee please", [TaskRename(id=3, new_name="buy tape for Dr. Lee")]),
 ]
 
 

@@ -78,6 +78,9 @@ def test_a_task_named_by_its_place_on_the_list() -> None:
     assert named("add tickets as item #2", trip) == ("add tickets as item number 2", [])
     assert named("make book hotel the first one", trip) == ("make #1 the first one", ["book hotel"])
     assert named("#9 is done", trip) == ("number 9 is done", [])  # no ninth task
+    # A bare number just after a word of acting on a task is its place; a quantity is none.
+    assert named("move 4 to 1", trip) == ("move #1 to 1", ["buy sunscreen"])
+    assert named("add 2 towels", trip) == ("add 2 towels", [])
 
 
 def test_a_part_of_a_name_said_to_be_done_names_the_task() -> None:

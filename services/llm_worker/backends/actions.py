@@ -58,11 +58,19 @@ grandma'" is a quote, two words and a quote); a run of other symbols; a quote al
 _PUNCT = set("!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'’…–—")
 
 
+ABBREVIATIONS = frozenset("dr mr mrs ms st jr sr mt ave rd vs approx dept".split())
+"""Words shortened with a full stop that ends no sentence: "call Dr. Patel" is one clause."""
+
+
 def words(text: str) -> list[Word]:
-    """The request cut into the units the model copies: words, and runs of symbols (punctuation, emoji)."""
+    """The request cut into the units the model copies: words, and runs of symbols (punctuation, emoji); the stop
+    of a shortened word stays with it ("Dr.")."""
     out: list[Word] = []
     for found in _WORD.finditer(text):
         spaced = found.start() > 0 and text[found.start() - 1].isspace()
+        if found.group() == "." and not spaced and out and out[-1].text.casefold() in ABBREVIATIONS:
+            out[-1] = Word(out[-1].text + ".", out[-1].spaced)
+            continue
         out.append(Word(found.group(), spaced or not out))
     return out
 

@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from services.llm_worker.backends.actions import Action, Word
 from services.llm_worker.backends.mentions import Places
-from services.llm_worker.backends.spans import (
-    beside,
-    copied,
-    joined,
-    numbered,
-    quantity_before,
-    quoted_after,
-    runs_on,
-    siblings,
-    unmask,
-)
+from services.llm_worker.backends.placing import beside, numbered
+from services.llm_worker.backends.spans import copied, joined, quantity_before, quoted_after, runs_on, siblings, unmask
 
 
 class Adds:

@@ -15,15 +15,8 @@ import numpy as np
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, content_words, misspelt, plain, stem
-from services.llm_worker.backends.spans import (
-    CLAUSE_ENDS,
-    CONNECTIVES,
-    QUOTES,
-    WHERE,
-    beside,
-    numbered,
-    top_phrases,
-)
+from services.llm_worker.backends.placing import beside, numbered, top_phrases
+from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, QUOTES, WHERE
 
 SAID = {
     "add": "add",
@@ -66,6 +59,8 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
             if own != word and not own.endswith("ed") and stem(own) == stem(word):
                 verbs.add("finish")
     found = [stem(w) for w in raw]
+    if raw[:1] == ["+"]:  # "+ phone charger"
+        verbs.add("add")
     for i, word in enumerate(found):
         negated = _negated(found, i)  # "do not add anything" names no add
         if word in DONE and negated:

@@ -26,6 +26,7 @@ from services.llm_worker.backends.adds import Adds
 from services.llm_worker.backends.cues import renames, said, unfinished, weighed
 from services.llm_worker.backends.matching import STOP, names_all, plain, stem
 from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked
+from services.llm_worker.backends.placing import beside, numbered, placed_first, top_phrases
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.reader import Reader
 from services.llm_worker.backends.second import direction, second_opinion
@@ -42,18 +43,15 @@ from services.llm_worker.backends.spans import (
     MAX_SPAN_WORDS,
     QUOTES,
     TRAILING,
-    beside,
     chatter,
     clause_end,
     dangling,
     end_after,
     joined,
     names_the_list,
-    numbered,
-    placed_first,
     quoted,
+    runs_into,
     speaks_to_you,
-    top_phrases,
     unmask,
 )
 
@@ -177,13 +175,15 @@ class Decoder(Adds):
         ends = {end_after(shown, self.where[m]) for m in left}
         if len(ends) == 1 and (end := ends.pop()) in options:
             options = [end]
+        # A later clause that names one operation in so many words is that operation ("…, check off #1, delete #2").
+        if self.used and len(cued := self._cued(shown, places) & set(options)) == 1:
+            options = [*cued, *(o for o in options if o == NEXT_LINE)]
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
             share = second_opinion(self.second, self.shown, options, share)
         if options[int(share.argmax())] in ("top", "bottom") and {"top", "bottom"} <= set(options) and self.second:
             share = direction(self.second, self.shown, options, share, list(left))
-        # A later line is cued by the words past those the answer has read ("change #1 to …, and I don't need #2").
-        share = weighed(options, share, said(shown[self.reached + 1 :], places) if self.used else self.said)
+        share = weighed(options, share, self._cued(shown, places))
         index = int(share.argmax())
         self.reader.feed(self.reader.tokens(options[index]))  # each verb is one token
         if options[index] == NEXT_LINE:
@@ -297,6 +297,21 @@ class Decoder(Adds):
         between = range(max(earlier) + 1, at)
         return any(j - offset >= 0 and units[j - offset].text.casefold() in CLAUSE_ENDS | CONNECTIVES for j in between)
 
+    def _cued(self, shown: list[Word], places: Places) -> set[str]:
+        """The verbs the request's words name for this line: on a later line, those of the next clause past the words
+        the answer has read ("change #1 to …, and I don't need #2"), else the whole request's."""
+        return said(self._next_clause(shown), places) if self.used else self.said
+
+    def _next_clause(self, shown: list[Word]) -> list[Word]:
+        """The words past those the answer has read, to the end of the first clause with a word of its own."""
+        start = self.reached + 1
+        ends = (i for i in range(start, len(shown)) if shown[i].text in CLAUSE_ENDS and self._worded(shown, start, i))
+        return shown[start : next(ends, len(shown))]
+
+    @staticmethod
+    def _worded(shown: list[Word], start: int, end: int) -> bool:
+        return any(any(ch.isalnum() for ch in u.text) for u in shown[start:end])
+
     @property
     def reached(self) -> int:
         """The furthest word of the request the answer has used (-1: none yet)."""
@@ -386,7 +401,7 @@ class Decoder(Adds):
             open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)
             # Nor before the one word left of its clause when that word names something ("we need coffee
             # filters" is not "coffee"), as a word of thanks, time or pointing would not.
-            open_ended = open_ended or (bool(at) and all(dangling(units, i + 1) for i in at))
+            open_ended = open_ended or (bool(at) and all(dangling(units, i + 1) or runs_into(units, i + 1) for i in at))
             enders = self._enders()
             options = list(following) + [e for e in enders if e not in following and not open_ended]
             index, _ = self.reader.choose([self.reader.tokens(o) for o in options])

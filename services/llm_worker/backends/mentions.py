@@ -20,7 +20,8 @@ from services.llm_worker.backends.matching import (
     plain,
     stem,
 )
-from services.llm_worker.backends.spans import DETERMINERS, ORDINALS, TRAILING, WHERE
+from services.llm_worker.backends.placing import ORDINALS
+from services.llm_worker.backends.spans import DETERMINERS, TRAILING, WHERE
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ FRAMES = frozenset("item task entry one thing todo to-do line".split())
 BY_NUMBER = frozenset("number no item task entry line".split())
 FIRSTS = {"first": 0, **ORDINALS}
 _TOWARDS = frozenset("to at into in onto as".split())  # "move #4 to #1": a place, not a task
+_BY_PLACE = frozenset("move delete remove tick untick check uncheck rename finish".split())
 _SPOTS = frozenset("position spot place slot".split())  # "put it in spot #2", "as item #3": a place
 _BECOMING = frozenset("make makes be is are become becomes".split())
 
@@ -145,6 +147,8 @@ def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
             at = int(number.group(1)) - 1
         elif word in BY_NUMBER and after.isdigit() and before not in _TOWARDS:
             at, end = int(after) - 1, i + 2
+        elif word.isdigit() and before in _BY_PLACE and i == back + 1:  # "move 4 to 1", "delete 3"
+            at = int(word) - 1
         elif after in FRAMES and before not in _TOWARDS | _BECOMING | named:
             if word == "last":
                 at = len(ordered) - 1

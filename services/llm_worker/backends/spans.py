@@ -84,54 +84,6 @@ TOP_WORDS = frozenset({"top", "start", "front", "beginning", "head"})
 PLACING = frozenset({"to", "at", "on", "onto", "in"})
 
 
-def top_phrases(shown: list[Word]) -> list[tuple[int, int]]:
-    """Where a request says that what it adds goes first, as ranges of its words: "at the top (of my list)", "to
-    the very start", or "first" at a clause's end. Each ends a clause: "add milk to the top shelf" says nothing
-    of the list."""
-    found = []
-    for i, unit in enumerate(shown):
-        word = unit.text.casefold()
-        end = None
-        if word == "first":
-            end = i + 1
-            start = i
-        elif word in TOP_WORDS and i >= 2 and shown[i - 1].text.casefold() in ("the", "very"):
-            start = i - 1
-            while start > 0 and shown[start - 1].text.casefold() in ("the", "very"):
-                start -= 1
-            if start > 0 and shown[start - 1].text.casefold() in PLACING:
-                start, end = start - 1, i + 1
-                if end < len(shown) and shown[end].text.casefold() == "of":
-                    # "of the list", "of my shopping list": up to the clause's end, four words at most
-                    tail = end + 1
-                    while tail < len(shown) and tail - end <= 4 and not _ends_clause(shown[tail]):
-                        tail += 1
-                    end = tail
-        if end is not None and (end == len(shown) or _ends_clause(shown[end])):
-            found.append((start, end))
-    return found
-
-
-def placed_first(shown: list[Word], last: int, tops: list[tuple[int, int]]) -> range | None:
-    """Where a phrase of `tops` puts the span ending at word `last` first: the next one after it in its
-    clause, with no task and no other operation between ("add oranges and grapes at the top", not "add butter
-    and move #1 to the top"); an operation on what was just added is none other ("add #1 and eggs, then put
-    them at the top"). The words that place it (from those pointing back), or none."""
-    for start, end in tops:
-        if start > last:
-            between = shown[last + 1 : start]
-            if len(between) >= 2 and plain(between[-1].text) in PRONOUNS and plain(between[-2].text) in OPERATIONS:
-                between = between[:-2]
-                while between and (between[-1].text in CLAUSE_ENDS or plain(between[-1].text) in CONNECTIVES):
-                    between = between[:-1]
-            if any(
-                u.text in CLAUSE_ENDS or PLACEHOLDER.fullmatch(u.text) or plain(u.text) in OPERATIONS for u in between
-            ):
-                return None
-            return range(last + 1 + len(between), end)
-    return None
-
-
 BOTTOM_WORDS = frozenset({"bottom", "end", "back"})
 
 
@@ -148,10 +100,6 @@ def end_after(shown: list[Word], at: int) -> str | None:
         if i < len(shown) and plain(shown[i].text) in TOP_WORDS | BOTTOM_WORDS:
             return "top" if plain(shown[i].text) in TOP_WORDS else "bottom"
     return None
-
-
-def _ends_clause(unit: Word) -> bool:
-    return unit.text in CLAUSE_ENDS or unit.text.casefold() in CONNECTIVES or unit.text.casefold() == "please"
 
 
 _THE_LIST = re.compile(r"(?:^|\s)(\S+)\s+(?:my|the|this|our|your)\s+(?:to-?do\s+)?list\b", re.IGNORECASE)
@@ -205,6 +153,25 @@ def dangling(units: list[Word], at: int) -> bool:
     after = units[at + 1 :]
     end = next((n for n, u in enumerate(after) if u.text in CLAUSE_ENDS), len(after))
     return not any(names(u.text) for u in after[:end])
+
+
+QUALIFYING = frozenset("about with before after by from at".split())
+
+
+def runs_into(units: list[Word], at: int) -> bool:
+    """Whether word `at` begins more of the same item: a word such as "about" or "before" with words that name
+    something after it in its clause ("call grandma about sunday dinner"), not the list or a place on it ("on
+    the list", "at the top")."""
+    if at >= len(units) or plain(units[at].text) not in QUALIFYING:
+        return False
+    rest = []
+    for unit in units[at + 1 :]:
+        if unit.text in CLAUSE_ENDS or plain(unit.text) in CONNECTIVES or PLACEHOLDER.fullmatch(unit.text):
+            break
+        rest.append(plain(unit.text))
+    if {"list", "here", "there"} & set(rest) or TOP_WORDS & set(rest) or BOTTOM_WORDS & set(rest):
+        return False
+    return any(any(ch.isalnum() for ch in w) and w not in TRAILING | STOP for w in rest)
 
 
 def clause_end(units: list[Word], at: int) -> int:
@@ -345,46 +312,6 @@ def siblings(
         before.insert(0, (start, end))
         at = head
     return before, after
-
-
-BEFORE = frozenset("above before ahead".split())
-AFTER = frozenset("after below under behind beneath underneath following".split())
-_ON_THE_WAY = frozenset("of the my right just directly".split())
-ORDINALS = dict(zip("second third fourth fifth sixth seventh eighth ninth tenth".split(), range(1, 10), strict=True))
-_NUMBERED = frozenset("position spot number place slot no".split())
-
-
-def beside(shown: list[Word], marks: set[str]) -> tuple[str, bool] | None:
-    """Where a move puts its task beside another one the request names: that task's placeholder, and whether it
-    goes after it ("above #2", "in front of #2", "right after the #3", "below #1")."""
-    for i, unit in enumerate(shown):
-        word = unit.text.casefold()
-        front = word == "front" and i > 0 and shown[i - 1].text.casefold() == "in"
-        if word not in BEFORE | AFTER and not front:
-            continue
-        for j in range(i + 1, min(i + 4, len(shown))):
-            if shown[j].text in marks:
-                return shown[j].text, word in AFTER
-            if shown[j].text.casefold() not in _ON_THE_WAY:
-                break
-    return None
-
-
-def numbered(shown: list[Word], marks: set[str]) -> int | None:
-    """The place (0 is the top) a request gives by number: "#2", "2nd", "third", "position 4", "spot no. 3";
-    none for a placeholder (#1 stands for a task)."""
-    for i, unit in enumerate(shown):
-        word = unit.text.casefold()
-        if word in ORDINALS:
-            return ORDINALS[word]
-        if (found := re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)) or (
-            (found := re.fullmatch(r"#(\d+)", word)) and unit.text not in marks
-        ):
-            return max(int(found.group(1)) - 1, 0)
-        following = [u.text for u in shown[i + 1 : i + 3] if u.text != "."]
-        if word in _NUMBERED and following and following[0].isdigit():
-            return max(int(following[0]) - 1, 0)
-    return None
 
 
 COUNTS = frozenset("one two three four five six seven eight nine ten eleven twelve dozen couple few half".split())
