@@ -299,6 +299,8 @@ PLACED = [
     ("add call grandma about sunday dinner", [TaskCreate(name="call grandma about sunday dinner")]),
     ("+ glue sticks", [TaskCreate(name="glue sticks")]),
     ("rename buy tape to buy tape for Dr. Lee please", [TaskRename(id=3, new_name="buy tape for Dr. Lee")]),
+    # A part of a name put right: only it changes.
+    ("oops, I meant duct tape not tape", [TaskRename(id=3, new_name="buy duct tape")]),
 ]
 
 

@@ -23,6 +23,7 @@ from services.llm_worker.backends.actions import (
     words,
 )
 from services.llm_worker.backends.adds import Adds
+from services.llm_worker.backends.corrections import corrected
 from services.llm_worker.backends.cues import renames, said, unfinished, weighed
 from services.llm_worker.backends.matching import STOP, names_all, plain, stem
 from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked
@@ -114,6 +115,9 @@ class Decoder(Adds):
             if (new := times.retimed(task, *moved)) is not None:
                 yield Action("rename", span=span, new=new, task=task, whole=True)
                 return
+        if (fixed := corrected(units, tasks)) is not None:  # "we drink whole milk not 2%, fix that"
+            yield Action("rename", span=fixed[0].name, new=fixed[1], task=fixed[0], whole=True)
+            return
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
         self.asks_add = next(asked, None)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
