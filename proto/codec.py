@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -48,6 +49,20 @@ def encode_text_delta(message_id: str, delta: str) -> bytes:
         + json.dumps(delta, ensure_ascii=False).encode()
         + b"}"
     )
+
+
+def bundle(events: Sequence[bytes]) -> bytes:
+    """Several run events in one bus message, one compact JSON object a line (JSON written compactly never holds a
+    raw line break, so one event alone is a bundle of one). A busy worker sends a run's start and a text message's
+    start and end with what goes next instead of alone; each is still one AG-UI event once `unbundle`d."""
+    return b"\n".join(events)
+
+
+def unbundle(data: bytes) -> list[bytes]:
+    """The run events of one bus message, in order (`bundle`)."""
+    if b"\n" not in data:
+        return [data]
+    return [line for line in data.split(b"\n") if line.strip()]
 
 
 def decode(model: type[M], data: bytes) -> M:

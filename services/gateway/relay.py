@@ -6,7 +6,8 @@ relays that follow its run without waiting on any client: a relay sends on from 
 socket holds up only its own run. Text deltas that queued up for a relay meanwhile (a busy gateway) go out
 as one TEXT_MESSAGE_CONTENT: under load a client gets fewer, longer frames, at rest one per token. Each
 event is decoded once and handed on with the bytes the worker published, so a sink that forwards them as
-they are (the socket, with the run's `runId` spliced in) does not re-serialise per token."""
+they are (the socket, with the run's `runId` spliced in) does not re-serialise per token. A bus message may carry
+several events (`codec.bundle`, from a busy worker): it holds one place in the run, and its events go on one by one."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from nats.js import JetStreamContext
 from starlette.websockets import WebSocketDisconnect
 
 from proto import subjects
-from proto.codec import DecodeError, decode_run_event, encode_text_delta, text_delta, text_delta_event
+from proto.codec import DecodeError, decode_run_event, encode_text_delta, text_delta, text_delta_event, unbundle
 from proto.events import TERMINAL, EventType
 from services.gateway.live import LiveRuns, Stored
 from services.gateway.metrics import Metrics
@@ -291,7 +292,7 @@ class RunRelay:
         self.sent += len(due)
         frames: list[tuple[Any, bytes, int]] = []
         texts: list[tuple[str, str, bytes]] = []  # deltas of one message, waiting to go out as one frame
-        for data in due:
+        for data in (event for message in due for event in unbundle(message)):
             fields = text_delta(data)
             if texts and (fields is None or fields[0] != texts[0][0]):
                 frames.append(_merged(texts))  # the deltas so far end here: another event, or another message

@@ -20,7 +20,9 @@ token's acknowledgement is back long before the next token, so each delta goes o
 with many runs in hand holds each run's deltas a while (`hold_for`: longer the more runs) and sends what came
 meanwhile as one: its acknowledgements come back quickly too, so the first rule alone sent nearly every token
 on its own (a bus message, a stream write, an acknowledgement and a frame each: ~250 us of CPU a token over all
-the processes with 100 runs at once, against ~120 us when held 100 ms)."""
+the processes with 100 runs at once, against ~120 us when held 100 ms). Such a worker holds the run's start and a
+text message's start and end too, and sends them in one message with what comes next (`codec.bundle`): the run's
+start with its first text, a text message's end with its last deltas and the run's end, stored together."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from nats.js.api import Header
 from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 
 from proto import subjects
-from proto.codec import encode_text_delta
+from proto.codec import bundle, encode_text_delta
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +167,9 @@ class Outgoing:
         self.unacked: deque[tuple[int, float, asyncio.Future[bytes]]] = deque()
         # Deltas waiting behind one in flight, to go out merged: (message id, the text so far).
         self.waiting: tuple[str, list[str]] | None = None
+        # Events that go out in one message with the waiting deltas, before them (a busy worker's run start, a
+        # text message's start and end, a merged delta closed by another event; `codec.bundle`).
+        self.riding: list[bytes] = []
         self.sending = asyncio.Lock()  # one send at a time, so a merged delta never overtakes or is overtaken
         # The send of the waiting deltas, once due: when the delta in flight is acknowledged, or at the cap
         # (a timer). No task waits meanwhile: under load one waits behind nearly every delta.
@@ -191,6 +196,9 @@ class Outgoing:
         if self.waiting is not None:
             await self.flush()
         self._check_flusher()
+        if self.riding:
+            self.waiting = (message_id, [delta])  # with the events held already, when they are due
+            return
         if (hold_s := self.hold()) > 0:
             self._hold(message_id, delta, hold_s)  # due at the timer only: the acknowledgement comes too soon
             return
@@ -201,9 +209,11 @@ class Outgoing:
         async with self.sending:
             await self._send_text(encode_text_delta(message_id, delta))
 
-    def _hold(self, message_id: str, delta: str, wait_s: float) -> int:
-        """Begin a batch of deltas to go out merged, due in `wait_s` at the latest; its number."""
-        self.waiting = (message_id, [delta])
+    def _hold(self, message_id: str | None, delta: str, wait_s: float) -> int:
+        """Begin a batch of deltas (or, with no `message_id`, of events riding) to go out merged, due in `wait_s` at
+        the latest; its number."""
+        if message_id is not None:
+            self.waiting = (message_id, [delta])
         self.batches += 1
         batch = self.batches
         self.timer = asyncio.get_running_loop().call_later(wait_s, self._due, batch)
@@ -213,8 +223,9 @@ class Outgoing:
         return bool(self.unacked) and not self.unacked[-1][2].done()
 
     def _due(self, batch: int) -> None:
-        """The waiting deltas may go: the one in flight is acknowledged, or they have waited COALESCE_MAX_S."""
-        if batch != self.batches or self.waiting is None:
+        """The waiting deltas (and the events riding) may go: the one in flight is acknowledged, or they have waited
+        their time."""
+        if batch != self.batches or (self.waiting is None and not self.riding):
             return
         flusher = self.flusher
         if flusher is not None:
@@ -235,16 +246,23 @@ class Outgoing:
             flusher.result()
 
     async def flush(self) -> None:
-        """Send the deltas waiting to be merged, if any (before any other event, and at the end)."""
+        """Send the deltas waiting to be merged and the events riding with them, if any (before any other event,
+        and at the end)."""
         async with self.sending:
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
-            if self.waiting is None:
-                return
+            if held := self._take_held():
+                await self._send_text(bundle(held))
+
+    def _take_held(self) -> list[bytes]:
+        """The events riding and the waiting deltas merged, in order, no longer held (their timer stopped)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        held, self.riding = self.riding, []
+        if self.waiting is not None:
             message_id, parts = self.waiting
             self.waiting = None
-            await self._send_text(encode_text_delta(message_id, "".join(parts)))
+            held.append(encode_text_delta(message_id, "".join(parts)))
+        return held
 
     async def _send_text(self, data: bytes) -> None:
         """Sent without waiting for JetStream; its acknowledgement is checked later."""
@@ -270,14 +288,36 @@ class Outgoing:
     async def passing(self, data: bytes) -> None:
         """An event sent like a delta, without waiting for JetStream, its acknowledgement counted: the run's start,
         a text message's start and end. Whatever is stored next (a tool call, the run's end) confirms it, and
-        a loss publishes the attempt again from its start, as for a delta."""
+        a loss publishes the attempt again from its start, as for a delta. A busy worker holds it like a delta,
+        to go out in one message with what follows (the text, the run's end)."""
+        hold_s = 0.0 if self.riding else self.hold()
+        if (self.riding or hold_s > 0) and self.waiting is not None:
+            # Held deltas (due at their timer): the event goes with them, after them.
+            message_id, parts = self.waiting
+            self.waiting = None
+            self.riding.append(encode_text_delta(message_id, "".join(parts)))
+        if self.riding:
+            self.riding.append(data)
+            return
+        if hold_s > 0:
+            self.riding.append(data)
+            self._hold(None, "", hold_s)
+            return
         await self._deltas_out()
         async with self.sending:
             await self._send_text(data)
 
     async def event(self, data: bytes) -> None:
-        """Any other event: stored, with every delta before it, when this returns."""
-        await self._deltas_out()
+        """Any other event: stored, with every delta before it, when this returns. A busy worker stores what it
+        holds in the same message, before it."""
+        if self.riding or self.hold() > 0:
+            if self.flusher is not None:
+                flusher, self.flusher = self.flusher, None
+                await flusher
+            async with self.sending:
+                data = bundle([*self._take_held(), data])
+        else:
+            await self._deltas_out()
         self.sent.append(data)
         if not await self._confirmed():
             await self._replay()

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
+from proto.codec import bundle, encode
 from proto.events import (
     RunFinishedEvent,
     RunStartedEvent,
     TextMessageContentEvent,
+    TextMessageEndEvent,
     TextMessageStartEvent,
 )
 from proto.streams import ensure_streams
@@ -179,3 +181,23 @@ async def test_a_relay_hears_only_its_own_run(nc: Client, live: LiveRuns) -> Non
     await asyncio.wait_for(follow, 5)
     assert sink.got == ["RUN_STARTED", "TEXT_MESSAGE_START", "mine", "RUN_FINISHED"]
     assert RUN not in live.followers  # the relay stopped following at the run's end
+
+
+async def test_events_that_travel_in_one_bus_message_reach_the_client_one_by_one_live_and_replayed(
+    nc: Client, live: LiveRuns
+) -> None:
+    # A busy worker sends the run's start with its first text, and the last text with the message's end and the
+    # run's end (`codec.bundle`): each message holds one place, its events go on in order, and a tab that comes
+    # late reads the same from the stream.
+    relay, sink, follow = await following(nc, live, stored=False)
+    run = RunEvents(nc.jetstream(), RUN)
+    closed = TextMessageEndEvent(message_id="m")
+    await run.publish(bundle([encode(started()), encode(OPENED), encode(text("a"))]))
+    await run.publish(text("b"))
+    await run.publish(bundle([encode(text("c")), encode(closed), encode(FINISHED)]))
+    await asyncio.wait_for(follow, 5)
+    shown = ["RUN_STARTED", "TEXT_MESSAGE_START", "abc", "TEXT_MESSAGE_END", "rendered <p>abc</p>", "RUN_FINISHED"]
+    assert sink.got == shown
+    _, late, again = await following(nc, live, stored=True)
+    await asyncio.wait_for(again, 5)
+    assert late.got == shown

@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from proto import subjects
-from proto.codec import encode
+from proto.codec import encode, unbundle
 from proto.messages import RunRequest
 from services.crud.service import Crud
 from services.llm_worker import intake
@@ -43,13 +43,14 @@ async def test_a_burst_of_runs_is_taken_in_a_few_pulls_and_each_run_once(
         pulls.append(msg)
 
     async def on_event(msg: Msg) -> None:
-        kind = json.loads(msg.data)["type"]
         run_id = msg.subject.split(".")[2]  # chat.events.<run>.<attempt>.<index>
-        seen[(run_id, kind)] += 1
-        if kind == "RUN_FINISHED":
-            finished.add(run_id)
-            if len(finished) == RUNS:
-                done.set()
+        for event in unbundle(msg.data):  # a worker with this many runs in hand sends several in one message
+            kind = json.loads(event)["type"]
+            seen[(run_id, kind)] += 1
+            if kind == "RUN_FINISHED":
+                finished.add(run_id)
+                if len(finished) == RUNS:
+                    done.set()
 
     await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{subjects.RUNS_STREAM}.{subjects.RUNS_CONSUMER}", cb=on_pull)
     await nc.subscribe(subjects.RUN_EVENTS_ALL, cb=on_event)

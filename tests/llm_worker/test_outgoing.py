@@ -11,7 +11,7 @@ import pytest
 from nats.aio.client import Client
 
 from proto import subjects
-from proto.codec import encode, encode_text_delta
+from proto.codec import encode, encode_text_delta, unbundle
 from proto.events import TextMessageContentEvent
 from services.llm_worker.outgoing import BUSY_RUNS, HOLD_MAX_S, HOLD_MIN_S, Acks, Outgoing, hold_for
 
@@ -26,12 +26,13 @@ def test_a_delta_from_the_template_is_the_event_the_model_would_give(delta: str)
     assert encode_text_delta("m-1", delta) == encode(TextMessageContentEvent(message_id="m-1", delta=delta))
 
 
-async def stored(nc: Client, run_id: str) -> list[dict[str, object]]:
+async def stored(nc: Client, run_id: str, last: str = "TEXT_MESSAGE_END") -> list[dict[str, object]]:
+    """The run's events as the stream holds them, each message's events one by one, up to the first `last`."""
     sub = await nc.jetstream().subscribe(subjects.run_events(run_id), ordered_consumer=True)
     out = []
     try:
-        while not out or out[-1]["type"] != "TEXT_MESSAGE_END":
-            out.append(json.loads((await sub.next_msg(timeout=10)).data))
+        while not out or out[-1]["type"] != last:
+            out += [json.loads(event) for event in unbundle((await sub.next_msg(timeout=10)).data)]
     finally:
         await sub.unsubscribe()
     return out
@@ -134,3 +135,30 @@ async def test_a_run_start_and_a_message_start_and_end_go_out_unwaited_and_are_s
     finally:
         await sub.unsubscribe()
     assert kinds == ["RUN_STARTED", "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_FINISHED"]
+
+
+async def test_a_busy_worker_sends_a_run_s_start_and_a_message_s_end_with_what_follows_and_the_stream_keeps_the_order(
+    nc: Client,
+) -> None:
+    out = Outgoing(await started_acks(nc), "bundled", 1, hold=lambda: HOLD_S)
+    await out.passing(b'{"type":"RUN_STARTED","threadId":"t","runId":"bundled"}')
+    await out.passing(b'{"type":"TEXT_MESSAGE_START","messageId":"m","role":"assistant"}')
+    assert not out.sent, "a busy worker's run start went out alone"
+    await out.text("m", "a ")
+    await out.text("m", "b ")
+    async with asyncio.timeout(HOLD_S + 0.5):
+        while out.riding or out.waiting is not None:  # due at the hold's timer, all in one message
+            await asyncio.sleep(0.005)
+    await out.text("m", "c ")
+    await out.passing(END)
+    await out.event(b'{"type":"RUN_FINISHED","threadId":"t","runId":"bundled"}')  # stored with the text before it
+    assert len(out.sent) == 2 and not out.unacked
+    events = await stored(nc, "bundled", last="RUN_FINISHED")
+    assert [(e["type"], e.get("delta")) for e in events] == [
+        ("RUN_STARTED", None),
+        ("TEXT_MESSAGE_START", None),
+        ("TEXT_MESSAGE_CONTENT", "a b "),
+        ("TEXT_MESSAGE_CONTENT", "c "),
+        ("TEXT_MESSAGE_END", None),
+        ("RUN_FINISHED", None),
+    ]
