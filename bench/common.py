@@ -81,34 +81,43 @@ async def chat_on(ws: Any, text: str, timeout_s: float = 120.0) -> RunTrace:
     await ws.send(json.dumps({"type": "chat", "text": text}))
     async with asyncio.timeout(timeout_s):
         while True:
-            message = json.loads(await ws.recv())
+            frame = json.loads(await ws.recv())
             arrived = time.time()
-            kind = message.get("type")
-            if kind == "TEXT_MESSAGE_CONTENT":
-                trace.frames += 1
-                # Under load a worker merges the deltas waiting behind one in flight: a frame may hold
-                # several scripted tokens ("<stamp> <stamp> "), each counted and timed on its own.
-                for token in message["delta"].split():
-                    trace.tokens.append(token)
-                    try:
-                        trace.arrivals.append((float(token), arrived))
-                    except ValueError:
-                        pass
-            elif kind == "RUN_STARTED" and trace.started is None:
-                trace.started = arrived
-            elif kind == "TOOL_CALL_RESULT":
-                trace.command_results += 1
-            elif kind == "RUN_FINISHED":
-                trace.finished = message.get("result") or {}
-                return trace
-            elif kind == "error" and message.get("runId"):
-                # Said while the run waits for a worker ("no worker is running" when none answered the
-                # gateway's ping in time); the gateway keeps relaying, so the run may still come.
-                trace.notices.append(message.get("message", ""))
-            elif kind in ("RUN_ERROR", "error"):
-                # Refused or failed: the run counts as failed (the person was told, nothing hangs).
-                trace.error = message.get("message")
-                return trace
+            # Under load, events due at once come in one frame, an array of them (as the page reads them).
+            for message in frame if isinstance(frame, list) else (frame,):
+                if took(trace, message, arrived):
+                    return trace
+
+
+def took(trace: RunTrace, message: dict[str, Any], arrived: float) -> bool:
+    """One message of the run into its trace; True once the run has ended."""
+    kind = message.get("type")
+    if kind == "TEXT_MESSAGE_CONTENT":
+        trace.frames += 1
+        # Under load a worker merges the deltas waiting behind one in flight: a frame may hold
+        # several scripted tokens ("<stamp> <stamp> "), each counted and timed on its own.
+        for token in message["delta"].split():
+            trace.tokens.append(token)
+            try:
+                trace.arrivals.append((float(token), arrived))
+            except ValueError:
+                pass
+    elif kind == "RUN_STARTED" and trace.started is None:
+        trace.started = arrived
+    elif kind == "TOOL_CALL_RESULT":
+        trace.command_results += 1
+    elif kind == "RUN_FINISHED":
+        trace.finished = message.get("result") or {}
+        return True
+    elif kind == "error" and message.get("runId"):
+        # Said while the run waits for a worker ("no worker is running" when none answered the
+        # gateway's ping in time); the gateway keeps relaying, so the run may still come.
+        trace.notices.append(message.get("message", ""))
+    elif kind in ("RUN_ERROR", "error"):
+        # Refused or failed: the run counts as failed (the person was told, nothing hangs).
+        trace.error = message.get("message")
+        return True
+    return False
 
 
 def start_stack(base: Path, workers: int, env: dict[str, str], worker_env: dict[str, str] | None = None) -> Stack:

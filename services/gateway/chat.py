@@ -10,7 +10,8 @@ another tab of it (on any gateway) is shown here too, followed from its first ev
 Gateway → browser: `{"type": "run", "runId": ..., "text": ...}` when a run is accepted (with
 `"mirrored": true` when another tab started it); then each run
 event as one AG-UI JSON object (`{"type": "TEXT_MESSAGE_CONTENT", "messageId": ..., "delta": ...}`)
-with the run's `runId` added; `{"type": "error", "message": ..., "runId"?: ...}` for the person,
+with the run's `runId` added (events due at once under load: one frame, a JSON array of them, in order);
+`{"type": "error", "message": ..., "runId"?: ...}` for the person,
 never a stack trace. Our own messages are lower case, AG-UI's upper case."""
 
 from __future__ import annotations

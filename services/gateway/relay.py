@@ -18,7 +18,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from markdown_it import MarkdownIt
 from nats.aio.client import Client
@@ -55,6 +55,17 @@ class RunSink(Protocol):
 
     async def rendered(self, message_id: str, html: str) -> None:
         """A finished text message as sanitized HTML (its Markdown rendered here)."""
+
+
+@runtime_checkable
+class GroupingSink(RunSink, Protocol):
+    """A sink that can send several of a run's events in one go (the chat socket: one frame)."""
+
+    def hold(self) -> None:
+        """What is sent from now on waits, to go out together at `release`."""
+
+    async def release(self) -> None:
+        """Send what waited, together."""
 
 
 class RunClock:
@@ -123,6 +134,7 @@ class RunRelay:
     ) -> None:
         self.run_id = run_id
         self.sink = sink
+        self.grouping = sink if isinstance(sink, GroupingSink) else None
         self.metrics = metrics
         self.clock = clock
         self.no_worker_s = no_worker_s
@@ -288,11 +300,13 @@ class RunRelay:
 
     async def _forward(self, due: list[bytes]) -> None:
         """Send on events in order; text deltas of one message that follow each other go out as one (each
-        decoded by hand, one event built per frame)."""
+        decoded by hand, one event built per frame). When the bus messages carried several events each (a busy
+        worker's), what they make goes out together where the sink can (one frame of the chat socket)."""
         self.sent += len(due)
+        events = [event for message in due for event in unbundle(message)]
         frames: list[tuple[Any, bytes, int]] = []
         texts: list[tuple[str, str, bytes]] = []  # deltas of one message, waiting to go out as one frame
-        for data in (event for message in due for event in unbundle(message)):
+        for data in events:
             fields = text_delta(data)
             if texts and (fields is None or fields[0] != texts[0][0]):
                 frames.append(_merged(texts))  # the deltas so far end here: another event, or another message
@@ -306,10 +320,23 @@ class RunRelay:
                 log.error("run_id=%s skipping a malformed event: %s", self.run_id, error)
         if texts:
             frames.append(_merged(texts))
-        for event, data, events in frames:
-            if self.done.is_set():
-                return
-            await self._send(event, data, events)
+        together = self.grouping if len(events) > len(due) and len(frames) > 1 else None
+        if together is not None:
+            together.hold()
+        try:
+            for event, data, count in frames:
+                if self.done.is_set():
+                    return
+                await self._send(event, data, count)
+        finally:
+            if together is not None:
+                await self._release(together)
+
+    async def _release(self, sink: GroupingSink) -> None:
+        try:
+            await sink.release()
+        except (WebSocketDisconnect, RuntimeError):
+            self.done.set()  # the client has gone
 
     async def _send(self, event: Any, data: bytes, events: int) -> None:
         """One event (or `events` text deltas merged into one) to the sink."""
@@ -352,18 +379,34 @@ async def _set_within(event: asyncio.Event, seconds: float) -> bool:
 
 class SocketSink:
     """A run's events for the chat socket: each as the worker published it with the run's `runId` added,
-    and `{"type": "rendered", ...}` after each finished message."""
+    and `{"type": "rendered", ...}` after each finished message; a frame each, or, for events that are sent
+    together (`hold`, `release`), one frame with a JSON array of them."""
 
     def __init__(self, run_id: str, send_text: Callable[[str], Awaitable[None]]) -> None:
         self.run_id = run_id
         self.send_text = send_text
+        self.held: list[str] | None = None
 
     async def event(self, event: Any, data: bytes) -> None:
         # RUN_STARTED and RUN_FINISHED carry their runId already (asked of the class: a pydantic model asked
         # for a field it does not have raises inside, per token).
         has_run_id = "run_id" in type(event).model_fields
-        await self.send_text(data.decode() if has_run_id else with_run_id(data, self.run_id))
+        await self._out(data.decode() if has_run_id else with_run_id(data, self.run_id))
 
     async def rendered(self, message_id: str, html: str) -> None:
         rendered = {"type": "rendered", "runId": self.run_id, "messageId": message_id, "html": html}
-        await self.send_text(json.dumps(rendered, ensure_ascii=False))
+        await self._out(json.dumps(rendered, ensure_ascii=False))
+
+    def hold(self) -> None:
+        self.held = []
+
+    async def release(self) -> None:
+        held, self.held = self.held, None
+        if held:
+            await self.send_text(held[0] if len(held) == 1 else f"[{','.join(held)}]")
+
+    async def _out(self, text: str) -> None:
+        if self.held is None:
+            await self.send_text(text)
+        else:
+            self.held.append(text)

@@ -75,7 +75,9 @@ class Conversation:
                         else:
                             await ws.send(json.dumps({"type": "resume", "runId": self.run_id}))
                         async for raw in ws:
-                            if self.take(json.loads(raw)):
+                            frame = json.loads(raw)
+                            # Under load, events due at once come as one frame: an array of them.
+                            if any([self.take(f) for f in (frame if isinstance(frame, list) else [frame])]):
                                 return self
                 except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake):
                     assert self.run_id is not None, "the socket dropped before the run was accepted"

@@ -13,9 +13,10 @@ import httpx
 import pytest
 from nats.aio.client import Client
 from playwright.async_api import Browser, Page, expect
+from pydantic import BaseModel
 
 from proto import subjects
-from proto.codec import decode, encode
+from proto.codec import bundle, decode, encode
 from proto.commands import TaskCreate
 from proto.events import (
     RunErrorEvent,
@@ -115,8 +116,10 @@ async def test_markup_in_names_and_answers_never_runs(gateway_url: str, nc: Clie
     assert page.dialogs == [], run_id
 
 
-async def fake_run(page: Page, nc: Client, tokens: list[str]) -> str:
-    """Send a chat message from the page and answer it as a worker would, token by token."""
+async def fake_run(page: Page, nc: Client, tokens: list[str], bundled: bool = False) -> str:
+    """Send a chat message from the page and answer it as a worker would, token by token; `bundled`: as a busy
+    worker does, the run's start with the first token and the last token with the ends (`codec.bundle`), so the
+    page gets those events in one frame each."""
     js = nc.jetstream()
     queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
     await page.fill("#chat-input", "say something")
@@ -124,14 +127,22 @@ async def fake_run(page: Page, nc: Client, tokens: list[str]) -> str:
     msg = (await queue.fetch(1, timeout=5))[0]
     request = decode(RunRequest, msg.data)
     run = RunEvents(js, request.run_id)
-    await run.publish(RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id))
-    await run.publish(TextMessageStartEvent(message_id="m", role="assistant"))
-    for token in tokens:
-        await run.publish(TextMessageContentEvent(message_id="m", delta=token))
-    await run.publish(TextMessageEndEvent(message_id="m"))
     result = {"model": "scripted", "ttft_s": 0.01, "tokens": len(tokens), "tokens_per_s": 50.0}
-    finished = RunFinishedEvent(thread_id=request.thread_id, run_id=request.run_id, result=result)
-    await run.publish(finished)
+    events: list[BaseModel] = [
+        RunStartedEvent(thread_id=request.thread_id, run_id=request.run_id),
+        TextMessageStartEvent(message_id="m", role="assistant"),
+        *(TextMessageContentEvent(message_id="m", delta=token) for token in tokens),
+        TextMessageEndEvent(message_id="m"),
+        RunFinishedEvent(thread_id=request.thread_id, run_id=request.run_id, result=result),
+    ]
+    if bundled:
+        await run.publish(bundle([encode(event) for event in events[:3]]))
+        for event in events[3:-3]:
+            await run.publish(event)
+        await run.publish(bundle([encode(event) for event in events[-3:]]))
+    else:
+        for event in events:
+            await run.publish(event)
     await msg.ack()
     await queue.unsubscribe()
     return request.run_id
@@ -153,6 +164,17 @@ async def test_repeated_tokens_show_twice_and_a_long_answer_streams(
     await page.fill("#chat-input", "still here")
     assert await page.input_value("#chat-input") == "still here"
     assert asyncio.get_running_loop().time() - started < 30
+
+
+async def test_an_answer_whose_events_come_several_in_a_frame_shows_whole(
+    gateway_url: str, nc: Client, browser: Browser
+) -> None:
+    page = await open_page(browser, gateway_url)
+    await fake_run(page, nc, ["Under ", "load ", "**too**"], bundled=True)
+    reply = page.locator(".msg.assistant").last
+    await expect(reply.locator(".text strong")).to_have_text("too")
+    await expect(reply.locator(".text")).to_have_text("Under load too")
+    await expect(reply.locator(".meta")).to_contain_text("scripted · first token 10 ms · 50 tokens/s")
 
 
 async def test_events_missed_while_disconnected_arrive_after_reconnect_in_order_once(

@@ -4,8 +4,10 @@ answered in words."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,8 +16,14 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from proto import subjects
-from proto.codec import decode
-from proto.events import RunFinishedEvent, RunStartedEvent, TextMessageContentEvent, TextMessageStartEvent
+from proto.codec import bundle, decode, encode, encode_text_delta
+from proto.events import (
+    RunFinishedEvent,
+    RunStartedEvent,
+    TextMessageContentEvent,
+    TextMessageEndEvent,
+    TextMessageStartEvent,
+)
 from proto.messages import RunRequest
 from tests.support.natsd import NatsServer
 from tests.support.run_events import RunEvents
@@ -64,16 +72,25 @@ async def test_with_no_worker_the_person_is_told_within_two_seconds(gateway_url:
         assert time.monotonic() - started < 2.0
 
 
-async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client) -> None:
+@contextlib.asynccontextmanager
+async def chatting(gateway_url: str, nc: Client) -> AsyncIterator[tuple[Any, Msg, RunRequest]]:
+    """A chat socket that sent "hello", and its run taken off the queue, as a worker takes it."""
     js = nc.jetstream()
     queue = await js.pull_subscribe(subjects.CHAT_SUBMIT, durable=subjects.RUNS_CONSUMER, stream=subjects.RUNS_STREAM)
     async with websockets.connect(ws_url(gateway_url)) as ws:
         await ws.send(json.dumps({"type": "chat", "text": "hello"}))
         run_id = (await receive(ws))["runId"]
-        # Acting as a worker: take the run from the queue and publish its events.
         msg = (await queue.fetch(1, timeout=5))[0]
         request = decode(RunRequest, msg.data)
         assert request.run_id == run_id and request.text == "hello"
+        yield ws, msg, request
+
+
+async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client) -> None:
+    js = nc.jetstream()
+    async with chatting(gateway_url, nc) as (ws, msg, request):
+        run_id = request.run_id
+        # Acting as a worker: publish the run's events.
         run = RunEvents(js, run_id)
         tokens = ["Hel", "lo", "lo", " there"]
         events = [
@@ -90,6 +107,38 @@ async def test_a_run_s_events_are_relayed_in_order(gateway_url: str, nc: Client)
     assert all(g["runId"] == run_id for g in got)
     assert [g["delta"] for g in got if g["type"] == "TEXT_MESSAGE_CONTENT"] == tokens
     assert got[1]["messageId"] == "m"
+
+
+async def test_events_a_busy_worker_sent_in_one_bus_message_come_in_one_frame_in_order(
+    gateway_url: str, nc: Client
+) -> None:
+    async with chatting(gateway_url, nc) as (ws, msg, request):
+        run_id = request.run_id
+        run = RunEvents(nc.jetstream(), run_id)
+        started = RunStartedEvent(thread_id=request.thread_id, run_id=run_id)
+        opened = TextMessageStartEvent(message_id="m", role="assistant")
+        await run.publish(bundle([encode(started), encode(opened), encode_text_delta("m", "Hel")]))
+        await run.publish(TextMessageContentEvent(message_id="m", delta="lo"))
+        ended = RunFinishedEvent(thread_id=request.thread_id, run_id=run_id, result={"model": "x"})
+        closing = [encode_text_delta("m", " there"), encode(TextMessageEndEvent(message_id="m")), encode(ended)]
+        await run.publish(bundle(closing))
+        await msg.ack()
+        frames = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(3)]
+    assert [type(f).__name__ for f in frames] == ["list", "dict", "list"]
+    got = [*frames[0], frames[1], *frames[2]]
+    assert [g["type"] for g in got] == [
+        "RUN_STARTED",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+        "rendered",
+        "RUN_FINISHED",
+    ]
+    assert all(g["runId"] == run_id for g in got)
+    assert "".join(g.get("delta", "") for g in got) == "Hello there"
+    assert got[6]["html"] == "<p>Hello there</p>\n"
 
 
 async def first_word_on_a_run(url: str, timeout: float) -> tuple[str, dict[str, Any]]:

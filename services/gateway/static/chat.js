@@ -91,7 +91,11 @@ function connectChat() {
     setTimeout(connectChat, retryMs);
     retryMs = Math.min(retryMs * 2, LAST_RETRY_MS);
   };
-  socket.onmessage = (e) => onFrame(JSON.parse(e.data));
+  socket.onmessage = (e) => {
+    // Events due together under load come as one frame: an array of them, in order.
+    const data = JSON.parse(e.data);
+    for (const message of Array.isArray(data) ? data : [data]) onFrame(message);
+  };
 }
 
 function send(e) {
