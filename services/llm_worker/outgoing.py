@@ -57,6 +57,7 @@ BUSY_RUNS = 32  # runs in a worker's hand from which its runs hold their deltas 
 HOLD_MIN_S = 0.04  # the hold from BUSY_RUNS on (two tokens at 50 tok/s), growing with the runs in hand ...
 HOLD_PER_RUN_S = 0.0004  # ... by this a run (from 100) ...
 HOLD_MAX_S = 0.1  # ... up to this (from 250: five tokens at 50 tok/s; a reader still sees ten updates a second)
+TICK_S = 0.01  # a held batch is due at the first tick of this grid after its time, with the others due then
 UNSTORED = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, ConnectionError)
 
 
@@ -216,7 +217,11 @@ class Outgoing:
             self.waiting = (message_id, [delta])
         self.batches += 1
         batch = self.batches
-        self.timer = asyncio.get_running_loop().call_later(wait_s, self._due, batch)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + wait_s
+        if wait_s >= HOLD_MIN_S:
+            due += TICK_S - due % TICK_S  # on the worker's grid: the batches of its runs due in one tick go together
+        self.timer = loop.call_at(due, self._due, batch)
         return batch
 
     def _in_flight(self) -> bool:

@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from proto import subjects
 from proto.codec import encode, encode_text_delta, unbundle
 from proto.events import TextMessageContentEvent
-from services.llm_worker.outgoing import BUSY_RUNS, HOLD_MAX_S, HOLD_MIN_S, Acks, Outgoing, hold_for
+from services.llm_worker.outgoing import BUSY_RUNS, HOLD_MAX_S, HOLD_MIN_S, TICK_S, Acks, Outgoing, hold_for
 
 HOLD_S = 0.04
 
@@ -162,3 +162,22 @@ async def test_a_busy_worker_sends_a_run_s_start_and_a_message_s_end_with_what_f
         ("TEXT_MESSAGE_END", None),
         ("RUN_FINISHED", None),
     ]
+
+
+async def test_the_held_batches_of_a_busy_worker_s_runs_are_due_together_on_its_tick(nc: Client) -> None:
+    # Runs whose batches come due within one tick send them in the same turn of the loop: one write to NATS
+    # for all of them, not one each. None is sent before its hold, none more than a tick after.
+    acks = await started_acks(nc)
+    runs = [Outgoing(acks, f"tick{n}", 1, hold=lambda: HOLD_S) for n in range(3)]
+    loop = asyncio.get_running_loop()
+    asked = []
+    for out in runs:
+        asked.append(loop.time())
+        await out.text("m", "word ")
+        await asyncio.sleep(TICK_S / 4)
+    due = [out.timer.when() for out in runs if out.timer is not None]
+    assert len(due) == 3
+    assert all(at + HOLD_S <= when <= at + HOLD_S + TICK_S + 0.001 for at, when in zip(asked, due, strict=True))
+    assert all(round(when / TICK_S, 6).is_integer() for when in due)
+    for out in runs:
+        await out.event(END)
