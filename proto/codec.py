@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from proto.events import RunEvent, TextMessageContentEvent
+from proto.events import RunEvent
 from proto.messages import UiEvent
 
 M = TypeVar("M", bound=BaseModel)
@@ -73,37 +73,9 @@ def decode(model: type[M], data: bytes) -> M:
         raise DecodeError(model.__name__, _problems(error)) from None
 
 
-_TEXT_DELTA = b'{"type":"TEXT_MESSAGE_CONTENT",'
-_TEXT_DELTA_KEYS = {"type", "messageId", "delta"}
-
-
-def text_delta(data: bytes) -> tuple[str, str] | None:
-    """(message id, delta) of a text delta as workers write it (`encode_text_delta`), checked by hand: the one
-    event per token is not put through the model's validation. None for anything else, or anything odd (it
-    goes the full way, `decode_run_event`)."""
-    if not data.startswith(_TEXT_DELTA):
-        return None
-    try:
-        fields = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(fields, dict) or fields.keys() != _TEXT_DELTA_KEYS:
-        return None
-    message_id, delta = fields["messageId"], fields["delta"]
-    if not (isinstance(message_id, str) and isinstance(delta, str) and delta):
-        return None
-    return message_id, delta
-
-
-def text_delta_event(message_id: str, delta: str) -> TextMessageContentEvent:
-    """A text delta's event from fields already checked (`text_delta`)."""
-    return TextMessageContentEvent.model_construct(message_id=message_id, delta=delta)
-
-
 def decode_run_event(data: bytes) -> Any:
-    """Parse one AG-UI run event."""
-    if (fields := text_delta(data)) is not None:
-        return text_delta_event(*fields)
+    """Parse and validate one AG-UI run event (by its type, a text delta in ~1.5 us: pydantic's own parse is
+    faster than reading the JSON by hand and building the model unvalidated)."""
     try:
         return _run_event.validate_json(data)
     except ValidationError as error:

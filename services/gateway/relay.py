@@ -18,7 +18,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from markdown_it import MarkdownIt
 from nats.aio.client import Client
@@ -26,8 +26,8 @@ from nats.js import JetStreamContext
 from starlette.websockets import WebSocketDisconnect
 
 from proto import subjects
-from proto.codec import DecodeError, decode_run_event, encode_text_delta, text_delta, text_delta_event, unbundle
-from proto.events import TERMINAL, EventType
+from proto.codec import DecodeError, decode_run_event, encode_text_delta, unbundle
+from proto.events import TERMINAL, EventType, TextMessageContentEvent
 from services.gateway.live import LiveRuns, Stored
 from services.gateway.metrics import Metrics
 
@@ -55,17 +55,6 @@ class RunSink(Protocol):
 
     async def rendered(self, message_id: str, html: str) -> None:
         """A finished text message as sanitized HTML (its Markdown rendered here)."""
-
-
-@runtime_checkable
-class GroupingSink(RunSink, Protocol):
-    """A sink that can send several of a run's events in one go (the chat socket: one frame)."""
-
-    def hold(self) -> None:
-        """What is sent from now on waits, to go out together at `release`."""
-
-    async def release(self) -> None:
-        """Send what waited, together."""
 
 
 class RunClock:
@@ -134,7 +123,7 @@ class RunRelay:
     ) -> None:
         self.run_id = run_id
         self.sink = sink
-        self.grouping = sink if isinstance(sink, GroupingSink) else None
+        self.grouping = sink if isinstance(sink, SocketSink) else None  # it can send several events in one frame
         self.metrics = metrics
         self.clock = clock
         self.no_worker_s = no_worker_s
@@ -299,25 +288,27 @@ class RunRelay:
         return due
 
     async def _forward(self, due: list[bytes]) -> None:
-        """Send on events in order; text deltas of one message that follow each other go out as one (each
-        decoded by hand, one event built per frame). When the bus messages carried several events each (a busy
-        worker's), what they make goes out together where the sink can (one frame of the chat socket)."""
+        """Send on events in order; text deltas of one message that follow each other go out as one. When the bus
+        messages carried several events each (a busy worker's), what they make goes out together where the sink
+        can (one frame of the chat socket)."""
         self.sent += len(due)
         events = [event for message in due for event in unbundle(message)]
         frames: list[tuple[Any, bytes, int]] = []
-        texts: list[tuple[str, str, bytes]] = []  # deltas of one message, waiting to go out as one frame
+        texts: list[tuple[Any, bytes]] = []  # deltas of one message, waiting to go out as one frame
         for data in events:
-            fields = text_delta(data)
-            if texts and (fields is None or fields[0] != texts[0][0]):
-                frames.append(_merged(texts))  # the deltas so far end here: another event, or another message
-                texts = []
-            if fields is not None:
-                texts.append((*fields, data))
-                continue
             try:
-                frames.append((decode_run_event(data), data, 1))
+                event = decode_run_event(data)
             except DecodeError as error:
                 log.error("run_id=%s skipping a malformed event: %s", self.run_id, error)
+                continue
+            text = event.type == EventType.TEXT_MESSAGE_CONTENT
+            if texts and (not text or event.message_id != texts[0][0].message_id):
+                frames.append(_merged(texts))  # the deltas so far end here: another event, or another message
+                texts = []
+            if text:
+                texts.append((event, data))
+            else:
+                frames.append((event, data, 1))
         if texts:
             frames.append(_merged(texts))
         together = self.grouping if len(events) > len(due) and len(frames) > 1 else None
@@ -332,7 +323,7 @@ class RunRelay:
             if together is not None:
                 await self._release(together)
 
-    async def _release(self, sink: GroupingSink) -> None:
+    async def _release(self, sink: SocketSink) -> None:
         try:
             await sink.release()
         except (WebSocketDisconnect, RuntimeError):
@@ -360,13 +351,13 @@ class RunRelay:
             self.done.set()
 
 
-def _merged(texts: list[tuple[str, str, bytes]]) -> tuple[Any, bytes, int]:
+def _merged(texts: list[tuple[Any, bytes]]) -> tuple[Any, bytes, int]:
     """Text deltas of one message as one frame: (its event, its bytes, how many deltas it carries)."""
-    message_id = texts[0][0]
     if len(texts) == 1:
-        return text_delta_event(message_id, texts[0][1]), texts[0][2], 1
-    delta = "".join(text for _, text, _ in texts)
-    return text_delta_event(message_id, delta), encode_text_delta(message_id, delta), len(texts)
+        return *texts[0], 1
+    message_id = texts[0][0].message_id
+    delta = "".join(event.delta for event, _ in texts)
+    return TextMessageContentEvent(message_id=message_id, delta=delta), encode_text_delta(message_id, delta), len(texts)
 
 
 async def _set_within(event: asyncio.Event, seconds: float) -> bool:
@@ -398,9 +389,11 @@ class SocketSink:
         await self._out(json.dumps(rendered, ensure_ascii=False))
 
     def hold(self) -> None:
+        """What is sent from now on waits, to go out in one frame at `release`."""
         self.held = []
 
     async def release(self) -> None:
+        """Send what waited: one frame, the JSON array of what waited (the message alone, if only one)."""
         held, self.held = self.held, None
         if held:
             await self.send_text(held[0] if len(held) == 1 else f"[{','.join(held)}]")
