@@ -1,5 +1,6 @@
 """How a worker takes runs from the queue: one waited for (a long poll while idle), then at once as many more as
-are waiting, up to its free slots, so a burst of chats starts together instead of one pull at a time.
+are waiting, up to its free slots and MORE_AT_ONCE, so a burst of chats starts together instead of one pull at a
+time, and workers pulling in turn share it (the first to pull no longer takes the whole burst).
 
 A pull that asks for several runs lingers on the server until it has them all or expires, and nats-py waits
 that long before handing back the first. So the second pull is short (`PULL_MORE_S`): a run waits at most that
@@ -19,13 +20,14 @@ from nats.js import JetStreamContext
 log = logging.getLogger(__name__)
 
 PULL_MORE_S = 0.05
+MORE_AT_ONCE = 50  # runs one pull takes at most: workers pulling in turn share a burst instead of one taking it all
 STRAGGLER_CHECK_S = 0.5
 
 
 async def _take_free(slots: asyncio.Semaphore) -> int:
-    """Every slot free now (acquiring a slot that is free does not wait)."""
+    """The slots free now, up to MORE_AT_ONCE (acquiring a slot that is free does not wait)."""
     taken = 0
-    while not slots.locked():
+    while not slots.locked() and taken < MORE_AT_ONCE:
         await slots.acquire()
         taken += 1
     return taken

@@ -107,3 +107,16 @@ async def test_a_run_that_arrives_after_its_pull_with_no_slot_free_goes_back_to_
     slots.release()
     async with asyncio.timeout(5):
         await waiting
+
+
+async def test_workers_pulling_at_once_share_a_burst_of_runs(nats_server: NatsServer, nc: Client, crud: Crud) -> None:
+    # Each pull takes at most MORE_AT_ONCE runs, so two workers pulling in turn share the burst (one that took
+    # it all would hold its runs' deltas less long than a busy worker does, and do the work of both alone).
+    runs = 4 * intake.MORE_AT_ONCE
+    settings = Settings(NATS_URL=nats_server.url, backend="scripted", script_tokens=5, script_rate=10, capacity=runs)
+    async with running(settings) as one, running(settings) as two:
+        await asyncio.gather(*(submit(nc, f"go {n}") for n in range(runs)))  # sent at once
+        async with asyncio.timeout(60):
+            while one.completed + two.completed < runs:
+                await asyncio.sleep(0.05)
+    assert min(one.completed, two.completed) >= runs / 4, (one.completed, two.completed)
