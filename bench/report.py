@@ -75,7 +75,7 @@ def profile_table(profile: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-TUNED_ON = ("dev", "wanderer", "rover")
+TUNED_ON = ("dev", "wanderer", "rover", "scout", "ranger")
 """Request sets whose misses were looked at while tuning the embedded model: no target, a measure of memory."""
 
 
@@ -527,7 +527,7 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
     if "accuracy" in f:
         lines += [
             "`python -m bench.accuracy dev heldout newcomer fresh independent stranger visitor wanderer "
-            "wanderer_blind rover rover_blind --save-figures`: "
+            "wanderer_blind rover rover_blind scout scout_blind ranger ranger_blind --save-figures`: "
             "each request of a set starts from its own list in a real crud database, the backend's commands run "
             "there, and the list's end state is compared with the expected one. The model was tuned on `dev` "
             "(and, from 2026-12-04, `wanderer`) only; `heldout` was written before any tuning and only its "
@@ -542,7 +542,10 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
             "no longer measure that family blind. `wanderer` and `wanderer_blind` are one set of 100 by a fourth "
             "such writer (2026-12-04), split in two: the misses of `wanderer` (52) were looked at while tuning, "
             "as dev's are; `wanderer_blind` (48) only by its totals. `rover` (79) and `rover_blind` (80) likewise, "
-            "by a fifth such writer (2026-12-04, asked for more renames, moves and several actions at once).",
+            "by a fifth such writer (2026-12-04, asked for more renames, moves and several actions at once), "
+            "`scout` (79) and `scout_blind` (80) by a sixth (everyday wordings of the same), and `ranger` (79) and "
+            "`ranger_blind` (80) by a seventh (phone and dictated wordings too), both split the same way; `ranger` "
+            "and `ranger_blind` were first scored (68 and 64) before any tuning on them.",
             "",
             *block(f["accuracy"]),
         ]
