@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends import spelling, times
+from services.llm_worker.backends import spelling
 from services.llm_worker.backends.actions import (
     MAX_ACTIONS,
     RENAME_TO,
@@ -23,8 +23,8 @@ from services.llm_worker.backends.actions import (
     words,
 )
 from services.llm_worker.backends.adds import Adds
-from services.llm_worker.backends.corrections import corrected
 from services.llm_worker.backends.cues import renames, said, unfinished, weighed
+from services.llm_worker.backends.direct import answered
 from services.llm_worker.backends.matching import STOP, names_all, plain, stem
 from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked
 from services.llm_worker.backends.placing import beside, numbered, placed_first, top_phrases
@@ -107,16 +107,8 @@ class Decoder(Adds):
         self.renaming = renames(shown, set(places))
         self.undone = unfinished(shown, set(places))
         self.respelling = spelling.asks(shown)
-        if self.respelling and not places:  # "fix the spelling on both": each task misspelt, in code
-            yield from self._respell_all(tasks)
-            return
-        if (moved := times.new_time(shown)) is not None and len(places) == 1:  # "#1 got moved to Saturday"
-            ((task, span),) = places.values()
-            if (new := times.retimed(task, *moved)) is not None:
-                yield Action("rename", span=span, new=new, task=task, whole=True)
-                return
-        if (fixed := corrected(units, tasks)) is not None:  # "we drink whole milk not 2%, fix that"
-            yield Action("rename", span=fixed[0].name, new=fixed[1], task=fixed[0], whole=True)
+        if (direct := answered(units, shown, places, tasks, self.reader.llm)) is not None:
+            yield from direct  # a rename code reads exactly ("fix the spelling on both", "#1 got moved to Saturday")
             return
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
         self.asks_add = next(asked, None)
@@ -154,13 +146,6 @@ class Decoder(Adds):
                     return
             if found[1] != NEXT_LINE:
                 return
-
-    def _respell_all(self, tasks: list[TaskPublic]) -> Generator[Action, None, None]:
-        """A rename of each task with a word that is no word, to the nearest words; none when each is spelt right."""
-        known = spelling.dictionary(self.reader.llm)
-        for task in tasks:
-            if (new := spelling.respelt(task.name, known)) != task.name:
-                yield Action("rename", span=task.name, new=new, task=task, whole=True)
 
     def _line(
         self, verbs: list[str], shown: list[Word], places: Places, left: Places
