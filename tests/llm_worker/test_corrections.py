@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.corrections import corrected
-
-
-def tasks(*names: str) -> list[TaskPublic]:
-    return [TaskPublic(id=n + 1, name=name, done=False, position=n, version=1) for n, name in enumerate(names)]
+from tests.support.tasks import listed
 
 
 @pytest.mark.parametrize(
@@ -33,5 +29,5 @@ def tasks(*names: str) -> list[TaskPublic]:
     ],
 )
 def test_a_part_of_a_name_is_corrected(text: str, names: list[str], renamed: tuple[str, str] | None) -> None:
-    found = corrected(words(text), tasks(*names))
+    found = corrected(words(text), listed(*names))
     assert (found[0].name, found[1]) == renamed if found is not None else renamed is None

@@ -10,6 +10,7 @@ from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.cues import CUE_WEIGHS, renames, said, unfinished, weighed
 from services.llm_worker.backends.mentions import find_mentions, masked
+from tests.support.tasks import listed
 
 
 @pytest.mark.parametrize(
@@ -48,10 +49,7 @@ def test_the_operations_a_request_names(text: str, verbs: set[str]) -> None:
     assert said(words(text)) == verbs
 
 
-LIST = [
-    TaskPublic(id=n + 1, name=name, done=False, position=n, version=1)
-    for n, name in enumerate(["vacuum the living room", "water the plants", "used books", "pay rent"])
-]
+LIST = listed("vacuum the living room", "water the plants", "used books", "pay rent")
 
 
 def test_a_ticked_task_needed_is_needed_again() -> None:
@@ -125,9 +123,8 @@ def test_a_rename_said_in_so_many_words() -> None:
 
 
 def cues_of(text: str, names: list[str]) -> set[str]:
-    tasks = [TaskPublic(id=n + 1, name=name, done=False, position=n, version=1) for n, name in enumerate(names)]
     units = words(text)
-    return said(*masked(units, find_mentions(units, tasks)))
+    return said(*masked(units, find_mentions(units, listed(*names))))
 
 
 def test_a_move_and_a_new_name_said_in_other_words() -> None:

@@ -18,6 +18,7 @@ from proto.commands import (
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import BackendError, Chunk, CommandOut, Prompt, Usage
 from services.llm_worker.backends.embedded import EmbeddedBackend, model_path
+from tests.support.tasks import listed
 
 TASKS = [
     TaskPublic(id=1, name="laundry", done=False, position=0, version=1),
@@ -328,10 +329,7 @@ async def test_a_spelling_is_fixed_from_the_model_s_vocabulary(embedded: Embedde
 
 
 async def test_a_task_moved_to_another_day_or_time_is_renamed(embedded: EmbeddedBackend) -> None:
-    week = [
-        TaskPublic(id=1, name="call Dana at 2", done=False, position=0, version=1),
-        TaskPublic(id=2, name="gym on Monday", done=False, position=1, version=1),
-    ]
+    week = listed("call Dana at 2", "gym on Monday")
     assert commands(await ask(embedded, "my call with Dana got pushed to 4pm", week)) == [
         TaskRename(id=1, new_name="call Dana at 4pm")
     ]

@@ -3,16 +3,15 @@ where a word beside a task's name, or inside a reference to it, decides whether 
 
 from __future__ import annotations
 
-from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.mentions import find_mentions, masked
+from tests.support.tasks import listed
 
 
 def named(text: str, names: list[str]) -> tuple[str, list[str]]:
     """The request as the model sees it, and the names of the tasks its placeholders stand for."""
-    tasks = [TaskPublic(id=n + 1, name=name, done=False, position=n, version=1) for n, name in enumerate(names)]
     units = words(text)
-    out, places = masked(units, find_mentions(units, tasks))
+    out, places = masked(units, find_mentions(units, listed(*names)))
     return "".join(u.as_next() for u in out).strip(), [task.name for task, _ in places.values()]
 
 

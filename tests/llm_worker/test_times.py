@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.spans import chatter
 from services.llm_worker.backends.times import new_time, retimed
+from tests.support.tasks import listed
 
 
 @pytest.mark.parametrize(
@@ -36,8 +36,7 @@ def test_the_day_or_time_a_request_moves_something_to(text: str, found: tuple[st
     ],
 )
 def test_a_name_s_day_or_time_is_replaced(name: str, said: str, kind: str, renamed: str | None) -> None:
-    task = TaskPublic(id=1, name=name, done=False, position=0, version=1)
-    assert retimed(task, said, kind) == renamed
+    assert retimed(listed(name)[0], said, kind) == renamed
 
 
 def test_only_talk_is_no_item() -> None:

@@ -21,6 +21,7 @@ from proto.commands import (
 from proto.messages import TaskPublic
 from services.llm_worker.backends.base import CommandOut, InvalidCommand
 from services.llm_worker.backends.matching import (
+    find_run,
     match_task,
     names_all,
     plain,
@@ -311,9 +312,7 @@ def edited(name: str, old: str, new: str) -> str:
     theirs, part = name.split(), [plain(w) for w in old.split()]
     if not part or len(part) >= len(theirs):
         return new
-    at = next(
-        (i for i in range(len(theirs) - len(part) + 1) if [plain(w) for w in theirs[i : i + len(part)]] == part), None
-    )
+    at = find_run([plain(w) for w in theirs], part)
     if at is None:
         return new
     rest = theirs[:at] + theirs[at + len(part) :]

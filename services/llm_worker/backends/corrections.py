@@ -7,17 +7,13 @@ from __future__ import annotations
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.matching import STOP, plain
+from services.llm_worker.backends.matching import STOP, find_run, plain
 
 CORRECTING = frozenset("fix actually wait oops meant mean wrong should correct rename change".split())
 """Words that say a name is being put right: with one of them, "A not B" corrects B to A."""
 
 
 _ENDS = ",.;!?"
-
-
-def _find(name: list[str], part: list[str]) -> int | None:
-    return next((i for i in range(len(name) - len(part) + 1) if name[i : i + len(part)] == part), None)
 
 
 def corrected(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
@@ -32,7 +28,7 @@ def corrected(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, s
         start = k + (2 if instead else 1)
         end = next((j + 1 for j in range(start, len(written)) if written[j][-1] in _ENDS), len(written))
         old = said[start:end]
-        found = [(task, at) for task in tasks if old and (at := _find(plain(task.name).split(), old)) is not None]
+        found = [(task, at) for task in tasks if old and (at := find_run(plain(task.name).split(), old)) is not None]
         if len(found) != 1 or written[k - 1][-1:] in tuple(_ENDS):
             continue
         task, at = found[0]

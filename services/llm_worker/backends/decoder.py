@@ -64,11 +64,11 @@ NEXT_LINE, LAST_LINE = "\n", "\n\n"
 
 
 SURE = 0.7
+"""Below this probability for its first verb, the model is asked again in plain words (the second pass)."""
 WHOLE_NAME = frozenset("say read called".split()) | set(QUOTES) | set(QUOTES.values())
 """Words just before a rename's new name that say it is the whole name ("make #1 say …"), not a part of it."""
 ENDS = {"first": "top", "top": "top", "last": "bottom", "bottom": "bottom"}
 """A new name that is only an end of the list is a move there ("make #1 the first one")."""
-"""Below this probability for its first verb, the model is asked again in plain words (the second pass)."""
 
 
 class Decoder(Adds):
@@ -107,7 +107,7 @@ class Decoder(Adds):
         self.renaming = renames(shown, set(places))
         self.undone = unfinished(shown, set(places))
         self.respelling = spelling.asks(shown)
-        if (direct := answered(units, shown, places, tasks, self.reader.llm)) is not None:
+        if (direct := answered(units, shown, places, tasks, self.respelling, self.reader.llm)) is not None:
             yield from direct  # a rename code reads exactly ("fix the spelling on both", "#1 got moved to Saturday")
             return
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
@@ -165,14 +165,15 @@ class Decoder(Adds):
         if len(ends) == 1 and (end := ends.pop()) in options:
             options = [end]
         # A later clause that names one operation in so many words is that operation ("…, check off #1, delete #2").
-        if self.used and len(cued := self._cued(shown, places) & set(options)) == 1:
-            options = [*cued, *(o for o in options if o == NEXT_LINE)]
+        cued = self._cued(shown, places)
+        if self.used and len(only := cued & set(options)) == 1:
+            options = [*only, *(o for o in options if o == NEXT_LINE)]
         share = self.reader.share([self.reader.tokens(v) for v in options])
         if "none" in options and share.max() < SURE and self.second is not None:
             share = second_opinion(self.second, self.shown, options, share)
         if options[int(share.argmax())] in ("top", "bottom") and {"top", "bottom"} <= set(options) and self.second:
             share = direction(self.second, self.shown, options, share, list(left))
-        share = weighed(options, share, self._cued(shown, places))
+        share = weighed(options, share, cued)
         index = int(share.argmax())
         self.reader.feed(self.reader.tokens(options[index]))  # each verb is one token
         if options[index] == NEXT_LINE:

@@ -13,14 +13,14 @@ from services.llm_worker.backends.mentions import Places
 
 
 def answered(
-    units: list[Word], shown: list[Word], places: Places, tasks: list[TaskPublic], llm: Any
+    units: list[Word], shown: list[Word], places: Places, tasks: list[TaskPublic], respelling: bool, llm: Any
 ) -> list[Action] | None:
     """The request's renames where code reads them exactly, or None where the model is to read it:
-    - "fix the spelling on both" (no task named): each misspelt task respelt from the model's vocabulary (`llm`),
-      none when all are spelt right;
+    - "fix the spelling on both" (`respelling`, no task named): each misspelt task respelt from the model's
+      vocabulary (`llm`), none when all are spelt right;
     - "#1 got moved to Saturday": the one task named, its day or time replaced (times.py);
     - "we drink whole milk not 2%, fix that": the part of a name put right (corrections.py)."""
-    if spelling.asks(shown) and not places:
+    if respelling and not places:
         known = spelling.dictionary(llm)
         fixed = [(task, spelling.respelt(task.name, known)) for task in tasks]
         return [Action("rename", span=t.name, new=new, task=t, whole=True) for t, new in fixed if new != t.name]

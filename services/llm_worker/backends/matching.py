@@ -214,3 +214,8 @@ class Names:
         if recall >= PART_OWN and sum(weights[j] for _, _, j in pairs) >= 1.0:
             return _harmonic(recall, cover) * PART_SCORES, part
         return 0.0, part
+
+
+def find_run(words: list[str], part: list[str]) -> int | None:
+    """Where the words `part` stand together in `words` (each as `plain`), or None."""
+    return next((i for i in range(len(words) - len(part) + 1) if words[i : i + len(part)] == part), None)

@@ -20,7 +20,7 @@ from services.llm_worker.backends.matching import (
     plain,
     stem,
 )
-from services.llm_worker.backends.placing import ORDINALS
+from services.llm_worker.backends.placing import ordinal
 from services.llm_worker.backends.spans import DETERMINERS, TRAILING, WHERE
 
 
@@ -121,7 +121,6 @@ FRAMES = frozenset("item task entry one thing todo to-do line".split())
 
 
 BY_NUMBER = frozenset("number no item task entry line".split())
-FIRSTS = {"first": 0, **ORDINALS}
 _TOWARDS = frozenset("to at into in onto as".split())  # "move #4 to #1": a place, not a task
 _BY_PLACE = frozenset("move delete remove tick untick check uncheck rename finish".split())
 _SPOTS = frozenset("position spot place slot".split())  # "put it in spot #2", "as item #3": a place
@@ -152,17 +151,12 @@ def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
         elif after in FRAMES and before not in _TOWARDS | _BECOMING | named:
             if word == "last":
                 at = len(ordered) - 1
-            elif (n := FIRSTS.get(word)) is not None or (n := _nth(word)) is not None:
+            elif (n := 0 if word == "first" else ordinal(word)) is not None:
                 at = n
             end = i + 2
         if at is not None and 0 <= at < len(ordered):
             found.append(Mention(i, end, ordered[at], 1.0, (i, end)))
     return found
-
-
-def _nth(word: str) -> int | None:
-    found = re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)
-    return int(found.group(1)) - 1 if found else None
 
 
 def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:

@@ -92,16 +92,22 @@ def beside(shown: list[Word], marks: set[str]) -> tuple[str, bool] | None:
     return None
 
 
+def ordinal(word: str) -> int | None:
+    """The place (0 is the top) an ordinal says: "third", "2nd"; not "first", which also means the top."""
+    if word in ORDINALS:
+        return ORDINALS[word]
+    found = re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)
+    return int(found.group(1)) - 1 if found else None  # "0th": -1, no place
+
+
 def numbered(shown: list[Word], marks: set[str]) -> int | None:
     """The place (0 is the top) a request gives by number: "#2", "2nd", "third", "position 4", "spot no. 3";
     none for a placeholder (#1 stands for a task)."""
     for i, unit in enumerate(shown):
         word = unit.text.casefold()
-        if word in ORDINALS:
-            return ORDINALS[word]
-        if (found := re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)) or (
-            (found := re.fullmatch(r"#(\d+)", word)) and unit.text not in marks
-        ):
+        if (place := ordinal(word)) is not None:
+            return max(place, 0)
+        if (found := re.fullmatch(r"#(\d+)", word)) and unit.text not in marks:
             return max(int(found.group(1)) - 1, 0)
         following = [u.text for u in shown[i + 1 : i + 3] if u.text != "."]
         if word in _NUMBERED and following and following[0].isdigit():
