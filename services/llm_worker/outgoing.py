@@ -20,7 +20,8 @@ token's acknowledgement is back long before the next token, so each delta goes o
 with many runs in hand holds each run's deltas a while (`hold_for`: longer the more runs) and sends what came
 meanwhile as one: its acknowledgements come back quickly too, so the first rule alone sent nearly every token
 on its own (a bus message, a stream write, an acknowledgement and a frame each: ~250 us of CPU a token over all
-the processes with 100 runs at once, against ~120 us when held 100 ms). Such a worker holds the run's start and a
+the processes with 100 runs at once, against ~120 us when held 100 ms; 500 runs at once, 150 ms against 100: 67 against
+76 us a delivered token, added p99 166 against 121 ms). Such a worker holds the run's start and a
 text message's start and end too, and sends them in one message with what comes next (`codec.bundle`): the run's
 start with its first text, a text message's end with its last deltas and the run's end, stored together."""
 
@@ -55,8 +56,8 @@ CHECK_S = 0.1  # while waiting for acknowledgements, how often to look whether t
 COALESCE_MAX_S = 0.03  # the longest a delta waits behind one in flight (a reader at 50 tok/s sees 20 ms a token)
 BUSY_RUNS = 32  # runs in a worker's hand from which its runs hold their deltas (`hold_for`)
 HOLD_MIN_S = 0.04  # the hold from BUSY_RUNS on (two tokens at 50 tok/s), growing with the runs in hand ...
-HOLD_PER_RUN_S = 0.0004  # ... by this a run (from 100) ...
-HOLD_MAX_S = 0.1  # ... up to this (from 250: five tokens at 50 tok/s; a reader still sees ten updates a second)
+HOLD_PER_RUN_S = 0.0006  # ... by this a run (from 67) ...
+HOLD_MAX_S = 0.15  # ... up to this (from 250: 7.5 tokens at 50 tok/s; a reader still sees 6-7 updates a second)
 TICK_S = 0.01  # a held batch is due at the first tick of this grid after its time, with the others due then
 UNSTORED = (NoRespondersError, NoStreamResponseError, NatsTimeout, ServiceUnavailableError, ConnectionError)
 
