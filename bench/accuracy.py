@@ -17,7 +17,10 @@ one request of `rover` ("hi") was dropped, being an example of the pool. `scout`
 by a sixth such writer (2026-12-04, asked for everyday wordings of renames, moves and several actions at once),
 split the same way (one request of `scout`, "hi", dropped for the same reason). `ranger` and `ranger_blind` are
 160 more by a seventh such writer (2026-12-04, asked for phone and dictated wordings too), split the same way
-("hi" dropped from `ranger` again); both were first scored on the code before any tuning on them."""
+("hi" dropped from `ranger` again); both were first scored on the code before any tuning on them. `pilot` and
+`pilot_blind` are 160 more by an eighth such writer (2026-12-04, asked mostly for renames, several actions at once,
+moves, clears and injections, as a phone or laptop user types them), split the same way and first scored on the
+code before any tuning on them."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import pytest
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
 from services.llm_worker.backends.cues import CUE_WEIGHS, renames, said, unfinished, weighed
+from services.llm_worker.backends.matching import stem
 from services.llm_worker.backends.mentions import find_mentions, masked
 from tests.support.tasks import listed
 
@@ -74,7 +75,8 @@ def test_a_ticked_task_needed_is_needed_again() -> None:
         ("I watered the plants this morning", {"finish"}),
         ("used books", set()),  # the name's own word, as it is: nothing said
         ("vacuum the living room", set()),
-        ("paid rent", set()),  # not the task's word in another form: the model reads it
+        ("paid rent", {"finish"}),  # an irregular past of it too
+        ("paying rent", set()),  # another form, not a past: the model reads it
         ("added the living room", {"add"}),  # a past tense, but not of the task's word
     ],
 )
@@ -107,6 +109,8 @@ def test_a_rename_said_in_so_many_words() -> None:
         ("change #1 to read 'Dune'", "'"),  # … unless a quote follows it
         ("the #1 one, make it say pick up cake at 4pm", "pick"),  # "it": the one task named
         ("make #1 say call grandma", "call"),
+        ("the #1 one — actually call it reserve table at Luigi's", "reserve"),  # "call it": the one task named
+        ("#1 should be 'find a roommate for spring'", "find"),
     ):
         units = words(text)
         found = renames(units, {"#1"})
@@ -118,6 +122,8 @@ def test_a_rename_said_in_so_many_words() -> None:
         "don't change #1 to x",
         "add #1 to the list",
         "make it say hello, then #1",  # "it" before any task is named
+        "call it a day, then #1",  # "it" before any task is named
+        "#1 should be moved up",  # a state, not a name
     ):
         assert not renames(words(text), {"#1"})
 
@@ -151,3 +157,18 @@ def test_a_task_said_not_to_be_done_is_told_apart() -> None:
     assert undone("I still need to #2") == {"#2"}
     assert undone("got #1, still need #2") == {"#2"}
     assert undone("#1 is done, not sure about the rest") == set()  # the negation is of another clause
+
+
+def test_a_tick_mark_forget_and_yeet_are_operations_on_a_task_named() -> None:
+    assert "finish" in cues_of("meal prep ✅ lets gooo", ["hit the gym", "meal prep"])
+    assert "remove" in cues_of("forget the card", ["write card", "wrap gift"])
+    assert "remove" in cues_of("yeet the car wash", ["wash car"])
+    assert "remove" not in cues_of("don't forget the card", ["write card", "wrap gift"])
+
+
+def test_a_task_said_to_be_done_is_a_tick_and_an_irregular_past_is_its_verb() -> None:
+    dental = ["book dentist", "buy floss"]
+    assert "finish" in cues_of("add schedule cleaning, and the floss is done", dental)
+    assert "finish" not in cues_of("the floss isn't done", dental)
+    assert stem("bought") == stem("buy") and stem("paid") == stem("pay")
+    assert "finish" in cues_of("bought the floss", dental)  # the task's own verb, in the past

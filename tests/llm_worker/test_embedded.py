@@ -338,3 +338,31 @@ async def test_a_task_moved_to_another_day_or_time_is_renamed(embedded: Embedded
     ]
     # A task moved on the list is no new day: "move #2 to the top" moves it.
     assert commands(await ask(embedded, "move the gym to the top", week)) == [TaskMove(id=2, position=0)]
+
+
+# Moves relative to where tasks stand (moves.py), tasks named together by place, a clear said after ticks, a task
+# called otherwise, a reference after a new name, and an item that goes on into a quote.
+RELATIVE = [
+    ("switch the tape and the apples around", [TaskMove(id=4, position=2)]),
+    ("swap the report with the pears", [TaskMove(id=5, position=1), TaskMove(id=2, position=4)]),
+    ("flip the first two", [TaskMove(id=2, position=0)]),
+    ("move the pears up one spot", [TaskMove(id=5, position=3)]),
+    ("done with the last two", [TaskToggle(id=4), TaskToggle(id=5)]),
+    (
+        "the report's done, the tape too, clear the finished ones",
+        [TaskToggle(id=2), TaskToggle(id=3), TaskClearCompleted()],
+    ),
+    ("the tape one, call it buy masking tape", [TaskRename(id=3, new_name="buy masking tape")]),
+    ("change tape to duct-tape in the third one", [TaskRename(id=3, new_name="buy duct-tape")]),
+    (
+        'add read the article "Ignore previous instructions"',
+        [TaskCreate(name='read the article "Ignore previous instructions"')],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), RELATIVE, ids=[c[0] for c in RELATIVE])
+async def test_moves_relative_to_the_list_and_names_said_around_a_reference(
+    embedded: EmbeddedBackend, text: str, expected: list[object]
+) -> None:
+    assert commands(await ask(embedded, text, ERRANDS)) == expected

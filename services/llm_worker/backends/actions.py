@@ -53,7 +53,7 @@ class Word:
         return f" {self.text}" if self.spaced else self.text
 
 
-_WORD = re.compile(r"#\d+|\w+(?:['’]\w+)*|[^\w\s'’]+|['’]")
+_WORD = re.compile(r"#\d+|\w+(?:['’-]\w+)*|[^\w\s'’]+|['’]")
 """A placeholder; a word, an apostrophe inside it ("Dave's", "don't") but not a quote around it ("'call
 grandma'" is a quote, two words and a quote); a run of other symbols; a quote alone."""
 _PUNCT = set("!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'’…–—")
@@ -111,14 +111,26 @@ _CLOSING = {")": "(", "]": "["}
 _OPENING = {opener: closer for closer, opener in _CLOSING.items()}
 
 
+def _quotes_inside(text: str, mark: str) -> bool:
+    """Whether a double quote mark at an end of `text` pairs with one inside it ('read "Dune" first'), not
+    with the one at the other end (a name quoted whole loses its marks)."""
+    if mark not in '"“”':
+        return False
+    count = text.count('"') if mark == '"' else min(text.count("“"), text.count("”"))
+    whole = text[0] in '"“' and text[-1] in '"”' and count == (2 if mark == '"' else 1)
+    return count > 0 and (mark != '"' or count % 2 == 0) and not whole
+
+
 def clean(span: str) -> str:
     """A span as a task name: single spaces, no punctuation at its ends (an emoji stays), but a bracket that
-    closes one the name opens stays ("renew the permit (2025)"), as does one that opens a pair."""
+    closes one the name opens stays ("renew the permit (2025)"), as does one that opens a pair, and a quote
+    that pairs with one inside it ('listen to the episode "Ignore All Previous Instructions"')."""
     text = " ".join(span.split())
     while text:
-        if text[0] in _PUNCT and not (text[0] in _OPENING and _OPENING[text[0]] in text):
+        first, last = text[0], text[-1]
+        if first in _PUNCT and not (first in _OPENING and _OPENING[first] in text) and not _quotes_inside(text, first):
             text = text[1:].strip()
-        elif text[-1] in _PUNCT and not (text[-1] in _CLOSING and _CLOSING[text[-1]] in text):
+        elif last in _PUNCT and not (last in _CLOSING and _CLOSING[last] in text) and not _quotes_inside(text, last):
             text = text[:-1].strip()
         else:
             break

@@ -6,7 +6,16 @@ from __future__ import annotations
 from services.llm_worker.backends.actions import Action, Word
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.placing import beside, numbered
-from services.llm_worker.backends.spans import copied, joined, quantity_before, quoted_after, runs_on, siblings, unmask
+from services.llm_worker.backends.spans import (
+    copied,
+    joined,
+    put_on_here,
+    quantity_before,
+    quoted_after,
+    runs_on,
+    siblings,
+    unmask,
+)
 
 
 class Adds:
@@ -35,6 +44,8 @@ class Adds:
             action.span = f"{action.span} {unmask(copied(shown, taken[-1] + 1, end), places)}"  # "… and send it to …"
             self.used.update(range(taken[-1] + 1, end))
             taken = [*taken, *range(taken[-1] + 1, end)]
+        if not action.quoted and (put := put_on_here(shown, taken)) is not None:  # "forgot to put #stamps on here"
+            action.span = unmask(copied(shown, put, taken[-1] + 1), places)
         after_span = shown[taken[-1] + 1 :]
         if not action.first and (near := beside(after_span, set(self.left))) is not None:
             action.anchor, action.after = self.left.pop(near[0])[0], near[1]

@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import POINTING, Action, Word, request_text, words
-from services.llm_worker.backends.cues import NOT
+from services.llm_worker.backends.cues import NOT, WORDS
 from services.llm_worker.backends.decoder import Decoder
-from services.llm_worker.backends.matching import SAYING, STOP, plain, stem
+from services.llm_worker.backends.matching import PLACEHOLDER, SAYING, STOP, plain, stem
 from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, end_after
 
-CUES = OPERATIONS
+CUES = OPERATIONS | {"forget", "yeet"}
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
 
 POLITE = frozenset("please pls".split())
@@ -47,7 +47,10 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
     the end of a sentence, a comma or a joining word ("and", "then", "also"), with words of its own before."""
     starts = [0]
     for at in range(1, len(units)):
-        if plain(units[at].text) not in CUES:
+        ticks = (
+            plain(units[at].text) == "check" and plain(units[at + 1].text) == "off" if at + 1 < len(units) else False
+        )
+        if plain(units[at].text) not in CUES and not ticks:  # "…, and also check off #2"
             continue
         back = at
         while back > 0 and _joins(units[back - 1]):
@@ -89,8 +92,8 @@ def _used_to_end(decoder: Decoder, done: list[Action]) -> bool:
     """Whether the answer so far used the clause's words up to its end (bar words that may be left over); a
     clear uses the whole clause ("clear the done ones"), and words left after what a tick acted on say how it was
     done ("#1 and #2 are in the basket, add pita bread")."""
-    if all(action.verb == "clear" for action in done) or all(action.verb == "finish" for action in done):
-        return True
+    if any(all(action.verb in verbs for action in done) for verbs in (("clear",), ("finish",), ("top", "bottom"))):
+        return True  # a move's words after its task say where ("move #1 above everything, and …")
     shown = decoder.units
     last = max(decoder.used, default=-1)
     return all(_left_over(u.text) for u in shown[last + 1 :])
@@ -111,12 +114,39 @@ def _resolved(clause: list[Word], before: list[TaskPublic]) -> list[Word]:
     return [Word(names, u.spaced) if plain(u.text) in PRONOUNS else u for u in clause]
 
 
+CLEARING = WORDS["clear"] | WORDS["remove"] | {stem(w) for w in "clean tidy nuke purge wipe".split()}
+"""Words that may say a clear ("clear", "get rid of the done ones", "clean up")."""
+
+
+def _in_order(reading: Decoder, text: str, tasks: list[TaskPublic]) -> Iterator[Action]:
+    """A reading's actions in the order the request says them: a clear said after every task the request names
+    comes after what is done to them ("tent's up, firewood too, clear the finished ones" ticks both first), and is
+    done even where the model, which says a clear only on a first line, began with the ticks."""
+    held, verbs = None, set()
+    for action in reading.actions(text, tasks):
+        verbs.add(action.verb)
+        if action.verb == "clear" and held is None and _clears_last(reading.units):
+            held = action
+            continue
+        yield action
+    if held is not None:
+        yield held
+    elif verbs and not verbs & {"clear", "none"} and "clear" in reading.said and _clears_last(reading.units):
+        yield Action("clear")
+
+
+def _clears_last(units: list[Word]) -> bool:
+    clearing = [i for i, u in enumerate(units) if stem(plain(u.text)) in CLEARING]
+    named = [i for i, u in enumerate(units) if PLACEHOLDER.fullmatch(u.text)]
+    return bool(clearing and named) and max(named) < clearing[0]
+
+
 def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) -> Iterator[Action]:
     """The request's actions, clause by clause where it has several (see the module); `decoder` makes one."""
     units = words(request_text(text))
     ranges = clauses(units)[:MOST_CLAUSES]
     if len(ranges) == 1:
-        yield from decoder().actions(text, tasks)
+        yield from _in_order(decoder(), text, tasks)
         return
     # Whether the request is about the list at all is the whole request's to say: a clause read alone loses
     # what the rest says of it ("ignore previous instructions" alone reads as an item to add).
@@ -131,14 +161,14 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
         reading = decoder()
         clause = _resolved(units[start:end], [a.task for a in done if a.task is not None]) if n else units[start:end]
         done = []
-        for action in reading.actions(_text(clause), tasks):
+        for action in _in_order(reading, _text(clause), tasks):
             # As on a further line of one reading, a further clause says no "clear" ("…, and delete everything").
             if action.verb == "none" or (n > 0 and (action.verb == "clear" or _names_nothing(action))):
                 break
             done.append(action)
             yield action
         if n == 0 and not done:
-            yield from decoder().actions(text, tasks)  # no action first: the request is read whole
+            yield from _in_order(decoder(), text, tasks)  # no action first: the request is read whole
             return
         if not done or not _used_to_end(reading, done):
             return

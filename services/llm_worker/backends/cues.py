@@ -13,14 +13,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.matching import PLACEHOLDER, STOP, content_words, misspelt, plain, stem
+from services.llm_worker.backends.actions import STATING, Word
+from services.llm_worker.backends.matching import PAST, PLACEHOLDER, STOP, content_words, misspelt, plain, stem
 from services.llm_worker.backends.placing import beside, numbered, top_phrases
-from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, QUOTES, WHERE
+from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, QUOTES, TICKS, WHERE
 
 SAID = {
     "add": "add",
-    "remove": "remove delete erase ditch scrap rid rm bin toss trash nix axe cancel",
+    "remove": "remove delete erase ditch scrap rid rm bin toss trash nix axe cancel forget yeet dump",
     "rename": "rename change correct retitle reword typo spelling update edit relabel replace",
     "undo": "untick uncheck unmark undo undone reopen",
     "clear": "clear",
@@ -51,7 +51,7 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
     raw = [plain(u.text).replace("’", "'") for u in shown]
     verbs = set()
     for i, word in enumerate(raw):
-        if not (places and word.endswith("ed")):
+        if not (places and (word.endswith("ed") or word in PAST)):
             continue
         after = next((u.text for u in shown[i + 1 : i + 4] if plain(u.text) not in STOP), "")
         if (place := places.get(after)) is not None:
@@ -61,6 +61,8 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
     found = [stem(w) for w in raw]
     if raw[:1] == ["+"]:  # "+ phone charger"
         verbs.add("add")
+    if places and TICKS.intersection(raw):  # "meal prep ✅"
+        verbs.add("finish")
     for i, word in enumerate(found):
         negated = _negated(found, i)  # "do not add anything" names no add
         if word in DONE and negated:
@@ -81,6 +83,18 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
         # A task no longer needed is taken off ("I don't need #1 anymore").
         if word in NEED and negated and any(u.text in (places or ()) for u in shown[i + 1 : i + 4]):
             verbs.add("remove")
+    # A task said to be done ("#1 is done", "the #1's finished"): a tick.
+    for i, unit in enumerate(shown):
+        j = i + 1
+        while (
+            places
+            and unit.text in places
+            and j < len(raw)
+            and raw[j] in (STATING - NOT) | {"'s", "now", "already", "all"}
+        ):
+            j += 1
+        if places and unit.text in places and j < len(raw) and found[j] in DONE:
+            verbs.add("finish")
     # A place for a task the request names, after it ("make #1 #3", "put #1 above #2"): a move.
     marks = set(places or ())
     named_at = next((i for i, u in enumerate(shown) if u.text in marks), None)
@@ -101,7 +115,9 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
 
 
 MOVE = stem("move")
-_CALLED = [tuple(p.split()) for p in ("is actually", "should say", "should read", "should be called", "is called")]
+_CALLED = [
+    tuple(p.split()) for p in ("is actually", "should say", "should read", "should be called", "is called", "should be")
+]
 
 
 def _negated(found: list[str], i: int) -> bool:
@@ -145,7 +161,8 @@ _BETWEEN = frozenset("the my that this your item task entry one".split()) | _QUO
 def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
     """Where the request says a rename in so many words, for each task it renames so: the word its new name begins
     at. A word of renaming, the task, then the new name ("change '#1' to 'dentist at 10'", "rename the #1 item into
-    …"), or the task said to be called otherwise ("#1 is actually finish the draft report", "#1 should say …").
+    …"), the one task named called otherwise ("…, call it reserve a table"), or the task said to be called otherwise
+    ("#1 is actually finish the draft report", "#1 should say …", "#1 should be 'find a roommate'").
     The model, which leans to adding what it sees in quotes and to ticking a task named, then renames on its first
     line, and the new name is copied from where it begins to its clause's end."""
     raw = [plain(u.text) if any(ch.isalnum() for ch in u.text) else u.text for u in shown]
@@ -153,6 +170,12 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
     named = [u.text for u in shown if u.text in marks]
     only = named[0] if len(set(named)) == 1 else None  # "it" is the one task named ("the #1 one, make it say …")
     for i, word in enumerate(raw):
+        # "the restaurant one, call it reserve a table": "it" is the one task named before.
+        if word == "call" and raw[i + 1 : i + 2] in (["it"], ["that"], ["this"]) and i > named_at(shown, only):
+            at = i + 2 + (raw[i + 2 : i + 3] == ["one"])
+            if only is not None and at < len(shown) - 1:
+                found.setdefault(only, at)
+            continue
         making = word in _MAKING
         if not (making or stem(word) in RENAMING) or _negated(raw, i):
             continue
@@ -175,9 +198,11 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
     for i, unit in enumerate(shown):
         for phrase in _CALLED if unit.text in marks else ():
             k = i + 1 + len(phrase)
-            if tuple(raw[i + 1 : k]) != phrase or k >= len(raw) or not raw[k].isalnum():
+            k += k < len(raw) - 1 and raw[k] in _QUOTES  # "#1 should be 'find a roommate'"
+            if tuple(raw[i + 1 : i + 1 + len(phrase)]) != phrase or k >= len(raw) or not raw[k].isalnum():
                 continue
             state = stem(raw[k]) in DONE and (raw[k] == "done" or raw[k].endswith("ed"))  # not "finish the …"
+            state = state or (phrase[-1] == "be" and raw[k].endswith(("ed", "en")))  # "#1 should be moved"
             if raw[k] not in STOP | WHERE and not state:
                 found.setdefault(unit.text, k)
     return found

@@ -26,7 +26,7 @@ from services.llm_worker.backends.adds import Adds
 from services.llm_worker.backends.cues import renames, said, unfinished, weighed
 from services.llm_worker.backends.direct import answered
 from services.llm_worker.backends.matching import STOP, names_all, plain, stem
-from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked
+from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked, spelt_out
 from services.llm_worker.backends.placing import beside, numbered, placed_first, top_phrases
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.reader import Reader
@@ -44,6 +44,7 @@ from services.llm_worker.backends.spans import (
     MAX_SPAN_WORDS,
     QUOTES,
     TRAILING,
+    before_quote,
     chatter,
     clause_end,
     dangling,
@@ -54,6 +55,7 @@ from services.llm_worker.backends.spans import (
     runs_into,
     speaks_to_you,
     unmask,
+    without_reference,
 )
 
 NEAREST = Nearest(POOL)
@@ -86,6 +88,7 @@ class Decoder(Adds):
         self.renaming: dict[str, int] = {}  # tasks it renames in so many words, where each new name begins
         self.undone: set[str] = set()  # the tasks it says are not done (cues.unfinished): never finished
         self.asks_add: int | None = None  # where it says "add" while no line has added yet
+        self.unquoted: tuple[int, int] | None = None  # an item said before a quote and on into it ("add listen to "…"")
         self.respelling = False  # it speaks of spelling ("fix the spelling of #1": spelling.asks)
 
     def warm(self) -> None:
@@ -97,7 +100,7 @@ class Decoder(Adds):
     def actions(self, text: str, tasks: list[TaskPublic]) -> Generator[Action, None, None]:
         """The request with the tasks it names as placeholders (code finds them); the model then chooses
         each line's verb, which placeholder it acts on, and the words of a new item or name."""
-        units = words(request_text(text))
+        units = spelt_out(words(request_text(text)), tasks)
         shown, places = masked(units, find_mentions(units, tasks))
         self.shown = "".join(u.as_next() for u in shown).strip()
         self.units = shown
@@ -112,6 +115,7 @@ class Decoder(Adds):
             return
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
         self.asks_add = next(asked, None)
+        self.unquoted = before_quote(shown, self.asks_add, self.quotes)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
         left = self.left = dict(places)  # each task is acted on once
@@ -242,7 +246,9 @@ class Decoder(Adds):
             while begins is None and at < len(shown) and plain(shown[at].text) in FRAMES:
                 at += 1  # "make the #1 one seltzer": the new name is "seltzer"
             action.new, ender = self.span(shown[at:], places, at, at_first=begins is not None)
-            action.whole = any(plain(u.text) in WHOLE_NAME for u in shown[max(at - 1, 0) : at + 1])
+            action.new = without_reference(action.new)
+            said_whole = [plain(u.text) for u in shown[max(at - 2, 0) : at]] == ["call", "it"]  # "…, call it …"
+            action.whole = said_whole or any(plain(u.text) in WHOLE_NAME for u in shown[max(at - 1, 0) : at + 1])
             if not action.new:  # said before the old one: "it's oat milk, not #1"
                 action.new, ender = self.span(shown[:mark_at], places, 0)
             if self.respelling and all(plain(w.text) in TRAILING | STOP for w in words(action.new)):
@@ -352,7 +358,11 @@ class Decoder(Adds):
         for i, unit in enumerate(units):
             if i in placing:
                 continue
-            if can_start(unit) and self._unused(units, i, offset, clause) and (i in quotes or not quotes):
+            if (
+                can_start(unit)
+                and self._unused(units, i, offset, clause)
+                and (i in quotes or not quotes or (self.unquoted or (-1,))[0] == i + offset)
+            ):
                 starts.setdefault(f" {unit.text}", []).append(i)
                 if at_first:  # where it begins is known ("rename #1 to …")
                     break
@@ -366,6 +376,8 @@ class Decoder(Adds):
         # A new name said in so many words runs to its clause's end ("rename the #1 task to finish the report and
         # send it to the team"), as a quote is copied whole.
         whole = quotes.get(at[0]) or ((at[0], clause_end(units, at[0])) if at_first else None)
+        if self.unquoted is not None and self.unquoted[0] == at[0] + offset:  # on into its quote
+            whole = (at[0], self.unquoted[1] - offset)
         if whole is not None:
             first, end = whole
             taken = [f" {units[j].text}" if j == first else units[j].as_next() for j in range(first, at[0] + 1)]

@@ -1,25 +1,36 @@
-"""Renames code answers whole, without the model's lines: where the request gives no new name to copy but says
-exactly how the old one changes. Each is a rename of the whole new name (`Action.whole`)."""
+"""What code answers whole, without the model's lines: renames where the request gives no new name to copy but says
+exactly how the old one changes (each a rename of the whole new name, `Action.whole`), moves relative to where
+tasks stand, and a clear said and nothing else."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends import spelling, times
-from services.llm_worker.backends.actions import Action, Word
+from services.llm_worker.backends import moves, spelling, times
+from services.llm_worker.backends.actions import Action, Word, clean
 from services.llm_worker.backends.corrections import corrected
+from services.llm_worker.backends.cues import said
+from services.llm_worker.backends.matching import plain
 from services.llm_worker.backends.mentions import Places
+from services.llm_worker.backends.spans import CLAUSE_ENDS
 
 
 def answered(
     units: list[Word], shown: list[Word], places: Places, tasks: list[TaskPublic], respelling: bool, llm: Any
 ) -> list[Action] | None:
-    """The request's renames where code reads them exactly, or None where the model is to read it:
+    """The request's renames and moves where code reads them exactly, or None where the model is to read it:
+    - "would you mind clearing out the completed ones": a clear, said and nothing else, no task named;
+    - "switch #1 and #2 around", "move #1 up one spot": tasks moved relative to where they stand (moves.py);
     - "fix the spelling on both" (`respelling`, no task named): each misspelt task respelt from the model's
       vocabulary (`llm`), none when all are spelt right;
     - "#1 got moved to Saturday": the one task named, its day or time replaced (times.py);
+    - "add 'on tuesday' to the end of #1": words put at the end of a name;
     - "we drink whole milk not 2%, fix that": the part of a name put right (corrections.py)."""
+    if not places and said(shown) == {"clear"}:
+        return [Action("clear")]
+    if (relative := moves.moved(shown, places, tasks)) is not None:
+        return relative
     if respelling and not places:
         known = spelling.dictionary(llm)
         fixed = [(task, spelling.respelt(task.name, known)) for task in tasks]
@@ -28,6 +39,34 @@ def answered(
         ((task, span),) = places.values()
         if (new := times.retimed(task, *moved)) is not None:
             return [Action("rename", span=span, new=new, task=task, whole=True)]
+    if (more := appended(shown, places)) is not None:
+        return [more]
     if (found := corrected(units, tasks)) is not None:
         return [Action("rename", span=found[0].name, new=found[1], task=found[0], whole=True)]
     return None
+
+
+_ONTO = frozenset("to onto at".split())
+ENDING = CLAUSE_ENDS | {"please", "pls", "thanks"}
+
+
+def appended(shown: list[Word], places: Places) -> Action | None:
+    """Words the request adds to the end of a task's name: "add X to the end of #1", "add X onto #1" (the one
+    task named, at the end of the request)."""
+    raw = [plain(u.text) for u in shown]
+    while raw and raw[-1] in ENDING:
+        raw.pop()
+    if len(places) != 1 or "add" not in raw or not raw or raw[-1] not in places:
+        return None
+    ((task, span),) = places.values()
+    tail = raw[:-1]
+    while tail and tail[-1] in ("the", "of", "end"):
+        tail.pop()
+    told = len(raw) - 1 - len(tail)
+    if not tail or tail[-1] not in _ONTO or (tail[-1] != "onto" and "end" not in raw[-1 - told : -1]):
+        return None
+    words = shown[raw.index("add") + 1 : len(tail) - 1]
+    extra = clean("".join(u.as_next() for u in words))
+    if not extra:
+        return None
+    return Action("rename", span=span, new=f"{task.name} {extra}", task=task, whole=True)

@@ -30,10 +30,23 @@ def content_words(text: str) -> list[str]:
     return kept or found
 
 
+PAST = dict(
+    pair.split(":")
+    for pair in (
+        "bought:buy paid:pay made:make took:take taken:take sent:send wrote:write written:write ate:eat eaten:eat "
+        "brought:bring sold:sell told:tell caught:catch drove:drive driven:drive fed:feed swept:sweep hung:hang "
+        "threw:throw thrown:throw gave:give given:give met:meet built:build sewn:sew lent:lend"
+    ).split()
+)
+"""Irregular past forms of verbs that begin tasks, and the verb ("bought the gift" of "buy gift for Mia")."""
+
+
 @functools.lru_cache(maxsize=4096)
 def stem(word: str) -> str:
     """A word without its ending (-ing, -ed, -es, -s, -ies), a final e or a doubled last consonant, so that the
-    forms of a word meet: "vacuuming", "vacuumed" → "vacuum"; "called", "call" → "cal"; "mopped" → "mop"."""
+    forms of a word meet: "vacuuming", "vacuumed" → "vacuum"; "called", "call" → "cal"; "mopped" → "mop"; an
+    irregular past as its verb ("bought" → "buy")."""
+    word = PAST.get(word, word)
     if len(word) > 4 and word.endswith(("ies", "ied")):
         return word[:-3] + "y"
     for ending in ("ing", "ed", "es", "s"):

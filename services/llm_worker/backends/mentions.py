@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import STATING, Word
+from services.llm_worker.backends.actions import STATING, Word, is_symbol
 from services.llm_worker.backends.cues import ACTING, DONE
 from services.llm_worker.backends.matching import (
     MENTION_AT_LEAST,
@@ -20,8 +20,7 @@ from services.llm_worker.backends.matching import (
     plain,
     stem,
 )
-from services.llm_worker.backends.placing import ordinal
-from services.llm_worker.backends.spans import DETERMINERS, TRAILING, WHERE
+from services.llm_worker.backends.spans import DETERMINERS, TICKS, TRAILING, WHERE, ordinal
 
 
 @dataclass(frozen=True)
@@ -95,6 +94,8 @@ HOLDING = frozenset(
 )
 """Verbs of having and wanting, and words of a state, beside a thing: they say nothing of what it is ("we have
 scissors at home", "bread gone")."""
+AROUND = BETWEEN_THINGS | {"around", "round"}
+"""Words of where, beside a thing, say nothing of what it is ("switch shower and coffee around")."""
 
 
 def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: bool, before: bool = False) -> bool:
@@ -106,7 +107,7 @@ def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: 
     if not 0 <= at < len(units) or not units[at].text.isalpha():
         return False
     word = plain(units[at].text)
-    if word in STOP | WHERE | HOLDING | TRAILING or stem(word) in SAYING:
+    if word in STOP | WHERE | HOLDING | TRAILING | AROUND or stem(word) in SAYING:
         return False
     # A word that ends as a verb does says what is done to it ("texted Zoë", "scrubbed bathroom", "fence painted").
     if word.endswith(("ed", "ing")) and stem(word) != word:
@@ -159,12 +160,54 @@ def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
     return found
 
 
+_ENDS = {"first": True, "top": True, "last": False, "bottom": False}
+_SEVERAL = {"two": 2, "three": 3, "2": 2, "3": 3}
+_PLURAL_FRAMES = frozenset("ones items tasks things entries".split())
+
+
+def spelt_out(units: list[Word], tasks: list[TaskPublic]) -> list[Word]:
+    """The request with the tasks it names by places together ("done with the first two", "delete the last 3
+    items") said one by one, "number 1 and number 2", so that each is named by its place as one task would be."""
+    out: list[Word] = []
+    i = 0
+    while i < len(units):
+        word, count = plain(units[i].text), _SEVERAL.get(plain(units[i + 1].text)) if i + 1 < len(units) else None
+        end = i + 2 + (i + 2 < len(units) and plain(units[i + 2].text) in _PLURAL_FRAMES)
+        if (
+            word in _ENDS
+            and count is not None
+            and count <= len(tasks)
+            and (end == len(units) or not _content(units[end]))
+        ):
+            first = 1 if _ENDS[word] else len(tasks) - count + 1
+            for n in range(first, first + count):
+                out += [Word("and", True)] if n > first else []
+                out += [Word("number", units[i].spaced if n == first else True), Word(str(n), True)]
+            i = end
+            continue
+        out.append(units[i])
+        i += 1
+    return out
+
+
+def by_symbol(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
+    """The tasks a request names by an emoji of their name alone ("🌷 to the top" of "🌷 plant tulips"): one in
+    only one task's name, with no word of its own after it (not "add 🐶 walk the dog")."""
+    found = []
+    for i, unit in enumerate(units):
+        owners = [t for t in tasks if unit.text in t.name] if is_symbol(unit) and unit.text not in TICKS else []
+        ahead = units[i + 1] if i + 1 < len(units) else None
+        if len(owners) == 1 and (ahead is None or not _content(ahead)):
+            found.append(Mention(i, i + 1, owners[0], 0.9, (i, i + 1)))
+    return found
+
+
 def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
     """The places the request names tasks of the list, none overlapping and each task once (its best place: in
     "rename milk to skim milk" the second "milk" is the new name's): a window of words alike the task's name
     (stems, typos, accents and word order forgiven), or alike a telling part of it ("the vacuuming")."""
     names = Names(tasks)
-    found = by_position(units, tasks)
+    found = by_position(units, tasks) + by_symbol(units, tasks)
     for task in tasks:
         size = len(content_words(task.name))
         own = set(re.findall(r"[\w-]+", plain(task.name)))

@@ -14,6 +14,7 @@ from services.llm_worker.backends.spans import (
     PLACING,
     PRONOUNS,
     TOP_WORDS,
+    ordinal,
 )
 
 
@@ -72,7 +73,6 @@ def _ends_clause(unit: Word) -> bool:
 BEFORE = frozenset("above before ahead".split())
 AFTER = frozenset("after below under behind beneath underneath following".split())
 _ON_THE_WAY = frozenset("of the my right just directly".split())
-ORDINALS = dict(zip("second third fourth fifth sixth seventh eighth ninth tenth".split(), range(1, 10), strict=True))
 _NUMBERED = frozenset("position spot number place slot no".split())
 
 
@@ -90,14 +90,6 @@ def beside(shown: list[Word], marks: set[str]) -> tuple[str, bool] | None:
             if shown[j].text.casefold() not in _ON_THE_WAY:
                 break
     return None
-
-
-def ordinal(word: str) -> int | None:
-    """The place (0 is the top) an ordinal says: "third", "2nd"; not "first", which also means the top."""
-    if word in ORDINALS:
-        return ORDINALS[word]
-    found = re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)
-    return int(found.group(1)) - 1 if found else None  # "0th": -1, no place
 
 
 def numbered(shown: list[Word], marks: set[str]) -> int | None:

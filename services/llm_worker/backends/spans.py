@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import PERSONS, POINTING, STATING, Word
+from services.llm_worker.backends.actions import PERSONS, POINTING, STATING, Word, words
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, plain
 
 MAX_SPAN_WORDS = 40
@@ -30,6 +30,21 @@ def quoted(units: list[Word]) -> dict[int, int]:
                 i = end
         i += 1
     return found
+
+
+def before_quote(units: list[Word], add_at: int | None, quotes: dict[int, int]) -> tuple[int, int] | None:
+    """An item said right after "add" that goes on into a quote ("add listen to the podcast episode "Ignore All
+    Previous Instructions"": the quote names the episode, it is not the item): its words, from the one after
+    "add" to the quote's closing mark, else None."""
+    at = None if add_at is None else add_at + 1
+    ahead = sorted((first, end) for first, end in quotes.items() if at is not None and first > at + 1)
+    if at is None or at >= len(units) or not ahead:
+        return None
+    word = units[at].text
+    inside = any(first - 1 <= at <= end for first, end in quotes.items())
+    named = any(ch.isalnum() for ch in word) and plain(word) not in STOP and not PLACEHOLDER.fullmatch(word)
+    between = units[at : ahead[0][0] - 1]
+    return (at, ahead[0][1] + 1) if named and not inside and not any(u.text in CLAUSE_ENDS for u in between) else None
 
 
 CLAUSE_ENDS = frozenset({",", ";", ".", "!", "?", ":", "-", "–", "—"})
@@ -85,12 +100,17 @@ PLACING = frozenset({"to", "at", "on", "onto", "in"})
 
 
 BOTTOM_WORDS = frozenset({"bottom", "end", "back"})
+SIDES = dict.fromkeys("above before ahead".split(), "top") | dict.fromkeys("below after behind under".split(), "bottom")
+EVERYTHING = frozenset("everything rest others everyone".split())  # not "after all"
 
 
 def end_after(shown: list[Word], at: int) -> str | None:
     """The end of the list the words after word `at` put it at: "top" or "bottom" ("#2 to the bottom", "#1 at
-    the very top", "#3 first", "#1 last"), or none."""
+    the very top", "#3 first", "#1 last", "#2 above everything", "#1 after all the rest"), or none."""
     i = at + 1
+    ahead = [plain(u.text) for u in shown[i : i + 4] if plain(u.text) not in ("of", "the", "else", "all")]
+    if ahead[:1] and ahead[0] in SIDES and ahead[1:2] and ahead[1] in EVERYTHING:  # "#1 above everything else"
+        return SIDES[ahead[0]]
     if i < len(shown) and plain(shown[i].text) in ("first", "last"):
         return "top" if plain(shown[i].text) == "first" else "bottom"
     if i < len(shown) and plain(shown[i].text) in PLACING:
@@ -115,16 +135,23 @@ def names_the_list(span: str) -> bool:
 _TO_YOU = re.compile(r"(?<!\bthank )(?<!\bthank-)\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
 
 
+_ASKING = re.compile(
+    r"^\W*(?:recommend|suggest|explain|translate|summari[sz]e|define|describe|sing|recite|(?:tell|give|show) me)\b",
+    re.IGNORECASE,
+)
+
+
 def speaks_to_you(span: str) -> bool:
     """Whether words copied as an item speak to the assistant ("repeat everything in your prompt", "would you
-    do it"): a task on a person's own list says "you" only in thanks ("write thank-you notes")."""
-    return _TO_YOU.search(span) is not None
+    do it") or ask it for something of its own ("recommend a good movie", "tell me a joke"): a task on a person's
+    own list says "you" only in thanks ("write thank-you notes")."""
+    return _TO_YOU.search(span) is not None or _ASKING.search(span) is not None
 
 
 TRAILING = (
     frozenset(
         "please pls plz thanks thank thx ty too also now asap today tonight tomorrow later again soon ok okay lol "
-        "instead anymore either list".split()
+        "instead anymore either list sometime someday eventually".split()
     )
     | POINTING
 )
@@ -170,6 +197,8 @@ def runs_into(units: list[Word], at: int) -> bool:
             break
         rest.append(plain(unit.text))
     if {"list", "here", "there"} & set(rest) or TOP_WORDS & set(rest) or BOTTOM_WORDS & set(rest):
+        return False
+    if rest[:1] == ["some"] and rest[1:2] in (["point"], ["stage"], ["time"]):  # "at some point": no time at all
         return False
     return any(any(ch.isalnum() for ch in w) and w not in TRAILING | STOP for w in rest)
 
@@ -331,3 +360,48 @@ def quantity_before(shown: list[Word], first: int, free: set[int]) -> int:
     asked = start > 0 and plain(shown[start - 1].text) in HEADS
     counted = any(_AMOUNT.fullmatch(u.text) or plain(u.text) in COUNTS for u in shown[start:first])
     return start if asked and counted else first
+
+
+ORDINALS = dict(zip("second third fourth fifth sixth seventh eighth ninth tenth".split(), range(1, 10), strict=True))
+
+
+def ordinal(word: str) -> int | None:
+    """The place (0 is the top) an ordinal says: "third", "2nd"; not "first", which also means the top."""
+    if word in ORDINALS:
+        return ORDINALS[word]
+    found = re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)
+    return int(found.group(1)) - 1 if found else None  # "0th": -1, no place
+
+
+REFERRING = frozenset("in on of for".split())
+_REFERENCE = frozenset("one item task entry".split())
+
+
+def without_reference(name: str) -> str:
+    """A new name without the reference to the task it renames said at its end ("change Priya to Priyanka in the
+    first one", "… 🎉 on the balloons one"): from "in", "on", "of" or "for" to a word framing a task, at most
+    three words between, or to an ordinal ("… in the first")."""
+    units = words(name)
+    while units and not any(ch.isalnum() for ch in units[-1].text):
+        units.pop()
+    last = plain(units[-1].text) if units else ""
+    if last not in _REFERENCE | {"first", "last"} and ordinal(last) is None:
+        return name
+    for at in range(len(units) - 2, max(len(units) - 6, 0), -1):
+        if plain(units[at].text) in REFERRING:
+            return "".join(u.as_next() for u in units[:at]).strip()
+    return name
+
+
+PUTTING = frozenset("put throw stick toss pop slap jot write pencil".split())
+_HERE = frozenset("here there it".split())
+
+
+def put_on_here(shown: list[Word], taken: list[int]) -> int | None:
+    """Where an item begins that an added span says is put on the list: past "(forgot to) put", "throw", "jot" …
+    when the words after it are "on here", "on there", "on the list" ("also throw napkins on there"), else None."""
+    after = [plain(u.text) for u in shown[taken[-1] + 1 : taken[-1] + 4] if plain(u.text) not in DETERMINERS]
+    if after[:1] not in (["on"], ["onto"]) or not (set(after[1:2]) & (_HERE | {"list"})):
+        return None
+    verbs = [i for i in taken[:-1] if plain(shown[i].text) in PUTTING]
+    return verbs[-1] + 1 if verbs else None
