@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.llm_worker.backends.actions import words
-from services.llm_worker.backends.corrections import corrected
+from services.llm_worker.backends.corrections import corrected, replaced, respelt
 from tests.support.tasks import listed
 
 
@@ -20,6 +20,11 @@ from tests.support.tasks import listed
         ),
         ("actually I meant oat milk not almond milk", ["buy almond milk"], ("buy almond milk", "buy oat milk")),
         ("oops, I meant duct tape not tape", ["buy tape"], ("buy tape", "buy duct tape")),
+        (
+            "it's Jacob, not Jake — fix the carpool one",
+            ["text Jake about carpool"],
+            ("text Jake about carpool", "text Jacob about carpool"),
+        ),
         # Without a word of putting a name right, "A not B" corrects nothing; nor where B is in no name, or in two.
         ("buy milk not eggs", ["eggs", "bread"], None),
         ("actually I want tea not coffee", ["buy juice"], None),
@@ -31,3 +36,41 @@ from tests.support.tasks import listed
 def test_a_part_of_a_name_is_corrected(text: str, names: list[str], renamed: tuple[str, str] | None) -> None:
     found = corrected(words(text), listed(*names))
     assert (found[0].name, found[1]) == renamed if found is not None else renamed is None
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "renamed"),
+    [
+        ("in the priya task swap 1:1 for sync", ["schedule 1:1 with Priya", "review PRs"], "schedule sync with Priya"),
+        ("instead of Bob put Rob", ["lunch with Ann", "call Bob back"], "call Rob back"),
+        (
+            "the cake tasting got changed to a menu tasting, can you update that",
+            ["book cake tasting"],
+            "book menu tasting",
+        ),
+        (
+            "could you switch Dr. Patel to Dr. Shah on the call task?",
+            ["call Dr. Patel", "book flu shot"],
+            "call Dr. Shah",
+        ),
+        ("yo swap target for walmart on the apply one", ["fix resume", "apply to Target"], "apply to walmart"),
+        ("fix flos → floss", ["buy flos", "call insurance"], "buy floss"),
+        # Not a part of one name (a whole name, or in two), a place, or a request that says more than the rename.
+        ("swap milk for oat milk", ["milk", "eggs"], None),
+        ("swap tape for glue", ["buy tape", "tape box"], None),
+        ("practice test → 1st", ["flashcards", "practice test"], None),
+        ("change Stripe to Shopify and move it to the top", ["apply to Stripe", "update resume"], None),
+        ("swap Stripe for Shopify and move it to the top", ["apply to Stripe", "update resume"], None),
+    ],
+)
+def test_a_part_of_a_name_is_replaced(text: str, names: list[str], renamed: str | None) -> None:
+    found = replaced(words(text), listed(*names))
+    assert (found[1] if found is not None else None) == renamed
+
+
+def test_a_word_is_respelt_as_the_request_spells_it() -> None:
+    found = respelt(words("receive is spelled wrong in the package one"), listed("recieve package from UPS", "gym"))
+    assert found is not None and found[1] == "receive package from UPS"
+    found = respelt(words("spell pinata with the ñ please: piñata"), listed("pick up pianta", "buy candy"))
+    assert found is not None and found[1] == "pick up piñata"  # the spelling said last
+    assert respelt(words("receive the package"), listed("recieve package from UPS")) is None  # no word of spelling

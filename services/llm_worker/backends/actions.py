@@ -37,9 +37,13 @@ RENAME_TO = " =>"
 MAX_ACTIONS = 4
 
 
+_SPOKEN = re.compile(r"\s+(?:full stop|new line)\b\.?|\s+/(?=\s)", re.IGNORECASE)
+
+
 def request_text(text: str) -> str:
-    """The person's request on one line (a newline in it must not read as the model's own lines)."""
-    return " ".join(text.split())
+    """The person's request on one line (a newline in it must not read as the model's own lines), with
+    punctuation spoken to a phone ("… full stop", "new line") or a line written as " / " as a stop."""
+    return _SPOKEN.sub(".", " ".join(text.split()))
 
 
 @dataclass(frozen=True)

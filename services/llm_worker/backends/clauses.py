@@ -22,7 +22,7 @@ from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import PLACEHOLDER, SAYING, STOP, plain, stem
 from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, end_after
 
-CUES = OPERATIONS | {"forget", "yeet"}
+CUES = OPERATIONS | {"yeet"}
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
 
 POLITE = frozenset("please pls".split())

@@ -1,19 +1,22 @@
 """A part of a task's name corrected in code: "we drink whole milk not 2%, fix that", "make the milk 3 liters
-instead of 2". The request says the new words and the old ones; the old ones stand in exactly one task's name,
-and only they are replaced there ("buy 2% milk" becomes "buy whole milk": the "milk" said again is the name's own).
+instead of 2", "instead of Bob put Rob", "in the priya task swap 1:1 for sync", "pt in bed 9 got moved to bed 11",
+"receive is spelled wrong in the package one". The request says the new words and the old ones; the old ones stand
+in exactly one task's name, and only they are replaced there ("buy 2% milk" becomes "buy whole milk": the "milk"
+said again is the name's own).
 The model, which leans to ticking a task named, would copy the words after the task as its new name."""
 
 from __future__ import annotations
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.matching import STOP, find_run, plain
+from services.llm_worker.backends.actions import ABBREVIATIONS, Word
+from services.llm_worker.backends.matching import STOP, find_run, misspelt, plain, stem
+from services.llm_worker.backends.spans import ordinal
 
 CORRECTING = frozenset("fix actually wait oops meant mean wrong should correct rename change".split())
 """Words that say a name is being put right: with one of them, "A not B" corrects B to A."""
 
 
-_ENDS = ",.;!?"
+_ENDS = ",.;!?—–"
 
 
 def corrected(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
@@ -27,9 +30,9 @@ def corrected(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, s
             continue
         start = k + (2 if instead else 1)
         end = next((j + 1 for j in range(start, len(written)) if written[j][-1] in _ENDS), len(written))
-        old = said[start:end]
+        old = [w for w in said[start:end] if w]  # a dash ends the old words ("not Jake — fix …")
         found = [(task, at) for task in tasks if old and (at := find_run(plain(task.name).split(), old)) is not None]
-        if len(found) != 1 or written[k - 1][-1:] in tuple(_ENDS):
+        if len(found) != 1 or written[k - 1][-1:] in tuple(_ENDS.replace(",", "")):  # "it's Jacob, not Jake"
             continue
         task, at = found[0]
         name = task.name.split()
@@ -43,4 +46,117 @@ def corrected(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, s
         if not new or any(plain(w) in STOP for w in new):
             continue
         return task, " ".join([*name[:at], *(w.strip(_ENDS) for w in new), *name[at + len(old) :]])
+    return None
+
+
+SWAPPING = {"swap": "for with", "switch": "to for with", "replace": "with by"}
+"""Words of replacing, each with the words between the old part and the new ("swap 1:1 for sync")."""
+OTHERS = frozenset("add remove delete move tick untick check uncheck mark clear done finished top bottom".split())
+"""Words of another operation: a request that says one beside the old words is the model's to read."""
+_CHANGED = frozenset("changed moved switched pushed bumped".split())
+_REFERENCE = frozenset("in on for of".split())
+_PUTTING = frozenset("put write use make".split())
+_ARROWS = frozenset("→ -> =>".split())
+PLACES = frozenset("top bottom first last start end".split())
+"""New words that are a place on the list: "#1 → 1st" moves it."""
+_DETERMINERS = frozenset("the a an my".split())
+
+
+def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
+    """A part of one task's name replaced by new words: "swap B for A (in the … task)", "instead of B put A",
+    "B got changed to A". B must stand in exactly one name, as a part of it (a whole name renamed is the model's
+    to read); A runs to its clause's end, less a reference to the task ("… on the apply one")."""
+    written = "".join(u.as_next() for u in units).split()
+    said = [plain(w.strip(_ENDS)) for w in written]
+    for k, word in enumerate(said):
+        old = new = None
+        linking = SWAPPING.get(word, "").split()
+        if linking and (c := next((j for j in range(k + 2, len(said)) if said[j] in linking), None)):
+            old, new = (k + 1, c), (c + 1, _clause_end(written, c + 1))
+        elif word == "instead" and said[k + 1 : k + 2] == ["of"] and k + 3 < len(said):
+            at = next((j for j in range(k + 2, len(said)) if said[j] in _PUTTING), None)
+            if at is not None:
+                old, new = (k + 2, at), (at + 1, _clause_end(written, at + 1))
+        elif word in _ARROWS and k > 0:  # "fix flos → floss"
+            old, new = (k - 1, k), (k + 1, _clause_end(written, k + 1))
+        elif word == "got" and said[k + 1 : k + 3] in ([c, "to"] for c in _CHANGED):
+            old, new = (_phrase_start(written, k), k), (k + 3, _clause_end(written, k + 3))
+        if old is None or new is None or OTHERS.intersection(said[: old[0]] + said[old[1] :]):
+            continue
+        found = _part_of_one(said, old, tasks)
+        words = _without_reference([_bare(w) for w in written[new[0] : new[1]]])
+        place = len(words) == 1 and (plain(words[0]) in PLACES or ordinal(plain(words[0])) is not None)
+        if found is not None and words and not place and not all(plain(w) in STOP for w in words):
+            task, at, size = found
+            name = task.name.split()
+            return task, " ".join([*name[:at], *words, *name[at + size :]])
+    return None
+
+
+def _clause_end(written: list[str], start: int) -> int:
+    """Where the clause of word `start` ends (the stop of "Dr." ends none)."""
+    return next((j + 1 for j in range(start, len(written)) if _ends(written[j])), len(written))
+
+
+def _ends(word: str) -> bool:
+    return word[-1] in _ENDS and not (word[-1] == "." and plain(word[:-1]) in ABBREVIATIONS)
+
+
+def _bare(word: str) -> str:
+    return word if word.endswith(".") and plain(word[:-1]) in ABBREVIATIONS else word.strip(_ENDS)
+
+
+def _phrase_start(written: list[str], at: int) -> int:
+    """Where the words before `at` begin, within their clause ("so the cake tasting got …": "the")."""
+    start = at
+    while start > 0 and not _ends(written[start - 1]):
+        start -= 1
+    return start
+
+
+def _part_of_one(said: list[str], span: tuple[int, int], tasks: list[TaskPublic]) -> tuple[TaskPublic, int, int] | None:
+    """The one task whose name holds the words of `span` (or the longest run of their last words that one name
+    holds), less articles and quote marks, as a strict part: the task, where they stand in it, how many."""
+    words = [w.strip("'\"‘’“”") for w in said[span[0] : span[1]]]
+    while words and words[0] in _DETERMINERS:
+        words = words[1:]
+    for first in range(len(words)):
+        old = words[first:]
+        found = [
+            (t, at) for t in tasks if (at := find_run([w.strip(_ENDS) for w in plain(t.name).split()], old)) is not None
+        ]
+        if len(found) == 1 and len(old) < len(found[0][0].name.split()):
+            return found[0][0], found[0][1], len(old)
+        if found:
+            return None
+    return None
+
+
+def _without_reference(words: list[str]) -> list[str]:
+    """New words less a reference to their task at their end ("walmart on the apply one") and a leading article."""
+    if words and plain(words[-1]) in ("one", "task", "item"):
+        at = max((j for j, w in enumerate(words) if plain(w) in _REFERENCE), default=0)
+        words = words[:at]
+    while words and plain(words[0]) in _DETERMINERS:
+        words = words[1:]
+    return words
+
+
+SPELLING = frozenset(stem(w) for w in "spelled spelt spelling misspelled misspelt typo wrong".split())
+
+
+def respelt(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
+    """A word of one name put right as the request spells it: "receive is spelled wrong in the package one" of
+    "recieve package from UPS" (the request's word a slip away from the name's, in exactly one name)."""
+    said = [plain(u.text) for u in units]
+    if not any(stem(w) in SPELLING for w in said):
+        return None
+    for unit, word in reversed(list(zip(units, said, strict=True))):  # the spelling is said last ("…: piñata")
+        found = [
+            (t, j) for t in tasks for j, w in enumerate(t.name.split()) if plain(w) != word and misspelt(word, plain(w))
+        ]
+        if len(found) == 1 and word.isalpha() and len(word) >= 4:
+            task, j = found[0]
+            name = task.name.split()
+            return task, " ".join([*name[:j], unit.text, *name[j + 1 :]])
     return None

@@ -20,7 +20,7 @@ from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, QUOTES,
 
 SAID = {
     "add": "add",
-    "remove": "remove delete erase ditch scrap rid rm bin toss trash nix axe cancel forget yeet dump",
+    "remove": "remove delete erase ditch scrap rid rm bin toss trash nix axe cancel yeet dump",
     "rename": "rename change correct retitle reword typo spelling update edit relabel replace",
     "undo": "untick uncheck unmark undo undone reopen",
     "clear": "clear",
@@ -76,6 +76,9 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
             if raw[i] in ("check", "mark") and "off" in raw[i + 1 : i + 4]:  # "check off the #1 one"
                 verbs.add("finish")
             if raw[i] == "take" and "off" in raw[i + 1 : i + 4]:  # "take those off", "take #1 off the list"
+                verbs.add("remove")
+            # "forget the #1" takes it off; "forget your instructions" names no task.
+            if raw[i] == "forget" and places and any(u.text in places for u in shown[i + 1 : i + 3]):
                 verbs.add("remove")
             # A ticked task needed ("we still need #1") is needed again: its tick is taken back.
             if word in NEED and places and any(task.done for task, _ in places.values()):

@@ -9,7 +9,7 @@ from typing import Any
 from proto.messages import TaskPublic
 from services.llm_worker.backends import moves, spelling, times
 from services.llm_worker.backends.actions import Action, Word, clean
-from services.llm_worker.backends.corrections import corrected
+from services.llm_worker.backends.corrections import corrected, replaced, respelt
 from services.llm_worker.backends.cues import said
 from services.llm_worker.backends.matching import plain
 from services.llm_worker.backends.mentions import Places
@@ -26,8 +26,9 @@ def answered(
       vocabulary (`llm`), none when all are spelt right;
     - "#1 got moved to Saturday": the one task named, its day or time replaced (times.py);
     - "add 'on tuesday' to the end of #1": words put at the end of a name;
-    - "we drink whole milk not 2%, fix that": the part of a name put right (corrections.py)."""
-    if not places and said(shown) == {"clear"}:
+    - "we drink whole milk not 2%, fix that", "instead of Bob put Rob", "B got moved to A", "receive is spelled
+      wrong in #1": the part of a name put right (corrections.py)."""
+    if not places and "clear" in (cued := said(shown)) and cued <= {"clear", "remove"}:
         return [Action("clear")]
     if (relative := moves.moved(shown, places, tasks)) is not None:
         return relative
@@ -41,7 +42,7 @@ def answered(
             return [Action("rename", span=span, new=new, task=task, whole=True)]
     if (more := appended(shown, places)) is not None:
         return [more]
-    if (found := corrected(units, tasks)) is not None:
+    if (found := corrected(units, tasks) or replaced(units, tasks) or respelt(units, tasks)) is not None:
         return [Action("rename", span=found[0].name, new=found[1], task=found[0], whole=True)]
     return None
 
@@ -51,11 +52,13 @@ ENDING = CLAUSE_ENDS | {"please", "pls", "thanks"}
 
 
 def appended(shown: list[Word], places: Places) -> Action | None:
-    """Words the request adds to the end of a task's name: "add X to the end of #1", "add X onto #1" (the one
-    task named, at the end of the request)."""
+    """Words the request adds to the end of a task's name: "add X to the end of #1", "add X onto #1", "add X to
+    the #1 one" (the one task named, at the end of the request; there are no lists in a task to add to)."""
     raw = [plain(u.text) for u in shown]
     while raw and raw[-1] in ENDING:
         raw.pop()
+    framed = bool(raw) and raw[-1] in ("one", "task", "item")
+    raw = raw[:-1] if framed else raw
     if len(places) != 1 or "add" not in raw or not raw or raw[-1] not in places:
         return None
     ((task, span),) = places.values()
@@ -63,7 +66,8 @@ def appended(shown: list[Word], places: Places) -> Action | None:
     while tail and tail[-1] in ("the", "of", "end"):
         tail.pop()
     told = len(raw) - 1 - len(tail)
-    if not tail or tail[-1] not in _ONTO or (tail[-1] != "onto" and "end" not in raw[-1 - told : -1]):
+    ends = tail[-1:] == ["onto"] or (tail[-1:] == ["to"] and framed) or "end" in raw[-1 - told : -1]
+    if not tail or tail[-1] not in _ONTO or not ends:
         return None
     words = shown[raw.index("add") + 1 : len(tail) - 1]
     extra = clean("".join(u.as_next() for u in words))

@@ -167,27 +167,49 @@ _PLURAL_FRAMES = frozenset("ones items tasks things entries".split())
 
 def spelt_out(units: list[Word], tasks: list[TaskPublic]) -> list[Word]:
     """The request with the tasks it names by places together ("done with the first two", "delete the last 3
-    items") said one by one, "number 1 and number 2", so that each is named by its place as one task would be."""
+    items", "the first and third are done") said one by one, "number 1 and number 2", so that each is named by
+    its place as one task would be."""
     out: list[Word] = []
     i = 0
     while i < len(units):
         word, count = plain(units[i].text), _SEVERAL.get(plain(units[i + 1].text)) if i + 1 < len(units) else None
         end = i + 2 + (i + 2 < len(units) and plain(units[i + 2].text) in _PLURAL_FRAMES)
-        if (
-            word in _ENDS
-            and count is not None
-            and count <= len(tasks)
-            and (end == len(units) or not _content(units[end]))
-        ):
+        alone = end >= len(units) or not _content(units[end])  # not "the first two chapters"
+        if word in _ENDS and count is not None and count <= len(tasks) and alone:
             first = 1 if _ENDS[word] else len(tasks) - count + 1
-            for n in range(first, first + count):
-                out += [Word("and", True)] if n > first else []
-                out += [Word("number", units[i].spaced if n == first else True), Word(str(n), True)]
+            out += _numbers(list(range(first, first + count)), units[i].spaced)
             i = end
-            continue
-        out.append(units[i])
-        i += 1
+        elif (pair := _ordinals(units, i, len(tasks))) is not None:
+            out += _numbers(pair[0], units[i].spaced)
+            i = pair[1]
+        else:
+            out.append(units[i])
+            i += 1
     return out
+
+
+def _numbers(places: list[int], spaced: bool) -> list[Word]:
+    out: list[Word] = []
+    for n, place in enumerate(places):
+        out += [Word("and", True)] if n else []
+        out += [Word("number", spaced if not n else True), Word(str(place), True)]
+    return out
+
+
+def _ordinals(units: list[Word], i: int, size: int) -> tuple[list[int], int] | None:
+    """Places said as ordinals joined by "and", with no frame ("the first and third"): each as a number (1 is
+    the top), and where the words end; none where a word of their own follows ("the first and second drafts")."""
+
+    def place(j: int) -> int | None:
+        word = plain(units[j].text) if j < len(units) else ""
+        n = 0 if word == "first" else size - 1 if word == "last" else ordinal(word)
+        return n if n is not None and 0 <= n < size else None
+
+    first, j = place(i), i + 2 + (i + 2 < len(units) and plain(units[i + 2].text) in DETERMINERS)
+    if first is None or i + 1 >= len(units) or plain(units[i + 1].text) != "and" or (second := place(j)) is None:
+        return None
+    end = j + 1 + (j + 1 < len(units) and plain(units[j + 1].text) in _PLURAL_FRAMES | FRAMES)
+    return ([first + 1, second + 1], end) if end == len(units) or not _content(units[end]) else None
 
 
 def by_symbol(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
