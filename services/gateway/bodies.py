@@ -3,6 +3,8 @@ checked first; a body without one, or lying about it, is counted as it arrives).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,24 +16,27 @@ def _too_large() -> PlainTextResponse:
 
 
 class BodyLimit:
-    """ASGI middleware: reads a request's body (up to the limit) before the app sees it, and hands it on."""
+    """ASGI middleware: reads a request's body (up to the limit) before the app sees it, and hands it on.
+
+    A request without a body gets the app's own awaitable, not one of this middleware's: no frame of its own
+    stays suspended while an event stream is open (see SecurityHeaders)."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
         self.app = app
         self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is None and b"transfer-encoding" not in headers:
-            await self.app(scope, receive, send)  # no body (a GET, an event stream)
-            return
+            return self.app(scope, receive, send)  # no body (a GET, an event stream)
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large()(scope, receive, send)
-            return
+            return _too_large()(scope, receive, send)
+        return self._read(scope, receive, send)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
         size = 0
         while True:
