@@ -11,7 +11,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from services.gateway import agui, api, audit, pages
-from services.gateway.agents import AgentServer
+from services.gateway.agent_door import AgentDoor
 from services.gateway.auth import Sessions, TokenGate, guess_throttle, login, logout
 from services.gateway.bodies import BodyLimit
 from services.gateway.chat import chat_socket
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 def gateway_app(gateway: Gateway) -> Starlette:
     """The app serving one gateway: its lifespan starts and stops it (and its MCP sessions)."""
-    agents = AgentServer(gateway)
+    agents = AgentDoor(gateway)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -50,7 +50,7 @@ def gateway_app(gateway: Gateway) -> Starlette:
         Route("/api/runs/{run_id}/confirmations/{call_id}", api.decide, methods=["POST"]),
         Route("/api/runs/{run_id}/cancel", agui.cancel, methods=["POST"]),
         Route("/agui", agui.run_agent, methods=["POST"]),
-        Route("/mcp", agents.asgi, methods=["GET", "POST", "DELETE"]),
+        Route("/mcp", agents, methods=["GET", "POST", "DELETE"]),
         Route("/api/conversations/{thread_id}", api.conversation),
         Route("/api/models", api.models),
         Route("/api/audit", audit.audit_api),
