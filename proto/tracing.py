@@ -50,7 +50,7 @@ def setup(service: str, otlp_endpoint: str | None = None) -> None:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service, "service.namespace": "ghostbus"}))
     try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
             OTLPSpanExporter,
         )
     except ImportError as error:
