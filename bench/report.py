@@ -75,7 +75,7 @@ def profile_table(profile: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-TUNED_ON = ("dev", "wanderer", "rover", "scout", "ranger")
+TUNED_ON = ("dev", "wanderer", "rover", "scout", "ranger", "pilot", "courier")
 """Request sets whose misses were looked at while tuning the embedded model: no target, a measure of memory."""
 
 
@@ -527,7 +527,8 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
     if "accuracy" in f:
         lines += [
             "`python -m bench.accuracy dev heldout newcomer fresh independent stranger visitor wanderer "
-            "wanderer_blind rover rover_blind scout scout_blind ranger ranger_blind --save-figures`: "
+            "wanderer_blind rover rover_blind scout scout_blind ranger ranger_blind pilot pilot_blind courier "
+            "courier_blind --save-figures`: "
             "each request of a set starts from its own list in a real crud database, the backend's commands run "
             "there, and the list's end state is compared with the expected one. The model was tuned on `dev` "
             "(and, from 2026-12-04, `wanderer`) only; `heldout` was written before any tuning and only its "
@@ -545,7 +546,11 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
             "by a fifth such writer (2026-12-04, asked for more renames, moves and several actions at once), "
             "`scout` (79) and `scout_blind` (80) by a sixth (everyday wordings of the same), and `ranger` (79) and "
             "`ranger_blind` (80) by a seventh (phone and dictated wordings too), both split the same way; `ranger` "
-            "and `ranger_blind` were first scored (68 and 64) before any tuning on them.",
+            "and `ranger_blind` were first scored (68 and 64) before any tuning on them. `pilot` (82) and "
+            "`pilot_blind` (78) by an eighth (mostly renames, several at once, moves, clears and injections; first "
+            "scored 56 and 47), and `courier` (84) and `courier_blind` (76) by a ninth (mostly renames and several "
+            "actions at once, as many kinds of people write them; first scored 40 and 36), split and kept the same "
+            "way.",
             "",
             *block(f["accuracy"]),
         ]

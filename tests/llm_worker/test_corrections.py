@@ -59,6 +59,7 @@ def test_a_part_of_a_name_is_corrected(text: str, names: list[str], renamed: tup
         ("swap milk for oat milk", ["milk", "eggs"], None),
         ("swap tape for glue", ["buy tape", "tape box"], None),
         ("practice test → 1st", ["flashcards", "practice test"], None),
+        ("buy milk -> buy oat milk", ["buy milk", "eggs"], None),  # a whole name: the model's rename
         ("change Stripe to Shopify and move it to the top", ["apply to Stripe", "update resume"], None),
         ("swap Stripe for Shopify and move it to the top", ["apply to Stripe", "update resume"], None),
     ],

@@ -78,7 +78,7 @@ def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
             if at is not None:
                 old, new = (k + 2, at), (at + 1, _clause_end(written, at + 1))
         elif word in _ARROWS and k > 0:  # "fix flos → floss"
-            old, new = (k - 1, k), (k + 1, _clause_end(written, k + 1))
+            old, new = (_phrase_start(written, k), k), (k + 1, _clause_end(written, k + 1))
         elif word == "got" and said[k + 1 : k + 3] in ([c, "to"] for c in _CHANGED):
             old, new = (_phrase_start(written, k), k), (k + 3, _clause_end(written, k + 3))
         if old is None or new is None or OTHERS.intersection(said[: old[0]] + said[old[1] :]):
