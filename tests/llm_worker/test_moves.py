@@ -5,6 +5,7 @@ put at the end of a name, and a clear said and nothing else."""
 from __future__ import annotations
 
 from services.llm_worker.backends.actions import Planner, words
+from services.llm_worker.backends.cues import said
 from services.llm_worker.backends.direct import answered
 from services.llm_worker.backends.mentions import find_mentions, masked, spelt_out
 from services.llm_worker.backends.moves import moved
@@ -24,7 +25,7 @@ def after(text: str, names: list[str]) -> list[str] | None:
     tasks = listed(*names)
     units = spelt_out(words(text), tasks)
     shown, places = masked(units, find_mentions(units, tasks))
-    found = moved(shown, places, tasks)
+    found = moved(shown, places, tasks, said(shown, places))
     if found is None:
         return None
     planner = Planner(tasks)
@@ -124,7 +125,7 @@ def answered_by_code(text: str, names: list[str]) -> list[tuple[str, str]] | Non
     tasks = listed(*names)
     units = words(text)
     shown, places = masked(units, find_mentions(units, tasks))
-    found = answered(units, shown, places, tasks, False, None)
+    found = answered(units, shown, places, tasks, said(shown, places), False, None)
     return None if found is None else [(a.verb, a.new) for a in found]
 
 

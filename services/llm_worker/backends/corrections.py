@@ -10,7 +10,7 @@ from __future__ import annotations
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import ABBREVIATIONS, Word
 from services.llm_worker.backends.matching import STOP, find_run, misspelt, plain, stem
-from services.llm_worker.backends.spans import ordinal
+from services.llm_worker.backends.spans import ordinal, without_reference
 
 CORRECTING = frozenset("fix actually wait oops meant mean wrong should correct rename change".split())
 """Words that say a name is being put right: with one of them, "A not B" corrects B to A."""
@@ -54,7 +54,6 @@ SWAPPING = {"swap": "for with", "switch": "to for with", "replace": "with by"}
 OTHERS = frozenset("add remove delete move tick untick check uncheck mark clear done finished top bottom".split())
 """Words of another operation: a request that says one beside the old words is the model's to read."""
 _CHANGED = frozenset("changed moved switched pushed bumped".split())
-_REFERENCE = frozenset("in on for of".split())
 _PUTTING = frozenset("put write use make".split())
 _ARROWS = frozenset("→ -> =>".split())
 PLACES = frozenset("top bottom first last start end".split())
@@ -65,7 +64,8 @@ _DETERMINERS = frozenset("the a an my".split())
 def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
     """A part of one task's name replaced by new words: "swap B for A (in the … task)", "instead of B put A",
     "B got changed to A". B must stand in exactly one name, as a part of it (a whole name renamed is the model's
-    to read); A runs to its clause's end, less a reference to the task ("… on the apply one")."""
+    to read); A runs to its clause's end, less a reference to the task ("… on the apply one",
+    spans.without_reference)."""
     written = "".join(u.as_next() for u in units).split()
     said = [plain(w.strip(_ENDS)) for w in written]
     for k, word in enumerate(said):
@@ -84,7 +84,7 @@ def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
         if old is None or new is None or OTHERS.intersection(said[: old[0]] + said[old[1] :]):
             continue
         found = _part_of_one(said, old, tasks)
-        words = _without_reference([_bare(w) for w in written[new[0] : new[1]]])
+        words = _without_article(without_reference(" ".join(_bare(w) for w in written[new[0] : new[1]])).split())
         place = len(words) == 1 and (plain(words[0]) in PLACES or ordinal(plain(words[0])) is not None)
         if found is not None and words and not place and not all(plain(w) in STOP for w in words):
             task, at, size = found
@@ -132,11 +132,8 @@ def _part_of_one(said: list[str], span: tuple[int, int], tasks: list[TaskPublic]
     return None
 
 
-def _without_reference(words: list[str]) -> list[str]:
-    """New words less a reference to their task at their end ("walmart on the apply one") and a leading article."""
-    if words and plain(words[-1]) in ("one", "task", "item"):
-        at = max((j for j, w in enumerate(words) if plain(w) in _REFERENCE), default=0)
-        words = words[:at]
+def _without_article(words: list[str]) -> list[str]:
+    """New words less a leading article ("a menu tasting")."""
     while words and plain(words[0]) in _DETERMINERS:
         words = words[1:]
     return words

@@ -110,7 +110,7 @@ class Decoder(Adds):
         self.renaming = renames(shown, set(places))
         self.undone = unfinished(shown, set(places))
         self.respelling = spelling.asks(shown)
-        if (direct := answered(units, shown, places, tasks, self.respelling, self.reader.llm)) is not None:
+        if (direct := answered(units, shown, places, tasks, self.said, self.respelling, self.reader.llm)) is not None:
             yield from direct  # a rename code reads exactly ("fix the spelling on both", "#1 got moved to Saturday")
             return
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")

@@ -10,16 +10,22 @@ from proto.messages import TaskPublic
 from services.llm_worker.backends import moves, spelling, times
 from services.llm_worker.backends.actions import Action, Word, clean
 from services.llm_worker.backends.corrections import corrected, replaced, respelt
-from services.llm_worker.backends.cues import said
 from services.llm_worker.backends.matching import plain
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.spans import CLAUSE_ENDS
 
 
 def answered(
-    units: list[Word], shown: list[Word], places: Places, tasks: list[TaskPublic], respelling: bool, llm: Any
+    units: list[Word],
+    shown: list[Word],
+    places: Places,
+    tasks: list[TaskPublic],
+    cued: set[str],
+    respelling: bool,
+    llm: Any,
 ) -> list[Action] | None:
-    """The request's renames and moves where code reads them exactly, or None where the model is to read it:
+    """The request's renames and moves where code reads them exactly, or None where the model is to read it (`cued`:
+    the verbs the request's words name, cues.said):
     - "would you mind clearing out the completed ones": a clear, said and nothing else, no task named;
     - "switch #1 and #2 around", "move #1 up one spot": tasks moved relative to where they stand (moves.py);
     - "fix the spelling on both" (`respelling`, no task named): each misspelt task respelt from the model's
@@ -28,9 +34,9 @@ def answered(
     - "add 'on tuesday' to the end of #1": words put at the end of a name;
     - "we drink whole milk not 2%, fix that", "instead of Bob put Rob", "B got moved to A", "receive is spelled
       wrong in #1": the part of a name put right (corrections.py)."""
-    if not places and "clear" in (cued := said(shown)) and cued <= {"clear", "remove"}:
+    if not places and "clear" in cued and cued <= {"clear", "remove"}:
         return [Action("clear")]
-    if (relative := moves.moved(shown, places, tasks)) is not None:
+    if (relative := moves.moved(shown, places, tasks, cued)) is not None:
         return relative
     if respelling and not places:
         known = spelling.dictionary(llm)

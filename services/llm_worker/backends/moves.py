@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Action, Word
-from services.llm_worker.backends.cues import NOT, said
+from services.llm_worker.backends.cues import NOT
 from services.llm_worker.backends.matching import PLACEHOLDER, plain, stem
 from services.llm_worker.backends.mentions import Places
 
@@ -20,10 +20,10 @@ _CLOSING = frozenset(",.;!? and then please pls thanks".split())
 MOVING = frozenset({"top", "bottom"})
 
 
-def moved(shown: list[Word], places: Places, tasks: list[TaskPublic]) -> list[Action] | None:
-    """The moves of a swap or of a step, or None where the request says neither (or says more than a move: "swap
-    #1 and #2 and delete #3" is the model's to read)."""
-    if not said(shown, places) <= MOVING:
+def moved(shown: list[Word], places: Places, tasks: list[TaskPublic], cued: set[str]) -> list[Action] | None:
+    """The moves of a swap or of a step, or None where the request says neither (or says more than a move, by the
+    verbs its words name, `cued`: "swap #1 and #2 and delete #3" is the model's to read)."""
+    if not cued <= MOVING:
         return None
     ordered = sorted(tasks, key=lambda t: t.position)
     return _swapped(shown, places, ordered) or _stepped(shown, places, ordered)
