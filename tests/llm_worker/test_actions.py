@@ -159,6 +159,15 @@ def test_a_plain_pair_is_two_items_when_its_halves_are_alike() -> None:
     assert created == [TaskCreate(name="rice"), TaskCreate(name="beans")]
 
 
+def test_an_item_just_added_is_ticked_by_its_name() -> None:
+    planner = Planner(TASKS)
+    planner.commands(Action("add", span="'reply to Sarah'", quoted=True))
+    ticked = planner.commands(Action("finish", span="reply to Sarah"))
+    assert [c.command for c in ticked if isinstance(c, CommandOut)] == [TaskToggle(name="reply to Sarah")]
+    # An item this request did not add is looked for on the list, as before.
+    assert not any(isinstance(c, CommandOut) for c in planner.commands(Action("finish", span="fly a kite")))
+
+
 def _siblings(request: str, first: int, last: int) -> tuple[list[str], list[str]]:
     units = words(request)
     found = siblings(units, first, last, set(range(len(units))) - set(range(first, last + 1)), [])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import words
-from services.llm_worker.backends.clauses import _resolved, clauses
+from services.llm_worker.backends.actions import Action, words
+from services.llm_worker.backends.clauses import _resolved, _ticks_added, clauses
 from services.llm_worker.backends.placing import numbered, placed_first, top_phrases
-from services.llm_worker.backends.spans import dangling, names_the_list, runs_into
+from services.llm_worker.backends.spans import chatter, dangling, names_the_list, runs_into
 
 
 def test_it_in_a_further_clause_is_what_the_clause_before_acted_on() -> None:
@@ -20,6 +20,25 @@ def test_it_in_a_further_clause_is_what_the_clause_before_acted_on() -> None:
     assert said(_resolved(words("then delete them"), [cheese, milk])) == "then delete cheese and milk"
     # Nothing acted on a task before (an add): the clause stays as it is.
     assert said(_resolved(words("move it to the top"), [])) == "move it to the top"
+
+
+def test_a_further_clause_ticking_what_the_clause_before_added_ticks_it_by_name() -> None:
+    added = [Action("add", span="reply to Sarah")]
+    ticks = [Action("finish", span="reply to Sarah")]
+    assert _ticks_added(words("tick it, I just did it"), added) == ticks
+    assert _ticks_added(words("and mark it as done"), added) == ticks
+    # Another operation, a task named, nothing pointing back, or a clause before that did more than add: no tick.
+    assert _ticks_added(words("and delete it"), added) == []
+    assert _ticks_added(words("tick #1"), added) == []
+    assert _ticks_added(words("tick the milk"), added) == []
+    assert _ticks_added(words("tick it"), [*added, Action("remove", span="milk")]) == []
+
+
+def test_a_reason_after_the_request_is_no_item() -> None:
+    assert chatter("not happening this week") and chatter("lol nvm")
+    assert chatter("this week", words("delete yoga and piano, not"))  # the model's span began after "not"
+    assert not chatter("this week", words("add yoga"))
+    assert not chatter("nothing bundt cakes order") and not chatter("knot the rope")
 
 
 def cut(text: str) -> list[str]:
@@ -70,21 +89,28 @@ def test_where_a_request_says_its_new_items_go_first(text: str, phrases: list[st
 
 
 @pytest.mark.parametrize(
-    ("text", "last", "placing"),
+    ("text", "span", "placing"),
     [
-        ("add oranges and grapes at the top", 1, "at the top"),  # "oranges": "and grapes" is more of the same
-        ("add oranges and grapes at the top", 3, "at the top"),
-        ("add butter and move #1 to the top", 1, None),  # the move's phrase, not the add's
-        ("add butter, then #1 at the top", 1, None),
-        ("first, add milk", 3, None),  # nothing comes after the item
+        ("add oranges and grapes at the top", (1, 1), "at the top"),  # "oranges": "and grapes" is more of the same
+        ("add oranges and grapes at the top", (1, 3), "at the top"),
+        ("add butter and move #1 to the top", (1, 1), None),  # the move's phrase, not the add's
+        ("add butter, then #1 at the top", (1, 1), None),
+        ("first, add milk", (3, 3), None),  # nothing comes after the item, and "first," is first of all
         # An operation on what was just added places it: its words are the placing's, no item of their own.
-        ("add book dentist and put it at the top", 2, "and put it at the top"),
-        ("add milk and eggs, then move them to the top", 1, ", then move them to the top"),
+        ("add book dentist and put it at the top", (1, 2), "and put it at the top"),
+        ("add milk and eggs, then move them to the top", (1, 1), ", then move them to the top"),
+        # Or a phrase just before the item, after "add" or beginning its clause.
+        ("add at top: call family", (4, 5), "at top"),
+        ("at the very top add call family", (5, 6), "at the very top"),
+        ("milk is done. at the top, add eggs", (9, 9), "at the top"),
+        ("move #1 to the top, add eggs", (7, 7), None),  # the move's phrase
     ],
 )
-def test_an_add_goes_first_only_by_a_phrase_of_its_own_clause(text: str, last: int, placing: str | None) -> None:
+def test_an_add_goes_first_only_by_a_phrase_of_its_own_clause(
+    text: str, span: tuple[int, int], placing: str | None
+) -> None:
     units = words(text)
-    placed = placed_first(units, last, top_phrases(units))
+    placed = placed_first(units, span, top_phrases(units))
     assert placed is None if placing is None else "".join(units[i].as_next() for i in placed).strip() == placing
 
 

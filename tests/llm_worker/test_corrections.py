@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from services.llm_worker.backends.actions import words
-from services.llm_worker.backends.corrections import corrected, replaced, respelt
+from services.llm_worker.backends.corrections import corrected, replaced, respelt, struck
+from services.llm_worker.backends.mentions import find_mentions, masked
 from tests.support.tasks import listed
 
 
@@ -75,3 +76,26 @@ def test_a_word_is_respelt_as_the_request_spells_it() -> None:
     found = respelt(words("spell pinata with the ñ please: piñata"), listed("pick up pianta", "buy candy"))
     assert found is not None and found[1] == "pick up piñata"  # the spelling said last
     assert respelt(words("receive the package"), listed("recieve package from UPS")) is None  # no word of spelling
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "renamed"),
+    [
+        ("take the 'maybe' out of the garage task", ["maybe clean garage", "trim hedges"], "clean garage"),
+        ("remove urgent from the report one", ["email report (urgent)", "buy milk"], "email report"),
+        ("get rid of 'asap' in the passport task", ["renew passport asap", "buy milk"], "renew passport"),
+        ("drop eggs from the shopping one", ["shopping: eggs, milk", "gym"], "shopping: milk"),
+        # The list itself, a whole name, a phrasal verb, or the words in no name or a task other than the one said.
+        ("remove eggs from my list", ["buy eggs", "gym"], None),
+        ("remove gym from the gym one", ["gym", "buy eggs"], None),
+        ("drop the kids off at school", ["drop the kids off at school", "gym"], None),
+        ("take maybe out of the hedges task", ["maybe clean garage", "trim hedges"], None),
+        ("take the 'maybe' out of the garage task and tick it", ["maybe clean garage", "trim hedges"], None),
+    ],
+)
+def test_a_part_of_a_name_is_taken_out(text: str, names: list[str], renamed: str | None) -> None:
+    tasks = listed(*names)
+    units = words(text)
+    _, places = masked(units, find_mentions(units, tasks))
+    found = struck(units, places, tasks)
+    assert (found[1] if found is not None else None) == renamed

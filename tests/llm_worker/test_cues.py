@@ -8,7 +8,7 @@ import pytest
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
-from services.llm_worker.backends.cues import CUE_WEIGHS, renames, said, unfinished, weighed
+from services.llm_worker.backends.cues import CUE_WEIGHS, kept, renames, said, unfinished, weighed
 from services.llm_worker.backends.matching import stem
 from services.llm_worker.backends.mentions import find_mentions, masked
 from tests.support.tasks import listed
@@ -157,6 +157,18 @@ def test_a_task_said_not_to_be_done_is_told_apart() -> None:
     assert undone("I still need to #2") == {"#2"}
     assert undone("got #1, still need #2") == {"#2"}
     assert undone("#1 is done, not sure about the rest") == set()  # the negation is of another clause
+
+
+def test_a_task_said_to_be_left_as_it_is_is_told_apart() -> None:
+    def left(text: str) -> set[str]:
+        return kept(words(text), {"#1", "#2", "#3"})
+
+    assert left("remove #1 and #2, we're keeping it healthy. keep #3") == {"#3"}
+    assert left("delete #1, not #2") == {"#2"}
+    assert left("leave the #2 one alone and tick #1") == {"#2"}
+    assert left("tick everything except #3") == {"#3"}
+    assert left("keep #1 at the top") == set()  # a move
+    assert left("#1 is not #2") == set()
 
 
 def test_a_tick_mark_forget_and_yeet_are_operations_on_a_task_named() -> None:

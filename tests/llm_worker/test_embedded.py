@@ -369,3 +369,50 @@ async def test_moves_relative_to_the_list_and_names_said_around_a_reference(
     embedded: EmbeddedBackend, text: str, expected: list[object]
 ) -> None:
     assert commands(await ask(embedded, text, ERRANDS)) == expected
+
+
+# A value of a name changed, a part of one taken out, a name shortened, an item placed by a phrase before it, a task
+# the request keeps, a reason after it, and an item added and ticked in one request: each on its own list.
+WORDED = [
+    (
+        "flour: make it 2 bags",
+        ["buy 2 lemons", "buy 1 bag of flour"],
+        [TaskRename(id=2, new_name="buy 2 bags of flour")],
+    ),
+    (
+        "the running one, make it 5x",
+        ["register for 10k", "run 3x a week"],
+        [TaskRename(id=2, new_name="run 5x a week")],
+    ),
+    ("dinner is for 8 people not 6", ["call mum", "book table for 6"], [TaskRename(id=2, new_name="book table for 8")]),
+    (
+        "it's thursday not tuesday for the dentist",
+        ["dentist tue", "call mum"],
+        [TaskRename(id=1, new_name="dentist thursday")],
+    ),
+    (
+        "take the 'maybe' out of the garage task",
+        ["maybe clean garage", "trim hedges"],
+        [TaskRename(id=1, new_name="clean garage")],
+    ),
+    (
+        "shortn the taxes one to just do taxes",
+        ["do the taxes with all receipts and forms", "laundry"],
+        [TaskRename(id=1, new_name="do taxes")],
+    ),
+    ("add at top: call grandma", ["water plants", "laundry"], [TaskCreate(name="call grandma", position=0)]),
+    ("delete yoga and piano, not this week", ["yoga", "meal prep", "piano"], [TaskDelete(id=1), TaskDelete(id=3)]),
+    (
+        "remove chips and soda. keep the salsa",
+        ["buy chips", "buy salsa", "buy soda"],
+        [TaskDelete(id=1), TaskDelete(id=3)],
+    ),
+    ("add 'pay rent' and tick it", ["laundry"], [TaskCreate(name="pay rent"), TaskToggle(name="pay rent")]),
+]
+
+
+@pytest.mark.parametrize(("text", "names", "expected"), WORDED, ids=[c[0] for c in WORDED])
+async def test_values_parts_of_names_and_what_a_request_keeps(
+    embedded: EmbeddedBackend, text: str, names: list[str], expected: list[object]
+) -> None:
+    assert commands(await ask(embedded, text, listed(*names))) == expected

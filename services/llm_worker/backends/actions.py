@@ -200,6 +200,7 @@ class Planner:
         self.tasks = sorted(tasks, key=lambda t: t.position)
         self.length = len(self.tasks)
         self.added: set[str] = set()
+        self.created: dict[str, str] = {}  # the items this request created, by their plain names
         self.firsts = 0  # items this request added at the top: the next one goes after them
 
     def commands(self, action: Action) -> list[CommandOut | InvalidCommand]:
@@ -215,6 +216,8 @@ class Planner:
             return self._add(action, raw)
         if verb == "rename":
             return [self._rename(action, raw)]
+        if verb == "finish" and action.task is None and (item := self.created.get(plain(clean(action.span)))):
+            return [CommandOut(TaskToggle(name=item))]  # "add X and tick it": X by name, its id not known yet
         out: list[CommandOut | InvalidCommand] = []
         for task in self._targets(action, raw, out):
             out.append(self._move(action, task) if verb in ("top", "bottom") else self._targeted(verb, task, raw))
@@ -246,6 +249,7 @@ class Planner:
                     position = min(action.place, self.length)
                 self.length += 1
                 out.append(CommandOut(TaskCreate(name=item, position=position)))
+                self.created[plain(item)] = item
             elif held.done:
                 out.append(self._targeted("undo", held, raw))
             else:

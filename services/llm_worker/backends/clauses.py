@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import POINTING, Action, Word, request_text, words
-from services.llm_worker.backends.cues import NOT, WORDS
+from services.llm_worker.backends.cues import DONE, NOT, WORDS, said
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import PLACEHOLDER, SAYING, STOP, plain, stem
 from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, end_after
@@ -141,6 +141,20 @@ def _clears_last(units: list[Word]) -> bool:
     return bool(clearing and named) and max(named) < clearing[0]
 
 
+def _ticks_added(clause: list[Word], before: list[Action]) -> list[Action]:
+    """A further clause that ticks what the clause before added ("add 'reply to Sarah' and tick it, I just did
+    it"): a tick of each item, by its name; none where the clause says anything else or names a task."""
+    if not before or any(a.verb != "add" for a in before) or any(PLACEHOLDER.fullmatch(u.text) for u in clause):
+        return []
+    raw = [plain(u.text) for u in clause]
+    verbs = said(clause)  # "tick it"; "mark it as done" names no verb but a done-word
+    if not (verbs == {"finish"} or (not verbs and DONE.intersection(stem(w) for w in raw))):
+        return []
+    if not PRONOUNS.intersection(raw):
+        return []
+    return [Action("finish", span=a.span, quoted=a.quoted) for a in before]
+
+
 def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) -> Iterator[Action]:
     """The request's actions, clause by clause where it has several (see the module); `decoder` makes one."""
     units = words(request_text(text))
@@ -158,6 +172,9 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
         return
     done: list[Action] = []
     for n, (start, end) in enumerate(ranges):
+        if n and (ticked := _ticks_added(units[start:end], done)):
+            yield from ticked
+            continue
         reading = decoder()
         clause = _resolved(units[start:end], [a.task for a in done if a.task is not None]) if n else units[start:end]
         done = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import ABBREVIATIONS, Word
 from services.llm_worker.backends.matching import STOP, find_run, misspelt, plain, stem
+from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.spans import ordinal, without_reference
 
 CORRECTING = frozenset("fix actually wait oops meant mean wrong should correct rename change".split())
@@ -123,7 +124,9 @@ def _part_of_one(said: list[str], span: tuple[int, int], tasks: list[TaskPublic]
     for first in range(len(words)):
         old = words[first:]
         found = [
-            (t, at) for t in tasks if (at := find_run([w.strip(_ENDS) for w in plain(t.name).split()], old)) is not None
+            (t, at)
+            for t in tasks
+            if (at := find_run([w.strip(_ENDS + "()") for w in plain(t.name).split()], old)) is not None
         ]
         if len(found) == 1 and len(old) < len(found[0][0].name.split()):
             return found[0][0], found[0][1], len(old)
@@ -157,3 +160,47 @@ def respelt(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str
             name = task.name.split()
             return task, " ".join([*name[:j], unit.text, *name[j + 1 :]])
     return None
+
+
+_STRIKING = frozenset("take remove drop delete cut strip lose".split())
+_OUT = {"out": "of", "from": "", "off": "", "in": ""}
+_NOT_A_TASK = frozenset("at to in on for with into".split())  # "drop the kids off at school"
+_WHOLE_LIST = frozenset("list lists tasks todo todos to-do to-dos items".split())
+
+
+def struck(units: list[Word], places: Places, tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
+    """A part of one task's name taken out: "take the 'maybe' out of the fence task", "remove urgent from the
+    report one", "get rid of (optional) in #2". The words taken out stand in exactly one name, as a strict part, and
+    the words after "out of"/"from" name that task (not the list: "remove milk from my list" removes the task)."""
+    written = "".join(u.as_next() for u in units).split()
+    said = [plain(w.strip(_ENDS)) for w in written]
+    for k, word in enumerate(said):
+        start = k + 3 if said[k : k + 3] == ["get", "rid", "of"] else k + 1 if word in _STRIKING else None
+        near = range(start or 0, min((start or 0) + 5, len(said)))
+        link = next((j for j in near if said[j] in _OUT and _OUT[said[j]] in ("", *said[j + 1 : j + 2])), None)
+        if start is None or link is None or link == start:
+            continue
+        ref = link + 1 + bool(_OUT[said[link]])
+        if said[ref : ref + 1] and said[ref] in _NOT_A_TASK:
+            continue
+        end = _clause_end(written, ref)
+        end = next((j for j in range(ref, end) if said[j] in ("and", "then", "but")), end)
+        reference = [w for w in said[ref:end] if w]
+        if not reference or _WHOLE_LIST.intersection(reference) or OTHERS.intersection(said[:k] + said[end:]):
+            continue
+        found = _part_of_one(said, (start, link), tasks)
+        if found is None or not _names(found[0], " ".join(written[ref:end]), reference, places):
+            continue
+        task, at, size = found
+        name = task.name.split()
+        kept = " ".join([*name[:at], *name[at + size :]]).strip(" ,;:-–—")
+        return (task, kept) if kept else None
+    return None
+
+
+def _names(task: TaskPublic, text: str, reference: list[str], places: Places) -> bool:
+    """Whether the words of `reference` name `task`: a mention of it among them, or a word of its name."""
+    if any(t.id == task.id and plain(said) in plain(text) for t, said in places.values()):
+        return True
+    own = {stem(w.strip(_ENDS + ":()")) for w in plain(task.name).split()} - {stem(w) for w in STOP}
+    return any(stem(w) in own for w in reference)

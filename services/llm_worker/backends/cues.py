@@ -21,7 +21,7 @@ from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, QUOTES,
 SAID = {
     "add": "add",
     "remove": "remove delete erase ditch scrap rid rm bin toss trash nix axe cancel yeet dump",
-    "rename": "rename change correct retitle reword typo spelling update edit relabel replace",
+    "rename": "rename change correct retitle reword typo spelling update edit relabel replace shorten",
     "undo": "untick uncheck unmark undo undone reopen",
     "clear": "clear",
 }
@@ -180,7 +180,8 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
                 found.setdefault(only, at)
             continue
         making = word in _MAKING
-        if not (making or stem(word) in RENAMING) or _negated(raw, i):
+        slip = any(_slip(word, w) for w in WHOLE["rename"] if stem(w) in RENAMING)  # "shortn #1 to …"
+        if not (making or stem(word) in RENAMING or slip) or _negated(raw, i):
             continue
         j = i + 1
         while j < len(shown) and raw[j] in _BETWEEN:
@@ -197,6 +198,7 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
             found.setdefault(target, k + 1)
         elif not making and raw[k] in INTO:
             k += 1 + (k + 2 < len(shown) and _says(raw[k + 1 : k + 3]))  # "… to say video call grandma"
+            k += k < len(shown) - 1 and raw[k] in ("just", "simply")  # "shorten #1 to just clean bathroom"
             found.setdefault(target, k)
     for i, unit in enumerate(shown):
         for phrase in _CALLED if unit.text in marks else ():
@@ -236,4 +238,31 @@ def unfinished(shown: list[Word], marks: set[str]) -> set[str]:
                 if (raw[j] in NOT | OWED and not no_need) or (raw[j] == "to" and j > 0 and raw[j - 1] in _OWING):
                     out.add(unit.text)
                 j += step
+    return out
+
+
+_KEEPING = frozenset("keep leave except excluding not".split())
+_LEFT_AS_IS = frozenset("alone there as on for though please then".split())
+
+
+def kept(shown: list[Word], marks: set[str]) -> set[str]:
+    """The tasks the request says to leave as they are: "keep #3", "leave the #2 alone", "except #1", "delete #2,
+    not #1" (the task at the end of its clause, or with words of leaving it: "keep #1 at the top" moves it)."""
+    raw = [plain(u.text) for u in shown]
+    out = set()
+    for i, unit in enumerate(shown):
+        if unit.text not in marks:
+            continue
+        j = i - 1
+        while j >= 0 and raw[j] in ("the", "my", "our", "that"):
+            j -= 1
+        if j < 0 or raw[j] not in _KEEPING:
+            continue
+        if raw[j] == "not" and (j == 0 or raw[j - 1] not in {",", "but", "and"}):
+            continue  # "#1 is not #2", "I have not #1"; only "…, not #1", "but not #1"
+        k = i + 1
+        while k < len(raw) and raw[k] in ("one", "task", "item", "thing"):
+            k += 1
+        if k == len(raw) or shown[k].text in CLAUSE_ENDS or raw[k] in _LEFT_AS_IS | CONNECTIVES:
+            out.add(unit.text)
     return out

@@ -23,7 +23,7 @@ from services.llm_worker.backends.actions import (
     words,
 )
 from services.llm_worker.backends.adds import Adds
-from services.llm_worker.backends.cues import renames, said, unfinished, weighed
+from services.llm_worker.backends.cues import kept, renames, said, unfinished, weighed
 from services.llm_worker.backends.direct import answered
 from services.llm_worker.backends.matching import STOP, names_all, plain, stem
 from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked, spelt_out
@@ -118,7 +118,7 @@ class Decoder(Adds):
         self.unquoted = before_quote(shown, self.asks_add, self.quotes)
         near = examples_shown(NEAREST.pick(self.shown, NEAREST_SHOWN))
         self.reader.start(f"{self.prefix}{near}{self.shown}\n")
-        left = self.left = dict(places)  # each task is acted on once
+        left = self.left = {m: held for m, held in places.items() if m not in kept(shown, set(places))}
         self.where = {unit.text: i for i, unit in reversed(list(enumerate(shown))) if unit.text in places}
         for n in range(MAX_ACTIONS):
             for mark in self.undone if n == 1 else ():  # a later line's slip ("I haven't bought #1, but #2 is done")
@@ -205,7 +205,8 @@ class Decoder(Adds):
             slip = bool(action.span) and (named or names_the_list(action.span))
             # Words to the assistant are no item: the request is not about the list (on a later line, the answer
             # ends before them).
-            aside = bool(action.span) and not asked and (speaks_to_you(action.span) or chatter(action.span))
+            lead = shown[: taken[0]] if taken else []
+            aside = bool(action.span) and not asked and (speaks_to_you(action.span) or chatter(action.span, lead))
             if slip or aside:
                 self.reader.rewind(mark)
                 left.clear()
@@ -213,8 +214,8 @@ class Decoder(Adds):
                 self.used, self.asks_add = used, asks_add
                 return None if slip else ([Action("none", confidence=action.confidence)], LAST_LINE)
             # "add X to the top": code reads where it goes (the model's span ends before those words).
-            last = max(self.used - used, default=len(shown))
-            placed = placed_first(shown, last, self.tops)
+            new = self.used - used
+            placed = placed_first(shown, (min(new, default=len(shown)), max(new, default=len(shown))), self.tops)
             action.first = placed is not None
             taken = self._shape_add(action, shown, places, taken)
             before, after = self._siblings(shown, places, taken, action)

@@ -9,10 +9,11 @@ from typing import Any
 from proto.messages import TaskPublic
 from services.llm_worker.backends import moves, spelling, times
 from services.llm_worker.backends.actions import Action, Word, clean
-from services.llm_worker.backends.corrections import corrected, replaced, respelt
+from services.llm_worker.backends.corrections import corrected, replaced, respelt, struck
 from services.llm_worker.backends.matching import plain
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.spans import CLAUSE_ENDS
+from services.llm_worker.backends.values import revalued
 
 
 def answered(
@@ -33,7 +34,9 @@ def answered(
     - "#1 got moved to Saturday": the one task named, its day or time replaced (times.py);
     - "add 'on tuesday' to the end of #1": words put at the end of a name;
     - "we drink whole milk not 2%, fix that", "instead of Bob put Rob", "B got moved to A", "receive is spelled
-      wrong in #1": the part of a name put right (corrections.py)."""
+      wrong in #1": the part of a name put right (corrections.py);
+    - "take the 'maybe' out of the fence task": a part of a name taken out (corrections.struck);
+    - "rice: make it 2 bags", "lunch is for 12 people not 10": the one value of a name changed (values.py)."""
     if not places and "clear" in cued and cued <= {"clear", "remove"}:
         return [Action("clear")]
     if (relative := moves.moved(shown, places, tasks, cued)) is not None:
@@ -48,7 +51,8 @@ def answered(
             return [Action("rename", span=span, new=new, task=task, whole=True)]
     if (more := appended(shown, places)) is not None:
         return [more]
-    if (found := corrected(units, tasks) or replaced(units, tasks) or respelt(units, tasks)) is not None:
+    found = corrected(units, tasks) or replaced(units, tasks) or respelt(units, tasks) or struck(units, places, tasks)
+    if (found := found or revalued(units, places, tasks, cued)) is not None:
         return [Action("rename", span=found[0].name, new=found[1], task=found[0], whole=True)]
     return None
 

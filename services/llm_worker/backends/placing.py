@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from services.llm_worker.backends.actions import Word
-from services.llm_worker.backends.matching import PLACEHOLDER, plain
+from services.llm_worker.backends.matching import PLACEHOLDER, plain, stem
 from services.llm_worker.backends.spans import (
     CLAUSE_ENDS,
     CONNECTIVES,
@@ -29,6 +29,8 @@ def top_phrases(shown: list[Word]) -> list[tuple[int, int]]:
         if word == "first":
             end = i + 1
             start = i
+        elif word in TOP_WORDS and i >= 1 and shown[i - 1].text.casefold() in ("at", "to"):
+            start, end = i - 1, i + 1  # "add at top: …"
         elif word in TOP_WORDS and i >= 2 and shown[i - 1].text.casefold() in ("the", "very"):
             start = i - 1
             while start > 0 and shown[start - 1].text.casefold() in ("the", "very"):
@@ -41,17 +43,28 @@ def top_phrases(shown: list[Word]) -> list[tuple[int, int]]:
                     while tail < len(shown) and tail - end <= 4 and not _ends_clause(shown[tail]):
                         tail += 1
                     end = tail
-        if end is not None and (end == len(shown) or _ends_clause(shown[end])):
+        ahead = end is not None and end < len(shown) and stem(plain(shown[end].text)) == "add"  # "at the top add …"
+        if end is not None and (end == len(shown) or _ends_clause(shown[end]) or ahead):
             found.append((start, end))
     return found
 
 
-def placed_first(shown: list[Word], last: int, tops: list[tuple[int, int]]) -> range | None:
-    """Where a phrase of `tops` puts the span ending at word `last` first: the next one after it in its
+def placed_first(shown: list[Word], span: tuple[int, int], tops: list[tuple[int, int]]) -> range | None:
+    """Where a phrase of `tops` puts the span of words `span` (first, last) first: the next one after it in its
     clause, with no task and no other operation between ("add oranges and grapes at the top", not "add butter
     and move #1 to the top"); an operation on what was just added is none other ("add #1 and eggs, then put
-    them at the top"). The words that place it (from those pointing back), or none."""
+    them at the top"). Or one just before it that begins its clause or follows "add" ("add at top: …", "at the
+    top, add …"). The words that place it (from those pointing back), or none."""
+    first, last = span
     for start, end in tops:
+        begins = start == 0 or _ends_clause(shown[start - 1]) or stem(plain(shown[start - 1].text)) == "add"
+        begins = begins and plain(shown[start].text) != "first"  # "first, add milk": first of all
+        if (
+            end <= first
+            and begins
+            and all(u.text in _LEADING or stem(plain(u.text)) == "add" for u in shown[end:first])
+        ):
+            return range(start, end)
         if start > last:
             between = shown[last + 1 : start]
             if len(between) >= 2 and plain(between[-1].text) in PRONOUNS and plain(between[-2].text) in OPERATIONS:
@@ -64,6 +77,9 @@ def placed_first(shown: list[Word], last: int, tops: list[tuple[int, int]]) -> r
                 return None
             return range(last + 1 + len(between), end)
     return None
+
+
+_LEADING = frozenset(": , - – —".split())
 
 
 def _ends_clause(unit: Word) -> bool:
