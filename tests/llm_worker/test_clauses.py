@@ -10,6 +10,7 @@ from services.llm_worker.backends.actions import Action, words
 from services.llm_worker.backends.clauses import _resolved, _ticks_added, clauses
 from services.llm_worker.backends.placing import numbered, placed_first, top_phrases
 from services.llm_worker.backends.spans import chatter, dangling, names_the_list, runs_into
+from tests.support.tasks import listed
 
 
 def test_it_in_a_further_clause_is_what_the_clause_before_acted_on() -> None:
@@ -25,13 +26,14 @@ def test_it_in_a_further_clause_is_what_the_clause_before_acted_on() -> None:
 def test_a_further_clause_ticking_what_the_clause_before_added_ticks_it_by_name() -> None:
     added = [Action("add", span="reply to Sarah")]
     ticks = [Action("finish", span="reply to Sarah")]
-    assert _ticks_added(words("tick it, I just did it"), added) == ticks
-    assert _ticks_added(words("and mark it as done"), added) == ticks
+    tasks = listed("milk", "put up shelves")
+    assert _ticks_added(words("tick it, I just did it"), added, tasks) == ticks
+    assert _ticks_added(words("and mark it as done"), added, tasks) == ticks
     # Another operation, a task named, nothing pointing back, or a clause before that did more than add: no tick.
-    assert _ticks_added(words("and delete it"), added) == []
-    assert _ticks_added(words("tick #1"), added) == []
-    assert _ticks_added(words("tick the milk"), added) == []
-    assert _ticks_added(words("tick it"), [*added, Action("remove", span="milk")]) == []
+    assert _ticks_added(words("and delete it"), added, tasks) == []
+    assert _ticks_added(words("put it first, the shelves are done"), added, tasks) == []
+    assert _ticks_added(words("tick the milk"), added, tasks) == []
+    assert _ticks_added(words("tick it"), [*added, Action("remove", span="milk")], tasks) == []
 
 
 def test_a_reason_after_the_request_is_no_item() -> None:
@@ -63,6 +65,11 @@ def cut(text: str) -> list[str]:
         ("could you please put 'fix the door' on my list", ["could you please put 'fix the door' on my list"]),
         ("add milk, please add eggs", ["add milk", "add eggs"]),
         ("change cheese to cheddar and move it to the top", ["change cheese to cheddar", "move it to the top"]),
+        ("called the vet. and get rid of the litter one", ["called the vet", "get rid of the litter one"]),
+        (
+            "uncheck the chips one and change it to chips and dip",
+            ["uncheck the chips one", "change it to chips and dip"],
+        ),
     ],
 )
 def test_a_further_clause_begins_at_an_operation_after_the_end_of_another(text: str, parts: list[str]) -> None:

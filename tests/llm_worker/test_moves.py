@@ -165,3 +165,25 @@ def test_words_that_ask_the_assistant_for_something_are_no_item() -> None:
     assert speaks_to_you("tell me a joke")
     assert not speaks_to_you("tell mom about dinner")
     assert not speaks_to_you("write thank-you notes")
+
+
+def test_every_task_but_those_the_request_keeps() -> None:
+    def acted(text: str) -> list[tuple[str, str]] | None:
+        tasks = listed("buy milk", "buy bread", "buy eggs", "buy jam")
+        units = words(text)
+        shown, places = masked(units, find_mentions(units, tasks))
+        found = answered(units, shown, places, tasks, said(shown, places), False, None)
+        return None if found is None else [(a.verb, a.task.name if a.task else "") for a in found]
+
+    every = acted("just got back from the shop, got everything except the jam")
+    assert every == [("finish", "buy milk"), ("finish", "buy bread"), ("finish", "buy eggs")]
+    assert acted("delete all but not the eggs") == [
+        ("remove", "buy milk"),
+        ("remove", "buy bread"),
+        ("remove", "buy jam"),
+    ]
+    assert acted("tick all except jam") == every
+    # Without a word of every task, with another task named, or no word of what is done: the model's to read.
+    assert acted("got the milk, except the jam") is None
+    assert acted("got everything except the jam, delete the eggs") is None
+    assert acted("everything except the jam") is None

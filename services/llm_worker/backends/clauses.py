@@ -20,9 +20,10 @@ from services.llm_worker.backends.actions import POINTING, Action, Word, request
 from services.llm_worker.backends.cues import DONE, NOT, WORDS, said
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import PLACEHOLDER, SAYING, STOP, plain, stem
+from services.llm_worker.backends.mentions import find_mentions
 from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, end_after
 
-CUES = OPERATIONS | {"yeet"}
+CUES = OPERATIONS | {"yeet", "change"}
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
 
 POLITE = frozenset("please pls".split())
@@ -47,10 +48,9 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
     the end of a sentence, a comma or a joining word ("and", "then", "also"), with words of its own before."""
     starts = [0]
     for at in range(1, len(units)):
-        ticks = (
-            plain(units[at].text) == "check" and plain(units[at + 1].text) == "off" if at + 1 < len(units) else False
-        )
-        if plain(units[at].text) not in CUES and not ticks:  # "…, and also check off #2"
+        pair = tuple(plain(u.text) for u in units[at : at + 2])
+        ticks = pair in (("check", "off"), ("get", "rid"))  # "…, and also check off #2", "… and get rid of #2"
+        if plain(units[at].text) not in CUES and not ticks:
             continue
         back = at
         while back > 0 and _joins(units[back - 1]):
@@ -141,10 +141,10 @@ def _clears_last(units: list[Word]) -> bool:
     return bool(clearing and named) and max(named) < clearing[0]
 
 
-def _ticks_added(clause: list[Word], before: list[Action]) -> list[Action]:
+def _ticks_added(clause: list[Word], before: list[Action], tasks: list[TaskPublic]) -> list[Action]:
     """A further clause that ticks what the clause before added ("add 'reply to Sarah' and tick it, I just did
     it"): a tick of each item, by its name; none where the clause says anything else or names a task."""
-    if not before or any(a.verb != "add" for a in before) or any(PLACEHOLDER.fullmatch(u.text) for u in clause):
+    if not before or any(a.verb != "add" for a in before) or find_mentions(clause, tasks):
         return []
     raw = [plain(u.text) for u in clause]
     verbs = said(clause)  # "tick it"; "mark it as done" names no verb but a done-word
@@ -172,7 +172,7 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
         return
     done: list[Action] = []
     for n, (start, end) in enumerate(ranges):
-        if n and (ticked := _ticks_added(units[start:end], done)):
+        if n and (ticked := _ticks_added(units[start:end], done, tasks)):
             yield from ticked
             continue
         reading = decoder()
@@ -180,7 +180,9 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
         done = []
         for action in _in_order(reading, _text(clause), tasks):
             # As on a further line of one reading, a further clause says no "clear" ("…, and delete everything").
-            if action.verb == "none" or (n > 0 and (action.verb == "clear" or _names_nothing(action))):
+            # (Unless it says which: "…, then clear the rest of the done stuff".)
+            cleared = action.verb == "clear" and not DONE.intersection(stem(plain(u.text)) for u in clause)
+            if action.verb == "none" or (n > 0 and (cleared or _names_nothing(action))):
                 break
             done.append(action)
             yield action

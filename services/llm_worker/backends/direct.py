@@ -10,6 +10,7 @@ from proto.messages import TaskPublic
 from services.llm_worker.backends import moves, spelling, times
 from services.llm_worker.backends.actions import Action, Word, clean
 from services.llm_worker.backends.corrections import corrected, replaced, respelt, struck
+from services.llm_worker.backends.cues import kept
 from services.llm_worker.backends.matching import plain
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.spans import CLAUSE_ENDS
@@ -28,6 +29,7 @@ def answered(
     """The request's renames and moves where code reads them exactly, or None where the model is to read it (`cued`:
     the verbs the request's words name, cues.said):
     - "would you mind clearing out the completed ones": a clear, said and nothing else, no task named;
+    - "got everything except the jam", "delete all but #2": every task but those the request keeps;
     - "switch #1 and #2 around", "move #1 up one spot": tasks moved relative to where they stand (moves.py);
     - "fix the spelling on both" (`respelling`, no task named): each misspelt task respelt from the model's
       vocabulary (`llm`), none when all are spelt right;
@@ -39,6 +41,8 @@ def answered(
     - "rice: make it 2 bags", "lunch is for 12 people not 10": the one value of a name changed (values.py)."""
     if not places and "clear" in cued and cued <= {"clear", "remove"}:
         return [Action("clear")]
+    if (rest := all_but(shown, places, tasks, cued)) is not None:
+        return rest
     if (relative := moves.moved(shown, places, tasks, cued)) is not None:
         return relative
     if respelling and not places:
@@ -84,3 +88,26 @@ def appended(shown: list[Word], places: Places) -> Action | None:
     if not extra:
         return None
     return Action("rename", span=span, new=f"{task.name} {extra}", task=task, whole=True)
+
+
+_EVERY = frozenset("everything all".split())
+_HAD = frozenset("got bought did done finished grabbed picked".split())
+
+
+def all_but(shown: list[Word], places: Places, tasks: list[TaskPublic], cued: set[str]) -> list[Action] | None:
+    """Every task but those the request keeps ("except #4", "but not #2", cues.kept), ticked, unticked or removed
+    as it says ("got everything except #4" ticks the rest); none where it names another task or says no such thing.
+    """
+    raw = [plain(u.text) for u in shown]
+    keep = kept(shown, set(places))
+    if not _EVERY.intersection(raw) or not keep or set(places) != keep:
+        return None
+    spared = {places[m][0].id for m in keep}
+    rest = [t for t in tasks if t.id not in spared]
+    if "remove" in cued and cued <= {"remove", "finish"}:
+        return [Action("remove", span=t.name, task=t) for t in rest] or None
+    if cued == {"undo"}:
+        return [Action("undo", span=t.name, task=t) for t in rest if t.done] or None
+    if cued <= {"finish"} and (cued or _HAD.intersection(raw)):
+        return [Action("finish", span=t.name, task=t) for t in rest if not t.done] or None
+    return None

@@ -58,12 +58,16 @@ BETWEEN_THINGS = frozenset(
 )
 
 
+_SPARING = frozenset("except excluding keep leave".split())
+
+
 def _acted_on(units: list[Word], at: int) -> bool:
-    """Whether the words from `at` follow a word of acting on a task, past articles ("cancel the dentist")."""
+    """Whether the words from `at` follow a word of acting on a task, past articles ("cancel the dentist"), or of
+    leaving one as it is ("everything except salsa")."""
     at -= 1
     while at >= 0 and plain(units[at].text) in DETERMINERS:
         at -= 1
-    return at >= 0 and (stem(plain(units[at].text)) in ACTING)
+    return at >= 0 and (stem(plain(units[at].text)) in ACTING or plain(units[at].text) in _SPARING)
 
 
 def _said_done(units: list[Word], at: int) -> bool:
@@ -107,7 +111,7 @@ def _modifies(units: list[Word], at: int, task_words: list[str], past_articles: 
     if not 0 <= at < len(units) or not units[at].text.isalpha():
         return False
     word = plain(units[at].text)
-    if word in STOP | WHERE | HOLDING | TRAILING | AROUND or stem(word) in SAYING:
+    if word in STOP | WHERE | HOLDING | TRAILING | AROUND | _SPARING or stem(word) in SAYING:
         return False
     # A word that ends as a verb does says what is done to it ("texted Zoë", "scrubbed bathroom", "fence painted").
     if word.endswith(("ed", "ing")) and stem(word) != word:
