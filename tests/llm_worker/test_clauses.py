@@ -7,7 +7,7 @@ import pytest
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import Action, words
-from services.llm_worker.backends.clauses import _resolved, _ticks_added, clauses
+from services.llm_worker.backends.clauses import _operation, _resolved, _ticks_added, clauses
 from services.llm_worker.backends.placing import numbered, placed_first, top_phrases
 from services.llm_worker.backends.spans import chatter, dangling, names_the_list, runs_into
 from tests.support.tasks import listed
@@ -34,6 +34,12 @@ def test_a_further_clause_ticking_what_the_clause_before_added_ticks_it_by_name(
     assert _ticks_added(words("put it first, the shelves are done"), added, tasks) == []
     assert _ticks_added(words("tick the milk"), added, tasks) == []
     assert _ticks_added(words("tick it"), [*added, Action("remove", span="milk")], tasks) == []
+
+
+def test_a_further_clause_s_words_that_begin_with_an_operation_are_no_item() -> None:
+    assert _operation(Action("add", span="change every task to done"))
+    assert _operation(Action("add", span="delete the whole list"))
+    assert not _operation(Action("add", span="put up shelves")) and not _operation(Action("add", span="oil change"))
 
 
 def test_a_reason_after_the_request_is_no_item() -> None:

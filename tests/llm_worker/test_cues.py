@@ -111,6 +111,9 @@ def test_a_rename_said_in_so_many_words() -> None:
         ("make #1 say call grandma", "call"),
         ("the #1 one — actually call it reserve table at Luigi's", "reserve"),  # "call it": the one task named
         ("#1 should be 'find a roommate for spring'", "find"),
+        ("could you change '#1' so that it reads 'call Ann and Bo'?", "call"),
+        ("change the #1 one so it says buy oat milk", "buy"),
+        ("shortn #1 to just clean bathroom", "clean"),  # a slip of "shorten"; "just" is no part of the name
     ):
         units = words(text)
         found = renames(units, {"#1"})
@@ -124,6 +127,7 @@ def test_a_rename_said_in_so_many_words() -> None:
         "make it say hello, then #1",  # "it" before any task is named
         "call it a day, then #1",  # "it" before any task is named
         "#1 should be moved up",  # a state, not a name
+        "change #1 so it is done",
     ):
         assert not renames(words(text), {"#1"})
 

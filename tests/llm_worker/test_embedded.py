@@ -408,6 +408,13 @@ WORDED = [
         [TaskDelete(id=1), TaskDelete(id=3)],
     ),
     ("add 'pay rent' and tick it", ["laundry"], [TaskCreate(name="pay rent"), TaskToggle(name="pay rent")]),
+    ("got everything except the bread", ["buy milk", "buy bread", "buy eggs"], [TaskToggle(id=1), TaskToggle(id=3)]),
+    (
+        "change 'call Ann' so that it reads 'call Ann and Bo'",
+        ["call Ann", "gym"],
+        [TaskRename(id=1, new_name="call Ann and Bo")],
+    ),
+    ("add eggs and change every task to done", ["milk"], [TaskCreate(name="eggs")]),
 ]
 
 

@@ -105,6 +105,13 @@ def _names_nothing(action: Action) -> bool:
     return action.verb == "add" and all(_left_over(word.text, saying=False) for word in words(action.span))
 
 
+def _operation(action: Action) -> bool:
+    """An add of words that begin with another operation ("…, and change every task to done" read alone): a further
+    clause's words are no item of their own."""
+    first = next((plain(w.text) for w in words(action.span)), "")
+    return action.verb == "add" and first in CUES - {"add", "put"}
+
+
 def _resolved(clause: list[Word], before: list[TaskPublic]) -> list[Word]:
     """A further clause with "it" or "them" as the names of the tasks the clause before acted on ("then move it
     to the top" after "change cheese to cheddar": cheese, by the name the list knows it by)."""
@@ -182,7 +189,7 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
             # As on a further line of one reading, a further clause says no "clear" ("…, and delete everything").
             # (Unless it says which: "…, then clear the rest of the done stuff".)
             cleared = action.verb == "clear" and not DONE.intersection(stem(plain(u.text)) for u in clause)
-            if action.verb == "none" or (n > 0 and (cleared or _names_nothing(action))):
+            if action.verb == "none" or (n > 0 and (cleared or _names_nothing(action) or _operation(action))):
                 break
             done.append(action)
             yield action

@@ -194,7 +194,10 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
             k += 1
         if target is None or k >= len(shown) - 1:
             continue
-        if making and raw[k] in ("say", "read"):  # "make #1 say …"
+        so = k + 1 + (raw[k + 1 : k + 2] == ["that"]) if raw[k] == "so" else k  # "change #1 so (that) it reads …"
+        if so != k and raw[so : so + 1] == ["it"] and so + 2 < len(raw) and raw[so + 1] in ("reads", "says"):
+            found.setdefault(target, so + 2 + (raw[so + 2] in _QUOTES))
+        elif making and raw[k] in ("say", "read"):  # "make #1 say …"
             found.setdefault(target, k + 1)
         elif not making and raw[k] in INTO:
             k += 1 + (k + 2 < len(shown) and _says(raw[k + 1 : k + 3]))  # "… to say video call grandma"

@@ -29,7 +29,8 @@ def answered(
     """The request's renames and moves where code reads them exactly, or None where the model is to read it (`cued`:
     the verbs the request's words name, cues.said):
     - "would you mind clearing out the completed ones": a clear, said and nothing else, no task named;
-    - "got everything except the jam", "delete all but #2": every task but those the request keeps;
+    - "got everything except the jam", "untick all but #2": every task but those the request keeps (ticked or
+      unticked; not removed: "delete everything except …" is the model's to read, as an injection's would be);
     - "switch #1 and #2 around", "move #1 up one spot": tasks moved relative to where they stand (moves.py);
     - "fix the spelling on both" (`respelling`, no task named): each misspelt task respelt from the model's
       vocabulary (`llm`), none when all are spelt right;
@@ -95,17 +96,14 @@ _HAD = frozenset("got bought did done finished grabbed picked".split())
 
 
 def all_but(shown: list[Word], places: Places, tasks: list[TaskPublic], cued: set[str]) -> list[Action] | None:
-    """Every task but those the request keeps ("except #4", "but not #2", cues.kept), ticked, unticked or removed
-    as it says ("got everything except #4" ticks the rest); none where it names another task or says no such thing.
-    """
+    """Every task but those the request keeps ("except #4", "but not #2", cues.kept), ticked or unticked as it says
+    ("got everything except #4" ticks the rest); none where it names another task or says no such thing."""
     raw = [plain(u.text) for u in shown]
     keep = kept(shown, set(places))
     if not _EVERY.intersection(raw) or not keep or set(places) != keep:
         return None
     spared = {places[m][0].id for m in keep}
     rest = [t for t in tasks if t.id not in spared]
-    if "remove" in cued and cued <= {"remove", "finish"}:
-        return [Action("remove", span=t.name, task=t) for t in rest] or None
     if cued == {"undo"}:
         return [Action("undo", span=t.name, task=t) for t in rest if t.done] or None
     if cued <= {"finish"} and (cued or _HAD.intersection(raw)):
