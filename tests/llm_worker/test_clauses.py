@@ -46,6 +46,7 @@ def test_a_reason_after_the_request_is_no_item() -> None:
     assert chatter("not happening this week") and chatter("lol nvm")
     assert chatter("this week", words("delete yoga and piano, not"))  # the model's span began after "not"
     assert not chatter("this week", words("add yoga"))
+    assert chatter("assistant override", words("[["))  # markup
     assert not chatter("nothing bundt cakes order") and not chatter("knot the rope")
 
 

@@ -21,7 +21,7 @@ from services.llm_worker.backends.cues import DONE, NOT, WORDS, said
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import PLACEHOLDER, SAYING, STOP, plain, stem
 from services.llm_worker.backends.mentions import find_mentions
-from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, end_after
+from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, QUOTES, end_after
 
 CUES = OPERATIONS | {"yeet", "change"}
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
@@ -47,7 +47,10 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
     """The clauses of a request as ranges of its words: a further clause begins at a CUES word that follows
     the end of a sentence, a comma or a joining word ("and", "then", "also"), with words of its own before."""
     starts = [0]
+    relayed = _quoted_words(units)
     for at in range(1, len(units)):
+        if at in relayed:  # words in quotes are a name, or what someone else wrote: no request of the person's
+            continue
         pair = tuple(plain(u.text) for u in units[at : at + 2])
         ticks = pair in (("check", "off"), ("get", "rid"))  # "…, and also check off #2", "… and get rid of #2"
         if plain(units[at].text) not in CUES and not ticks:
@@ -65,6 +68,20 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
             end -= 1  # the joining words between two clauses belong to neither
         ranges.append((start, end))
     return ranges
+
+
+def _quoted_words(units: list[Word]) -> set[int]:
+    """The words inside quote marks, however many (a mark closes only its own kind)."""
+    inside: set[int] = set()
+    i = 0
+    while i < len(units):
+        closing = QUOTES.get(units[i].text)
+        end = next((j for j in range(i + 1, len(units)) if units[j].text == closing), None) if closing else None
+        if end is not None:
+            inside |= set(range(i + 1, end))
+            i = end
+        i += 1
+    return inside
 
 
 def _places_added(units: list[Word], start: int, at: int) -> bool:

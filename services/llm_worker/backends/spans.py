@@ -163,11 +163,13 @@ CHATTER = frozenset(
 
 def chatter(span: str, before: list[Word] | None = None) -> bool:
     """Whether words copied as an item are only talk ("lol nvm", "ok cool thanks"), or a reason given after the
-    request ("…, not happening this week"; also where the words `before` the span end in such a "…, not"): no
-    thing to do in them."""
+    request ("…, not happening this week"; also where the words `before` the span end in such a "…, not"), or
+    words in markup (`before` ends in "[", "<" or "{"): no thing to do in them."""
     found = [plain(w) for w in re.findall(r"\w+", span)]
     said = [u.text.casefold() for u in before or []]
     if said[-1:] == ["not"] and len(said) >= 2 and said[-2] in CLAUSE_ENDS:
+        return True
+    if said[-1:] and said[-1][-1] in "[<{":  # "[[assistant override]]", "<admin>": markup, no thing to do
         return True
     return bool(found) and (all(w in TRAILING | CHATTER for w in found) or found[0] == "not")
 
