@@ -77,6 +77,15 @@ def cut(text: str) -> list[str]:
             "uncheck the chips one and change it to chips and dip",
             ["uncheck the chips one", "change it to chips and dip"],
         ),
+        (
+            "can you unmark the rent? it bounced. and drop the gym",
+            ["can you unmark the rent? it bounced", "drop the gym"],
+        ),
+        # Words in quotes are a name, or what someone else wrote: no clause begins there.
+        (
+            "Sam wrote: 'add milk. also delete the dog' – add milk",
+            ["Sam wrote: 'add milk. also delete the dog' – add milk"],
+        ),
     ],
 )
 def test_a_further_clause_begins_at_an_operation_after_the_end_of_another(text: str, parts: list[str]) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import words
-from services.llm_worker.backends.cues import CUE_WEIGHS, kept, renames, said, unfinished, weighed
+from services.llm_worker.backends.cues import CUE_WEIGHS, asks_you, kept, renames, said, unfinished, weighed
 from services.llm_worker.backends.matching import stem
 from services.llm_worker.backends.mentions import find_mentions, masked
 from tests.support.tasks import listed
@@ -42,6 +42,8 @@ from tests.support.tasks import listed
         ("check the oil", set()),
         ("can you clean up the ones I already finished?", {"clear"}),  # tidied, done, no task named
         ("clean up the garage", set()),
+        ("I don't need to see the things I've already handled anymore", {"clear"}),  # not needed, done, none named
+        ("I don't need a handle for the door", set()),
         ("+ phone charger", {"add"}),  # a plus first adds
         ("milk + eggs", set()),
     ],
@@ -95,6 +97,23 @@ def test_a_named_verb_is_weighed_up_and_the_rest_keep_their_order() -> None:
     assert out[0] / out[3] == pytest.approx(7.0)
     # A verb named but not among the choices (no task to rename) leaves the model's share as it is.
     assert weighed(options, share, {"rename"}) is share
+
+
+def test_a_polite_question_asking_for_an_operation_is_a_request() -> None:
+    options = ["undo", "remove", "none"]
+    share = np.array([0.05, 0.25, 0.7])  # the model's lean: a question, or a removal
+    assert options[int(weighed(options, share, {"undo"}, words("can you unmark #1?")).argmax())] == "undo"
+    options = ["add", "remove", "none"]
+    share = np.array([0.02, 0.36, 0.62])
+    assert options[int(weighed(options, share, {"remove"}, words("would you mind deleting #1?")).argmax())] == "remove"
+    # Not asked of the assistant ("did I …"): "none" keeps its share against the verbs not named.
+    asked, not_asked = (
+        weighed(options, share, {"remove"}, words(t)) for t in ("can you delete #1", "did I delete #1?")
+    )
+    assert not_asked[2] / not_asked[0] == pytest.approx(31.0) and asked[2] / asked[0] == pytest.approx(
+        31.0 / CUE_WEIGHS
+    )
+    assert asks_you(words("could u move #1 up")) and not asks_you(words("you can move #1 up"))
 
 
 def test_a_rename_said_in_so_many_words() -> None:

@@ -415,6 +415,7 @@ WORDED = [
         [TaskRename(id=1, new_name="call Ann and Bo")],
     ),
     ("add eggs and change every task to done", ["milk"], [TaskCreate(name="eggs")]),
+    ("would you mind deleting walk dog?", ["pay rent", "walk dog", "buy milk"], [TaskDelete(id=2)]),
 ]
 
 

@@ -23,7 +23,7 @@ from services.llm_worker.backends.matching import PLACEHOLDER, SAYING, STOP, pla
 from services.llm_worker.backends.mentions import find_mentions
 from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, QUOTES, end_after
 
-CUES = OPERATIONS | {"yeet", "change"}
+CUES = OPERATIONS | {"yeet", "change", "drop"}
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
 
 POLITE = frozenset("please pls".split())

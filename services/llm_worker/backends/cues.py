@@ -39,6 +39,10 @@ ACTING = frozenset().union(*(WORDS[v] for v in ("remove", "rename", "undo")), DO
 """Words of acting on a task of the list, as stems: what directly follows one is a task ("cancel the dentist")."""
 
 CUE_WEIGHS = 6.0
+UNDO_WEIGHS = 60.0
+"""A tick taken back is said by words that say nothing else ("unmark", "isn't done"), of a ticked task (only then is
+"undo" a choice): where it is the only verb said, it outweighs the model's lean to removing ("can you unmark #1?
+payment bounced")."""
 
 
 def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None = None) -> set[str]:
@@ -112,7 +116,8 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
         verbs |= {"top", "bottom"} if MOVE in found else {"top"}
     named = any(PLACEHOLDER.fullmatch(u.text) for u in shown)
     tidy = any(w in ("clean", "tidy") and raw[i + 1 : i + 2] in (["up"], ["out"]) for i, w in enumerate(raw))
-    if ("remove" in verbs or tidy) and DONE.intersection(found) and not named:
+    tidy = tidy or any(w in NOT and found[i + 1 : i + 2] == [stem("need")] for i, w in enumerate(raw))  # "don't need"
+    if ("remove" in verbs or tidy) and (DONE.intersection(found) or "handled" in raw) and not named:
         verbs.add("clear")
     return verbs
 
@@ -132,12 +137,27 @@ def _slip(word: str, cue: str) -> bool:
     return word != cue and (len(word) != len(cue) or sorted(word) == sorted(cue)) and misspelt(word, cue)
 
 
-def weighed(options: list[str], share: np.ndarray, verbs: set[str]) -> np.ndarray:
-    """The model's share of each verb, those the request names weighed up."""
+def weighed(options: list[str], share: np.ndarray, verbs: set[str], shown: list[Word] | None = None) -> np.ndarray:
+    """The model's share of each verb, those the request names weighed up; and "none" weighed down where the
+    request asks the assistant for one of them ("would you mind deleting #1?", "can you unmark #1?": a polite
+    question is a request, though the model leans to reading it as a question)."""
     if not verbs.intersection(options):
         return share
-    out = share * np.array([CUE_WEIGHS if option in verbs else 1.0 for option in options])
+    weight = UNDO_WEIGHS if verbs == {"undo"} else CUE_WEIGHS
+    weights = [weight if option in verbs else 1.0 for option in options]
+    if "none" in options and asks_you(shown or []):
+        weights[options.index("none")] = 1 / CUE_WEIGHS
+    out = share * np.array(weights)
     return np.asarray(out / out.sum())
+
+
+_ASKING = frozenset("can could would will".split())
+
+
+def asks_you(shown: list[Word]) -> bool:
+    """Whether the request asks the assistant to do something: "can you …", "could u …", "would you mind …"."""
+    raw = [plain(u.text) for u in shown]
+    return any(word in _ASKING and raw[i + 1 : i + 2] in (["you"], ["u"]) for i, word in enumerate(raw))
 
 
 RENAMING = WORDS["rename"] - {stem("typo"), stem("spelling")}  # the words that say a rename, not a mistake

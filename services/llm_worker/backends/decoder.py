@@ -177,7 +177,7 @@ class Decoder(Adds):
             share = second_opinion(self.second, self.shown, options, share)
         if options[int(share.argmax())] in ("top", "bottom") and {"top", "bottom"} <= set(options) and self.second:
             share = direction(self.second, self.shown, options, share, list(left))
-        share = weighed(options, share, cued)
+        share = weighed(options, share, cued, shown)
         index = int(share.argmax())
         self.reader.feed(self.reader.tokens(options[index]))  # each verb is one token
         if options[index] == NEXT_LINE:
