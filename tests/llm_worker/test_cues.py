@@ -194,6 +194,13 @@ def test_a_task_said_to_be_left_as_it_is_is_told_apart() -> None:
     assert left("#1 is not #2") == set()
 
 
+def test_a_task_no_longer_needed_is_taken_off() -> None:
+    fence = ["paint fence", "clean gutters"]
+    assert "remove" in cues_of("he'll paint the fence for us, so there's no need to keep that on my list", fence)
+    assert "remove" in cues_of("I don't need the gutters anymore", fence)
+    assert "remove" not in cues_of("no need to rush the fence", fence)
+
+
 def test_a_tick_mark_forget_and_yeet_are_operations_on_a_task_named() -> None:
     assert "finish" in cues_of("meal prep ✅ lets gooo", ["hit the gym", "meal prep"])
     assert "remove" in cues_of("forget the card", ["write card", "wrap gift"])

@@ -87,8 +87,10 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
             # A ticked task needed ("we still need #1") is needed again: its tick is taken back.
             if word in NEED and places and any(task.done for task, _ in places.values()):
                 verbs.add("undo")
-        # A task no longer needed is taken off ("I don't need #1 anymore").
+        # A task no longer needed is taken off ("I don't need #1 anymore", "#1 … so there's no need to keep that").
         if word in NEED and negated and any(u.text in (places or ()) for u in shown[i + 1 : i + 4]):
+            verbs.add("remove")
+        if word in NEED and raw[i - 1 : i] == ["no"] and raw[i + 1 : i + 3] == ["to", "keep"] and places:
             verbs.add("remove")
     # A task said to be done ("#1 is done", "the #1's finished"): a tick.
     for i, unit in enumerate(shown):
