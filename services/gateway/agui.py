@@ -30,7 +30,7 @@ from proto.commands import Identifier
 from proto.messages import Decision, RunRequest
 from services.gateway import api, runs, telemetry
 from services.gateway.agui_sink import ENCODER, AguiSink
-from services.gateway.events import EventStream
+from services.gateway.events import EventStream, Generated
 from services.gateway.relay import RunClock, RunRelay
 from services.gateway.state import Gateway, gateway_of
 
@@ -145,7 +145,7 @@ async def run_agent(request: Request) -> Response | EventStream:
                 await relay.close()
             log.warning("run_id=%s could not submit: %r", run.run_id, error)
             return JSONResponse({"error": "The chat is not available right now; try again in a moment."}, 503)
-    return EventStream(stream(gateway, relay, sink, given), on_disconnect=sink.gone, on_end=lambda: None)
+    return EventStream(Generated(stream(gateway, relay, sink, given), sink.gone))
 
 
 async def resume(gateway: Gateway, given: RunAgentInput, run: Resume) -> Response | EventStream:
@@ -164,7 +164,7 @@ async def resume(gateway: Gateway, given: RunAgentInput, run: Resume) -> Respons
         log.warning("run_id=%s could not follow: %r", run.bus_run, error)
         return JSONResponse({"error": "The chat is not available right now; try again in a moment."}, 503)
     relay.started.set()  # it started long ago: no "waiting for a worker"
-    return EventStream(stream(gateway, relay, sink, given), on_disconnect=sink.gone, on_end=lambda: None)
+    return EventStream(Generated(stream(gateway, relay, sink, given), sink.gone))
 
 
 async def stream(

@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from nats.errors import Error as NatsError
 from sse_starlette import ServerSentEvent
@@ -42,16 +41,50 @@ HEADERS = [
 ]
 
 
-class EventStream:
-    """A `text/event-stream` response: the frames as they come, until they end or the browser leaves
-    (then `on_disconnect` wakes the frames' source so it ends too); `on_end` runs however it ends."""
+Write = Callable[[bytes], Awaitable[None]]
+"""Sends one chunk of the stream to the browser."""
 
-    def __init__(
-        self, frames: AsyncGenerator[bytes, None], on_disconnect: Callable[[], None], on_end: Callable[[], None]
-    ) -> None:
+
+class Source(Protocol):
+    """What an `EventStream` sends: its chunks, written until they end; told when the browser leaves (so the
+    chunks end too) and, however the stream ends, that it has."""
+
+    async def produce(self, write: Write) -> None: ...
+
+    def disconnected(self) -> None: ...
+
+    def ended(self) -> None: ...
+
+
+class Generated:
+    """An async generator's chunks as a `Source`."""
+
+    __slots__ = ("frames", "disconnected")
+
+    def __init__(self, frames: AsyncGenerator[bytes, None], on_disconnect: Callable[[], None]) -> None:
         self.frames = frames
-        self.on_disconnect = on_disconnect
-        self.on_end = on_end
+        self.disconnected = on_disconnect
+
+    async def produce(self, write: Write) -> None:
+        async with contextlib.aclosing(self.frames):  # its clean-up runs now, however this ends
+            async for chunk in self.frames:
+                await write(chunk)
+
+    def ended(self) -> None:
+        pass
+
+
+class EventStream:
+    """A `text/event-stream` response: the source's chunks as they come, until they end or the browser
+    leaves (then the source is told, so that it ends too), and the source told it ended however it ends.
+
+    It holds ten thousand open streams, so each costs what it must: one task besides the request's own (to
+    hear the browser leave), and the source writes each chunk itself, with no async generator in between."""
+
+    __slots__ = ("source", "send")
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher: asyncio.Task[None] | None = None
@@ -61,21 +94,23 @@ class EventStream:
                 await send({"type": "http.response.body", "body": b""})
                 return
             watcher = asyncio.create_task(self._watch(receive))
-            async with contextlib.aclosing(self.frames):  # its clean-up runs now, however this ends
-                async for chunk in self.frames:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self.send = send
+            await self.source.produce(self._write)
             await send({"type": "http.response.body", "body": b""})
         finally:
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
-            self.on_end()
+            self.source.ended()
+
+    async def _write(self, chunk: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
-        self.on_disconnect()
+        self.source.disconnected()
 
 
 def _cursor(request: Request) -> int | None:
@@ -95,25 +130,35 @@ async def _reset(gateway: Gateway, seq: int) -> bytes:
     return ServerSentEvent(data=data, event="reset", id=str(seq)).encode()
 
 
-@dataclass
 class Reader:
-    """One browser reading the stream: its place in the fan-out and where the fan-out took it up."""
+    """One browser reading the stream: its place in the fan-out, where the fan-out took it up, and the
+    cursor it came back with (a `Source` of its `EventStream`)."""
 
-    gateway: Gateway
-    hub: Hub
-    follower: Follower
-    head: int
+    __slots__ = ("gateway", "hub", "follower", "head", "cursor")
 
-    async def frames(self, cursor: int | None) -> AsyncGenerator[bytes, None]:
+    def __init__(self, gateway: Gateway, hub: Hub, follower: Follower, head: int, cursor: int | None) -> None:
+        self.gateway = gateway
+        self.hub = hub
+        self.follower = follower
+        self.head = head
+        self.cursor = cursor
+
+    def disconnected(self) -> None:
+        self.follower.close()
+
+    def ended(self) -> None:
+        self.hub.leave(self.follower)
+
+    async def produce(self, write: Write) -> None:
         """A reset or the events missed, then the live ones (and pings), until the stream ends."""
         try:
-            async for chunk in self._frames(cursor):
-                yield chunk
+            await self._catch_up(write)
+            await self._follow(write)
         except FellBehind:
             # It reconnects with its cursor and catches up by replay (or a reset).
             log.info("an SSE client fell behind (queue of %d); disconnecting it", self.hub.queue_limit)
         except CrudError as error:
-            yield ServerSentEvent(data=str(error), event="failure").encode()
+            await write(ServerSentEvent(data=str(error), event="failure").encode())
         except (TimeoutError, NatsError) as error:
             # The browser reconnects with its cursor; nothing is lost by ending here.
             log.warning("an SSE stream ended early: %r", error)
@@ -126,31 +171,36 @@ class Reader:
         shutdown until its timeout. Only catching up pays for this; live events are ended by the hub."""
         return await unless(step, self.hub.closing)
 
-    async def _frames(self, cursor: int | None) -> AsyncIterator[bytes]:
-        head = self.head
+    async def _catch_up(self, write: Write) -> None:
+        """A reset or the events missed up to where the fan-out took over; the cursor is then there."""
+        head, cursor = self.head, self.cursor
         first, last = await self._unless_closing(self.hub.bounds())
         if cursor is None:
             cursor = head
         elif cursor < 0 or cursor > last or cursor + 1 < first:
             # Unreadable, from another stream's life, or older than what the stream keeps: the whole
             # list, as of `head` (crud commits before it publishes, so the list holds every event up to it).
-            yield await self._unless_closing(_reset(self.gateway, head))
+            await write(await self._unless_closing(_reset(self.gateway, head)))
             cursor = head
         missed = self.hub.replay(cursor, head)
         async with contextlib.aclosing(missed):
             while (frame := await self._unless_closing(anext(missed, None))) is not None:
                 cursor = frame.seq
-                yield frame.data
-        cursor = max(cursor, head)
+                await write(frame.data)
+        self.cursor = max(cursor, head)
+
+    async def _follow(self, write: Write) -> None:
+        cursor = self.cursor
+        assert cursor is not None
         while (live := await self.follower.next()) is not None:
             if live is PING:
-                yield live.data
+                await write(live.data)
             elif live is REWOUND:
                 cursor = self.hub.seq
-                yield await _reset(self.gateway, cursor)
+                await write(await _reset(self.gateway, cursor))
             elif live.seq > cursor:
                 cursor = live.seq
-                yield live.data
+                await write(live.data)
 
 
 async def events(request: Request) -> Response | EventStream:
@@ -160,5 +210,4 @@ async def events(request: Request) -> Response | EventStream:
         return PlainTextResponse("The event stream is not available right now.", status_code=503)
     # Join the live fan-out before looking back, so an event published meanwhile is queued, not lost.
     follower, head = hub.join()
-    reader = Reader(gateway, hub, follower, head)
-    return EventStream(reader.frames(_cursor(request)), follower.close, lambda: hub.leave(follower))
+    return EventStream(Reader(gateway, hub, follower, head, _cursor(request)))

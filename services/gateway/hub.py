@@ -56,43 +56,71 @@ class FellBehind(Exception):
 
 
 class Follower:
-    """One browser's place in the fan-out: a bounded queue of frames, and whether it overflowed."""
+    """One browser's place in the fan-out: the frames offered and not yet read (at most `limit`), and whether
+    it overflowed. A list and a future while it waits, not an asyncio.Queue: 10,000 browsers each held four
+    deques of ~760 bytes through a queue, which was an eighth of what a browser cost the gateway."""
 
-    __slots__ = ("queue", "behind", "closed")
+    __slots__ = ("frames", "read", "limit", "waiter", "behind", "closed")
 
     def __init__(self, limit: int) -> None:
-        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=limit)
+        self.frames: list[Frame] = []  # those before `read` are read; cleared once all are
+        self.read = 0
+        self.limit = limit
+        self.waiter: asyncio.Future[None] | None = None  # while the reader waits for a frame
         self.behind = False
         self.closed = False
 
     def offer(self, frame: Frame) -> None:
         if self.behind:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            # Not waiting on the queue (it is full), so it sees the flag before its next read.
+        if len(self.frames) - self.read >= self.limit:
+            # Not waiting (it has frames to read), so it sees the flag before its next read.
             self.behind = True
+            return
+        self.frames.append(frame)
+        self._wake()
 
     def rewind(self) -> None:
         """The stream was created anew: what is queued is from the old one; ask for the whole list."""
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(REWOUND)
+        self.frames.clear()
+        self.read = 0
+        self.frames.append(REWOUND)
+        self._wake()
 
     def close(self) -> None:
         """End the stream after the frame in hand (the gateway is stopping)."""
         self.closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)  # wakes a reader waiting on an empty queue
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def pending(self) -> list[Frame]:
+        """The frames offered and not yet read (without reading them)."""
+        return self.frames[self.read :]
 
     async def next(self) -> Frame | None:
-        """The next frame; None once closed."""
+        """The next frame; None once closed. A frame offered while it waited is read even if the reader fell
+        behind meanwhile (as from a queue): it then ends after that frame, and comes back with its cursor."""
         if self.behind:
             raise FellBehind
         if self.closed:
             return None
-        return await self.queue.get()
+        while self.read == len(self.frames):
+            if self.closed:
+                return None
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        frame = self.frames[self.read]
+        self.read += 1
+        if self.read == len(self.frames):
+            self.frames.clear()
+            self.read = 0
+        return frame
 
 
 Render = Callable[[TaskEvent | ConfirmationEvent], str]
