@@ -22,7 +22,9 @@ split the same way (one request of `scout`, "hi", dropped for the same reason). 
 moves, clears and injections, as a phone or laptop user types them), split the same way and first scored on the
 code before any tuning on them. `courier` and `courier_blind` are 160 more by a ninth such writer (2026-12-04,
 asked mostly for renames and several actions at once, as many kinds of people type or dictate them), split the
-same way and first scored on 5c97f2c before any tuning on them."""
+same way and first scored on 5c97f2c before any tuning on them. `tourist` is 120 more by a tenth such writer
+(2026-12-05, asked for the spread of a new user's first week), not split: none of it was looked at, scored once
+on eabb914 by its totals only (96/120)."""
 
 from __future__ import annotations
 
