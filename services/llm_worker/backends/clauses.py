@@ -21,7 +21,7 @@ from services.llm_worker.backends.cues import DONE, NOT, WORDS, said
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import PLACEHOLDER, SAYING, STOP, plain, stem
 from services.llm_worker.backends.mentions import find_mentions
-from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, QUOTES, end_after
+from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, end_after, quoted
 
 CUES = OPERATIONS | {"yeet", "change", "drop"}
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
@@ -47,7 +47,8 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
     """The clauses of a request as ranges of its words: a further clause begins at a CUES word that follows
     the end of a sentence, a comma or a joining word ("and", "then", "also"), with words of its own before."""
     starts = [0]
-    relayed = _quoted_words(units)
+    # Any quote, however long: the words inside are a name, or what someone else wrote.
+    relayed = {j for first, end in quoted(units, longest=len(units)).items() for j in range(first, end)}
     for at in range(1, len(units)):
         if at in relayed:  # words in quotes are a name, or what someone else wrote: no request of the person's
             continue
@@ -68,20 +69,6 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
             end -= 1  # the joining words between two clauses belong to neither
         ranges.append((start, end))
     return ranges
-
-
-def _quoted_words(units: list[Word]) -> set[int]:
-    """The words inside quote marks, however many (a mark closes only its own kind)."""
-    inside: set[int] = set()
-    i = 0
-    while i < len(units):
-        closing = QUOTES.get(units[i].text)
-        end = next((j for j in range(i + 1, len(units)) if units[j].text == closing), None) if closing else None
-        if end is not None:
-            inside |= set(range(i + 1, end))
-            i = end
-        i += 1
-    return inside
 
 
 def _places_added(units: list[Word], start: int, at: int) -> bool:

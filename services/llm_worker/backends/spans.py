@@ -15,7 +15,7 @@ MAX_SPAN_WORDS = 40
 QUOTES = {"'": "'", '"': '"', "‘": "’", "“": "”", "«": "»"}
 
 
-def quoted(units: list[Word]) -> dict[int, int]:
+def quoted(units: list[Word], longest: int = MAX_SPAN_WORDS) -> dict[int, int]:
     """The quotes of a request: for each, its first word and the index of its closing mark ("add 'call
     grandma' please": {3: 5}). A quote holds at least one word, and a mark closes only its own kind."""
     found: dict[int, int] = {}
@@ -25,7 +25,7 @@ def quoted(units: list[Word]) -> dict[int, int]:
         if closing is not None:
             end = next((j for j in range(i + 1, len(units)) if units[j].text == closing), None)
             if end is not None:
-                if end > i + 1 and end - i <= MAX_SPAN_WORDS:
+                if end > i + 1 and end - i <= longest:
                     found[i + 1] = end
                 i = end
         i += 1

@@ -16,7 +16,8 @@ from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.times import DAYS, retimed
 
 _VALUE = re.compile(r"([a-z]{0,2}?|[$£€])(\d+(?:[.,]\d+)?)([a-z%]{0,3})")
-_WORDS = {w: str(n) for n, w in enumerate("zero - two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve".split()
+_WORDS = {w: str(n) for n, w in enumerate(_NUMBERS) if w != "one"}
 """Values said in words ("make it two"); not "one", which is mostly a task ("that training one")."""
 BECOMING = frozenset("make makes should be is are it's it’s its now actually change update fix correct meant".split())
 """Words that say what a task's value becomes; one of them must be said (besides the new value)."""
