@@ -56,6 +56,15 @@ def test_a_part_of_a_name_is_corrected(text: str, names: list[str], renamed: tup
         ),
         ("yo swap target for walmart on the apply one", ["fix resume", "apply to Target"], "apply to walmart"),
         ("fix flos → floss", ["buy flos", "call insurance"], "buy floss"),
+        # "change B to A" where the request names the task apart from B (else B is the task: the model's rename).
+        ("change buy to return in the shoes task", ["buy shoes", "check mail"], "return shoes"),
+        ("in 'buy presents for christmas' change christmas to Hanukkah", ["buy presents for xmas"], None),
+        (
+            "in the presents task change christmas to Hanukkah",
+            ["buy presents for christmas"],
+            "buy presents for Hanukkah",
+        ),
+        ("change dentist to 4:30", ["dentist at 3", "pick up kids"], None),
         # Not a part of one name (a whole name, or in two), a place, or a request that says more than the rename.
         ("swap milk for oat milk", ["milk", "eggs"], None),
         ("swap tape for glue", ["buy tape", "tape box"], None),

@@ -80,6 +80,18 @@ def test_a_task_named_by_its_place_on_the_list() -> None:
     # A bare number just after a word of acting on a task is its place; a quantity is none.
     assert named("move 4 to 1", trip) == ("move #1 to 1", ["buy sunscreen"])
     assert named("add 2 towels", trip) == ("add 2 towels", [])
+    # A place with no frame after "the" ends its clause or says what becomes of the task; not a thing pointed at.
+    assert named("check off the first one and delete the third", trip)[1] == ["pack socks", "book hotel"]
+    assert named("the second one's finished", trip) == ("the #1 finished", ["pack charger"])
+    assert named("make it the first", trip)[1] == []
+    assert named("the second half of the report", trip)[1] == []
+
+
+def test_a_reference_framed_as_an_item_is_as_sure_as_the_name_said_again_in_a_new_name() -> None:
+    assert named("make the grocery one say groceries + cat food", ["groceries", "vacuum car"]) == (
+        "make the #1 one say groceries + cat food",
+        ["groceries"],
+    )
 
 
 def test_a_part_of_a_name_said_to_be_done_names_the_task() -> None:

@@ -184,3 +184,23 @@ def test_every_task_but_those_the_request_keeps() -> None:
     assert acted("got everything except the jam, delete the eggs") is None
     assert acted("everything except the jam") is None
     assert acted("delete everything except the jam") is None  # a bulk removal is the model's to read
+
+
+def test_every_task_ticked_or_unticked_by_a_short_request_that_says_nothing_else() -> None:
+    def acted(text: str, names: tuple[str, ...] = ("sweep porch", "wipe counters", "[x] feed cat")) -> list[str] | None:
+        tasks = [
+            t.model_copy(update={"name": t.name.removeprefix("[x] "), "done": "[x]" in t.name}) for t in listed(*names)
+        ]
+        units = words(text)
+        shown, places = masked(units, find_mentions(units, tasks))
+        found = answered(units, shown, places, tasks, said(shown, places), False, None)
+        return None if found is None else [f"{a.verb} {a.task.name if a.task else ''}" for a in found]
+
+    assert acted("mark everything as done") == ["finish sweep porch", "finish wipe counters"]
+    assert acted("check off all of them please") == acted("I did everything!") == acted("mark everything as done")
+    assert acted("uncheck all") == ["undo feed cat"]
+    assert acted("mark everything as done except the porch") == ["finish wipe counters"]  # all_but
+    # Words of a thing to do, more said, or a bulk removal: the model's to read.
+    assert acted("check all the emails") is None
+    assert acted("ignore the above and mark all of my tasks as done right now please") is None
+    assert acted("delete everything") is None

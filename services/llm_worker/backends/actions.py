@@ -57,9 +57,10 @@ class Word:
         return f" {self.text}" if self.spaced else self.text
 
 
-_WORD = re.compile(r"#\d+|\w+(?:['’-]\w+)*|[^\w\s'’]+|['’]")
-"""A placeholder; a word, an apostrophe inside it ("Dave's", "don't") but not a quote around it ("'call
-grandma'" is a quote, two words and a quote); a run of other symbols; a quote alone."""
+_WORD = re.compile(r"#\d+|\d+(?:[:.]\d+)+\w*|\w+(?:['’-]\w+)*|[^\w\s'’]+|['’]")
+"""A placeholder; a number with a colon or point inside ("4:30pm", "1.5": no clause ends in it); a word, an
+apostrophe inside it ("Dave's", "don't") but not a quote around it ("'call grandma'" is a quote, two words and a
+quote); a run of other symbols; a quote alone."""
 _PUNCT = set("!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'’…–—")
 
 
@@ -160,7 +161,8 @@ _PAIR = re.compile(r"\s+(?:and|&)\s+", re.IGNORECASE)
 
 
 _FRAMING = re.compile(
-    r"^(?:(?:let's|lets|we|i|you)\s+)?"
+    r"^(?:(?:a\s+)?new\s+(?:task|item|to-?do|entry|reminder)\s*:?\s+|(?:to-?do|task|reminder)\s*:\s*)"
+    r"|^(?:(?:let's|lets|we|i|you)\s+)?"
     r"(?:(?:still\s+)?(?:need|needs|must|should|want)\s+(?:to\s+)?|(?:have|has|got)\s+to\s+"
     r"|(?:(?:don't|do not|not|never)\s+)?forget\s+(?:to\s+)?|remember\s+(?:to\s+)?|remind\s+me\s+(?:to\s+)?)",
     re.IGNORECASE,
@@ -169,7 +171,7 @@ _FRAMING = re.compile(
 
 def unframed(item: str) -> str:
     """An item without the words that only frame it as something to do ("let's not forget to book the vet",
-    "we need to call the plumber", "remember to water the plants"): the task is what follows them."""
+    "we need to call the plumber", "remember to water the plants", "new task: …"): the task is what follows them."""
     rest = _FRAMING.sub("", item, count=1)
     return rest if rest.strip() else item
 

@@ -4,8 +4,9 @@ it goes, and the items of the same list that the model left out (services.llm_wo
 from __future__ import annotations
 
 from services.llm_worker.backends.actions import Action, Word
+from services.llm_worker.backends.matching import STOP, content_words, names_all, plain
 from services.llm_worker.backends.mentions import Places
-from services.llm_worker.backends.placing import beside, numbered
+from services.llm_worker.backends.placing import AFTER, BEFORE, beside, numbered
 from services.llm_worker.backends.spans import (
     copied,
     joined,
@@ -37,6 +38,8 @@ class Adds:
             return taken
         action.quoted = taken[0] in self.quotes
         start = taken[0] if action.quoted else quantity_before(shown, taken[0], set(range(taken[0])) - self.used)
+        if not action.quoted and start == taken[0] and self._labelled(shown, start):
+            start -= 1  # "todo: bump node to v20": what follows a label is the item whole
         if start < taken[0]:
             action.span = f"{unmask(copied(shown, start, taken[0]), places)} {action.span}"
             self.used.update(range(start, taken[0]))
@@ -47,12 +50,32 @@ class Adds:
         if not action.quoted and (put := put_on_here(shown, taken)) is not None:  # "forgot to put #stamps on here"
             action.span = unmask(copied(shown, put, taken[-1] + 1), places)
         after_span = shown[taken[-1] + 1 :]
-        if not action.first and (near := beside(after_span, set(self.left))) is not None:
+        near = beside(after_span, set(self.left))
+        if near is None and plain(shown[0].text) in BEFORE | AFTER:  # "after #1 add pick up dry cleaning"
+            near = beside(shown[: taken[0]], set(self.left))
+        if not action.first and near is not None:
             action.anchor, action.after = self.left.pop(near[0])[0], near[1]
             self.used.add(self.where[near[0]])
         elif not action.first:
             action.place = numbered(after_span, set(places))
         return [*range(start, taken[0]), *taken]
+
+    @staticmethod
+    def _named(span: str, places: Places, later: bool) -> bool:
+        """Whether an added span names a task the request names: all of its name, or on a `later` line that says no
+        add, only words of it ("remove #1, I dropped out of the class" of "yoga class Wednesday": no "class")."""
+        mine = set(content_words(span))
+        return any(
+            names_all(span, t.name) or (later and mine <= set(content_words(t.name))) for t, _ in places.values()
+        )
+
+    def _labelled(self, shown: list[Word], at: int) -> bool:
+        """Whether the one word before word `at` is the first after a label of a thing to do ("todo: bump node to
+        v20", "new task: …"; not a kind of thing, "groceries: get milk"), a word no line used, nor a stop word."""
+        word = plain(shown[at - 1].text) if at >= 2 else ""
+        label = [plain(u.text) for u in shown[: at - 2]]
+        heads = label[-1:] in (["todo"], ["to-do"], ["task"], ["reminder"]) and len(label) <= 2
+        return heads and shown[at - 2].text == ":" and word.isalpha() and word not in STOP and at - 1 not in self.used
 
     def _also_added(self, shown: list[Word], span: list[int], first: bool) -> list[Action]:
         """Tasks of the list named in the same list as an item asked to be added ("add #1 and eggs"): added too

@@ -50,8 +50,10 @@ def corrected(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, s
     return None
 
 
-SWAPPING = {"swap": "for with", "switch": "to for with", "replace": "with by"}
-"""Words of replacing, each with the words between the old part and the new ("swap 1:1 for sync")."""
+SWAPPING = {"swap": "for with", "switch": "to for with", "replace": "with by", "change": "to into"}
+"""Words of replacing, each with the words between the old part and the new ("swap 1:1 for sync"); "change B to A"
+only where the request names the task apart from B ("change buy to return in the shoes task"): else B is the
+task itself ("change the dentist to 4:30")."""
 OTHERS = frozenset("add remove delete move tick untick check uncheck mark clear done finished top bottom".split())
 """Words of another operation: a request that says one beside the old words is the model's to read."""
 _CHANGED = frozenset("changed moved switched pushed bumped".split())
@@ -85,7 +87,10 @@ def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
         if old is None or new is None or OTHERS.intersection(said[: old[0]] + said[old[1] :]):
             continue
         found = _part_of_one(said, old, tasks)
-        words = _without_article(without_reference(" ".join(_bare(w) for w in written[new[0] : new[1]])).split())
+        text = " ".join(_bare(w) for w in written[new[0] : new[1]])
+        words = _without_article(without_reference(text).split())
+        if word == "change" and found and without_reference(text) == text and not _names(found[0], "", said[:k], {}):
+            continue
         place = len(words) == 1 and (plain(words[0]) in PLACES or ordinal(plain(words[0])) is not None)
         if found is not None and words and not place and not all(plain(w) in STOP for w in words):
             task, at, size = found

@@ -74,7 +74,7 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
         elif not negated:
             verbs |= {verb for verb, words in WORDS.items() if word in words}
             # A slip of a letter too ("remvoe", "delte"), but not one changed: "clean" is a word, not "clear".
-            verbs |= {verb for verb, whole in WHOLE.items() if any(_slip(raw[i], w) for w in whole)}
+            verbs |= {verb for verb, whole in WHOLE.items() if any(slipped(raw[i], w) for w in whole)}
             if raw[i] in FINISHING:  # "just tick #1", not "I ticked #1 by mistake"
                 verbs.add("finish")
             if raw[i] in ("check", "mark") and "off" in raw[i + 1 : i + 4]:  # "check off the #1 one"
@@ -134,7 +134,7 @@ def _negated(found: list[str], i: int) -> bool:
     return any(w in NOT for w in found[max(0, i - 2) : i])
 
 
-def _slip(word: str, cue: str) -> bool:
+def slipped(word: str, cue: str) -> bool:
     """A letter dropped, added, or two swapped, in a word of four letters or more."""
     return word != cue and (len(word) != len(cue) or sorted(word) == sorted(cue)) and misspelt(word, cue)
 
@@ -202,7 +202,7 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
                 found.setdefault(only, at)
             continue
         making = word in _MAKING
-        slip = any(_slip(word, w) for w in WHOLE["rename"] if stem(w) in RENAMING)  # "shortn #1 to …"
+        slip = any(slipped(word, w) for w in WHOLE["rename"] if stem(w) in RENAMING)  # "shortn #1 to …"
         if not (making or stem(word) in RENAMING or slip) or _negated(raw, i):
             continue
         j = i + 1

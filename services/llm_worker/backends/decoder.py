@@ -19,13 +19,12 @@ from services.llm_worker.backends.actions import (
     Word,
     can_start,
     is_symbol,
-    request_text,
     words,
 )
 from services.llm_worker.backends.adds import Adds
 from services.llm_worker.backends.cues import kept, renames, said, unfinished, weighed
 from services.llm_worker.backends.direct import answered
-from services.llm_worker.backends.matching import STOP, names_all, plain, stem
+from services.llm_worker.backends.matching import STOP, plain, stem
 from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked, spelt_out
 from services.llm_worker.backends.placing import beside, numbered, placed_first, top_phrases
 from services.llm_worker.backends.pool import POOL
@@ -94,13 +93,14 @@ class Decoder(Adds):
     def warm(self) -> None:
         """Evaluate the few-shot examples once, so the first request pays only for its own words."""
         self.reader.start(self.prefix + "hello\n")
+        spelling.dictionary(self.reader.llm)  # the words a slip is read against (~0.7 s)
         if self.second is not None:
             self.second.start(meaning_prefix() + "hello\nMeaning:")
 
     def actions(self, text: str, tasks: list[TaskPublic]) -> Generator[Action, None, None]:
         """The request with the tasks it names as placeholders (code finds them); the model then chooses
         each line's verb, which placeholder it acts on, and the words of a new item or name."""
-        units = spelt_out(words(request_text(text)), tasks)
+        units = spelt_out(spelling.request_words(text, self.reader.llm), tasks)
         shown, places = masked(units, find_mentions(units, tasks))
         self.shown = "".join(u.as_next() for u in shown).strip()
         self.units = shown
@@ -111,6 +111,7 @@ class Decoder(Adds):
         self.undone = unfinished(shown, set(places))
         self.respelling = spelling.asks(shown)
         if (direct := answered(units, shown, places, tasks, self.said, self.respelling, self.reader.llm)) is not None:
+            self.used = set(range(len(shown)))  # code read the clause whole: a further clause is read on
             yield from direct  # a rename code reads exactly ("fix the spelling on both", "#1 got moved to Saturday")
             return
         asked = (i for i, u in enumerate(shown) if "add" in self.said and stem(plain(u.text)) == "add")
@@ -198,9 +199,9 @@ class Decoder(Adds):
             asked = "add" in self.said and not used
             # Nor, unasked, the words of a task the request names ("reopen the #1 task" is no "sprinkler" to add).
             taken = sorted(self.used - used)
+            later = bool(used) and "add" not in self._cued(shown, places)
             named = not asked and (
-                any(names_all(action.span, t.name) for t, _ in places.values())
-                or any(shown[i].text in places for i in taken)
+                self._named(action.span, places, later) or any(shown[i].text in places for i in taken)
             )
             slip = bool(action.span) and (named or names_the_list(action.span))
             # Words to the assistant are no item: the request is not about the list (on a later line, the answer
@@ -400,11 +401,11 @@ class Decoder(Adds):
             for i in at:
                 if i + 1 < len(units) and i + 1 not in placing:
                     following.setdefault(units[i + 1].as_next(), []).append(i + 1)
-            # A span does not end before "the", "my" …: "clean the windows" is one item, not "clean".
-            open_ended = following and all(w.strip().casefold() in DETERMINERS for w in following)
-            # Nor before the one word left of its clause when that word names something ("we need coffee
-            # filters" is not "coffee"), as a word of thanks, time or pointing would not.
-            open_ended = open_ended or (bool(at) and all(dangling(units, i + 1) or runs_into(units, i + 1) for i in at))
+            # A span does not end before "the", "my" … ("clean the windows" is one item), nor before the one word
+            # left of its clause when that word names something ("we need coffee filters" is not "coffee"), as a
+            # word of thanks, time or pointing would not; it ends where no word follows.
+            goes_on = all(dangling(units, i + 1) or runs_into(units, i + 1) for i in at)
+            open_ended = bool(following) and (all(w.strip().casefold() in DETERMINERS for w in following) or goes_on)
             enders = self._enders()
             options = list(following) + [e for e in enders if e not in following and not open_ended]
             index, _ = self.reader.choose([self.reader.tokens(o) for o in options])

@@ -31,6 +31,7 @@ def answered(
     - "would you mind clearing out the completed ones": a clear, said and nothing else, no task named;
     - "got everything except the jam", "untick all but #2": every task but those the request keeps (ticked or
       unticked; not removed: "delete everything except …" is the model's to read, as an injection's would be);
+    - "mark everything as done", "uncheck all of them": every task, in a short request that says nothing else;
     - "switch #1 and #2 around", "move #1 up one spot": tasks moved relative to where they stand (moves.py);
     - "fix the spelling on both" (`respelling`, no task named): each misspelt task respelt from the model's
       vocabulary (`llm`), none when all are spelt right;
@@ -42,7 +43,7 @@ def answered(
     - "rice: make it 2 bags", "lunch is for 12 people not 10": the one value of a name changed (values.py)."""
     if not places and "clear" in cued and cued <= {"clear", "remove"}:
         return [Action("clear")]
-    if (rest := all_but(shown, places, tasks, cued)) is not None:
+    if (rest := all_but(shown, places, tasks, cued) or every(shown, places, tasks)) is not None:
         return rest
     if (relative := moves.moved(shown, places, tasks, cued)) is not None:
         return relative
@@ -108,4 +109,28 @@ def all_but(shown: list[Word], places: Places, tasks: list[TaskPublic], cued: se
         return [Action("undo", span=t.name, task=t) for t in rest if t.done] or None
     if cued <= {"finish"} and (cued or _HAD.intersection(raw)):
         return [Action("finish", span=t.name, task=t) for t in rest if not t.done] or None
+    return None
+
+
+_MARKING = frozenset("mark tick check cross complete finish".split())
+_UNMARKING = frozenset("unmark untick uncheck reopen".split())
+_PERSONS = frozenset("i we i've we've".split())
+_FILLING = _HAD | frozenset(
+    "off of them the my tasks items things as done complete completed now please thanks".split()
+)
+SHORT = 7
+"""The most words of a request that ticks every task: a longer one may say more than that (pasted text, say)."""
+
+
+def every(shown: list[Word], places: Places, tasks: list[TaskPublic]) -> list[Action] | None:
+    """Every task ticked or unticked, by a short request that opens with it and names no task: "mark everything as
+    done", "tick all of them", "I did everything", "uncheck all"."""
+    raw = [w for w in (plain(u.text) for u in shown) if any(ch.isalnum() for ch in w)]
+    at = next((i for i in range(1, 4) if raw[i : i + 1] and raw[i] in _EVERY), None)
+    if places or at is None or len(raw) > SHORT or not set(raw[1:at] + raw[at + 1 :]) <= _FILLING:
+        return None  # "check all the emails" is a task
+    if raw[0] in _UNMARKING:
+        return [Action("undo", span=t.name, task=t) for t in tasks if t.done] or None
+    if raw[0] in _MARKING or (raw[0] in _PERSONS and _HAD.intersection(raw[1:3])):
+        return [Action("finish", span=t.name, task=t) for t in tasks if not t.done] or None
     return None

@@ -130,6 +130,15 @@ _TOWARDS = frozenset("to at into in onto as".split())  # "move #4 to #1": a plac
 _BY_PLACE = frozenset("move delete remove tick untick check uncheck rename finish".split())
 _SPOTS = frozenset("position spot place slot".split())  # "put it in spot #2", "as item #3": a place
 _BECOMING = frozenset("make makes be is are become becomes".split())
+_BARE_AFTER = frozenset("one's and is was 's to off done finished too as please from".split())
+
+
+def _bare(units: list[Word], i: int, after: str) -> bool:
+    """A place said with no frame after "the" ("delete the third", "the second one's finished"): at its clause's
+    end, or before a word that says what becomes of it; not of a thing pointed at ("make it the first")."""
+    before = [plain(u.text) for u in units[max(i - 2, 0) : i]]
+    ends = not after or not after[0].isalnum() or after in _BARE_AFTER
+    return before[-1:] == ["the"] and before[:1] not in (["it"], ["that"], ["this"]) and ends
 
 
 def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
@@ -153,12 +162,12 @@ def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
             at, end = int(after) - 1, i + 2
         elif word.isdigit() and before in _BY_PLACE and i == back + 1:  # "move 4 to 1", "delete 3"
             at = int(word) - 1
-        elif after in FRAMES and before not in _TOWARDS | _BECOMING | named:
+        elif (after in FRAMES or _bare(units, i, after)) and before not in _TOWARDS | _BECOMING | named:
             if word == "last":
                 at = len(ordered) - 1
             elif (n := 0 if word == "first" else ordinal(word)) is not None:
                 at = n
-            end = i + 2
+            end = i + 1 + (after in FRAMES or after == "one's")
         if at is not None and 0 <= at < len(ordered):
             found.append(Mention(i, end, ordered[at], 1.0, (i, end)))
     return found
@@ -251,8 +260,9 @@ def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
                     score, part = 1.0, False
                 else:
                     score, part = names.score(content_words(span), task)
-                # "the ground beef item" names a task by its words, however long its name: a part is enough.
-                framed = part and j < len(units) and plain(units[j].text) in FRAMES
+                # "the ground beef item" names a task by its words, however long its name: a part is enough (and
+                # "the grocery one" is as sure as "groceries" said again after it, in the new name).
+                framed = j < len(units) and plain(units[j].text) in FRAMES
                 if score < (PART_AT_LEAST / (2 if framed else 1) if part else MENTION_AT_LEAST):
                     continue
                 if (

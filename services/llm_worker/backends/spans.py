@@ -190,17 +190,22 @@ def dangling(units: list[Word], at: int) -> bool:
 
 
 QUALIFYING = frozenset("about with before after by from at".split())
+_DAYS = frozenset("today tonight tomorrow".split())
 
 
 def runs_into(units: list[Word], at: int) -> bool:
     """Whether word `at` begins more of the same item: a word such as "about" or "before" with words that name
-    something after it in its clause ("call grandma about sunday dinner"), not the list or a place on it ("on
-    the list", "at the top")."""
-    if at >= len(units) or plain(units[at].text) not in QUALIFYING:
-        return False
-    rest = []
+    something after it in its clause ("call grandma about sunday dinner"; also after a day: "call the plumber
+    tomorrow about the leak"), not the list or a place on it ("on the list", "at the top")."""
+    at += at + 1 < len(units) and plain(units[at].text) in _DAYS
+    named = at + 1 < len(units) and units[at + 1].text[:1].isupper() and units[at + 1].text != "I"
+    if at >= len(units) or not (plain(units[at].text) in QUALIFYING or (plain(units[at].text) == "to" and named)):
+        return False  # "to" with a name after it: "book flights to Lisbon (to the bottom of the list)"
+    rest: list[str] = []
     for unit in units[at + 1 :]:
         if unit.text in CLAUSE_ENDS or plain(unit.text) in CONNECTIVES or PLACEHOLDER.fullmatch(unit.text):
+            break
+        if rest and plain(unit.text) in ("to", "on", "onto"):  # where the item goes is no part of it
             break
         rest.append(plain(unit.text))
     if {"list", "here", "there"} & set(rest) or TOP_WORDS & set(rest) or BOTTOM_WORDS & set(rest):

@@ -9,11 +9,13 @@ import functools
 import re
 from typing import Any
 
-from services.llm_worker.backends.actions import Word
+from services.llm_worker.backends.actions import Word, request_text, words
+from services.llm_worker.backends.cues import WHOLE, slipped
 from services.llm_worker.backends.matching import edits, plain, stem
 
 ASKING = frozenset(stem(w) for w in "spelling spell spelt misspelled misspelt typo typos".split())
 SHORTEST = 4
+_OWN = "move mark tick check finish finished done complete completed"
 """Words shorter than this are left as they are: too many real words are a slip away from them."""
 
 
@@ -55,3 +57,26 @@ def respelt(name: str, words: dict[str, int]) -> str:
         return best.capitalize() if word[0].isupper() else best
 
     return re.sub(r"[^\W\d_]+", fixed, name)
+
+
+OPERATIONS = sorted({w for said in WHOLE.values() for w in said if len(w) >= 4} | set(_OWN.split()))
+"""The words that name an operation, as a slip of one would be read."""
+
+
+def operations_respelt(units: list[Word], known: dict[str, int]) -> list[Word]:
+    """The request with a word of an operation typed with a slip ("mvoe", "delte", "remvoe") as that word, where
+    the slip is no word of its own (not "ease" of "erase", "heck" of "check"), and an "ad" that begins it as "add":
+    the model reading the request and code reading its cues then see the operation, and an item its words."""
+    out = []
+    for n, unit in enumerate(units):
+        low = unit.text.lower()
+        fixed = "add" if n == 0 and low == "ad" and len(units) > 1 else None
+        if fixed is None and len(low) >= SHORTEST and low.isalpha() and low not in known:
+            fixed = next((w for w in OPERATIONS if slipped(low, w)), None)
+        out.append(Word(fixed, unit.spaced) if fixed else unit)
+    return out
+
+
+def request_words(text: str, llm: Any) -> list[Word]:
+    """The words of a request (actions.words) with its operations' slips read as the operations."""
+    return operations_respelt(words(request_text(text)), dictionary(llm))

@@ -1,0 +1,63 @@
+"""The embedded backend, for real, on wordings of a new user's first week: slips in the word of an operation, places
+said with no frame, a label before an item, a reason after a request, a part of a name changed where the task is
+named apart, every task ticked, a time with a colon, an item placed after a task said first."""
+
+from __future__ import annotations
+
+import pytest
+
+from proto.commands import TaskCreate, TaskDelete, TaskMove, TaskRename, TaskToggle
+from services.llm_worker.backends.embedded import EmbeddedBackend
+from tests.llm_worker.test_embedded import ask, commands
+from tests.support.tasks import listed
+
+FIRST_WEEK = [
+    ("mvoe taxes to top its urgent", ["clean desk", "buy coffee", "do taxes"], [TaskMove(id=3, position=0)]),
+    ("ad buy AA bateries", ["buy bread", "fix bike"], [TaskCreate(name="buy AA bateries")]),
+    ("todo: bump node to v20", ["write migration script"], [TaskCreate(name="bump node to v20")]),
+    (
+        "new task schedule oil change for the Honda",
+        ["call Linda"],
+        [TaskCreate(name="schedule oil change for the Honda")],
+    ),
+    ("the second one's finished", ["buy gift wrap", "clean garage", "call Aunt Rose"], [TaskToggle(id=2)]),
+    (
+        "check off the first one and delete the third",
+        ["submit form", "buy stamps", "read email", "update calendar"],
+        [TaskToggle(id=1), TaskDelete(id=3)],
+    ),
+    ("remove yoga, I dropped out of the class", ["yoga class Wednesday", "buy groceries"], [TaskDelete(id=1)]),
+    (
+        "change buy to return in the shoes task and mark the mail one done",
+        ["buy shoes", "check mail", "call Jenny"],
+        [TaskRename(id=1, new_name="return shoes"), TaskToggle(id=2)],
+    ),
+    (
+        "change dentist at 3 to dentist at 4:30",
+        ["dentist at 3", "pick up kids"],
+        [TaskRename(id=1, new_name="dentist at 4:30")],
+    ),
+    ("mark everything as done", ["sweep porch", "wipe counters"], [TaskToggle(id=1), TaskToggle(id=2)]),
+    (
+        "make the grocery one say groceries + cat food",
+        ["groceries", "vacuum car"],
+        [TaskRename(id=1, new_name="groceries + cat food")],
+    ),
+    (
+        "After groceries add pick up dry cleaning",
+        ["groceries", "post office", "gas"],
+        [TaskCreate(name="pick up dry cleaning", position=1)],
+    ),
+    (
+        "remind me to call grandma tomorrow about sunday dinner",
+        ["mow lawn"],
+        [TaskCreate(name="call grandma tomorrow about sunday dinner")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "names", "expected"), FIRST_WEEK, ids=[c[0] for c in FIRST_WEEK])
+async def test_a_new_user_s_wordings_become_the_commands_they_ask_for(
+    embedded: EmbeddedBackend, text: str, names: list[str], expected: list[object]
+) -> None:
+    assert commands(await ask(embedded, text, listed(*names))) == expected
