@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.llm_worker.backends.actions import words
-from services.llm_worker.backends.corrections import corrected, replaced, respelt, struck
+from services.llm_worker.backends.corrections import corrected, replaced, respelt, struck, substituted
 from services.llm_worker.backends.mentions import find_mentions, masked
 from tests.support.tasks import listed
 
@@ -65,6 +65,10 @@ def test_a_part_of_a_name_is_corrected(text: str, names: list[str], renamed: tup
             "buy presents for Hanukkah",
         ),
         ("change dentist to 4:30", ["dentist at 3", "pick up kids"], None),
+        ("Sarah is now Sara, she hates the h", ["email Sarah", "book flights"], "email Sara"),
+        ("edit eggs -> buy eggs and milk", ["buy eggs", "call plumber"], "buy eggs and milk"),
+        ("the meeting is now at 4", ["team meeting at 3"], None),  # a time: times.py
+        ("milk is now done", ["buy milk"], None),
         # Not a part of one name (a whole name, or in two), a place, or a request that says more than the rename.
         ("swap milk for oat milk", ["milk", "eggs"], None),
         ("swap tape for glue", ["buy tape", "tape box"], None),
@@ -108,3 +112,11 @@ def test_a_part_of_a_name_is_taken_out(text: str, names: list[str], renamed: str
     _, places = masked(units, find_mentions(units, tasks))
     found = struck(units, places, tasks)
     assert (found[1] if found is not None else None) == renamed
+
+
+def test_a_part_of_a_name_is_replaced_as_an_editor_writes_it() -> None:
+    deploy = listed("deploy to staging", "run migrations")
+    assert substituted(words("s/staging/prod/ in deploy to staging"), deploy) == (deploy[0], "deploy to prod")
+    assert substituted(words("s/staging/prod"), deploy) == (deploy[0], "deploy to prod")
+    assert substituted(words("s/qa/prod/"), deploy) is None  # in no name
+    assert substituted(words("add milk/eggs/bread"), deploy) is None

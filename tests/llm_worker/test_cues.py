@@ -199,6 +199,13 @@ def test_a_task_no_longer_needed_is_taken_off() -> None:
     assert "remove" in cues_of("he'll paint the fence for us, so there's no need to keep that on my list", fence)
     assert "remove" in cues_of("I don't need the gutters anymore", fence)
     assert "remove" not in cues_of("no need to rush the fence", fence)
+    assert "remove" in cues_of("the fence one can go", fence)
+
+
+def test_a_thing_put_on_the_list_is_an_add() -> None:
+    assert "add" in cues_of("Can you put bananas on the list?", ["buy milk"])
+    assert "add" in cues_of("throw some batteries on there too", ["buy milk"])
+    assert "add" not in cues_of("put the milk in the fridge", ["walk dog"])
 
 
 def test_a_tick_mark_forget_and_yeet_are_operations_on_a_task_named() -> None:
@@ -212,5 +219,8 @@ def test_a_task_said_to_be_done_is_a_tick_and_an_irregular_past_is_its_verb() ->
     dental = ["book dentist", "buy floss"]
     assert "finish" in cues_of("add schedule cleaning, and the floss is done", dental)
     assert "finish" not in cues_of("the floss isn't done", dental)
+    assert "finish" in cues_of("dentist is booked for thursday", dental)  # the task's own verb, done
+    assert "finish" in cues_of("floss bought", dental)
+    assert "finish" not in cues_of("the dentist is closed", dental)
     assert stem("bought") == stem("buy") and stem("paid") == stem("pay")
     assert "finish" in cues_of("bought the floss", dental)  # the task's own verb, in the past

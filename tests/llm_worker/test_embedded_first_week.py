@@ -49,6 +49,17 @@ FIRST_WEEK = [
         [TaskCreate(name="pick up dry cleaning", position=1)],
     ),
     (
+        "i have to ring the vet tomorrow about the shots put that on there",
+        ["mow lawn"],
+        [TaskCreate(name="ring the vet tomorrow about the shots")],
+    ),
+    ("done: 1,3", ["write tests", "fix lint", "update docs"], [TaskToggle(id=1), TaskToggle(id=3)]),
+    ("s/staging/prod/ in deploy to staging", ["deploy to staging"], [TaskRename(id=1, new_name="deploy to prod")]),
+    ("Can you put bananas on the list?", ["buy milk"], [TaskCreate(name="bananas")]),
+    ("the milk one can go", ["buy milk", "call mom"], [TaskDelete(id=1)]),
+    ("vet is booked for thursday", ["book vet", "buy cat food"], [TaskToggle(id=1)]),
+    ("Sarah is now Sara, she hates the h", ["email Sarah", "book flights"], [TaskRename(id=1, new_name="email Sara")]),
+    (
         "remind me to call grandma tomorrow about sunday dinner",
         ["mow lawn"],
         [TaskCreate(name="call grandma tomorrow about sunday dinner")],

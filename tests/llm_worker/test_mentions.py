@@ -85,6 +85,10 @@ def test_a_task_named_by_its_place_on_the_list() -> None:
     assert named("the second one's finished", trip) == ("the #1 finished", ["pack charger"])
     assert named("make it the first", trip)[1] == []
     assert named("the second half of the report", trip)[1] == []
+    # Places listed after a word of acting or of being done ("finished 2 and 3", "done: 1,3").
+    assert named("finished 2 and 3", trip)[1] == ["pack charger", "book hotel"]
+    assert named("done: 1,3", trip)[1] == ["pack socks", "book hotel"]
+    assert named("add 2 and 3 year olds party", trip)[1] == []
 
 
 def test_a_reference_framed_as_an_item_is_as_sure_as_the_name_said_again_in_a_new_name() -> None:

@@ -16,6 +16,8 @@ from tests.support.tasks import listed
         ("dinner with Sam got moved to Saturday", ("Saturday", "day")),
         ("the meeting got pushed back to 4 pm", ("4 pm", "clock")),
         ("dentist rescheduled for 10:30am", ("10:30am", "clock")),
+        ("the meeting is now at 4", ("4", "clock")),
+        ("milk is now done", None),
         ("move #1 to the top", None),  # a move on the list, not in time
         ("I moved the couch to the garage", None),
         ("we moved it to 3", None),  # "it" stands between: no day or time is said of a task

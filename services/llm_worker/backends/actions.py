@@ -162,7 +162,7 @@ _PAIR = re.compile(r"\s+(?:and|&)\s+", re.IGNORECASE)
 
 _FRAMING = re.compile(
     r"^(?:(?:a\s+)?new\s+(?:task|item|to-?do|entry|reminder)\s*:?\s+|(?:to-?do|task|reminder)\s*:\s*)"
-    r"|^(?:(?:let's|lets|we|i|you)\s+)?"
+    r"|^(?:(?:let's|lets|we|i|you|i'll|we'll|i’ll|we’ll|i will|we will)\s+)?"
     r"(?:(?:still\s+)?(?:need|needs|must|should|want)\s+(?:to\s+)?|(?:have|has|got)\s+to\s+"
     r"|(?:(?:don't|do not|not|never)\s+)?forget\s+(?:to\s+)?|remember\s+(?:to\s+)?|remind\s+me\s+(?:to\s+)?)",
     re.IGNORECASE,

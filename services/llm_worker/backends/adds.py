@@ -3,13 +3,16 @@ it goes, and the items of the same list that the model left out (services.llm_wo
 
 from __future__ import annotations
 
-from services.llm_worker.backends.actions import Action, Word
+from services.llm_worker.backends.actions import POINTING, Action, Word
 from services.llm_worker.backends.matching import STOP, content_words, names_all, plain
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.placing import AFTER, BEFORE, beside, numbered
 from services.llm_worker.backends.spans import (
+    PUTTING,
+    clause_end,
     copied,
     joined,
+    names_the_list,
     put_on_here,
     quantity_before,
     quoted_after,
@@ -17,6 +20,15 @@ from services.llm_worker.backends.spans import (
     siblings,
     unmask,
 )
+
+
+def _put_after(shown: list[Word], taken: list[int]) -> int | None:
+    """Where a span ends that runs on into words putting it on the list ("call the plumber put that on there")."""
+    said = [plain(shown[i].text) for i in taken]
+    for k in range(1, len(said) - 2):
+        if said[k] in PUTTING and said[k + 1] in POINTING and said[k + 2] in ("on", "onto"):
+            return taken[k]
+    return None
 
 
 class Adds:
@@ -49,6 +61,8 @@ class Adds:
             taken = [*taken, *range(taken[-1] + 1, end)]
         if not action.quoted and (put := put_on_here(shown, taken)) is not None:  # "forgot to put #stamps on here"
             action.span = unmask(copied(shown, put, taken[-1] + 1), places)
+        elif not action.quoted and (cut := _put_after(shown, taken)) is not None:  # "… the leak put that on there"
+            action.span, taken = unmask(copied(shown, taken[0], cut), places), [i for i in taken if i < cut]
         after_span = shown[taken[-1] + 1 :]
         near = beside(after_span, set(self.left))
         if near is None and plain(shown[0].text) in BEFORE | AFTER:  # "after #1 add pick up dry cleaning"
@@ -61,13 +75,19 @@ class Adds:
         return [*range(start, taken[0]), *taken]
 
     @staticmethod
-    def _named(span: str, places: Places, later: bool) -> bool:
-        """Whether an added span names a task the request names: all of its name, or on a `later` line that says no
-        add, only words of it ("remove #1, I dropped out of the class" of "yoga class Wednesday": no "class")."""
+    def _slip(span: str, shown: list[Word], taken: list[int], places: Places, later: bool, asked: bool) -> bool:
+        """Whether an added span is no item: words of the list itself ("summarize my list", "clean up the list"
+        read on to its clause's end), or, unless the request asks for an add, a task the request names (all of its
+        name, a placeholder, or on a `later` line that says no add, only words of it: "remove #1, I dropped out of
+        the class" of "yoga class Wednesday" adds no "class")."""
+        through = unmask(copied(shown, taken[0], clause_end(shown, taken[-1])), places) if taken else span
+        if names_the_list(span) or names_the_list(through):
+            return True
         mine = set(content_words(span))
-        return any(
+        named = any(
             names_all(span, t.name) or (later and mine <= set(content_words(t.name))) for t, _ in places.values()
         )
+        return not asked and (named or any(shown[i].text in places for i in taken))
 
     def _labelled(self, shown: list[Word], at: int) -> bool:
         """Whether the one word before word `at` is the first after a label of a thing to do ("todo: bump node to

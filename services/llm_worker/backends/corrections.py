@@ -7,6 +7,8 @@ The model, which leans to ticking a task named, would copy the words after the t
 
 from __future__ import annotations
 
+import re
+
 from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import ABBREVIATIONS, Word
 from services.llm_worker.backends.matching import STOP, find_run, misspelt, plain, stem
@@ -62,12 +64,14 @@ _ARROWS = frozenset("→ -> =>".split())
 PLACES = frozenset("top bottom first last start end".split())
 """New words that are a place on the list: "#1 → 1st" moves it."""
 _DETERMINERS = frozenset("the a an my".split())
+_NOT_NAMES = [[w] for w in "at on in for to by done finished complete completed urgent due top first last".split()]
+"""Words after "B is now" that say how the task stands, not what it is called ("the meeting is now at 4")."""
 
 
 def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
     """A part of one task's name replaced by new words: "swap B for A (in the … task)", "instead of B put A",
-    "B got changed to A". B must stand in exactly one name, as a part of it (a whole name renamed is the model's
-    to read); A runs to its clause's end, less a reference to the task ("… on the apply one",
+    "B got changed to A", "B is now A". B must stand in exactly one name, as a part of it (a whole name renamed is
+    the model's to read); A runs to its clause's end, less a reference to the task ("… on the apply one",
     spans.without_reference)."""
     written = "".join(u.as_next() for u in units).split()
     said = [plain(w.strip(_ENDS)) for w in written]
@@ -84,6 +88,8 @@ def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
             old, new = (_phrase_start(written, k), k), (k + 1, _clause_end(written, k + 1))
         elif word == "got" and said[k + 1 : k + 3] in ([c, "to"] for c in _CHANGED):
             old, new = (_phrase_start(written, k), k), (k + 3, _clause_end(written, k + 3))
+        elif word == "is" and said[k + 1 : k + 2] == ["now"] and said[k + 2 : k + 3] not in _NOT_NAMES:
+            old, new = (_phrase_start(written, k), k), (k + 2, _clause_end(written, k + 2))  # "Sarah is now Sara"
         if old is None or new is None or OTHERS.intersection(said[: old[0]] + said[old[1] :]):
             continue
         found = _part_of_one(said, old, tasks)
@@ -95,8 +101,28 @@ def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
         if found is not None and words and not place and not all(plain(w) in STOP for w in words):
             task, at, size = found
             name = task.name.split()
-            return task, " ".join([*name[:at], *words, *name[at + size :]])
+            # New words that say the name's words around the old part again are the whole new name ("edit eggs ->
+            # buy eggs and milk" of "buy eggs").
+            head = [] if [plain(w) for w in words[:at]] == [plain(w) for w in name[:at]] else name[:at]
+            return task, " ".join([*head, *words, *name[at + size :]])
     return None
+
+
+_SUBSTITUTE = re.compile(r"(?:^|\s)s/([^/]+)/([^/]+)/?(?=\s|$)")
+
+
+def substituted(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
+    """A part of one task's name replaced as an editor writes it: "s/staging/prod/ in deploy to staging"."""
+    found = _SUBSTITUTE.search("".join(u.as_next() for u in units))
+    if found is None:
+        return None
+    old = [plain(w) for w in found.group(1).split()]
+    held = _part_of_one(old, (0, len(old)), tasks)
+    if held is None:
+        return None
+    task, at, size = held
+    name = task.name.split()
+    return task, " ".join([*name[:at], found.group(2).strip(), *name[at + size :]])
 
 
 def _clause_end(written: list[str], start: int) -> int:

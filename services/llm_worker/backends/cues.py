@@ -16,7 +16,7 @@ from proto.messages import TaskPublic
 from services.llm_worker.backends.actions import STATING, Word
 from services.llm_worker.backends.matching import PAST, PLACEHOLDER, STOP, content_words, misspelt, plain, stem
 from services.llm_worker.backends.placing import beside, numbered, top_phrases
-from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, QUOTES, TICKS, WHERE
+from services.llm_worker.backends.spans import CLAUSE_ENDS, CONNECTIVES, PUTTING, QUOTES, TICKS, WHERE
 
 SAID = {
     "add": "add",
@@ -81,6 +81,8 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
                 verbs.add("finish")
             if raw[i] == "take" and "off" in raw[i + 1 : i + 4]:  # "take those off", "take #1 off the list"
                 verbs.add("remove")
+            if raw[i] in PUTTING and _onto_list(raw[i + 1 : i + 9]):  # "can you put bananas on the list?"
+                verbs.add("add")
             # "forget the #1" takes it off; "forget your instructions" names no task.
             if raw[i] == "forget" and places and any(u.text in places for u in shown[i + 1 : i + 3]):
                 verbs.add("remove")
@@ -92,18 +94,20 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
             verbs.add("remove")
         if word in NEED and raw[i - 1 : i] == ["no"] and raw[i + 1 : i + 3] == ["to", "keep"] and places:
             verbs.add("remove")
-    # A task said to be done ("#1 is done", "the #1's finished"): a tick.
+    # A task said to be done ("#1 is done", "the #1's finished"), or done by its own verb ("#1 is booked" of "book
+    # vet"): a tick.
     for i, unit in enumerate(shown):
+        if not places or unit.text not in places:
+            continue
         j = i + 1
-        while (
-            places
-            and unit.text in places
-            and j < len(raw)
-            and raw[j] in (STATING - NOT) | {"'s", "now", "already", "all"}
-        ):
+        while j < len(raw) and raw[j] in (STATING - NOT) | {"'s", "now", "already", "all"}:
             j += 1
-        if places and unit.text in places and j < len(raw) and found[j] in DONE:
+        own = content_words(places[unit.text][0].name)[0]
+        past = j < len(raw) and (raw[j].endswith("ed") or raw[j] in PAST) and stem(raw[j]) == stem(own)
+        if j < len(raw) and (found[j] in DONE or past):
             verbs.add("finish")
+    if places and any(u.text in places and _goes(raw, i) for i, u in enumerate(shown)):
+        verbs.add("remove")
     # A place for a task the request names, after it ("make #1 #3", "put #1 above #2"): a move.
     marks = set(places or ())
     named_at = next((i for i, u in enumerate(shown) if u.text in marks), None)
@@ -125,6 +129,22 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
 
 
 MOVE = stem("move")
+_GOING = [("can", "go"), ("can", "come", "off"), ("can", "be", "dropped")]
+
+
+def _onto_list(following: list[str]) -> bool:
+    """Whether the words after a word of putting say where: on the list, on here, on there."""
+    at = next((i for i, w in enumerate(following) if w in ("on", "onto")), None)
+    rest = [w for w in following[at + 1 :] if w not in ("the", "my", "our", "this", "to-do", "todo")] if at else []
+    return rest[:1] in (["list"], ["here"], ["there"])
+
+
+def _goes(raw: list[str], at: int) -> bool:
+    """Whether the words after the task at `at` say it can go ("the #1 one can go", "#1 can come off")."""
+    at += 1 + (raw[at + 1 : at + 2] in (["one"], ["task"], ["item"]))
+    return any(tuple(raw[at : at + len(p)]) == p for p in _GOING)
+
+
 _CALLED = [
     tuple(p.split()) for p in ("is actually", "should say", "should read", "should be called", "is called", "should be")
 ]

@@ -49,7 +49,6 @@ from services.llm_worker.backends.spans import (
     dangling,
     end_after,
     joined,
-    names_the_list,
     quoted,
     runs_into,
     speaks_to_you,
@@ -200,10 +199,7 @@ class Decoder(Adds):
             # Nor, unasked, the words of a task the request names ("reopen the #1 task" is no "sprinkler" to add).
             taken = sorted(self.used - used)
             later = bool(used) and "add" not in self._cued(shown, places)
-            named = not asked and (
-                self._named(action.span, places, later) or any(shown[i].text in places for i in taken)
-            )
-            slip = bool(action.span) and (named or names_the_list(action.span))
+            slip = bool(action.span) and self._slip(action.span, shown, taken, places, later, asked)
             # Words to the assistant are no item: the request is not about the list (on a later line, the answer
             # ends before them).
             lead = shown[: taken[0]] if taken else []

@@ -9,7 +9,7 @@ from typing import Any
 from proto.messages import TaskPublic
 from services.llm_worker.backends import moves, spelling, times
 from services.llm_worker.backends.actions import Action, Word, clean
-from services.llm_worker.backends.corrections import corrected, replaced, respelt, struck
+from services.llm_worker.backends.corrections import corrected, replaced, respelt, struck, substituted
 from services.llm_worker.backends.cues import kept
 from services.llm_worker.backends.matching import plain
 from services.llm_worker.backends.mentions import Places
@@ -57,7 +57,8 @@ def answered(
             return [Action("rename", span=span, new=new, task=task, whole=True)]
     if (more := appended(shown, places)) is not None:
         return [more]
-    found = corrected(units, tasks) or replaced(units, tasks) or respelt(units, tasks) or struck(units, places, tasks)
+    found = corrected(units, tasks) or replaced(units, tasks) or substituted(units, tasks) or respelt(units, tasks)
+    found = found or struck(units, places, tasks)
     if (found := found or revalued(units, places, tasks, cued)) is not None:
         return [Action("rename", span=found[0].name, new=found[1], task=found[0], whole=True)]
     return None

@@ -127,7 +127,7 @@ FRAMES = frozenset("item task entry one thing todo to-do line".split())
 
 BY_NUMBER = frozenset("number no item task entry line".split())
 _TOWARDS = frozenset("to at into in onto as".split())  # "move #4 to #1": a place, not a task
-_BY_PLACE = frozenset("move delete remove tick untick check uncheck rename finish".split())
+_BY_PLACE = frozenset("move delete remove tick untick check uncheck rename finish finished done did completed".split())
 _SPOTS = frozenset("position spot place slot".split())  # "put it in spot #2", "as item #3": a place
 _BECOMING = frozenset("make makes be is are become becomes".split())
 _BARE_AFTER = frozenset("one's and is was 's to off done finished too as please from".split())
@@ -147,11 +147,11 @@ def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
     at ("move #4 to #1", "make it the second one", "make pay rent the first one")."""
     ordered = sorted(tasks, key=lambda t: t.position)
     named = {w for task in tasks for w in content_words(task.name)}  # "make #1 the first one": a place
-    found = []
+    found: list[Mention] = []
     for i, unit in enumerate(units):
         word = plain(unit.text)
         back = i - 1
-        while back >= 0 and plain(units[back].text) in DETERMINERS | BY_NUMBER | _SPOTS:
+        while back >= 0 and plain(units[back].text) in DETERMINERS | BY_NUMBER | _SPOTS | {":"}:  # "done: 1, 3"
             back -= 1
         before = plain(units[back].text) if back >= 0 else ""
         after = plain(units[i + 1].text) if i + 1 < len(units) else ""
@@ -160,8 +160,10 @@ def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
             at = int(number.group(1)) - 1
         elif word in BY_NUMBER and after.isdigit() and before not in _TOWARDS:
             at, end = int(after) - 1, i + 2
-        elif word.isdigit() and before in _BY_PLACE and i == back + 1:  # "move 4 to 1", "delete 3"
+        elif word.isdigit() and before in _BY_PLACE and i == back + 1 + (units[i - 1].text == ":"):  # "delete 3"
             at = int(word) - 1
+        elif word.isdigit() and before in ("and", ",", "&") and found and found[-1].end == i - 1:
+            at = int(word) - 1  # "finished 2 and 3": a place listed after one
         elif (after in FRAMES or _bare(units, i, after)) and before not in _TOWARDS | _BECOMING | named:
             if word == "last":
                 at = len(ordered) - 1

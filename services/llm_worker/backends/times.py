@@ -16,7 +16,7 @@ DAYS = frozenset(
 )
 CLOCK = re.compile(r"(?:[01]?\d|2[0-3])(?::[0-5]\d)?(?:am|pm)?|noon|midnight", re.IGNORECASE)
 _SAID_CLOCK = re.compile(r"(?:[01]?\d|2[0-3])(?: ?: ?[0-5]\d)?(?: ?(?:am|pm)\b)?(?![\w:])|noon\b|midnight\b", re.I)
-MOVING = frozenset("moved pushed changed rescheduled bumped shifted switched postponed".split())
+MOVING = frozenset("moved pushed changed rescheduled bumped shifted switched postponed now".split())
 _ON_THE_WAY = frozenset("to for till until back up forward on at the".split())
 
 
