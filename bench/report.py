@@ -75,7 +75,7 @@ def profile_table(profile: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-TUNED_ON = ("dev", "wanderer", "rover", "scout", "ranger", "pilot", "courier")
+TUNED_ON = ("dev", "wanderer", "rover", "scout", "ranger", "pilot", "courier", "tourist")
 """Request sets whose misses were looked at while tuning the embedded model: no target, a measure of memory."""
 
 
@@ -528,7 +528,7 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
         lines += [
             "`python -m bench.accuracy dev heldout newcomer fresh independent stranger visitor wanderer "
             "wanderer_blind rover rover_blind scout scout_blind ranger ranger_blind pilot pilot_blind courier "
-            "courier_blind --save-figures`: "
+            "courier_blind tourist nomad --save-figures`: "
             "each request of a set starts from its own list in a real crud database, the backend's commands run "
             "there, and the list's end state is compared with the expected one. The model was tuned on `dev` "
             "(and, from 2026-12-04, `wanderer`) only; `heldout` was written before any tuning and only its "
@@ -550,7 +550,9 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
             "`pilot_blind` (78) by an eighth (mostly renames, several at once, moves, clears and injections; first "
             "scored 56 and 47), and `courier` (84) and `courier_blind` (76) by a ninth (mostly renames and several "
             "actions at once, as many kinds of people write them; first scored 40 and 36), split and kept the same "
-            "way.",
+            "way. `tourist` (120) by a tenth (2026-12-05, a new user's first week) was scored once blind (96) and "
+            "then tuned on, whole; `nomad` (120) by an eleventh, asked the same, was written while that tuning went "
+            "on and scored once, at its end, by its totals only.",
             "",
             *block(f["accuracy"]),
         ]

@@ -178,6 +178,8 @@ def test_items_joined_to_an_added_span_are_found_up_to_the_clause_and_back_to_th
     # "add oranges and grapes" with only "grapes" (words 3..3) copied: "oranges" is the item before it.
     assert _siblings("add oranges and grapes", 3, 3) == (["oranges"], [])
     assert _siblings("add oranges as well as grapes", 1, 1) == ([], ["grapes"])
+    assert _siblings("add get flu shot, also renew car insurance", 1, 3) == ([], ["renew car insurance"])
+    assert _siblings("add milk, also eggs", 3, 3) == (["milk"], [])
     assert _siblings("add apples, pears and plums to my list please", 1, 1) == ([], ["pears", "plums"])
     assert _siblings("we need to buy dog food and book the vet", 7, 9) == (["buy dog food"], [])
     assert _siblings("put paper towels and trash bags on the list", 4, 5) == (["paper towels"], [])

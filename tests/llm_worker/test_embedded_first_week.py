@@ -60,9 +60,16 @@ FIRST_WEEK = [
     ("vet is booked for thursday", ["book vet", "buy cat food"], [TaskToggle(id=1)]),
     ("Sarah is now Sara, she hates the h", ["email Sarah", "book flights"], [TaskRename(id=1, new_name="email Sara")]),
     (
-        "remind me to call grandma tomorrow about sunday dinner",
+        "add get flu shot, also renew car insurance",
+        ["buy ink"],
+        [TaskCreate(name="get flu shot"), TaskCreate(name="renew car insurance")],
+    ),
+    ("scrap the ink, printer died", ["buy printer ink", "call mom"], [TaskDelete(id=1)]),
+    ("Tomorrow I must send the report to Anna", ["buy ink"], [TaskCreate(name="send the report to Anna")]),
+    (
+        "need to email Jo tomorrow about the lease",
         ["mow lawn"],
-        [TaskCreate(name="call grandma tomorrow about sunday dinner")],
+        [TaskCreate(name="email Jo tomorrow about the lease")],
     ),
 ]
 

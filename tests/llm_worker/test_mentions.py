@@ -89,6 +89,11 @@ def test_a_task_named_by_its_place_on_the_list() -> None:
     assert named("finished 2 and 3", trip)[1] == ["pack charger", "book hotel"]
     assert named("done: 1,3", trip)[1] == ["pack socks", "book hotel"]
     assert named("add 2 and 3 year olds party", trip)[1] == []
+    assert named("retitle number three as reserve table", trip) == ("retitle #1 as reserve table", ["book hotel"])
+    assert named("change restaurant to book table", ["book restaurant"]) == (
+        "change #1 to book table",
+        ["book restaurant"],
+    )
 
 
 def test_a_reference_framed_as_an_item_is_as_sure_as_the_name_said_again_in_a_new_name() -> None:

@@ -4,10 +4,11 @@ it goes, and the items of the same list that the model left out (services.llm_wo
 from __future__ import annotations
 
 from services.llm_worker.backends.actions import POINTING, Action, Word
-from services.llm_worker.backends.matching import STOP, content_words, names_all, plain
+from services.llm_worker.backends.matching import PAST, STOP, content_words, names_all, plain
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.placing import AFTER, BEFORE, beside, numbered
 from services.llm_worker.backends.spans import (
+    HEADS,
     PUTTING,
     clause_end,
     copied,
@@ -31,6 +32,15 @@ def _put_after(shown: list[Word], taken: list[int]) -> int | None:
     return None
 
 
+def _told(span: str) -> bool:
+    """Whether words copied as an item tell of something that happened ("printer died", "she cancelled"): a short
+    span ending in a verb in the past, not one of having a thing done ("get the car fixed")."""
+    said = [plain(w) for w in span.split()]
+    last = said[-1] if said else ""
+    happened = (last.endswith("ed") and not last.endswith("eed")) or last in PAST
+    return 1 < len(said) <= 4 and happened and said[0] not in ("get", "have", "make", "keep", "leave")
+
+
 class Adds:
     """The decoder's reading of a request as its lines use it, and what it reads around an added span."""
 
@@ -50,8 +60,8 @@ class Adds:
             return taken
         action.quoted = taken[0] in self.quotes
         start = taken[0] if action.quoted else quantity_before(shown, taken[0], set(range(taken[0])) - self.used)
-        if not action.quoted and start == taken[0] and self._labelled(shown, start):
-            start -= 1  # "todo: bump node to v20": what follows a label is the item whole
+        if not action.quoted and start == taken[0]:  # "todo: bump node to v20"; "tomorrow I must send the report"
+            start -= 1 if self._labelled(shown, start) else self._owed(shown, start)
         if start < taken[0]:
             action.span = f"{unmask(copied(shown, start, taken[0]), places)} {action.span}"
             self.used.update(range(start, taken[0]))
@@ -83,11 +93,24 @@ class Adds:
         through = unmask(copied(shown, taken[0], clause_end(shown, taken[-1])), places) if taken else span
         if names_the_list(span) or names_the_list(through):
             return True
+        if later and _told(span):  # "scrap the ink, printer died": a reason, no item
+            return True
         mine = set(content_words(span))
         named = any(
             names_all(span, t.name) or (later and mine <= set(content_words(t.name))) for t, _ in places.values()
         )
         return not asked and (named or any(shown[i].text in places for i in taken))
+
+    def _owed(self, shown: list[Word], at: int) -> int:
+        """How many words before word `at` the item begins: the word of what is owed, after a word that says so,
+        and an article after it ("tomorrow I must send the report to Anna": the model began at "report"); a word
+        no line used, nor a stop word. None (0) otherwise."""
+        back = 1 + (at >= 1 and plain(shown[at - 1].text) in ("the", "a", "an", "my"))
+        said = [plain(u.text) for u in shown[max(at - back - 1, 0) : at]]
+        owing = len(said) == back + 1 and said[0] in ("to", "must", "should", "gotta", "'ll", "will")
+        free = not self.used.intersection(range(at - back, at))
+        verb = said[1] if owing else ""
+        return back if verb.isalpha() and verb not in STOP | HEADS | {"do", "get"} and free else 0
 
     def _labelled(self, shown: list[Word], at: int) -> bool:
         """Whether the one word before word `at` is the first after a label of a thing to do ("todo: bump node to

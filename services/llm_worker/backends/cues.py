@@ -81,7 +81,12 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
                 verbs.add("finish")
             if raw[i] == "take" and "off" in raw[i + 1 : i + 4]:  # "take those off", "take #1 off the list"
                 verbs.add("remove")
-            if raw[i] in PUTTING and _onto_list(raw[i + 1 : i + 9]):  # "can you put bananas on the list?"
+            # "can you put bananas on the list?" (said first: "got #1, also throw napkins on there" ticks first)
+            if (
+                raw[i] in PUTTING
+                and _onto_list(raw[i + 1 : i + 9])
+                and not any(u.text in (places or ()) for u in shown[:i])
+            ):
                 verbs.add("add")
             # "forget the #1" takes it off; "forget your instructions" names no task.
             if raw[i] == "forget" and places and any(u.text in places for u in shown[i + 1 : i + 3]):

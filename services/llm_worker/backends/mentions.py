@@ -130,6 +130,8 @@ _TOWARDS = frozenset("to at into in onto as".split())  # "move #4 to #1": a plac
 _BY_PLACE = frozenset("move delete remove tick untick check uncheck rename finish finished done did completed".split())
 _SPOTS = frozenset("position spot place slot".split())  # "put it in spot #2", "as item #3": a place
 _BECOMING = frozenset("make makes be is are become becomes".split())
+_SAID = {w: str(n) for n, w in enumerate("one two three four five six seven eight nine ten".split(), 1)}
+_INTO = frozenset("to into → -> =>".split())
 _BARE_AFTER = frozenset("one's and is was 's to off done finished too as please from".split())
 
 
@@ -158,8 +160,8 @@ def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
         at, end = None, i + 1
         if (number := re.fullmatch(r"#(\d+)", unit.text)) and before not in _TOWARDS:
             at = int(number.group(1)) - 1
-        elif word in BY_NUMBER and after.isdigit() and before not in _TOWARDS:
-            at, end = int(after) - 1, i + 2
+        elif word in BY_NUMBER and (after.isdigit() or after in _SAID) and before not in _TOWARDS:
+            at, end = int(_SAID.get(after, after)) - 1, i + 2  # "number 2", "item three"
         elif word.isdigit() and before in _BY_PLACE and i == back + 1 + (units[i - 1].text == ":"):  # "delete 3"
             at = int(word) - 1
         elif word.isdigit() and before in ("and", ",", "&") and found and found[-1].end == i - 1:
@@ -254,6 +256,10 @@ def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
             for j in range(i + 1, min(len(units), i + 2 * size + 2) + 1):
                 # A word that frames a reference ends it: "the report task to finish …" names no "finish the report".
                 if j - 1 > i and plain(units[j - 2].text) in FRAMES - own:
+                    break
+                # Nor does it run over the word a new name follows ("change restaurant to book table" of "book
+                # restaurant": "restaurant", then the new name).
+                if j - 1 > i and plain(units[j - 1].text) in _INTO - own:
                     break
                 if not _content(units[j - 1]):
                     continue

@@ -252,15 +252,14 @@ MAX_ITEM_WORDS = 6
 
 
 def _joins_list(shown: list[Word], at: int, step: int) -> int:
-    """How many words from `at` (walking by `step`) join two items of a list: ",", "and", ", and", "as well as"."""
+    """How many words from `at` (walking by `step`) join two items of a list: ",", "and", ", and", "as well as",
+    ", also"."""
     n = 0
-    while 0 <= at + n * step < len(shown):
-        word = shown[at + n * step].text.casefold()
-        if word in LIST_JOINS:
+    said = [u.text.casefold() for u in (shown[at::step] if step > 0 else shown[at::-1] if at >= 0 else [])]
+    while n < len(said):
+        if said[n] in LIST_JOINS or (said[n] == "also" and LIST_JOINS.intersection(said[max(n - 1, 0) : n + 2])):
             n += 1
-        elif word == "as" and [
-            shown[at + k * step].text.casefold() for k in (n, n + 1, n + 2) if 0 <= at + k * step < len(shown)
-        ] == ["as", "well", "as"]:
+        elif said[n : n + 3] == ["as", "well", "as"]:
             n += 3
         else:
             break
