@@ -11,6 +11,7 @@ from services.llm_worker.backends.mentions import find_mentions, masked, spelt_o
 from services.llm_worker.backends.moves import moved
 from services.llm_worker.backends.spans import (
     before_quote,
+    chatter,
     end_after,
     put_on_here,
     quoted,
@@ -165,6 +166,11 @@ def test_words_that_ask_the_assistant_for_something_are_no_item() -> None:
     assert speaks_to_you("tell me a joke")
     assert not speaks_to_you("tell mom about dinner")
     assert not speaks_to_you("write thank-you notes")
+
+
+def test_a_greeting_is_only_talk() -> None:
+    assert chatter("good morning") and chatter("hello") and chatter("night")
+    assert not chatter("date night") and not chatter("morning run")
 
 
 def test_every_task_but_those_the_request_keeps() -> None:

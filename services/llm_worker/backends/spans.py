@@ -157,7 +157,8 @@ TRAILING = (
 )
 """Words that may end a request after its item without being part of it ("add milk please", "eggs too")."""
 CHATTER = frozenset(
-    "nvm nevermind never mind haha hah hmm hm cool nice great yes yeah yep no nope sure k hi hey".split()
+    "nvm nevermind never mind haha hah hmm hm cool nice great yes yeah yep no nope sure k hi hey hello good morning "
+    "afternoon evening night bye goodbye".split()
 )
 
 
