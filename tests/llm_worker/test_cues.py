@@ -133,6 +133,7 @@ def test_a_rename_said_in_so_many_words() -> None:
         ("could you change '#1' so that it reads 'call Ann and Bo'?", "call"),
         ("change the #1 one so it says buy oat milk", "buy"),
         ("shortn #1 to just clean bathroom", "clean"),  # a slip of "shorten"; "just" is no part of the name
+        ("the #1 one, make it plan surprise party for Jo", "plan"),  # "make it": the one task named
     ):
         units = words(text)
         found = renames(units, {"#1"})
@@ -147,6 +148,8 @@ def test_a_rename_said_in_so_many_words() -> None:
         "call it a day, then #1",  # "it" before any task is named
         "#1 should be moved up",  # a state, not a name
         "change #1 so it is done",
+        "the #1 one, make it the first",  # a place, a state
+        "the #1 one, make it urgent",
     ):
         assert not renames(words(text), {"#1"})
 

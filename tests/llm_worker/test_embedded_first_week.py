@@ -64,6 +64,11 @@ FIRST_WEEK = [
         ["buy ink"],
         [TaskCreate(name="get flu shot"), TaskCreate(name="renew car insurance")],
     ),
+    (
+        "the party one, make it plan surprise party for Jo",
+        ["plan party", "call Dave"],
+        [TaskRename(id=1, new_name="plan surprise party for Jo")],
+    ),
     ("scrap the ink, printer died", ["buy printer ink", "call mom"], [TaskDelete(id=1)]),
     ("Tomorrow I must send the report to Anna", ["buy ink"], [TaskCreate(name="send the report to Anna")]),
     (

@@ -187,6 +187,7 @@ def asks_you(shown: list[Word]) -> bool:
     return any(word in _ASKING and raw[i + 1 : i + 2] in (["you"], ["u"]) for i, word in enumerate(raw))
 
 
+_NOT_A_NAME = STOP | WHERE | frozenset("first last top bottom urgent done finished priority so say read".split())
 RENAMING = WORDS["rename"] - {stem("typo"), stem("spelling")}  # the words that say a rename, not a mistake
 INTO = frozenset("to into as with -> → => =".split())
 _SAYS = frozenset("say be".split())
@@ -220,8 +221,10 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
     named = [u.text for u in shown if u.text in marks]
     only = named[0] if len(set(named)) == 1 else None  # "it" is the one task named ("the #1 one, make it say …")
     for i, word in enumerate(raw):
-        # "the restaurant one, call it reserve a table": "it" is the one task named before.
-        if word == "call" and raw[i + 1 : i + 2] in (["it"], ["that"], ["this"]) and i > named_at(shown, only):
+        # "the restaurant one, call it reserve a table", "restaurant: make it book Italian restaurant": "it" is the
+        # one task named before (not "make it the first", "make it urgent", "make it done").
+        calls = word == "call" or (word == "make" and raw[i + 2 : i + 3] and raw[i + 2] not in _NOT_A_NAME)
+        if calls and raw[i + 1 : i + 2] in (["it"], ["that"], ["this"]) and i > named_at(shown, only):
             at = i + 2 + (raw[i + 2 : i + 3] == ["one"])
             if only is not None and at < len(shown) - 1:
                 found.setdefault(only, at)
