@@ -67,6 +67,7 @@ def test_a_part_of_a_name_is_corrected(text: str, names: list[str], renamed: tup
         ("change dentist to 4:30", ["dentist at 3", "pick up kids"], None),
         ("Sarah is now Sara, she hates the h", ["email Sarah", "book flights"], "email Sara"),
         ("edit eggs -> buy eggs and milk", ["buy eggs", "call plumber"], "buy eggs and milk"),
+        ("landlord email -> email landlord about the leak", ["email landlord"], "email landlord about the leak"),
         ("the meeting is now at 4", ["team meeting at 3"], None),  # a time: times.py
         ("milk is now done", ["buy milk"], None),
         # Not a part of one name (a whole name, or in two), a place, or a request that says more than the rename.

@@ -138,8 +138,10 @@ def test_words_put_at_the_end_of_a_name() -> None:
     assert answered_by_code("add before 9am onto water plants please", chores) == [
         ("rename", "water plants before 9am")
     ]
-    # An item added next to a task, or to the list, is no part of a name.
+    assert answered_by_code("the plants one - add 'and ferns' to it", chores) == [("rename", "water plants and ferns")]
+    # An item added next to a task, or to the list, is no part of a name; nor is "it" before a task is named.
     assert answered_by_code("add milk to the end of the list", chores) is None
+    assert answered_by_code("add milk to it", chores) is None
     assert answered_by_code("add milk before water plants", chores) is None
 
 

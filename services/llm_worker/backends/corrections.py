@@ -103,6 +103,8 @@ def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
             name = task.name.split()
             # New words that say the name's words around the old part again are the whole new name ("edit eggs ->
             # buy eggs and milk" of "buy eggs").
+            if {plain(w) for w in name} <= {plain(w) for w in words}:  # "landlord email -> email landlord re: leak"
+                return task, " ".join(words)
             head = [] if [plain(w) for w in words[:at]] == [plain(w) for w in name[:at]] else name[:at]
             return task, " ".join([*head, *words, *name[at + size :]])
     return None

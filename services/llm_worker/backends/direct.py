@@ -76,6 +76,8 @@ def appended(shown: list[Word], places: Places) -> Action | None:
         raw.pop()
     framed = bool(raw) and raw[-1] in ("one", "task", "item")
     raw = raw[:-1] if framed else raw
+    if len(places) == 1 and raw[-1:] == ["it"] and "add" in raw and raw.index(next(iter(places))) < raw.index("add"):
+        raw[-1], framed = next(iter(places)), True  # "#1, add 'and tetanus' to it": "it" is the one task named
     if len(places) != 1 or "add" not in raw or not raw or raw[-1] not in places:
         return None
     ((task, span),) = places.values()
