@@ -24,8 +24,9 @@ code before any tuning on them. `courier` and `courier_blind` are 160 more by a 
 asked mostly for renames and several actions at once, as many kinds of people type or dictate them), split the
 same way and first scored on 5c97f2c before any tuning on them. `tourist` is 120 more by a tenth such writer
 (2026-12-05, asked for the spread of a new user's first week), not split: none of it was looked at, scored once
-on eabb914 by its totals only (96/120), then tuned on whole (2026-12-05). `nomad` is 120 more by an eleventh such
-writer, asked the same, written while `tourist` was tuned on and scored once at the end of that session."""
+on eabb914 by its totals only (96/120), then tuned on whole (2026-12-05). `nomad` and `drifter` are 120 more each
+by an eleventh and a twelfth such writer, asked the same, written while `tourist` was tuned on and scored once at
+the end of that session."""
 
 from __future__ import annotations
 

@@ -134,6 +134,7 @@ def test_a_rename_said_in_so_many_words() -> None:
         ("change the #1 one so it says buy oat milk", "buy"),
         ("shortn #1 to just clean bathroom", "clean"),  # a slip of "shorten"; "just" is no part of the name
         ("the #1 one, make it plan surprise party for Jo", "plan"),  # "make it": the one task named
+        ("#1 → dust all shelves, and move it first", "dust"),
     ):
         units = words(text)
         found = renames(units, {"#1"})

@@ -69,6 +69,12 @@ FIRST_WEEK = [
         ["plan party", "call Dave"],
         [TaskRename(id=1, new_name="plan surprise party for Jo")],
     ),
+    ("delete vacuum, mop kitchen is done too", ["vacuum", "mop kitchen"], [TaskDelete(id=1), TaskToggle(id=2)]),
+    (
+        "dust shelves → dust all shelves, and move it first",
+        ["vacuum", "dust shelves"],
+        [TaskRename(id=2, new_name="dust all shelves"), TaskMove(id=2, position=0)],
+    ),
     ("scrap the ink, printer died", ["buy printer ink", "call mom"], [TaskDelete(id=1)]),
     ("Tomorrow I must send the report to Anna", ["buy ink"], [TaskCreate(name="send the report to Anna")]),
     (

@@ -89,6 +89,8 @@ def test_a_task_named_by_its_place_on_the_list() -> None:
     assert named("finished 2 and 3", trip)[1] == ["pack charger", "book hotel"]
     assert named("done: 1,3", trip)[1] == ["pack socks", "book hotel"]
     assert named("add 2 and 3 year olds party", trip)[1] == []
+    assert named("1 and 2 done, delete 3", trip)[1] == ["pack socks", "pack charger", "book hotel"]
+    assert named("2 eggs", trip)[1] == []
     assert named("retitle number three as reserve table", trip) == ("retitle #1 as reserve table", ["book hotel"])
     assert named("change restaurant to book table", ["book restaurant"]) == (
         "change #1 to book table",

@@ -119,7 +119,7 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
     if named_at is not None:
         if numbered(shown[named_at + 1 :], marks) is not None or beside(shown, marks) is not None:
             verbs |= {"top", "bottom"}
-    if renames(shown, marks):  # "#1 is actually finish the draft report", "#1 should say …"
+    if renames(shown, marks):  # "#1 is actually finish the draft report", "#1 should say …", "#1 → …"
         verbs.add("rename")
     # "move" names a move (which end, the second reading says), as does "at the very top", "first" where a task
     # of the list is named ("move it to the very top", "#1 should come first").
@@ -254,6 +254,8 @@ def renames(shown: list[Word], marks: set[str]) -> dict[str, int]:
             k += k < len(shown) - 1 and raw[k] in ("just", "simply")  # "shorten #1 to just clean bathroom"
             found.setdefault(target, k)
     for i, unit in enumerate(shown):
+        if unit.text in marks and raw[i + 1 : i + 2] in (["→"], ["->"], ["=>"]) and i + 2 < len(raw) - 1:
+            found.setdefault(unit.text, i + 2)  # "#1 → dust all shelves"
         for phrase in _CALLED if unit.text in marks else ():
             k = i + 1 + len(phrase)
             k += k < len(raw) - 1 and raw[k] in _QUOTES  # "#1 should be 'find a roommate'"

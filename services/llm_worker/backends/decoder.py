@@ -25,7 +25,7 @@ from services.llm_worker.backends.adds import Adds
 from services.llm_worker.backends.cues import kept, renames, said, unfinished, weighed
 from services.llm_worker.backends.direct import answered
 from services.llm_worker.backends.matching import STOP, plain, stem
-from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked, spelt_out
+from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked, said_done, spelt_out
 from services.llm_worker.backends.placing import beside, numbered, placed_first, top_phrases
 from services.llm_worker.backends.pool import POOL
 from services.llm_worker.backends.reader import Reader
@@ -259,8 +259,8 @@ class Decoder(Adds):
             return [action], ender
         # "remove #1 and #2": the list the request joins is split here, in code, one action per task.
         more = []
-        for other in joined(shown, mark_at):
-            if other in left:
+        for other in joined(shown, mark_at):  # not one said to be done by another verb ("delete #1, #2 is done too")
+            if other in left and (action.verb == "finish" or not said_done(shown, self.where[other] + 1)):
                 task, words_of = left.pop(other)
                 self.used.add(self.where[other])
                 more.append(Action(action.verb, span=words_of, task=task, confidence=action.confidence))

@@ -70,7 +70,7 @@ def _acted_on(units: list[Word], at: int) -> bool:
     return at >= 0 and (stem(plain(units[at].text)) in ACTING or plain(units[at].text) in _SPARING)
 
 
-def _said_done(units: list[Word], at: int) -> bool:
+def said_done(units: list[Word], at: int) -> bool:
     """Whether the words from `at` say that what comes before them is done ("that call is done", "the email's
     finished"): the thing done is a task, its name's first word as the deed ("call insurance company")."""
     while at < len(units) and plain(units[at].text) in STATING | {"'s", "’s", "now", "already", "all"}:
@@ -135,6 +135,14 @@ _INTO = frozenset("to into → -> =>".split())
 _BARE_AFTER = frozenset("one's and is was 's to off done finished too as please from".split())
 
 
+def _done_after(units: list[Word], at: int) -> bool:
+    """Whether the words from `at` are places joined to the one before and then a word of being done ("and 2
+    done", "done", ", 3 are finished")."""
+    while at + 1 < len(units) and units[at].text.casefold() in ("and", ",", "&") and units[at + 1].text.isdigit():
+        at += 2
+    return said_done(units, at)
+
+
 def _bare(units: list[Word], i: int, after: str) -> bool:
     """A place said with no frame after "the" ("delete the third", "the second one's finished"): at its clause's
     end, or before a word that says what becomes of it; not of a thing pointed at ("make it the first")."""
@@ -166,6 +174,8 @@ def by_position(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
             at = int(word) - 1
         elif word.isdigit() and before in ("and", ",", "&") and found and found[-1].end == i - 1:
             at = int(word) - 1  # "finished 2 and 3": a place listed after one
+        elif word.isdigit() and (i == 0 or units[i - 1].text in ".,;!") and _done_after(units, i + 1):
+            at = int(word) - 1  # "1 and 2 done, delete 3"
         elif (after in FRAMES or _bare(units, i, after)) and before not in _TOWARDS | _BECOMING | named:
             if word == "last":
                 at = len(ordered) - 1
@@ -276,7 +286,7 @@ def find_mentions(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
                 if (
                     part
                     and not framed
-                    and not (_acted_on(units, i) or _said_done(units, j))
+                    and not (_acted_on(units, i) or said_done(units, j))
                     and _describes(content_words(span), task.name)
                 ):
                     continue
