@@ -40,7 +40,7 @@ from services.gateway.state import Gateway, gateway_of
 log = logging.getLogger(__name__)
 
 THREAD = RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_RUNS = 8  # runs one socket follows at once; each holds a JetStream consumer
+MAX_RUNS = 8  # runs one socket follows at once; each a RunRelay (live events, the stream read to catch up)
 
 
 def origin_allowed(websocket: WebSocket, gateway: Gateway) -> bool:
