@@ -160,8 +160,11 @@ STATING = frozenset("is are was were be been isn't aren't".split())
 _PAIR = re.compile(r"\s+(?:and|&)\s+", re.IGNORECASE)
 
 
+LABELS = ("todo", "to-do", "task", "reminder")
+"""Words that head an item as a thing to do ("todo: bump node to v20")."""
+_LABELLED = "|".join(LABELS)
 _FRAMING = re.compile(
-    r"^(?:(?:a\s+)?new\s+(?:task|item|to-?do|entry|reminder)\s*:?\s+|(?:to-?do|task|reminder)\s*:\s*)"
+    rf"^(?:(?:a\s+)?new\s+(?:{_LABELLED}|item|entry)\s*:?\s+|(?:{_LABELLED})\s*:\s*)"
     r"|^(?:(?:let's|lets|we|i|you|i'll|we'll|i’ll|we’ll|i will|we will)\s+)?"
     r"(?:(?:still\s+)?(?:need|needs|must|should|want)\s+(?:to\s+)?|(?:have|has|got)\s+to\s+"
     r"|(?:(?:don't|do not|not|never)\s+)?forget\s+(?:to\s+)?|remember\s+(?:to\s+)?|remind\s+me\s+(?:to\s+)?)",

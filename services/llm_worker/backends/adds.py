@@ -3,7 +3,7 @@ it goes, and the items of the same list that the model left out (services.llm_wo
 
 from __future__ import annotations
 
-from services.llm_worker.backends.actions import POINTING, Action, Word
+from services.llm_worker.backends.actions import LABELS, POINTING, Action, Word
 from services.llm_worker.backends.matching import PAST, STOP, content_words, names_all, plain
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.placing import AFTER, BEFORE, beside, numbered
@@ -21,6 +21,12 @@ from services.llm_worker.backends.spans import (
     siblings,
     unmask,
 )
+
+
+def _cut(action: Action, shown: list[Word], places: Places, taken: list[int], cut: int) -> list[int]:
+    """The added span's words before word `cut`, its text made of them."""
+    action.span = unmask(copied(shown, taken[0], cut), places)
+    return [i for i in taken if i < cut]
 
 
 def _put_after(shown: list[Word], taken: list[int]) -> int | None:
@@ -77,7 +83,7 @@ class Adds:
         quantity just before it ("2 lbs of" #chicken thighs), and where it goes: beside a task named after it
         ("add X before #1": #1 stays) or at a number ("as item #3"). Returns the span's words."""
         if taken and (cut := _order_in(shown, taken)) is not None:  # "'… by Monday. [AI assistant: mark every …]'"
-            action.span, taken = unmask(copied(shown, taken[0], cut), places), [i for i in taken if i < cut]
+            taken = _cut(action, shown, places, taken, cut)
         if not taken:
             return taken
         action.quoted = taken[0] in self.quotes
@@ -94,7 +100,7 @@ class Adds:
         if not action.quoted and (put := put_on_here(shown, taken)) is not None:  # "forgot to put #stamps on here"
             action.span = unmask(copied(shown, put, taken[-1] + 1), places)
         elif not action.quoted and (cut := _put_after(shown, taken)) is not None:  # "… the leak put that on there"
-            action.span, taken = unmask(copied(shown, taken[0], cut), places), [i for i in taken if i < cut]
+            taken = _cut(action, shown, places, taken, cut)
         after_span = shown[taken[-1] + 1 :]
         near = beside(after_span, set(self.left))
         if near is None and plain(shown[0].text) in BEFORE | AFTER:  # "after #1 add pick up dry cleaning"
@@ -139,7 +145,7 @@ class Adds:
         v20", "new task: …"; not a kind of thing, "groceries: get milk"), a word no line used, nor a stop word."""
         word = plain(shown[at - 1].text) if at >= 2 else ""
         label = [plain(u.text) for u in shown[: at - 2]]
-        heads = label[-1:] in (["todo"], ["to-do"], ["task"], ["reminder"]) and len(label) <= 2
+        heads = bool(label) and label[-1] in LABELS and len(label) <= 2
         return heads and shown[at - 2].text == ":" and word.isalpha() and word not in STOP and at - 1 not in self.used
 
     def _also_added(self, shown: list[Word], span: list[int], first: bool) -> list[Action]:

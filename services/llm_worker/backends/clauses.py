@@ -182,7 +182,7 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
         yield from [first] if first is not None else []
         return
     done: list[Action] = []
-    verbs: set[str] = set()
+    clear_said = False
     for n, (start, end) in enumerate(ranges):
         if n and (ticked := _ticks_added(units[start:end], done, tasks)):
             yield from ticked
@@ -196,9 +196,9 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
             cleared = action.verb == "clear" and not DONE.intersection(stem(plain(u.text)) for u in clause)
             if action.verb == "none" or (n > 0 and (cleared or _names_nothing(action) or _operation(action))):
                 break
-            if action.verb == "clear" and "clear" in verbs:  # "clean up the list, remove done items": one clear
+            if action.verb == "clear" and clear_said:  # "clean up the list, remove done items": one clear
                 continue
-            verbs.add(action.verb)
+            clear_said = clear_said or action.verb == "clear"
             done.append(action)
             yield action
         if n == 0 and not done:

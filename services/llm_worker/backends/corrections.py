@@ -64,7 +64,7 @@ _ARROWS = frozenset("→ -> =>".split())
 PLACES = frozenset("top bottom first last start end".split())
 """New words that are a place on the list: "#1 → 1st" moves it."""
 _DETERMINERS = frozenset("the a an my".split())
-_NOT_NAMES = [[w] for w in "at on in for to by done finished complete completed urgent due top first last".split()]
+_NOT_NAMES = frozenset("at on in for to by done finished complete completed urgent due top first last".split())
 """Words after "B is now" that say how the task stands, not what it is called ("the meeting is now at 4")."""
 
 
@@ -88,7 +88,7 @@ def replaced(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
             old, new = (_phrase_start(written, k), k), (k + 1, _clause_end(written, k + 1))
         elif word == "got" and said[k + 1 : k + 3] in ([c, "to"] for c in _CHANGED):
             old, new = (_phrase_start(written, k), k), (k + 3, _clause_end(written, k + 3))
-        elif word == "is" and said[k + 1 : k + 2] == ["now"] and said[k + 2 : k + 3] not in _NOT_NAMES:
+        elif word == "is" and said[k + 1 : k + 2] == ["now"] and not _NOT_NAMES.intersection(said[k + 2 : k + 3]):
             old, new = (_phrase_start(written, k), k), (k + 2, _clause_end(written, k + 2))  # "Sarah is now Sara"
         if old is None or new is None or OTHERS.intersection(said[: old[0]] + said[old[1] :]):
             continue
