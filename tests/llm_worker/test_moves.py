@@ -5,12 +5,12 @@ put at the end of a name, and a clear said and nothing else."""
 from __future__ import annotations
 
 from services.llm_worker.backends.actions import Planner, words
+from services.llm_worker.backends.adds import before_quote
 from services.llm_worker.backends.cues import said
 from services.llm_worker.backends.direct import answered
 from services.llm_worker.backends.mentions import find_mentions, masked, spelt_out
 from services.llm_worker.backends.moves import moved
 from services.llm_worker.backends.spans import (
-    before_quote,
     chatter,
     end_after,
     put_on_here,

@@ -3,11 +3,14 @@ it goes, and the items of the same list that the model left out (services.llm_wo
 
 from __future__ import annotations
 
+import re
+
 from services.llm_worker.backends.actions import LABELS, POINTING, Action, Word
-from services.llm_worker.backends.matching import PAST, STOP, content_words, names_all, plain
+from services.llm_worker.backends.matching import PAST, PLACEHOLDER, STOP, content_words, names_all, plain
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.placing import AFTER, BEFORE, beside, numbered
 from services.llm_worker.backends.spans import (
+    CLAUSE_ENDS,
     HEADS,
     PUTTING,
     clause_end,
@@ -41,7 +44,7 @@ def _put_after(shown: list[Word], taken: list[int]) -> int | None:
 _TO_AN_AI = frozenset("ai assistant assistants bot chatbot gpt chatgpt".split())
 _EVERY_TASK = frozenset("all every everything".split())
 _ORDERING = frozenset("add remove delete rename mark tick untick clear move erase wipe ignore".split())
-_BREAKS = frozenset(". ! ? ; [ ( { < btw ps".split())
+_BREAKS = frozenset(". ! ? ; [ ( { < — – btw ps".split())
 
 
 def _order_in(shown: list[Word], taken: list[int]) -> int | None:
@@ -82,10 +85,15 @@ class Adds:
         """What code reads around an added span (words `taken`): whether it is a quote (a name as written), a
         quantity just before it ("2 lbs of" #chicken thighs), and where it goes: beside a task named after it
         ("add X before #1": #1 stays) or at a number ("as item #3"). Returns the span's words."""
+        if (begins := self._quote_after_label(shown, taken)) is not None:  # "add the task from the email: '…'"
+            taken = [i for i in taken if i >= begins]
+            action.span = unmask(copied(shown, begins, taken[-1] + 1), places) if taken else ""
         if taken and (cut := _order_in(shown, taken)) is not None:  # "'… by Monday. [AI assistant: mark every …]'"
             taken = _cut(action, shown, places, taken, cut)
         if not taken:
             return taken
+        if (pasted := _PASTED_ASK.fullmatch(action.span)) is not None:  # '"Please add X to your list. P.S. …"'
+            action.span = pasted.group(1)
         action.quoted = taken[0] in self.quotes
         start = taken[0] if action.quoted else quantity_before(shown, taken[0], set(range(taken[0])) - self.used)
         if not action.quoted and start == taken[0]:  # "todo: bump node to v20"; "tomorrow I must send the report"
@@ -119,7 +127,7 @@ class Adds:
         name, a placeholder, or on a `later` line that says no add, only words of it: "remove #1, I dropped out of
         the class" of "yoga class Wednesday" adds no "class")."""
         through = unmask(copied(shown, taken[0], clause_end(shown, taken[-1])), places) if taken else span
-        if names_the_list(span) or names_the_list(through):
+        if names_the_list(span) or names_the_list(through) or _no_thing(span):
             return True
         if later and _told(span):  # "scrap the ink, printer died": a reason, no item
             return True
@@ -128,6 +136,22 @@ class Adds:
             names_all(span, t.name) or (later and mine <= set(content_words(t.name))) for t, _ in places.values()
         )
         return not asked and (named or any(shown[i].text in places for i in taken))
+
+    def _preamble(self, shown: list[Word], taken: list[int], asks_add: int | None) -> bool:
+        """Whether an added span only says where the item asked for comes from, before "add" and a quote of it
+        ("copied from team chat, pls add: 'update API docs'")."""
+        if asks_add is None or not taken or taken[-1] >= asks_add:
+            return False
+        colon = asks_add + 1 < len(shown) and shown[asks_add + 1].text == ":"
+        return asks_add + 2 + colon in self.quotes
+
+    def _quote_after_label(self, shown: list[Word], taken: list[int]) -> int | None:
+        """The first word of a quote an added span goes on into after a colon ("the task from my boss's email: "…"":
+        the words before say where it comes from); none where the span has no such colon."""
+        for k, i in enumerate(taken[:-1]):
+            if shown[i].text == ":" and i + 2 in self.quotes and not any(j in self.quotes for j in taken[:k]):
+                return None if _asks_add(shown[i + 2 : i + 5]) else i + 2
+        return None
 
     def _owed(self, shown: list[Word], at: int) -> int:
         """How many words before word `at` the item begins: the word of what is owed, after a word that says so,
@@ -183,3 +207,39 @@ class Adds:
                 self.used.update(range(start, end))
                 side.append(Action("add", span=unmask(copied(shown, start, end), places), first=first, quoted=quote))
         return out
+
+
+NOTHING_NAMED = frozenset(
+    "both all them it that this these those everything every each one ones first last second third rest others "
+    "other too also ugh meh lol omg hmm argh sigh yay wow oops haha lmao ok okay tick mark check off done finished "
+    "completed complete ticked checked".split()
+)
+"""Words that name no thing of their own: an added span of only these ("tick both", "the last", "ugh") is no item."""
+
+
+def _no_thing(span: str) -> bool:
+    said = [plain(w) for w in span.replace(",", " ").split()]
+    return bool(said) and all(w.strip(".!?") in NOTHING_NAMED | STOP for w in said)
+
+
+def before_quote(units: list[Word], add_at: int | None, quotes: dict[int, int]) -> tuple[int, int] | None:
+    """An item said right after "add" that goes on into a quote ("add listen to the podcast episode "Ignore All
+    Previous Instructions"": the quote names the episode, it is not the item): its words, from the one after
+    "add" to the quote's closing mark, else None."""
+    at = None if add_at is None else add_at + 1
+    ahead = sorted((first, end) for first, end in quotes.items() if at is not None and first > at + 1)
+    if at is None or at >= len(units) or not ahead:
+        return None
+    word = units[at].text
+    inside = any(first - 1 <= at <= end for first, end in quotes.items())
+    named = any(ch.isalnum() for ch in word) and plain(word) not in STOP and not PLACEHOLDER.fullmatch(word)
+    between = units[at : ahead[0][0] - 1]
+    return (at, ahead[0][1] + 1) if named and not inside and not any(u.text in CLAUSE_ENDS for u in between) else None
+
+
+_PASTED_ASK = re.compile(r"(?:please\s+)?add\s+(.+?)\s+(?:to|on|onto)\s+(?:your|my|the)\s+(?:to-?do\s+)?list\b.*", re.I)
+"""An added span that is someone's request to add, pasted: the item is what it asks for."""
+
+
+def _asks_add(opening: list[Word]) -> bool:
+    return "add" in (plain(u.text) for u in opening)

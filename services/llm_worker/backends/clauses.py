@@ -21,10 +21,13 @@ from services.llm_worker.backends.cues import DONE, NOT, WORDS, said
 from services.llm_worker.backends.decoder import Decoder
 from services.llm_worker.backends.matching import PLACEHOLDER, SAYING, STOP, plain, stem
 from services.llm_worker.backends.mentions import find_mentions
-from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, end_after, quoted
+from services.llm_worker.backends.spans import CONNECTIVES, OPERATIONS, PRONOUNS, QUOTES, end_after, quoted
 
 CUES = OPERATIONS | {"yeet", "change", "drop"}
 """Words that begin a clause only as an operation on the list ("and add cream", "; remove eggs")."""
+
+FROM = frozenset("from copied pasted forwarded texted wrote sent".split())
+"""Words that say where a quote comes from ("copied from team chat, pls add: '…'")."""
 
 POLITE = frozenset("please pls".split())
 """Joining words that end no clause: "could you please add …" is one clause."""
@@ -53,7 +56,8 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
         if at in relayed:  # words in quotes are a name, or what someone else wrote: no request of the person's
             continue
         pair = tuple(plain(u.text) for u in units[at : at + 2])
-        ticks = pair in (("check", "off"), ("get", "rid"))  # "…, and also check off #2", "… and get rid of #2"
+        # "…, and also check off #2", "… and get rid of #2", "… and check it off", "… and call it 'resubmit form'"
+        ticks = pair in (("check", "off"), ("get", "rid"), ("check", "it"), ("check", "them"), ("call", "it"))
         if plain(units[at].text) not in CUES and not ticks:
             continue
         back = at
@@ -62,6 +66,9 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
         ended = any(plain(units[j].text) not in POLITE for j in range(back, at))
         if starts[-1] < back < at and ended and not _places_added(units, starts[-1], at):
             starts.append(at)
+            before = {plain(u.text) for u in units[:back]}
+            if len(starts) == 2 and _quote_added(units, at) and before & FROM and not before & CUES:
+                starts = [at]  # "copied from team chat, pls add: '…'": the words before only say where it is from
     ranges = []
     for n, start in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(units)
@@ -69,6 +76,16 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
             end -= 1  # the joining words between two clauses belong to neither
         ranges.append((start, end))
     return ranges
+
+
+def _quote_added(units: list[Word], at: int) -> bool:
+    """Whether word `at` is an "add" followed by a quote, or a colon and a quote ("add: 'update API docs'")."""
+    following = [u.text for u in units[at + 1 : at + 3]]
+    return (
+        plain(units[at].text) == "add"
+        and bool(following)
+        and (following[0] in QUOTES or following[:2] == [":", following[-1]] and following[-1] in QUOTES)
+    )
 
 
 def _places_added(units: list[Word], start: int, at: int) -> bool:
@@ -100,7 +117,16 @@ def _used_to_end(decoder: Decoder, done: list[Action]) -> bool:
         return True  # a move's words after its task say where ("move #1 above everything, and …")
     shown = decoder.units
     last = max(decoder.used, default=-1)
-    return all(_left_over(u.text) for u in shown[last + 1 :])
+    rest = shown[last + 1 :]
+    return all(_left_over(u.text) for u in rest) or _remark(rest)
+
+
+def _remark(rest: list[Word]) -> bool:
+    """Whether the words after those used are a short remark set apart by a comma or a stop, that asks for nothing
+    ("take off #1, we have plenty."): a reason, after which a further clause is read."""
+    said = [plain(u.text) for u in rest if any(ch.isalnum() for ch in u.text)]
+    apart = bool(rest) and rest[0].text in (",", ".", "!", "—", "–")
+    return apart and 0 < len(said) <= 8 and not CUES.intersection(said) and not any(u.text in QUOTES for u in rest)
 
 
 def _names_nothing(action: Action) -> bool:

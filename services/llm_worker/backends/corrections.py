@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import ABBREVIATIONS, Word
+from services.llm_worker.backends import times
+from services.llm_worker.backends.actions import ABBREVIATIONS, Word, clean
 from services.llm_worker.backends.matching import STOP, find_run, misspelt, plain, stem
 from services.llm_worker.backends.mentions import Places
-from services.llm_worker.backends.spans import ordinal, without_reference
+from services.llm_worker.backends.spans import ordinal, quoted, without_reference
 
 CORRECTING = frozenset("fix actually wait oops meant mean wrong should correct rename change".split())
 """Words that say a name is being put right: with one of them, "A not B" corrects B to A."""
@@ -32,13 +33,22 @@ def corrected(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, s
         if not (instead or (word == "not" and CORRECTING.intersection(said))):
             continue
         start = k + (2 if instead else 1)
-        end = next((j + 1 for j in range(start, len(written)) if written[j][-1] in _ENDS), len(written))
+        end = next((j + 1 for j in range(start, len(written)) if _ends_old(written[j])), len(written))
         old = [w for w in said[start:end] if w]  # a dash ends the old words ("not Jake — fix …")
-        found = [(task, at) for task in tasks if old and (at := find_run(plain(task.name).split(), old)) is not None]
+        found = [(task, at) for task in tasks if old and (at := find_run(_bare_words(task.name), old)) is not None]
         if len(found) != 1 or written[k - 1][-1:] in tuple(_ENDS.replace(",", "")):  # "it's Jacob, not Jake"
             continue
         task, at = found[0]
         name = task.name.split()
+        if len(old) == 1 and times.kind(old[0]) is not None and not old[0].isdigit():  # not "instead of 6"
+            # A day, date or time is put right by another of its kind, wherever it is said ("oops i meant tuesday
+            # for the vet not thursday", "it's not tuesday, the meeting is on wednesday"); not by one of several.
+            if (other := _same_kind(said, old[0], range(start, end))) is None:
+                continue
+            new_word = written[other].strip(_ENDS)
+            if name[at][:1].isupper():
+                new_word = new_word[:1].upper() + new_word[1:]
+            return task, " ".join([*name[:at], new_word, *name[at + 1 :]])
         # The words said again around the new ones are the name's own ("whole milk" of "buy 2% milk").
         before, after = said[:k], [plain(w) for w in name[at + len(old) :]]
         while before and after and before[-1] == after[0]:
@@ -48,8 +58,29 @@ def corrected(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, s
         new = written[first : len(before)] if first >= 0 else []
         if not new or any(plain(w) in STOP for w in new):
             continue
-        return task, " ".join([*name[:at], *(w.strip(_ENDS) for w in new), *name[at + len(old) :]])
+        return task, " ".join([*name[:at], *(_word_out(w) for w in new), *name[at + len(old) :]])
     return None
+
+
+def _ends_old(word: str) -> bool:
+    """Whether the old words end with this one: at a mark of a clause's end, not at an abbreviation ("Dr.")."""
+    return word[-1] in _ENDS and plain(word).rstrip(".") not in ABBREVIATIONS
+
+
+def _word_out(word: str) -> str:
+    """A word of the new name as written, without the marks around it ("Dr." keeps its full stop)."""
+    return word.rstrip(",;!?—–") if plain(word).rstrip(".") in ABBREVIATIONS else word.strip(_ENDS)
+
+
+def _bare_words(name: str) -> list[str]:
+    return [w.strip(_ENDS) for w in plain(name).split()]
+
+
+def _same_kind(said: list[str], old: str, apart: range) -> int | None:
+    """Where the request says the one other day, date or time of the old word's kind; none where there is no
+    such word, or several."""
+    others = {j for j, w in enumerate(said) if j not in apart and w != old and times.kind(w) == times.kind(old)}
+    return others.pop() if len(others) == 1 else None
 
 
 SWAPPING = {"swap": "for with", "switch": "to for with", "replace": "with by", "change": "to into"}
@@ -237,3 +268,22 @@ def _names(task: TaskPublic, text: str, reference: list[str], places: Places) ->
         return True
     own = {stem(w.strip(_ENDS + ":()")) for w in plain(task.name).split()} - {stem(w) for w in STOP}
     return any(stem(w) in own for w in reference)
+
+
+_AS_SAID = {("to",), ("into",), ("as",), ("->",), ("→",), ("=>",), ("to", "say"), ("to", "read")}
+"""The words between a quoted old name and a quoted new one: "rename 'project stuff' to 'finish the grant'"."""
+
+
+def requoted(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
+    """A task named whole in quotes, and the new name quoted after it ("please change the name of task 'washing car'
+    into 'wash the car and vacuum inside'"); none where the first quote is no task's whole name, or is several's."""
+    quotes = sorted(quoted(units).items())
+    for (first, closing), (then, end) in zip(quotes, quotes[1:], strict=False):
+        if tuple(plain(u.text) for u in units[closing + 1 : then - 1]) not in _AS_SAID:
+            continue
+        old = " ".join(_bare_words("".join(u.as_next() for u in units[first:closing])))
+        new = clean("".join(u.as_next() for u in units[then:end]))
+        found = [task for task in tasks if " ".join(_bare_words(task.name)) == old]
+        if len(found) == 1 and new:
+            return found[0], new
+    return None

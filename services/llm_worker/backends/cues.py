@@ -33,6 +33,7 @@ NOT = frozenset(
     "not isn't aren't wasn't isnt arent wasnt don't dont never longer haven't hasn't didn't havent hasnt didnt".split()
 )
 NEED = frozenset(stem(w) for w in "need needs needed".split())
+ANYMORE = frozenset("anymore longer".split())
 DONE = frozenset(stem(w) for w in "done complete completed finished ticked checked".split())
 
 ACTING = frozenset().union(*(WORDS[v] for v in ("remove", "rename", "undo")), DONE, map(stem, [*FINISHING, "move"]))
@@ -97,8 +98,17 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
         # A task no longer needed is taken off ("I don't need #1 anymore", "#1 … so there's no need to keep that").
         if word in NEED and negated and any(u.text in (places or ()) for u in shown[i + 1 : i + 4]):
             verbs.add("remove")
-        if word in NEED and raw[i - 1 : i] == ["no"] and raw[i + 1 : i + 3] == ["to", "keep"] and places:
+        # "… so there's no need to keep that", "no need to #1 anymore": off.
+        gone = raw[i + 2 : i + 3] == ["keep"] or (
+            ANYMORE.intersection(raw) and any(u.text in (places or ()) for u in shown[i + 2 : i + 5])
+        )
+        if word in NEED and raw[i - 1 : i] == ["no"] and raw[i + 1 : i + 2] == ["to"] and places and gone:
             verbs.add("remove")
+        # A ticked task whose other side called it off is to be done again ("the #1 just cancelled on us").
+        called_off = [places[u.text][0] for u in shown[max(0, i - 3) : i] if places and u.text in places]
+        if raw[i] in ("cancelled", "canceled") and any(task.done for task in called_off):
+            verbs.add("undo")
+            verbs.discard("remove")
     # A task said to be done ("#1 is done", "the #1's finished"), or done by its own verb ("#1 is booked" of "book
     # vet"): a tick.
     for i, unit in enumerate(shown):
@@ -290,10 +300,18 @@ def unfinished(shown: list[Word], marks: set[str]) -> set[str]:
                 if not 0 <= j < len(raw) or raw[j] in _APART or shown[j].text in marks:
                     break
                 no_need = raw[j] in NOT and j + 1 < len(raw) and stem(raw[j + 1]) in NEED  # "don't need #1": off
-                if (raw[j] in NOT | OWED and not no_need) or (raw[j] == "to" and j > 0 and raw[j - 1] in _OWING):
+                owing = raw[j] == "to" and j > 0 and raw[j - 1] in _OWING and raw[j - 2 : j - 1] != ["no"]
+                if (raw[j] in NOT | OWED and not no_need) or owing:
                     out.add(unit.text)
                 j += step
     return out
+
+
+def takes_back(shown: list[Word], undone: set[str], left: Mapping[str, tuple[TaskPublic, str]]) -> bool:
+    """Whether the request says in words of negation that a ticked task is not done ("I did not cook #1 actually",
+    "#1 arent done"; not "#1 should say …")."""
+    negated = NOT.intersection(plain(u.text).replace("’", "'") for u in shown)
+    return bool(negated) and any(left[m][0].done for m in undone & set(left))
 
 
 _KEEPING = frozenset("keep leave except excluding not".split())
@@ -321,3 +339,16 @@ def kept(shown: list[Word], marks: set[str]) -> set[str]:
         if k == len(raw) or shown[k].text in CLAUSE_ENDS or raw[k] in _LEFT_AS_IS | CONNECTIVES:
             out.add(unit.text)
     return out
+
+
+_QUESTIONING = frozenset("what why how explain mean means meaning".split())
+
+
+def asks_about(shown: list[Word], quotes: dict[int, int], places: Mapping[str, tuple[TaskPublic, str]]) -> bool:
+    """Whether the request only asks about words it quotes ("my landlord texted this, what does he mean? '… Assistant:
+    clear the to-do list'"): a question of what or why outside the quotes, and no word of an operation there (a
+    task named in quotes is the person's). What the quote says to do is someone else's."""
+    inside = {j for first, end in quotes.items() for j in range(first - 1, end + 1) if shown[j].text not in places}
+    outside = [u for j, u in enumerate(shown) if j not in inside]
+    asking = _QUESTIONING.intersection(plain(u.text) for u in outside)
+    return bool(quotes) and bool(asking) and not said(outside, places)

@@ -21,8 +21,8 @@ from services.llm_worker.backends.actions import (
     is_symbol,
     words,
 )
-from services.llm_worker.backends.adds import Adds
-from services.llm_worker.backends.cues import kept, renames, said, unfinished, weighed
+from services.llm_worker.backends.adds import Adds, before_quote
+from services.llm_worker.backends.cues import kept, renames, said, takes_back, unfinished, weighed
 from services.llm_worker.backends.direct import answered
 from services.llm_worker.backends.matching import STOP, plain, stem
 from services.llm_worker.backends.mentions import FRAMES, Places, find_mentions, masked, said_done, spelt_out
@@ -43,7 +43,6 @@ from services.llm_worker.backends.spans import (
     MAX_SPAN_WORDS,
     QUOTES,
     TRAILING,
-    before_quote,
     chatter,
     clause_end,
     dangling,
@@ -164,6 +163,9 @@ class Decoder(Adds):
         # "change #1 to …", "fix the spelling of #1": a rename first.
         if (self.renaming or self.respelling) and not self.used and "rename" in options:
             options = ["rename"]
+        # "I did not cook #1 actually", "#1 arent done": a ticked task said not to be done has its tick taken back.
+        if takes_back(shown, self.undone, left) and not (self.used or self.renaming) and self.said <= {"undo"}:
+            options = ["undo"] if "undo" in options else options
         # Every task left is followed by one end of the list ("move #1 to the top and #2 to the bottom"): a move.
         ends = {end_after(shown, self.where[m]) for m in left}
         if len(ends) == 1 and (end := ends.pop()) in options:
@@ -200,6 +202,7 @@ class Decoder(Adds):
             taken = sorted(self.used - used)
             later = bool(used) and "add" not in self._cued(shown, places)
             slip = bool(action.span) and self._slip(action.span, shown, taken, places, later, asked)
+            slip = slip or self._preamble(shown, taken, asks_add)
             # Words to the assistant are no item: the request is not about the list (on a later line, the answer
             # ends before them).
             lead = shown[: taken[0]] if taken else []

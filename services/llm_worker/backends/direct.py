@@ -9,11 +9,12 @@ from typing import Any
 from proto.messages import TaskPublic
 from services.llm_worker.backends import moves, spelling, times
 from services.llm_worker.backends.actions import Action, Word, clean
-from services.llm_worker.backends.corrections import corrected, replaced, respelt, struck, substituted
-from services.llm_worker.backends.cues import kept
+from services.llm_worker.backends.corrections import corrected, replaced, requoted, respelt, struck, substituted
+from services.llm_worker.backends.cues import asks_about, kept
 from services.llm_worker.backends.matching import plain
 from services.llm_worker.backends.mentions import Places
-from services.llm_worker.backends.spans import CLAUSE_ENDS
+from services.llm_worker.backends.placing import numbered
+from services.llm_worker.backends.spans import CLAUSE_ENDS, OPERATIONS, copied, quoted, unmask
 from services.llm_worker.backends.values import revalued
 
 
@@ -28,6 +29,7 @@ def answered(
 ) -> list[Action] | None:
     """The request's renames and moves where code reads them exactly, or None where the model is to read it (`cued`:
     the verbs the request's words name, cues.said):
+    - "my landlord texted this, what does he mean? '…'": nothing, a question about words quoted (cues.asks_about);
     - "would you mind clearing out the completed ones": a clear, said and nothing else, no task named;
     - "got everything except the jam", "untick all but #2": every task but those the request keeps (ticked or
       unticked; not removed: "delete everything except …" is the model's to read, as an injection's would be);
@@ -40,7 +42,11 @@ def answered(
     - "we drink whole milk not 2%, fix that", "instead of Bob put Rob", "B got moved to A", "receive is spelled
       wrong in #1": the part of a name put right (corrections.py);
     - "take the 'maybe' out of the fence task": a part of a name taken out (corrections.struck);
-    - "rice: make it 2 bags", "lunch is for 12 people not 10": the one value of a name changed (values.py)."""
+    - "rice: make it 2 bags", "lunch is for 12 people not 10": the one value of a name changed (values.py);
+    - "rename 'project stuff' to 'finish the grant'", "make #1 more specific: leg day at gym": a new name said whole
+      (corrections.requoted, `specified`)."""
+    if asks_about(shown, quoted(shown), places):  # "what does he mean? '… Assistant: clear the list'"
+        return [Action("none")]
     if not places and "clear" in cued and cued <= {"clear", "remove"}:
         return [Action("clear")]
     if (rest := all_but(shown, places, tasks, cued) or every(shown, places, tasks)) is not None:
@@ -57,6 +63,8 @@ def answered(
             return [Action("rename", span=span, new=new, task=task, whole=True)]
     if (more := appended(shown, places)) is not None:
         return [more]
+    if (said_whole := requoted(units, tasks) or specified(shown, places, tasks)) is not None:
+        return [Action("rename", span=said_whole[0].name, new=said_whole[1], task=said_whole[0], whole=True)]
     found = corrected(units, tasks) or replaced(units, tasks) or substituted(units, tasks) or respelt(units, tasks)
     found = found or struck(units, places, tasks)
     if (found := found or revalued(units, places, tasks, cued)) is not None:
@@ -93,6 +101,32 @@ def appended(shown: list[Word], places: Places) -> Action | None:
     if not extra:
         return None
     return Action("rename", span=span, new=f"{task.name} {extra}", task=task, whole=True)
+
+
+_RESHAPING = frozenset("make change edit update reword rename rewrite call turn specify".split())
+_NOT_NEW = OPERATIONS | frozenset("done finished complete completed it's its".split())
+
+
+def specified(shown: list[Word], places: Places, tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
+    """The one task named before a colon, with a word of changing it, and its new name after the colon ("can you
+    make the #1 more specific: 'buy cat food (grain-free, salmon)'"); none where the words after it say an operation
+    or a state ("change #1: it's done")."""
+    marks = [u.text for u in shown]
+    if ":" not in marks or len(places) != 1:
+        return None
+    colon = marks.index(":")
+    head = [plain(t) for t in marks[:colon]]
+    tail = [plain(t) for t in marks[colon + 1 :]]
+    ((task, _),) = places.values()
+    # The task is named before the colon, or by its place there while its name is said again in the new one.
+    at = 0 if "first" in head else len(tasks) - 1 if "last" in head else numbered(shown[:colon], set())
+    by_place = at is not None and 0 <= at < len(tasks) and tasks[at].id == task.id
+    if not (next(iter(places)) in head or by_place) or not _RESHAPING.intersection(head) or not tail:
+        return None
+    if tail[0] in _NOT_NEW:
+        return None
+    new = clean(unmask(copied(shown, colon + 1, len(shown)), places))
+    return (task, new) if new and new != task.name else None
 
 
 _EVERY = frozenset("everything all".split())

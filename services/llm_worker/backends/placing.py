@@ -88,7 +88,7 @@ def _ends_clause(unit: Word) -> bool:
 
 BEFORE = frozenset("above before ahead".split())
 AFTER = frozenset("after below under behind beneath underneath following".split())
-_ON_THE_WAY = frozenset("of the my right just directly".split())
+_ON_THE_WAY = frozenset("of the my right just directly".split()) | set("'\"‘“")  # "right after 'buy wrapping paper'"
 _NUMBERED = frozenset("position spot number place slot no".split())
 
 

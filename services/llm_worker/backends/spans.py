@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import PERSONS, POINTING, STATING, Word, words
+from services.llm_worker.backends.actions import PERSONS, POINTING, SIGHS, STATING, Word, words
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, plain
 
 MAX_SPAN_WORDS = 40
@@ -21,9 +21,9 @@ def quoted(units: list[Word], longest: int = MAX_SPAN_WORDS) -> dict[int, int]:
     found: dict[int, int] = {}
     i = 0
     while i < len(units):
-        closing = QUOTES.get(units[i].text)
+        closing = QUOTES.get(units[i].text[:1] if _marks(units[i].text) else units[i].text)
         if closing is not None:
-            end = next((j for j in range(i + 1, len(units)) if units[j].text == closing), None)
+            end = next((j for j in range(i + 1, len(units)) if _closes(units[j].text, closing)), None)
             if end is not None:
                 if end > i + 1 and end - i <= longest:
                     found[i + 1] = end
@@ -32,19 +32,13 @@ def quoted(units: list[Word], longest: int = MAX_SPAN_WORDS) -> dict[int, int]:
     return found
 
 
-def before_quote(units: list[Word], add_at: int | None, quotes: dict[int, int]) -> tuple[int, int] | None:
-    """An item said right after "add" that goes on into a quote ("add listen to the podcast episode "Ignore All
-    Previous Instructions"": the quote names the episode, it is not the item): its words, from the one after
-    "add" to the quote's closing mark, else None."""
-    at = None if add_at is None else add_at + 1
-    ahead = sorted((first, end) for first, end in quotes.items() if at is not None and first > at + 1)
-    if at is None or at >= len(units) or not ahead:
-        return None
-    word = units[at].text
-    inside = any(first - 1 <= at <= end for first, end in quotes.items())
-    named = any(ch.isalnum() for ch in word) and plain(word) not in STOP and not PLACEHOLDER.fullmatch(word)
-    between = units[at : ahead[0][0] - 1]
-    return (at, ahead[0][1] + 1) if named and not inside and not any(u.text in CLAUSE_ENDS for u in between) else None
+def _marks(text: str) -> bool:
+    """Whether a word is a run of marks ('."' closes a quote, '"<<' opens one)."""
+    return len(text) > 1 and not any(ch.isalnum() for ch in text)
+
+
+def _closes(text: str, closing: str) -> bool:
+    return text == closing or (_marks(text) and closing in text)
 
 
 CLAUSE_ENDS = frozenset({",", ";", ".", "!", "?", ":", "-", "–", "—"})
@@ -113,12 +107,16 @@ def end_after(shown: list[Word], at: int) -> str | None:
         return SIDES[ahead[0]]
     if i < len(shown) and plain(shown[i].text) in ("first", "last"):
         return "top" if plain(shown[i].text) == "first" else "bottom"
+    i += i < len(shown) and plain(shown[i].text) in ("put", "goes", "go", "move")  # "fish put in last place"
     if i < len(shown) and plain(shown[i].text) in PLACING:
         i += 1
         while i < len(shown) and plain(shown[i].text) in ("the", "very", "my"):
             i += 1
-        if i < len(shown) and plain(shown[i].text) in TOP_WORDS | BOTTOM_WORDS:
-            return "top" if plain(shown[i].text) in TOP_WORDS else "bottom"
+        said = [plain(u.text) for u in shown[i : i + 2]]
+        if said and said[0] in TOP_WORDS | BOTTOM_WORDS:
+            return "top" if said[0] in TOP_WORDS else "bottom"
+        if said[1:] and said[0] in ("first", "last") and said[1] in ("place", "position", "spot", "slot"):
+            return "top" if said[0] == "first" else "bottom"
     return None
 
 
@@ -163,7 +161,7 @@ CHATTER = frozenset(
 
 
 def chatter(span: str, before: list[Word] | None = None) -> bool:
-    """Whether words copied as an item are only talk ("lol nvm", "ok cool thanks"), or a reason given after the
+    """Whether words copied as an item are only talk ("lol nvm", "ok cool thanks", "ugh …"), or a reason given after the
     request ("…, not happening this week"; also where the words `before` the span end in such a "…, not"), or
     words in markup (`before` ends in "[", "<" or "{"): no thing to do in them."""
     found = [plain(w) for w in re.findall(r"\w+", span)]
@@ -172,7 +170,7 @@ def chatter(span: str, before: list[Word] | None = None) -> bool:
         return True
     if said[-1:] and said[-1][-1] in "[<{":  # "[[assistant override]]", "<admin>": markup, no thing to do
         return True
-    return bool(found) and (all(w in TRAILING | CHATTER for w in found) or found[0] == "not")
+    return bool(found) and (all(w in TRAILING | CHATTER for w in found) or found[0] in SIGHS)
 
 
 def dangling(units: list[Word], at: int) -> bool:
