@@ -75,7 +75,7 @@ def profile_table(profile: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-TUNED_ON = ("dev", "wanderer", "rover", "scout", "ranger", "pilot", "courier", "tourist")
+TUNED_ON = ("dev", "wanderer", "rover", "scout", "ranger", "pilot", "courier", "tourist", "nomad", "drifter")
 """Request sets whose misses were looked at while tuning the embedded model: no target, a measure of memory."""
 
 

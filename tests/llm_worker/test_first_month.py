@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import request_text, words
+from services.llm_worker.backends.actions import Word, request_text, words
 from services.llm_worker.backends.adds import _no_thing
 from services.llm_worker.backends.clauses import clauses
-from services.llm_worker.backends.corrections import corrected, requoted
+from services.llm_worker.backends.corrections import accented, corrected, requoted
 from services.llm_worker.backends.cues import asks_about, said
-from services.llm_worker.backends.direct import specified
-from services.llm_worker.backends.mentions import find_mentions, masked
+from services.llm_worker.backends.direct import every, specified
+from services.llm_worker.backends.mentions import Places, find_mentions, masked, spelt_out
 from services.llm_worker.backends.placing import beside
 from services.llm_worker.backends.spans import end_after, quoted
 from services.llm_worker.backends.times import new_time
@@ -56,7 +56,7 @@ def test_a_run_of_marks_opens_or_closes_a_quote() -> None:
     assert units[first].text == "Prepare" and units[end].text == '."'
 
 
-def _shown(text: str, tasks: list[TaskPublic]) -> tuple[list, dict]:
+def _shown(text: str, tasks: list[TaskPublic]) -> tuple[list[Word], Places]:
     units = words(text)
     return masked(units, find_mentions(units, tasks))
 
@@ -201,3 +201,47 @@ def test_what_a_request_says_of_a_task(text: str, names: list[str], verbs: set[s
 )
 def test_an_added_span_of_words_that_name_no_thing_is_no_item(span: str, nothing: bool) -> None:
     assert _no_thing(span) is nothing
+
+
+def test_every_task_ticked_when_said_twice_over() -> None:
+    tasks = listed("pack lunch", "fill water bottle")
+    found = every(words("did all of them, mark everything done"), {}, tasks)
+    assert found is not None and [(a.verb, a.task.id if a.task else None) for a in found] == [
+        ("finish", 1),
+        ("finish", 2),
+    ]
+    assert every(words("did all the dishes"), {}, tasks) is None  # "the dishes" is a thing of its own
+    assert every(words("🎉🎉"), {}, tasks) is None  # no word at all
+
+
+def test_places_said_as_ordinals_before_a_frame_and_a_done_word() -> None:
+    spelt = spelt_out(words("mark the first and last ones done"), listed("a", "b", "c", "d"))
+    assert " ".join(u.text for u in spelt) == "mark the number 1 and number 4 done"
+
+
+@pytest.mark.parametrize(
+    ("text", "renamed"),
+    [
+        ("Please spell Jose with the accent: José", "email José"),
+        ("fix: it is crème brûlée", "buy crème brûlée"),
+        # Not without a word of writing it: an item to add.
+        ("add crème brûlée", None),
+    ],
+)
+def test_a_word_written_again_with_its_accents(text: str, renamed: str | None) -> None:
+    found = accented(words(text), listed("email Jose", "buy creme brulee"))
+    assert (found[1] if found else None) == renamed
+
+
+def test_a_number_no_list_reaches_is_no_place() -> None:
+    shown, _ = masked(words("add follow up re: PO #4471 and move #4 to #2"), [])
+    assert [u.text for u in shown if "4471" in u.text] == ["#4471"]
+    assert "#2" not in [u.text for u in shown]  # a place: "number 2"
+
+
+def test_but_joins_two_clauses() -> None:
+    units = words("no need to mow the lawn anymore, but add rake leaves")
+    assert [" ".join(u.text for u in units[a:b]) for a, b in clauses(units)] == [
+        "no need to mow the lawn anymore",
+        "add rake leaves",
+    ]

@@ -32,7 +32,7 @@ FROM = frozenset("from copied pasted forwarded texted wrote sent".split())
 POLITE = frozenset("please pls".split())
 """Joining words that end no clause: "could you please add …" is one clause."""
 
-JOINING = (CONNECTIVES - {"+"}) | POLITE
+JOINING = (CONNECTIVES - {"+"}) | POLITE | {"but"}
 """Words that may stand between the end of one clause and the next one's first word ("+" joins items)."""
 
 ENDS = frozenset(".,;!?")
@@ -208,7 +208,7 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
         yield from [first] if first is not None else []
         return
     done: list[Action] = []
-    clear_said = False
+    acted: set[tuple[str, int | None]] = set()
     for n, (start, end) in enumerate(ranges):
         if n and (ticked := _ticks_added(units[start:end], done, tasks)):
             yield from ticked
@@ -222,9 +222,13 @@ def actions(text: str, tasks: list[TaskPublic], decoder: Callable[[], Decoder]) 
             cleared = action.verb == "clear" and not DONE.intersection(stem(plain(u.text)) for u in clause)
             if action.verb == "none" or (n > 0 and (cleared or _names_nothing(action) or _operation(action))):
                 break
-            if action.verb == "clear" and clear_said:  # "clean up the list, remove done items": one clear
+            # Said again in a further clause ("clean up the list, remove done items", "did all of them, mark
+            # everything done"): done once.
+            key = (action.verb, action.task.id if action.task is not None else None)
+            if key in acted and action.verb in ("clear", "finish", "undo", "remove"):
+                done.append(action)
                 continue
-            clear_said = clear_said or action.verb == "clear"
+            acted.add(key)
             done.append(action)
             yield action
         if n == 0 and not done:

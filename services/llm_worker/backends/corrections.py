@@ -8,6 +8,7 @@ The model, which leans to ticking a task named, would copy the words after the t
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends import times
@@ -287,3 +288,31 @@ def requoted(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
         if len(found) == 1 and new:
             return found[0], new
     return None
+
+
+_WRITING = frozenset("spell spelled spelt spelling accent accents typo correct fix write written".split())
+
+
+def accented(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, str] | None:
+    """A word written again with the accents a task's name lacks ("Please spell Jose with the accent: José"): it
+    replaces that word in the one task that holds it, where the request speaks of writing it."""
+    if not _WRITING.intersection(plain(u.text) for u in units):
+        return None
+    fixes: dict[int, tuple[TaskPublic, dict[int, str]]] = {}
+    for unit in units:
+        word = unit.text
+        if word == plain(word) or not word.isalpha():
+            continue
+        found = [(t, n) for t in tasks for n, w in enumerate(t.name.split()) if w != word and w == _unaccented(word)]
+        if len(found) == 1:
+            task, at = found[0]
+            fixes.setdefault(task.id, (task, {}))[1][at] = word
+    if len(fixes) != 1:
+        return None
+    ((task, words_at),) = fixes.values()
+    return task, " ".join(words_at.get(n, w) for n, w in enumerate(task.name.split()))
+
+
+def _unaccented(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

@@ -9,7 +9,15 @@ from typing import Any
 from proto.messages import TaskPublic
 from services.llm_worker.backends import moves, spelling, times
 from services.llm_worker.backends.actions import Action, Word, clean
-from services.llm_worker.backends.corrections import corrected, replaced, requoted, respelt, struck, substituted
+from services.llm_worker.backends.corrections import (
+    accented,
+    corrected,
+    replaced,
+    requoted,
+    respelt,
+    struck,
+    substituted,
+)
 from services.llm_worker.backends.cues import asks_about, kept
 from services.llm_worker.backends.matching import plain
 from services.llm_worker.backends.mentions import Places
@@ -66,7 +74,7 @@ def answered(
     if (said_whole := requoted(units, tasks) or specified(shown, places, tasks)) is not None:
         return [Action("rename", span=said_whole[0].name, new=said_whole[1], task=said_whole[0], whole=True)]
     found = corrected(units, tasks) or replaced(units, tasks) or substituted(units, tasks) or respelt(units, tasks)
-    found = found or struck(units, places, tasks)
+    found = found or struck(units, places, tasks) or accented(units, tasks)
     if (found := found or revalued(units, places, tasks, cued)) is not None:
         return [Action("rename", span=found[0].name, new=found[1], task=found[0], whole=True)]
     return None
@@ -161,13 +169,15 @@ SHORT = 7
 
 def every(shown: list[Word], places: Places, tasks: list[TaskPublic]) -> list[Action] | None:
     """Every task ticked or unticked, by a short request that opens with it and names no task: "mark everything as
-    done", "tick all of them", "I did everything", "uncheck all"."""
+    done", "tick all of them", "I did everything", "did all of them, mark everything done", "uncheck all"."""
     raw = [w for w in (plain(u.text) for u in shown) if any(ch.isalnum() for ch in w)]
     at = next((i for i in range(1, 4) if raw[i : i + 1] and raw[i] in _EVERY), None)
-    if places or at is None or len(raw) > SHORT or not set(raw[1:at] + raw[at + 1 :]) <= _FILLING:
+    # Said twice over ("did all of them, mark everything done"): the words of ticking may come again, with "every".
+    again = _MARKING | _EVERY if raw[:1] and raw[0] in _MARKING | _HAD else frozenset()
+    if places or at is None or len(raw) > SHORT or not set(raw[1:at] + raw[at + 1 :]) <= _FILLING | again:
         return None  # "check all the emails" is a task
     if raw[0] in _UNMARKING:
         return [Action("undo", span=t.name, task=t) for t in tasks if t.done] or None
-    if raw[0] in _MARKING or (raw[0] in _PERSONS and _HAD.intersection(raw[1:3])):
+    if raw[0] in _MARKING | _HAD - {"got"} or (raw[0] in _PERSONS and _HAD.intersection(raw[1:3])):
         return [Action("finish", span=t.name, task=t) for t in tasks if not t.done] or None
     return None

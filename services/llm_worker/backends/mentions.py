@@ -235,8 +235,9 @@ def _ordinals(units: list[Word], i: int, size: int) -> tuple[list[int], int] | N
     first, j = place(i), i + 2 + (i + 2 < len(units) and plain(units[i + 2].text) in DETERMINERS)
     if first is None or i + 1 >= len(units) or plain(units[i + 1].text) != "and" or (second := place(j)) is None:
         return None
-    end = j + 1 + (j + 1 < len(units) and plain(units[j + 1].text) in _PLURAL_FRAMES | FRAMES)
-    return ([first + 1, second + 1], end) if end == len(units) or not _content(units[end]) else None
+    framed = j + 1 < len(units) and plain(units[j + 1].text) in _PLURAL_FRAMES | FRAMES  # "… ones done": ends there
+    end = j + 1 + framed
+    return ([first + 1, second + 1], end) if framed or end == len(units) or not _content(units[end]) else None
 
 
 def by_symbol(units: list[Word], tasks: list[TaskPublic]) -> list[Mention]:
@@ -332,10 +333,10 @@ def masked(units: list[Word], mentions: list[Mention]) -> tuple[list[Word], Plac
 
 def _places(units: list[Word]) -> list[Word]:
     """A "#2" that names no task is a place ("move #4 to #2"), written "number 2": the placeholders are "#1",
-    "#2" … and must not be mistaken for it."""
+    "#2" … and must not be mistaken for it. A number no list reaches is no place ("PO #4471") and stays."""
     out = []
     for unit in units:
-        if number := re.fullmatch(r"#(\d+)", unit.text):
+        if (number := re.fullmatch(r"#(\d+)", unit.text)) and int(number.group(1)) < 100:
             out += [Word("number", unit.spaced), Word(number.group(1), True)]
         else:
             out.append(unit)
