@@ -42,7 +42,11 @@ _SPOKEN = re.compile(r"\s+(?:full stop|new line)\b\.?|\s+/(?=\s)", re.IGNORECASE
 
 _SPOKEN_COMMA = re.compile(r"(?<=\w)\s+comma\b(?=\s+\w)", re.IGNORECASE)
 _SPOKEN_PERIOD = re.compile(r"(?<=\w)(\s+)period\b\.?(?=\s*$|\s+(?:and|then|also|[A-Z])\b)", re.IGNORECASE)
-_A_PERIOD = frozenset("my her his their our your the a an this that each per every trial grace free waiting".split())
+_A_PERIOD = frozenset(
+    "my her his their our your the a an this that each per every next last first second third trial grace free "
+    "waiting study lunch class school exam test billing notice cooling probation reporting rental return warranty "
+    "track tax pay payment time".split()
+)
 """Words before "period" that make it a thing ("track my period", "end of the trial period"), not a stop."""
 _EMOJI_VERBS = {"➕": "add", "🗑": "delete", "❌": "delete", "✖": "delete", "✅": "tick", "✔": "tick", "☑": "tick"}
 _EMOJI_VERB = re.compile(r"(?:(?<=^)|(?<=[,;.:]\s)|(?<=[,;.:]))\s*([➕🗑❌✖✅✔☑])\ufe0f?\s+(?=\w)")

@@ -56,8 +56,8 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
         if at in relayed:  # words in quotes are a name, or what someone else wrote: no request of the person's
             continue
         pair = tuple(plain(u.text) for u in units[at : at + 2])
-        # "…, and also check off #2", "… and get rid of #2", "… and check it off", "… and call it 'resubmit form'"
-        ticks = pair in (("check", "off"), ("get", "rid"), ("check", "it"), ("check", "them"), ("call", "it"))
+        # "…, and also check off #2", "… and get rid of #2", "… and check it off"
+        ticks = pair in (("check", "off"), ("get", "rid"), ("check", "it"), ("check", "them"))
         if plain(units[at].text) not in CUES and not ticks:
             continue
         back = at

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from proto.messages import TaskPublic
-from services.llm_worker.backends.actions import PERSONS, POINTING, SIGHS, STATING, Word, words
+from services.llm_worker.backends.actions import PERSONS, POINTING, SIGHS, STATING, Word, unframed, words
 from services.llm_worker.backends.matching import PLACEHOLDER, STOP, plain
 
 MAX_SPAN_WORDS = 40
@@ -170,7 +170,8 @@ def chatter(span: str, before: list[Word] | None = None) -> bool:
         return True
     if said[-1:] and said[-1][-1] in "[<{":  # "[[assistant override]]", "<admin>": markup, no thing to do
         return True
-    return bool(found) and (all(w in TRAILING | CHATTER for w in found) or found[0] in SIGHS)
+    sighs = bool(found) and found[0] in SIGHS and unframed(span.split(None, 1)[-1]) == span.split(None, 1)[-1]
+    return bool(found) and (all(w in TRAILING | CHATTER for w in found) or sighs)
 
 
 def dangling(units: list[Word], at: int) -> bool:
