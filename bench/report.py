@@ -552,7 +552,8 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
             "actions at once, as many kinds of people write them; first scored 40 and 36), split and kept the same "
             "way. `tourist` (120) by a tenth (2026-12-05, a new user's first week) was scored once blind (96) and "
             "then tuned on, whole; `nomad` (120) and `drifter` (120) by an eleventh and a twelfth, asked the same, "
-            "were written while that tuning went on and scored once, at its end, by their totals only.",
+            "were written while that tuning went on and scored once, at its end, by their totals only (97 and "
+            "91), then tuned on, whole, in the next session (2026-12-05).",
             "",
             *block(f["accuracy"]),
         ]
