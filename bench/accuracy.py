@@ -26,7 +26,10 @@ same way and first scored on 5c97f2c before any tuning on them. `tourist` is 120
 (2026-12-05, asked for the spread of a new user's first week), not split: none of it was looked at, scored once
 on eabb914 by its totals only (96/120), then tuned on whole (2026-12-05). `nomad` and `drifter` are 120 more each
 by an eleventh and a twelfth such writer, asked the same, written while `tourist` was tuned on and scored once at
-the end of that session (97 and 91 of 120), then tuned on whole in the next."""
+the end of that session (97 and 91 of 120), then tuned on whole in the next. `voyager` is 119 more by a thirteenth
+such writer, asked the same, written while those two were tuned on and scored once at the end of that session, by
+its totals only (84/119; 83 on the code before that session); one request was dropped, being an example of the
+pool."""
 
 from __future__ import annotations
 

@@ -528,7 +528,7 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
         lines += [
             "`python -m bench.accuracy dev heldout newcomer fresh independent stranger visitor wanderer "
             "wanderer_blind rover rover_blind scout scout_blind ranger ranger_blind pilot pilot_blind courier "
-            "courier_blind tourist nomad drifter --save-figures`: "
+            "courier_blind tourist nomad drifter voyager --save-figures`: "
             "each request of a set starts from its own list in a real crud database, the backend's commands run "
             "there, and the list's end state is compared with the expected one. The model was tuned on `dev` "
             "(and, from 2026-12-04, `wanderer`) only; `heldout` was written before any tuning and only its "
@@ -553,7 +553,8 @@ def render(f: dict[str, Any], took_s: float, durations: dict[str, float], writte
             "way. `tourist` (120) by a tenth (2026-12-05, a new user's first week) was scored once blind (96) and "
             "then tuned on, whole; `nomad` (120) and `drifter` (120) by an eleventh and a twelfth, asked the same, "
             "were written while that tuning went on and scored once, at its end, by their totals only (97 and "
-            "91), then tuned on, whole, in the next session (2026-12-05).",
+            "91), then tuned on, whole, in the next session (2026-12-05); `voyager` (119) by a thirteenth, asked "
+            "the same, was written during that session and scored once, at its end, by its totals only.",
             "",
             *block(f["accuracy"]),
         ]
