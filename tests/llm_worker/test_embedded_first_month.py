@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from proto.commands import TaskCreate, TaskDelete, TaskMove, TaskRename, TaskSetDone, TaskToggle
-from proto.messages import TaskPublic
 from services.llm_worker.backends.embedded import EmbeddedBackend
 from tests.llm_worker.test_embedded import ask, commands
 from tests.support.tasks import listed
@@ -92,16 +91,8 @@ FIRST_MONTH = [
 ]
 
 
-def _tasks(names: list[str]) -> list[TaskPublic]:
-    """The list, a name written "[x] …" ticked."""
-    return [
-        task.model_copy(update={"name": name.removeprefix("[x] "), "done": name.startswith("[x] ")})
-        for task, name in zip(listed(*names), names, strict=True)
-    ]
-
-
 @pytest.mark.parametrize(("text", "names", "expected"), FIRST_MONTH, ids=[c[0][:60] for c in FIRST_MONTH])
 async def test_more_of_a_new_user_s_wordings_become_the_commands_they_ask_for(
     embedded: EmbeddedBackend, text: str, names: list[str], expected: list[object]
 ) -> None:
-    assert commands(await ask(embedded, text, _tasks(names))) == expected
+    assert commands(await ask(embedded, text, listed(*names))) == expected

@@ -180,10 +180,7 @@ def test_where_a_move_puts_a_task() -> None:
     ],
 )
 def test_what_a_request_says_of_a_task(text: str, names: list[str], verbs: set[str]) -> None:
-    tasks = [
-        TaskPublic(id=n + 1, name=name.removeprefix("[x] "), done=name.startswith("[x] "), position=n, version=1)
-        for n, name in enumerate(names)
-    ]
+    tasks = listed(*names)
     shown, places = _shown(text, tasks)
     assert said(shown, places) == verbs
 

@@ -81,11 +81,8 @@ def clauses(units: list[Word]) -> list[tuple[int, int]]:
 def _quote_added(units: list[Word], at: int) -> bool:
     """Whether word `at` is an "add" followed by a quote, or a colon and a quote ("add: 'update API docs'")."""
     following = [u.text for u in units[at + 1 : at + 3]]
-    return (
-        plain(units[at].text) == "add"
-        and bool(following)
-        and (following[0] in QUOTES or following[:2] == [":", following[-1]] and following[-1] in QUOTES)
-    )
+    quote_at = 1 if following[:1] == [":"] else 0
+    return plain(units[at].text) == "add" and following[quote_at : quote_at + 1] != [] and following[quote_at] in QUOTES
 
 
 def _places_added(units: list[Word], start: int, at: int) -> bool:

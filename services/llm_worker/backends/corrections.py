@@ -8,12 +8,11 @@ The model, which leans to ticking a task named, would copy the words after the t
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from proto.messages import TaskPublic
 from services.llm_worker.backends import times
 from services.llm_worker.backends.actions import ABBREVIATIONS, Word, clean
-from services.llm_worker.backends.matching import STOP, find_run, misspelt, plain, stem
+from services.llm_worker.backends.matching import STOP, find_run, misspelt, plain, stem, unaccented
 from services.llm_worker.backends.mentions import Places
 from services.llm_worker.backends.spans import ordinal, quoted, without_reference
 
@@ -303,7 +302,7 @@ def accented(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
         word = unit.text
         if word == plain(word) or not word.isalpha():
             continue
-        found = [(t, n) for t in tasks for n, w in enumerate(t.name.split()) if w != word and w == _unaccented(word)]
+        found = [(t, n) for t in tasks for n, w in enumerate(t.name.split()) if w != word and w == unaccented(word)]
         if len(found) == 1:
             task, at = found[0]
             fixes.setdefault(task.id, (task, {}))[1][at] = word
@@ -311,8 +310,3 @@ def accented(units: list[Word], tasks: list[TaskPublic]) -> tuple[TaskPublic, st
         return None
     ((task, words_at),) = fixes.values()
     return task, " ".join(words_at.get(n, w) for n, w in enumerate(task.name.split()))
-
-
-def _unaccented(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

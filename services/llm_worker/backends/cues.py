@@ -99,16 +99,15 @@ def said(shown: list[Word], places: Mapping[str, tuple[TaskPublic, str]] | None 
         if word in NEED and negated and any(u.text in (places or ()) for u in shown[i + 1 : i + 4]):
             verbs.add("remove")
         # "… so there's no need to keep that", "no need to #1 anymore": off.
-        gone = raw[i + 2 : i + 3] == ["keep"] or (
-            ANYMORE.intersection(raw) and any(u.text in (places or ()) for u in shown[i + 2 : i + 5])
-        )
-        if word in NEED and raw[i - 1 : i] == ["no"] and raw[i + 1 : i + 2] == ["to"] and places and gone:
-            verbs.add("remove")
+        if word in NEED and raw[i - 1 : i] == ["no"] and raw[i + 1 : i + 2] == ["to"] and places:
+            named_next = any(u.text in places for u in shown[i + 2 : i + 5])
+            if raw[i + 2 : i + 3] == ["keep"] or (named_next and ANYMORE.intersection(raw)):
+                verbs.add("remove")
         # A ticked task whose other side called it off is to be done again ("the #1 just cancelled on us").
-        called_off = [places[u.text][0] for u in shown[max(0, i - 3) : i] if places and u.text in places]
-        if raw[i] in ("cancelled", "canceled") and any(task.done for task in called_off):
-            verbs.add("undo")
-            verbs.discard("remove")
+        if raw[i] in ("cancelled", "canceled") and places:
+            if any(places[u.text][0].done for u in shown[max(0, i - 3) : i] if u.text in places):
+                verbs.add("undo")
+                verbs.discard("remove")
     # A task said to be done ("#1 is done", "the #1's finished"), or done by its own verb ("#1 is booked" of "book
     # vet"): a tick.
     for i, unit in enumerate(shown):

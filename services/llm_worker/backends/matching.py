@@ -20,7 +20,12 @@ STOP = frozenset(
 
 def plain(text: str) -> str:
     """Case and accents folded: "Crème" and "creme" are the same word."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return unaccented(text.casefold())
+
+
+def unaccented(text: str) -> str:
+    """Accents folded, case kept: "José" is "Jose"."""
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
